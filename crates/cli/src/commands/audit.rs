@@ -1,0 +1,13 @@
+//! `rolehop audit` (not implemented yet).
+
+use crate::exit::{CliError, CliResult, Exit};
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> CliResult {
+    Err(CliError::msg(
+        Exit::Internal,
+        "`audit` is not implemented yet",
+    ))
+}

@@ -1,0 +1,12 @@
+//! One module per subcommand: its flags (`Args`) and its `run`.
+
+pub mod assume;
+pub mod audit;
+pub mod credential_process;
+pub mod doctor;
+pub mod exec;
+pub mod graph;
+pub mod render;
+pub mod rollout;
+pub mod rotate;
+pub mod simulate;

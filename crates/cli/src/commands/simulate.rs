@@ -1,0 +1,13 @@
+//! `rolehop simulate` (not implemented yet).
+
+use crate::exit::{CliError, CliResult, Exit};
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> CliResult {
+    Err(CliError::msg(
+        Exit::Internal,
+        "`simulate` is not implemented yet",
+    ))
+}

@@ -1,0 +1,447 @@
+//! Planning a credential chain: base identity -> service role -> deployment role.
+//!
+//! Everything STS will check about the request is decided here, before any network call:
+//! session names, SourceIdentity, session tags, external id and durations, each within AWS's
+//! limits. The AWS rim only executes the plan.
+
+use std::fmt;
+
+use crate::duration::format_secs;
+use crate::gitlab_ctx::JobContext;
+use crate::topology::{CHAINED_SESSION_MAX_SECS, SESSION_MIN_SECS};
+use crate::validate;
+
+/// How the job enters AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseKind {
+    /// AWS credentials in the environment (a broker IAM user's keys).
+    AccessKeys,
+    /// A GitLab ID token exchanged with AssumeRoleWithWebIdentity.
+    WebIdentity,
+}
+
+/// What the user asked for, already resolved to ARNs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRequest {
+    pub base: BaseKind,
+    pub service_role_arn: String,
+    pub deploy_role_arn: String,
+    /// Requested deployment session length; `None` means the default (1 h).
+    pub duration_secs: Option<u64>,
+    /// The environment's `max_session`, when a topology is used.
+    pub environment_max_secs: Option<u64>,
+    pub external_id: Option<String>,
+    pub tags: bool,
+    pub source_identity: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopKind {
+    AssumeRole,
+    AssumeRoleWithWebIdentity,
+}
+
+/// A session tag; all of rolehop's tags are transitive so they survive the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// One STS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// `service role` or `deployment role`, for messages.
+    pub label: &'static str,
+    pub kind: HopKind,
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration_secs: u64,
+    pub source_identity: Option<String>,
+    pub tags: Vec<Tag>,
+    pub transitive_tag_keys: Vec<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainPlan {
+    pub hops: Vec<Hop>,
+    /// Adjustments the user should know about (clamped durations, skipped tags).
+    pub notes: Vec<String>,
+}
+
+/// Why a chain cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    BadRoleArn {
+        which: &'static str,
+        message: String,
+    },
+    DurationTooShort {
+        requested: u64,
+    },
+    BadExternalId(String),
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::BadRoleArn { which, message } => write!(f, "{which}: {message}"),
+            PlanError::DurationTooShort { requested } => write!(
+                f,
+                "a session of {} is too short: STS refuses less than 15m, and SDKs would refresh credentials before every call",
+                format_secs(*requested)
+            ),
+            PlanError::BadExternalId(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// The first hop only has to live long enough to make the second call, so it gets STS's
+/// minimum: a leaked service-role session is worth as little as possible.
+pub const SERVICE_HOP_SECS: u64 = SESSION_MIN_SECS;
+
+/// Plans the two hops for `req` in the GitLab job `job`.
+pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError> {
+    validate::role_arn(&req.service_role_arn).map_err(|message| PlanError::BadRoleArn {
+        which: "service role ARN",
+        message,
+    })?;
+    validate::role_arn(&req.deploy_role_arn).map_err(|message| PlanError::BadRoleArn {
+        which: "deployment role ARN",
+        message,
+    })?;
+    if let Some(x) = &req.external_id {
+        validate::external_id(x).map_err(PlanError::BadExternalId)?;
+    }
+    let mut notes = Vec::new();
+
+    let requested = req.duration_secs.unwrap_or(CHAINED_SESSION_MAX_SECS);
+    if requested < SESSION_MIN_SECS {
+        return Err(PlanError::DurationTooShort { requested });
+    }
+    let mut duration = requested;
+    if duration > CHAINED_SESSION_MAX_SECS {
+        duration = CHAINED_SESSION_MAX_SECS;
+        notes.push(format!(
+            "session clamped from {} to 1h: the deployment role is reached by role chaining, which AWS caps at 1h",
+            format_secs(requested)
+        ));
+    }
+    if let Some(max) = req.environment_max_secs {
+        if duration > max {
+            notes.push(format!(
+                "session clamped from {} to {}: the environment's max_session",
+                format_secs(duration),
+                format_secs(max)
+            ));
+            duration = max;
+        }
+    }
+
+    let session_name = session_name(job);
+    let source_identity = req.source_identity.then(|| source_identity(job));
+    let tags = if req.tags {
+        session_tags(job)
+    } else {
+        Vec::new()
+    };
+    if req.tags && tags.is_empty() {
+        notes.push("no session tags: not running in a GitLab job (no CI_* variables)".into());
+    }
+    let keys: Vec<String> = tags.iter().map(|t| t.key.clone()).collect();
+
+    // AssumeRoleWithWebIdentity takes neither tags nor a SourceIdentity (they would have to
+    // be claims in the token, and GitLab's tokens have none), so in OIDC mode they go on the
+    // second hop; with access keys they go on the first and persist through the chain.
+    let (first_si, first_tags, second_si, second_tags) = match req.base {
+        BaseKind::AccessKeys => (source_identity, tags, None, Vec::new()),
+        BaseKind::WebIdentity => (None, Vec::new(), source_identity, tags),
+    };
+    let first_keys = if first_tags.is_empty() {
+        Vec::new()
+    } else {
+        keys.clone()
+    };
+    let second_keys = if second_tags.is_empty() {
+        Vec::new()
+    } else {
+        keys
+    };
+    let hops = vec![
+        Hop {
+            label: "service role",
+            kind: match req.base {
+                BaseKind::AccessKeys => HopKind::AssumeRole,
+                BaseKind::WebIdentity => HopKind::AssumeRoleWithWebIdentity,
+            },
+            role_arn: req.service_role_arn.clone(),
+            session_name: session_name.clone(),
+            duration_secs: SERVICE_HOP_SECS,
+            source_identity: first_si,
+            tags: first_tags,
+            transitive_tag_keys: first_keys,
+            external_id: None,
+        },
+        Hop {
+            label: "deployment role",
+            kind: HopKind::AssumeRole,
+            role_arn: req.deploy_role_arn.clone(),
+            session_name,
+            duration_secs: duration,
+            source_identity: second_si,
+            tags: second_tags,
+            transitive_tag_keys: second_keys,
+            external_id: req.external_id.clone(),
+        },
+    ];
+    Ok(ChainPlan { hops, notes })
+}
+
+/// Keeps STS's `[\w+=,.@-]`, maps everything else to `-`, and fits 2..=64 characters.
+pub fn sanitize_sts_name(raw: &str) -> String {
+    let mut s: String = raw
+        .chars()
+        .map(|c| {
+            if validate::is_sts_name_char(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    while s.chars().count() < 2 {
+        s.push('-');
+    }
+    s
+}
+
+/// `gl-<project id>-<pipeline id>-<job id>`: unique per job and searchable in CloudTrail.
+pub fn session_name(job: &JobContext) -> String {
+    match (&job.project_id, &job.pipeline_id, &job.job_id) {
+        (Some(p), Some(pl), Some(j)) => sanitize_sts_name(&format!("gl-{p}-{pl}-{j}")),
+        (_, _, Some(j)) => sanitize_sts_name(&format!("gl-job-{j}")),
+        _ => "rolehop-local".to_owned(),
+    }
+}
+
+/// `<group>.<project>@<pipeline id>`: who deployed, fixed for the whole chain. Too-long paths
+/// fall back to the project id, which is short and still unique.
+pub fn source_identity(job: &JobContext) -> String {
+    let pipeline = job.pipeline_id.as_deref().unwrap_or("local");
+    let raw = match &job.project_path {
+        Some(p) => format!("{}@{pipeline}", p.replace('/', ".")),
+        None => format!("rolehop@{pipeline}"),
+    };
+    let mut si = sanitize_sts_name(&raw);
+    if raw.chars().count() > 64 {
+        let id = job.project_id.as_deref().unwrap_or("0");
+        si = sanitize_sts_name(&format!("project-{id}@{pipeline}"));
+    }
+    if si.starts_with("aws:") {
+        si = format!("gl-{si}");
+    }
+    si
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ' ' || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+}
+
+/// Fits a value to the session tag charset and 256 characters.
+pub fn sanitize_tag_value(raw: &str) -> String {
+    raw.chars()
+        .map(|c| if is_tag_char(c) { c } else { '_' })
+        .take(256)
+        .collect()
+}
+
+/// The job's identity as session tags (project, ref, pipeline, job, environment).
+pub fn session_tags(job: &JobContext) -> Vec<Tag> {
+    let fields = [
+        ("gitlab:project", &job.project_path),
+        ("gitlab:ref", &job.ref_name),
+        ("gitlab:pipeline", &job.pipeline_id),
+        ("gitlab:job", &job.job_id),
+        ("gitlab:environment", &job.environment),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref().map(|v| Tag {
+                key: k.to_owned(),
+                value: sanitize_tag_value(v),
+            })
+        })
+        .collect()
+}
+
+/// rolehop refuses a protected environment from an unprotected ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub environment: String,
+    pub ref_name: Option<String>,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.ref_name.as_deref().unwrap_or("(unknown ref)");
+        write!(
+            f,
+            "refusing to hand out credentials for protected environment `{}` from unprotected ref `{r}` \
+             (CI_COMMIT_REF_PROTECTED is not `true`).\n\
+             This is defence in depth: GitLab's protected variables and protected environments should already keep \
+             this job from the broker's credentials; deploy from a protected branch or tag, or, for local use only, \
+             pass --allow-unprotected-ref",
+            self.environment
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Refuses protected environments outside protected refs unless `allow_override`.
+pub fn check_protected(
+    environment: &str,
+    protected: bool,
+    job: &JobContext,
+    allow_override: bool,
+) -> Result<(), Refusal> {
+    if !protected || job.ref_protected || allow_override {
+        return Ok(());
+    }
+    Err(Refusal {
+        environment: environment.to_owned(),
+        ref_name: job.ref_name.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> JobContext {
+        JobContext {
+            project_path: Some("acme/app".into()),
+            project_id: Some("42".into()),
+            pipeline_id: Some("1001".into()),
+            job_id: Some("5005".into()),
+            ref_name: Some("feature/x#1".into()),
+            environment: Some("production".into()),
+            ..JobContext::default()
+        }
+    }
+
+    fn req(base: BaseKind) -> ChainRequest {
+        ChainRequest {
+            base,
+            service_role_arn: "arn:aws:iam::111111111111:role/svc".into(),
+            deploy_role_arn: "arn:aws:iam::222222222222:role/deploy".into(),
+            duration_secs: None,
+            environment_max_secs: None,
+            external_id: None,
+            tags: true,
+            source_identity: true,
+        }
+    }
+
+    #[test]
+    fn access_keys_put_identity_on_the_first_hop() {
+        let p = plan(&req(BaseKind::AccessKeys), &job()).unwrap();
+        assert_eq!(p.hops[0].session_name, "gl-42-1001-5005");
+        assert_eq!(p.hops[0].source_identity.as_deref(), Some("acme.app@1001"));
+        assert_eq!(p.hops[0].tags.len(), 5);
+        assert_eq!(p.hops[0].transitive_tag_keys.len(), 5);
+        assert_eq!(p.hops[0].duration_secs, 900);
+        assert!(p.hops[1].tags.is_empty() && p.hops[1].source_identity.is_none());
+        assert_eq!(p.hops[1].duration_secs, 3600);
+    }
+
+    #[test]
+    fn web_identity_moves_identity_to_the_second_hop() {
+        let p = plan(&req(BaseKind::WebIdentity), &job()).unwrap();
+        assert_eq!(p.hops[0].kind, HopKind::AssumeRoleWithWebIdentity);
+        assert!(p.hops[0].tags.is_empty() && p.hops[0].source_identity.is_none());
+        assert_eq!(p.hops[1].source_identity.as_deref(), Some("acme.app@1001"));
+        assert_eq!(p.hops[1].tags.len(), 5);
+    }
+
+    #[test]
+    fn durations_are_clamped_with_a_note_or_refused() {
+        let mut r = req(BaseKind::AccessKeys);
+        r.duration_secs = Some(7200);
+        let p = plan(&r, &job()).unwrap();
+        assert_eq!(p.hops[1].duration_secs, 3600);
+        assert!(p.notes[0].contains("role chaining"));
+        r.environment_max_secs = Some(1800);
+        let p = plan(&r, &job()).unwrap();
+        assert_eq!(p.hops[1].duration_secs, 1800);
+        r.duration_secs = Some(600);
+        assert_eq!(
+            plan(&r, &job()),
+            Err(PlanError::DurationTooShort { requested: 600 })
+        );
+    }
+
+    #[test]
+    fn names_fit_sts_rules() {
+        assert_eq!(sanitize_sts_name("a"), "a-");
+        assert_eq!(sanitize_sts_name("a b/c"), "a-b-c");
+        assert_eq!(sanitize_sts_name(&"x".repeat(100)).len(), 64);
+        let mut j = job();
+        j.project_path = Some(format!("{}/app", "g".repeat(80)));
+        assert_eq!(source_identity(&j), "project-42@1001");
+        assert_eq!(session_name(&JobContext::default()), "rolehop-local");
+    }
+
+    #[test]
+    fn tag_values_are_sanitised() {
+        let tags = session_tags(&job());
+        let r = tags.iter().find(|t| t.key == "gitlab:ref").unwrap();
+        assert_eq!(r.value, "feature/x_1");
+        assert_eq!(sanitize_tag_value(&"é".repeat(300)).chars().count(), 256);
+    }
+
+    #[test]
+    fn switches_turn_tags_and_identity_off() {
+        let mut r = req(BaseKind::AccessKeys);
+        r.tags = false;
+        r.source_identity = false;
+        let p = plan(&r, &job()).unwrap();
+        assert!(
+            p.hops
+                .iter()
+                .all(|h| h.tags.is_empty() && h.source_identity.is_none())
+        );
+    }
+
+    #[test]
+    fn bad_arns_name_the_hop() {
+        let mut r = req(BaseKind::AccessKeys);
+        r.deploy_role_arn = "arn:aws:iam::2222:role/x".into();
+        assert!(
+            plan(&r, &job())
+                .unwrap_err()
+                .to_string()
+                .starts_with("deployment role ARN")
+        );
+    }
+
+    #[test]
+    fn protected_environments_need_protected_refs() {
+        let mut j = job();
+        assert!(
+            check_protected("prod", true, &j, false)
+                .unwrap_err()
+                .to_string()
+                .contains("defence in depth")
+        );
+        assert!(check_protected("prod", true, &j, true).is_ok());
+        assert!(check_protected("dev", false, &j, false).is_ok());
+        j.ref_protected = true;
+        assert!(check_protected("prod", true, &j, false).is_ok());
+    }
+}

@@ -1,0 +1,15 @@
+//! rolehop's pure core: the validated topology (`rolehop.toml`), the plan of a credential chain
+//! (session names, SourceIdentity, tags, durations), the GitLab job context and the redacting
+//! secret type. Nothing in here talks to AWS, GitLab or the network; callers inject the
+//! environment, the clock and file reads.
+
+pub mod chain;
+pub mod duration;
+pub mod gitlab_ctx;
+pub mod secret;
+pub mod span;
+pub mod topology;
+pub mod validate;
+
+pub use secret::Secret;
+pub use topology::{Topology, TopologyError};

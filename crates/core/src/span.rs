@@ -1,0 +1,77 @@
+//! Turning byte offsets in a user's file into `file:line:column` and a quoted source line.
+
+use std::fmt;
+use std::ops::Range;
+
+/// A place in a user's file, 1-based line and column (columns count characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The whole source line, for a caret under the column.
+    pub source_line: String,
+}
+
+impl Location {
+    /// Locates `span.start` inside `src`.
+    pub fn from_span(file: &str, src: &str, span: Range<usize>) -> Self {
+        let start = span.start.min(src.len());
+        let before = src.get(..start).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = src
+            .get(line_start..start)
+            .map_or(1, |s| s.chars().count() + 1);
+        let source_line = src
+            .get(line_start..)
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        Self {
+            file: file.to_owned(),
+            line,
+            column,
+            source_line,
+        }
+    }
+
+    /// A location that only names the file (for errors without a position).
+    pub fn file_only(file: &str) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            source_line: String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        }
+    }
+}
+
+/// Renders the source line with a caret under the column, indented, or nothing.
+pub fn caret(loc: &Location) -> String {
+    if loc.line == 0 || loc.source_line.is_empty() {
+        return String::new();
+    }
+    let pad: String = loc
+        .source_line
+        .chars()
+        .take(loc.column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!(
+        "\n  {:>4} | {}\n       | {}^",
+        loc.line, loc.source_line, pad
+    )
+}

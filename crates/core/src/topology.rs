@@ -1,0 +1,1038 @@
+//! `rolehop.toml`, the one declarative input of render, rollout, audit, rotate and
+//! `assume --config`. Parsed once into validated types; every rule broken is reported with
+//! the file, line and column of the offending value.
+
+use std::fmt;
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::duration::{format_secs, parse_duration_secs};
+use crate::span::{Location, caret};
+use crate::validate;
+
+/// AWS caps any session reached by role chaining at one hour.
+pub const CHAINED_SESSION_MAX_SECS: u64 = 3600;
+/// STS's minimum session, and the least that keeps SDKs from refreshing before every call.
+pub const SESSION_MIN_SECS: u64 = 900;
+
+// ---------------------------------------------------------------------------------------------
+// Validated model
+// ---------------------------------------------------------------------------------------------
+
+/// A validated topology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topology {
+    /// Where it was read from, for messages.
+    pub origin: String,
+    pub broker: Broker,
+    pub auth: Auth,
+    pub gitlab: Option<GitlabSettings>,
+    pub rollout: Rollout,
+    pub environments: Vec<Environment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broker {
+    pub account_id: String,
+    pub region: String,
+    pub partition: String,
+    /// The CloudFormation stack holding the broker's IAM.
+    pub stack_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// One IAM user per environment, its keys in masked, protected GitLab variables.
+    AccessKeys,
+    /// GitLab ID tokens exchanged with AssumeRoleWithWebIdentity.
+    Oidc { issuer: String, audience: String },
+}
+
+/// Where rotation writes broker keys, and which variables jobs read them from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabSettings {
+    pub url: Option<String>,
+    pub target: VariableTarget,
+    pub access_key_var: String,
+    pub secret_key_var: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariableTarget {
+    Project(String),
+    Group(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub stack_set_prefix: String,
+    pub permission_model: PermissionModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionModel {
+    /// StackSets with the standard administration and execution roles.
+    SelfManaged {
+        administration_role_arn: Option<String>,
+        execution_role_name: String,
+    },
+    /// AWS Organizations-managed StackSets targeting organizational units.
+    ServiceManaged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    Production,
+    Staging,
+    Testing,
+    Development,
+    Other,
+}
+
+impl Tier {
+    /// GitLab's `environment:deployment_tier` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Production => "production",
+            Tier::Staging => "staging",
+            Tier::Testing => "testing",
+            Tier::Development => "development",
+            Tier::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefType {
+    Branch,
+    Tag,
+}
+
+impl RefType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefType::Branch => "branch",
+            RefType::Tag => "tag",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    pub name: String,
+    pub protected: bool,
+    pub tier: Tier,
+    pub service_role: String,
+    pub deployment_role: String,
+    /// The broker IAM user (access-keys mode).
+    pub broker_user: String,
+    /// The longest deployment session this environment hands out (900..=3600 s).
+    pub max_session_secs: u64,
+    pub external_id: Option<String>,
+    pub gitlab: GitlabAccess,
+    pub accounts: Vec<TargetAccount>,
+    pub permissions: Permissions,
+    /// Service-managed StackSets: the OUs to deploy the target template to.
+    pub organizational_units: Vec<String>,
+}
+
+/// The GitLab side allowed to use an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabAccess {
+    /// Project paths, `*` globs allowed (`acme/*`).
+    pub projects: Vec<String>,
+    pub ref_types: Vec<RefType>,
+    /// Ref names, `*` globs allowed.
+    pub refs: Vec<String>,
+    /// GitLab environment names; the first is the one the rendered deploy job uses.
+    pub environments: Vec<String>,
+}
+
+impl GitlabAccess {
+    /// The ID token `sub` patterns (for `StringLike`) this access admits:
+    /// `project_path:{group}/{project}:ref_type:{branch|tag}:ref:{name}`.
+    pub fn sub_patterns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.projects {
+            for t in &self.ref_types {
+                for r in &self.refs {
+                    out.push(format!("project_path:{p}:ref_type:{}:ref:{r}", t.as_str()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The GitLab environment the rendered deploy job targets.
+    pub fn primary_environment(&self) -> &str {
+        self.environments.first().map_or("", String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetAccount {
+    pub name: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permissions {
+    pub managed_policies: Vec<String>,
+    pub inline_policies: Vec<InlinePolicy>,
+    pub boundary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InlinePolicy {
+    /// Policy name (the file stem).
+    pub name: String,
+    /// The path as written in the topology.
+    pub path: String,
+    pub document: serde_json::Value,
+}
+
+impl Topology {
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// `environment(name)` or an error listing the known ones.
+    pub fn require_environment(&self, name: &str) -> Result<&Environment, String> {
+        self.environment(name).ok_or_else(|| {
+            let known: Vec<&str> = self.environments.iter().map(|e| e.name.as_str()).collect();
+            format!(
+                "unknown environment `{name}` in {}; known: {}",
+                self.origin,
+                known.join(", ")
+            )
+        })
+    }
+
+    pub fn service_role_arn(&self, env: &Environment) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.broker.partition, self.broker.account_id, env.service_role
+        )
+    }
+
+    pub fn deployment_role_arn(&self, env: &Environment, account: &TargetAccount) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.broker.partition, account.id, env.deployment_role
+        )
+    }
+
+    pub fn broker_user_arn(&self, env: &Environment) -> String {
+        format!(
+            "arn:{}:iam::{}:user/{}",
+            self.broker.partition, self.broker.account_id, env.broker_user
+        )
+    }
+
+    /// The IAM OIDC provider ARN for the GitLab issuer (OIDC mode).
+    pub fn oidc_provider_arn(&self) -> Option<String> {
+        match &self.auth {
+            Auth::Oidc { issuer, .. } => Some(format!(
+                "arn:{}:iam::{}:oidc-provider/{}",
+                self.broker.partition,
+                self.broker.account_id,
+                issuer.trim_start_matches("https://")
+            )),
+            Auth::AccessKeys => None,
+        }
+    }
+}
+
+impl Environment {
+    pub fn account(&self, name: &str) -> Option<&TargetAccount> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// `account(name)` or an error listing the known ones.
+    pub fn require_account(&self, name: &str) -> Result<&TargetAccount, String> {
+        self.account(name).ok_or_else(|| {
+            let known: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+            format!(
+                "environment `{}` has no target account `{name}`; known: {}",
+                self.name,
+                known.join(", ")
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// One broken rule, located in the user's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub location: Location,
+    /// A short stable name of the rule (`account-id`, `role-name`, `shared-account`, ...).
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} [{}]{}",
+            self.location,
+            self.message,
+            self.rule,
+            caret(&self.location)
+        )
+    }
+}
+
+/// Everything wrong with a topology file (all rules are checked, not just the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for TopologyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.diagnostics.len();
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        if n > 1 {
+            write!(f, "\n{n} problems in the topology")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TopologyError {}
+
+// ---------------------------------------------------------------------------------------------
+// Raw, as written
+// ---------------------------------------------------------------------------------------------
+
+type S<T> = Spanned<T>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopology {
+    broker: S<RawBroker>,
+    auth: S<RawAuth>,
+    gitlab: Option<S<RawGitlab>>,
+    rollout: Option<S<RawRollout>>,
+    #[serde(default)]
+    environments: IndexMap<S<String>, S<RawEnv>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    account_id: S<String>,
+    region: S<String>,
+    partition: Option<S<String>>,
+    stack_name: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    mode: S<String>,
+    issuer: Option<S<String>>,
+    audience: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitlab {
+    url: Option<S<String>>,
+    project: Option<S<String>>,
+    group: Option<S<String>>,
+    access_key_var: Option<S<String>>,
+    secret_key_var: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRollout {
+    stack_set_prefix: Option<S<String>>,
+    permission_model: Option<S<String>>,
+    administration_role_arn: Option<S<String>>,
+    execution_role_name: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    #[serde(default)]
+    protected: bool,
+    tier: Option<S<String>>,
+    service_role: Option<S<String>>,
+    deployment_role: Option<S<String>>,
+    broker_user: Option<S<String>>,
+    max_session: Option<S<RawDuration>>,
+    external_id: Option<S<String>>,
+    gitlab: S<RawAccess>,
+    #[serde(default)]
+    accounts: IndexMap<S<String>, S<String>>,
+    #[serde(default)]
+    permissions: Option<S<RawPermissions>>,
+    #[serde(default)]
+    organizational_units: Vec<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Secs(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    projects: Vec<S<String>>,
+    #[serde(default)]
+    ref_types: Vec<S<String>>,
+    refs: Vec<S<String>>,
+    #[serde(default)]
+    environments: Vec<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPermissions {
+    #[serde(default)]
+    managed_policies: Vec<S<String>>,
+    #[serde(default)]
+    inline_policies: Vec<S<String>>,
+    boundary: Option<S<String>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and validation
+// ---------------------------------------------------------------------------------------------
+
+/// Reads an inline policy file named in the topology (relative paths are the caller's concern).
+pub type ReadFile<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
+
+struct Checker<'a> {
+    file: &'a str,
+    src: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, span: Range<usize>, rule: &'static str, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            location: Location::from_span(self.file, self.src, span),
+            rule,
+            message: message.into(),
+        });
+    }
+
+    fn check(
+        &mut self,
+        v: &S<String>,
+        rule: &'static str,
+        f: impl FnOnce(&str) -> Result<(), String>,
+    ) {
+        if let Err(m) = f(v.get_ref()) {
+            self.report(v.span(), rule, m);
+        }
+    }
+}
+
+impl Topology {
+    /// Parses and validates `src`; `file` names it in messages and `read` loads inline policy
+    /// files named in it.
+    pub fn parse(
+        file: &str,
+        src: &str,
+        read: &mut ReadFile<'_>,
+    ) -> Result<Topology, TopologyError> {
+        let raw: RawTopology = toml::from_str(src).map_err(|e| TopologyError {
+            diagnostics: vec![Diagnostic {
+                location: e.span().map_or_else(
+                    || Location::file_only(file),
+                    |s| Location::from_span(file, src, s),
+                ),
+                rule: "syntax",
+                message: e.message().trim().to_owned(),
+            }],
+        })?;
+        let mut c = Checker {
+            file,
+            src,
+            diagnostics: Vec::new(),
+        };
+        let topo = build(&mut c, raw, read);
+        if c.diagnostics.is_empty() {
+            Ok(topo)
+        } else {
+            Err(TopologyError {
+                diagnostics: c.diagnostics,
+            })
+        }
+    }
+}
+
+fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topology {
+    let rb = raw.broker.into_inner();
+    c.check(&rb.account_id, "account-id", validate::account_id);
+    c.check(&rb.region, "region", validate::region);
+    let partition = rb.partition.map_or_else(
+        || "aws".to_owned(),
+        |p| {
+            if !matches!(p.get_ref().as_str(), "aws" | "aws-cn" | "aws-us-gov") {
+                c.report(
+                    p.span(),
+                    "partition",
+                    format!(
+                        "unknown partition `{}` (aws, aws-cn, aws-us-gov)",
+                        p.get_ref()
+                    ),
+                );
+            }
+            p.into_inner()
+        },
+    );
+    let stack_name = opt_string(rb.stack_name, "rolehop-broker");
+    let broker = Broker {
+        account_id: rb.account_id.into_inner(),
+        region: rb.region.into_inner(),
+        partition,
+        stack_name,
+    };
+
+    let auth_span = raw.auth.span();
+    let ra = raw.auth.into_inner();
+    let auth = match ra.mode.get_ref().as_str() {
+        "access-keys" => {
+            for extra in [&ra.issuer, &ra.audience].into_iter().flatten() {
+                c.report(
+                    extra.span(),
+                    "auth-mode",
+                    "`issuer` and `audience` only apply to `mode = \"oidc\"`",
+                );
+            }
+            Auth::AccessKeys
+        }
+        "oidc" => {
+            match ra.issuer {
+                Some(issuer) => {
+                    c.check(&issuer, "oidc-issuer", validate::issuer_url);
+                    let audience = match ra.audience {
+                        Some(a) if a.get_ref().trim().is_empty() => {
+                            c.report(a.span(), "oidc-audience", "the audience must not be empty");
+                            String::new()
+                        }
+                        Some(a) => a.into_inner(),
+                        None => issuer.get_ref().clone(),
+                    };
+                    Auth::Oidc {
+                        issuer: issuer.into_inner(),
+                        audience,
+                    }
+                }
+                None => {
+                    c.report(auth_span, "oidc-issuer", "`mode = \"oidc\"` needs `issuer` (the GitLab URL, e.g. `https://gitlab.com`)");
+                    Auth::Oidc {
+                        issuer: String::new(),
+                        audience: String::new(),
+                    }
+                }
+            }
+        }
+        other => {
+            c.report(
+                ra.mode.span(),
+                "auth-mode",
+                format!("unknown auth mode `{other}`: use `access-keys` or `oidc`"),
+            );
+            Auth::AccessKeys
+        }
+    };
+
+    let gitlab = raw.gitlab.map(|g| {
+        let span = g.span();
+        let g = g.into_inner();
+        if let Some(u) = &g.url {
+            if !(u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://")) {
+                c.report(u.span(), "gitlab-url", format!("`{}` is not an http(s) URL", u.get_ref()));
+            }
+        }
+        let target = match (g.project, g.group) {
+            (Some(p), None) => VariableTarget::Project(p.into_inner()),
+            (None, Some(gr)) => VariableTarget::Group(gr.into_inner()),
+            (Some(p), Some(_)) => {
+                c.report(p.span(), "gitlab-target", "set either `project` or `group`, not both");
+                VariableTarget::Project(p.into_inner())
+            }
+            (None, None) => {
+                c.report(span, "gitlab-target", "`[gitlab]` needs `project` or `group`: where rotate writes the broker keys");
+                VariableTarget::Project(String::new())
+            }
+        };
+        let var = |c: &mut Checker<'_>, v: Option<S<String>>, default: &str| {
+            v.map_or_else(|| default.to_owned(), |v| {
+                let ok = !v.get_ref().is_empty()
+                    && v.get_ref().len() <= 255
+                    && v.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    c.report(v.span(), "gitlab-variable", format!("`{}` is not a GitLab variable key (letters, digits and `_`, at most 255)", v.get_ref()));
+                }
+                v.into_inner()
+            })
+        };
+        GitlabSettings {
+            url: g.url.map(Spanned::into_inner),
+            target,
+            access_key_var: var(c, g.access_key_var, "AWS_ACCESS_KEY_ID"),
+            secret_key_var: var(c, g.secret_key_var, "AWS_SECRET_ACCESS_KEY"),
+        }
+    });
+
+    let rollout = match raw.rollout {
+        None => Rollout {
+            stack_set_prefix: "rolehop".into(),
+            permission_model: PermissionModel::SelfManaged {
+                administration_role_arn: None,
+                execution_role_name: "AWSCloudFormationStackSetExecutionRole".into(),
+            },
+        },
+        Some(r) => {
+            let r = r.into_inner();
+            let prefix = opt_string(r.stack_set_prefix, "rolehop");
+            let model = match r.permission_model.as_ref().map(|m| m.get_ref().as_str()) {
+                None | Some("self-managed") => {
+                    if let Some(a) = &r.administration_role_arn {
+                        c.check(a, "role-arn", |s| validate::role_arn(s).map(|_| ()));
+                    }
+                    let exec = r.execution_role_name.map_or_else(
+                        || "AWSCloudFormationStackSetExecutionRole".to_owned(),
+                        |e| {
+                            c.check(&e, "role-name", |s| {
+                                validate::iam_name("execution role name", s)
+                            });
+                            e.into_inner()
+                        },
+                    );
+                    PermissionModel::SelfManaged {
+                        administration_role_arn: r.administration_role_arn.map(Spanned::into_inner),
+                        execution_role_name: exec,
+                    }
+                }
+                Some("service-managed") => PermissionModel::ServiceManaged,
+                Some(other) => {
+                    if let Some(m) = &r.permission_model {
+                        c.report(m.span(), "permission-model", format!("unknown permission model `{other}`: use `self-managed` or `service-managed`"));
+                    }
+                    PermissionModel::ServiceManaged
+                }
+            };
+            Rollout {
+                stack_set_prefix: prefix,
+                permission_model: model,
+            }
+        }
+    };
+
+    let mut environments = Vec::new();
+    if raw.environments.is_empty() {
+        c.report(
+            0..0,
+            "no-environments",
+            "the topology defines no environment: add `[environments.<name>]`",
+        );
+    }
+    // account id -> (environment, account name, span) of its first use
+    let mut account_owner: IndexMap<String, (String, String)> = IndexMap::new();
+    let mut role_owner: IndexMap<String, String> = IndexMap::new();
+    let mut user_owner: IndexMap<String, String> = IndexMap::new();
+    for (name, env) in raw.environments {
+        let env_span = env.span();
+        let e = build_env(
+            c,
+            &broker,
+            &name,
+            env.into_inner(),
+            read,
+            &mut account_owner,
+        );
+        if let Some(prev) = role_owner.insert(e.service_role.clone(), e.name.clone()) {
+            c.report(env_span.clone(), "shared-service-role", format!("environments `{prev}` and `{}` share the service role `{}`: each environment needs its own, or one could reach the other's accounts", e.name, e.service_role));
+        }
+        if matches!(broker_auth(&auth), AuthKind::Keys) {
+            if let Some(prev) = user_owner.insert(e.broker_user.clone(), e.name.clone()) {
+                c.report(
+                    env_span,
+                    "shared-broker-user",
+                    format!(
+                        "environments `{prev}` and `{}` share the broker user `{}`",
+                        e.name, e.broker_user
+                    ),
+                );
+            }
+        }
+        environments.push(e);
+    }
+    if let (Some(g), AuthKind::Keys) = (&gitlab, broker_auth(&auth)) {
+        // Rotation writes one variable pair per environment scope; two environments with the
+        // same scope would overwrite each other's keys.
+        let mut seen: IndexMap<&str, &str> = IndexMap::new();
+        for e in &environments {
+            if let Some(prev) = seen.insert(e.gitlab.primary_environment(), &e.name) {
+                c.report(0..0, "variable-scope", format!("environments `{prev}` and `{}` both use GitLab environment `{}`: their `{}` variables would overwrite each other", e.name, e.gitlab.primary_environment(), g.access_key_var));
+            }
+        }
+    }
+
+    Topology {
+        origin: c.file.to_owned(),
+        broker,
+        auth,
+        gitlab,
+        rollout,
+        environments,
+    }
+}
+
+enum AuthKind {
+    Keys,
+    Oidc,
+}
+
+fn broker_auth(a: &Auth) -> AuthKind {
+    match a {
+        Auth::AccessKeys => AuthKind::Keys,
+        Auth::Oidc { .. } => AuthKind::Oidc,
+    }
+}
+
+fn opt_string(v: Option<S<String>>, default: &str) -> String {
+    v.map_or_else(|| default.to_owned(), Spanned::into_inner)
+}
+
+fn is_glob_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '*')
+}
+
+fn build_env(
+    c: &mut Checker<'_>,
+    broker: &Broker,
+    name: &S<String>,
+    e: RawEnv,
+    read: &mut ReadFile<'_>,
+    account_owner: &mut IndexMap<String, (String, String)>,
+) -> Environment {
+    let n = name.get_ref().clone();
+    let name_ok = !n.is_empty()
+        && n.len() <= 32
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !n.starts_with('-');
+    if !name_ok {
+        c.report(name.span(), "environment-name", format!("environment name `{n}` must be 1 to 32 of `a-z`, `0-9` and `-` (it becomes part of role, user and stack names)"));
+    }
+    let tier = match e.tier.as_ref().map(|t| t.get_ref().as_str()) {
+        None => {
+            if e.protected {
+                Tier::Production
+            } else {
+                Tier::Development
+            }
+        }
+        Some("production") => Tier::Production,
+        Some("staging") => Tier::Staging,
+        Some("testing") => Tier::Testing,
+        Some("development") => Tier::Development,
+        Some("other") => Tier::Other,
+        Some(other) => {
+            if let Some(t) = &e.tier {
+                c.report(t.span(), "tier", format!("unknown deployment tier `{other}` (production, staging, testing, development, other)"));
+            }
+            Tier::Other
+        }
+    };
+    let role = |c: &mut Checker<'_>, v: Option<S<String>>, kind: &str, default: String| match v {
+        Some(v) => {
+            c.check(&v, "role-name", |s| validate::iam_name(kind, s));
+            v.into_inner()
+        }
+        None => {
+            if name_ok && validate::iam_name(kind, &default).is_err() {
+                c.report(
+                    name.span(),
+                    "role-name",
+                    format!("the default {kind} `{default}` is too long; set it explicitly"),
+                );
+            }
+            default
+        }
+    };
+    let service_role = role(
+        c,
+        e.service_role,
+        "service role name",
+        format!("rolehop-{n}-service"),
+    );
+    let deployment_role = role(
+        c,
+        e.deployment_role,
+        "deployment role name",
+        format!("rolehop-{n}-deploy"),
+    );
+    let broker_user = role(c, e.broker_user, "broker user name", format!("rolehop-{n}"));
+
+    let max_session_secs = match e.max_session {
+        None => CHAINED_SESSION_MAX_SECS,
+        Some(d) => {
+            let span = d.span();
+            let secs = match d.into_inner() {
+                RawDuration::Secs(s) => u64::try_from(s).map_err(|_| format!("`{s}` is negative")),
+                RawDuration::Text(t) => parse_duration_secs(&t),
+            };
+            match secs {
+                Ok(s) if (SESSION_MIN_SECS..=CHAINED_SESSION_MAX_SECS).contains(&s) => s,
+                Ok(s) => {
+                    c.report(span, "session-duration", format!(
+                        "max_session {} is outside {}..{}: deployment sessions are reached by role chaining, which AWS caps at 1h, and STS refuses less than 15m",
+                        format_secs(s), format_secs(SESSION_MIN_SECS), format_secs(CHAINED_SESSION_MAX_SECS)));
+                    CHAINED_SESSION_MAX_SECS
+                }
+                Err(m) => {
+                    c.report(span, "session-duration", m);
+                    CHAINED_SESSION_MAX_SECS
+                }
+            }
+        }
+    };
+    if let Some(x) = &e.external_id {
+        c.check(x, "external-id", validate::external_id);
+    }
+
+    let access_span = e.gitlab.span();
+    let ra = e.gitlab.into_inner();
+    if ra.projects.is_empty() {
+        c.report(
+            access_span.clone(),
+            "gitlab-projects",
+            "`projects` must name at least one GitLab project path (globs like `acme/*` allowed)",
+        );
+    }
+    for p in &ra.projects {
+        let s = p.get_ref();
+        if s.is_empty() || !s.contains('/') || !s.chars().all(is_glob_char) {
+            c.report(
+                p.span(),
+                "gitlab-project",
+                format!("`{s}` is not a GitLab project path or glob (like `acme/app` or `acme/*`)"),
+            );
+        } else if s == "*" || s == "*/*" || s.starts_with('*') {
+            c.report(p.span(), "gitlab-project", format!("`{s}` would admit projects of any namespace on the GitLab instance; name the group (`acme/*`)"));
+        }
+    }
+    if ra.refs.is_empty() {
+        c.report(
+            access_span,
+            "gitlab-refs",
+            "`refs` must name at least one branch or tag (globs allowed)",
+        );
+    }
+    for r in &ra.refs {
+        let s = r.get_ref();
+        if s.is_empty() || s.contains(char::is_whitespace) || s.contains(':') {
+            c.report(
+                r.span(),
+                "gitlab-ref",
+                format!("`{s}` is not a ref name or glob"),
+            );
+        }
+    }
+    let mut ref_types = Vec::new();
+    for t in &ra.ref_types {
+        match t.get_ref().as_str() {
+            "branch" => ref_types.push(RefType::Branch),
+            "tag" => ref_types.push(RefType::Tag),
+            other => c.report(
+                t.span(),
+                "ref-type",
+                format!("unknown ref type `{other}`: use `branch` or `tag`"),
+            ),
+        }
+    }
+    if ref_types.is_empty() {
+        ref_types.push(RefType::Branch);
+    }
+    ref_types.sort();
+    ref_types.dedup();
+    let mut environments: Vec<String> = ra
+        .environments
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
+    if environments.is_empty() {
+        environments.push(n.clone());
+    }
+    let gitlab = GitlabAccess {
+        projects: ra.projects.into_iter().map(Spanned::into_inner).collect(),
+        ref_types,
+        refs: ra.refs.into_iter().map(Spanned::into_inner).collect(),
+        environments,
+    };
+
+    if e.accounts.is_empty() {
+        c.report(name.span(), "no-accounts", format!("environment `{n}` has no target account: add `[environments.{n}.accounts]` with `name = \"123456789012\"`"));
+    }
+    let mut accounts = Vec::new();
+    for (an, id) in e.accounts {
+        let an_s = an.get_ref();
+        if an_s.is_empty()
+            || !an_s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            c.report(
+                an.span(),
+                "account-name",
+                format!("account name `{an_s}` may only use letters, digits, `-` and `_`"),
+            );
+        }
+        c.check(&id, "account-id", validate::account_id);
+        if id.get_ref() == &broker.account_id {
+            c.report(id.span(), "broker-as-target", format!("target `{an_s}` is the broker account `{}`: the broker holds nothing but IAM, deploy to other accounts", broker.account_id));
+        }
+        if let Some((prev_env, prev_name)) = account_owner.get(id.get_ref()) {
+            if prev_env == &n {
+                c.report(
+                    id.span(),
+                    "duplicate-account",
+                    format!(
+                        "account `{}` is listed twice in `{n}` (as `{prev_name}` and `{an_s}`)",
+                        id.get_ref()
+                    ),
+                );
+            } else {
+                c.report(id.span(), "shared-account", format!("account `{}` is a target of both `{prev_env}` (as `{prev_name}`) and `{n}` (as `{an_s}`): environments must not share target accounts, or one environment's credentials reach the other's", id.get_ref()));
+            }
+        } else {
+            account_owner.insert(id.get_ref().clone(), (n.clone(), an_s.clone()));
+        }
+        accounts.push(TargetAccount {
+            name: an.into_inner(),
+            id: id.into_inner(),
+        });
+    }
+
+    let permissions = match e.permissions {
+        None => Permissions {
+            managed_policies: vec![],
+            inline_policies: vec![],
+            boundary: None,
+        },
+        Some(p) => {
+            let p = p.into_inner();
+            for a in &p.managed_policies {
+                c.check(a, "policy-arn", validate::managed_policy_arn);
+            }
+            if p.managed_policies.len() > 20 {
+                c.report(
+                    p.managed_policies[20].span(),
+                    "too-many-policies",
+                    "a role can have at most 20 managed policies attached (IAM's hard quota)",
+                );
+            }
+            if let Some(b) = &p.boundary {
+                c.check(b, "policy-arn", validate::managed_policy_arn);
+            }
+            let mut inline = Vec::new();
+            for path in &p.inline_policies {
+                let stem = path
+                    .get_ref()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches(".json")
+                    .to_owned();
+                if validate::iam_name("policy name", &stem).is_err() || stem.chars().count() > 128 {
+                    c.report(path.span(), "policy-name", format!("inline policy file `{}` must have a name of letters, digits and `+=,.@_-` (it becomes the policy name)", path.get_ref()));
+                }
+                match read(path.get_ref()) {
+                    Err(m) => c.report(
+                        path.span(),
+                        "policy-file",
+                        format!("cannot read inline policy `{}`: {m}", path.get_ref()),
+                    ),
+                    Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(doc) if doc.get("Statement").is_some() => {
+                            inline.push(InlinePolicy {
+                                name: stem,
+                                path: path.get_ref().clone(),
+                                document: doc,
+                            });
+                        }
+                        Ok(_) => c.report(
+                            path.span(),
+                            "policy-file",
+                            format!("inline policy `{}` has no `Statement`", path.get_ref()),
+                        ),
+                        Err(err) => c.report(
+                            path.span(),
+                            "policy-file",
+                            format!("inline policy `{}` is not JSON: {err}", path.get_ref()),
+                        ),
+                    },
+                }
+            }
+            Permissions {
+                managed_policies: p
+                    .managed_policies
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
+                inline_policies: inline,
+                boundary: p.boundary.map(Spanned::into_inner),
+            }
+        }
+    };
+    let organizational_units = e
+        .organizational_units
+        .into_iter()
+        .map(|ou| {
+            let ok = ou.get_ref().starts_with("ou-") || ou.get_ref().starts_with("r-");
+            if !ok {
+                c.report(
+                    ou.span(),
+                    "organizational-unit",
+                    format!(
+                        "`{}` is not an organizational unit or root id (`ou-...`, `r-...`)",
+                        ou.get_ref()
+                    ),
+                );
+            }
+            ou.into_inner()
+        })
+        .collect();
+
+    Environment {
+        name: n,
+        protected: e.protected,
+        tier,
+        service_role,
+        deployment_role,
+        broker_user,
+        max_session_secs,
+        external_id: e.external_id.map(Spanned::into_inner),
+        gitlab,
+        accounts,
+        permissions,
+        organizational_units,
+    }
+}

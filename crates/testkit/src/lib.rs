@@ -1,0 +1,169 @@
+//! Test support shared by rolehop's integration tests: a private moto server per test (so tests
+//! run in parallel without sharing AWS state) and the paths of the pinned tools that
+//! `scripts/tools.sh` installs (aws CLI, python with boto3, cfn-lint, gitlab-ci-local).
+//!
+//! Tests talk only to loopback. When a tool is missing the test fails loudly, telling the
+//! developer to run the README's test command, which installs everything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Where `scripts/tools.sh` installed the tools: `$ROLEHOP_TOOLS_DIR` or `<root>/.tools`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("ROLEHOP_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".tools"))
+}
+
+/// A tool from the project's Python venv (`aws`, `python`, `cfn-lint`, `moto_server`).
+pub fn venv_tool(name: &str) -> PathBuf {
+    let p = tools_dir().join("venv/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run the test command from the README (scripts/test.sh), which installs the pinned tools",
+        p.display()
+    );
+    p
+}
+
+/// A free loopback port (bound then released; the tiny race is acceptable in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A moto server of its own for one test, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = venv_tool("moto_server");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env_remove("MOTO_ACCOUNT_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = moto.try_request("GET", "/moto-api/", &[], "") {
+                return moto;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto_server did not answer on port {port} within 30 s");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Turns moto's IAM enforcement on (after seeding: seeding with `x-moto-account-id` is
+    /// refused once auth is on).
+    pub fn enable_auth(&self) {
+        let (status, body) = self.request(
+            "POST",
+            "/moto-api/reset-auth",
+            &[("Content-Type", "text/plain")],
+            "0",
+        );
+        assert_eq!(status, 200, "reset-auth failed: {body}");
+    }
+
+    /// A raw HTTP request to moto (tiny client: tests must not need an HTTP stack of their own).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        self.try_request(method, path, headers, body).unwrap()
+    }
+
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
+        http_request(self.port, method, path, headers, body)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request to 127.0.0.1:`port`, returning status and body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Runs `aws` (the real CLI from the venv) against moto with the given extra environment.
+pub fn aws_cli(moto: &Moto) -> Command {
+    let mut c = Command::new(venv_tool("aws"));
+    c.env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
