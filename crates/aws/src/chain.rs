@@ -47,6 +47,8 @@ pub struct ChainError {
     pub aws_message: Option<String>,
     /// What most likely went wrong and how to fix it.
     pub hint: String,
+    /// The hops that succeeded before this one (for `doctor`).
+    pub completed: Vec<HopOutcome>,
 }
 
 impl fmt::Display for ChainError {
@@ -92,27 +94,26 @@ pub async fn run(
                 },
             ),
             (None, Base::WebIdentity(_), HopKind::AssumeRole) => {
-                return Err(ChainError {
-                    hop: hop.label,
-                    role_arn: hop.role_arn.clone(),
-                    kind: FailureKind::Unexpected,
-                    code: None,
-                    aws_message: None,
-                    hint: "an ID token can only start a chain with AssumeRoleWithWebIdentity"
-                        .into(),
-                });
+                return Err(unexpected(
+                    hop,
+                    "an ID token can only start a chain with AssumeRoleWithWebIdentity",
+                ));
             }
         };
         debug!(hop = hop.label, role = %hop.role_arn, session = %hop.session_name, "assuming role");
-        let (creds, outcome) = match hop.kind {
-            HopKind::AssumeRole => assume_role(&client, hop, i).await?,
-            HopKind::AssumeRoleWithWebIdentity => {
-                let Base::WebIdentity(token) = &base else {
-                    return Err(unexpected(hop, "web identity hop without a token"));
-                };
-                assume_web(&client, hop, token).await?
+        let result = match (hop.kind, &base) {
+            (HopKind::AssumeRole, _) => assume_role(&client, hop, i).await,
+            (HopKind::AssumeRoleWithWebIdentity, Base::WebIdentity(token)) => {
+                assume_web(&client, hop, token).await
+            }
+            (HopKind::AssumeRoleWithWebIdentity, Base::Keys(_)) => {
+                Err(unexpected(hop, "web identity hop without a token"))
             }
         };
+        let (creds, outcome) = result.map_err(|e| ChainError {
+            completed: hops.clone(),
+            ..e
+        })?;
         info!(hop = hop.label, session = %outcome.assumed_role_arn, "assumed");
         hops.push(outcome);
         current = Some(creds);
@@ -124,6 +125,7 @@ pub async fn run(
         code: None,
         aws_message: None,
         hint: "the plan has no hops".into(),
+        completed: Vec::new(),
     })?;
     Ok(ChainOutcome { credentials, hops })
 }
@@ -136,6 +138,7 @@ fn unexpected(hop: &Hop, msg: &str) -> ChainError {
         code: None,
         aws_message: None,
         hint: msg.into(),
+        completed: Vec::new(),
     }
 }
 
@@ -261,6 +264,7 @@ where
         code: None,
         aws_message: None,
         hint: String::new(),
+        completed: Vec::new(),
     };
     match err {
         SdkError::DispatchFailure(d) => ChainError {

@@ -92,3 +92,22 @@ pub fn client_with_keys(
 pub fn anonymous_client(builder: aws_sdk_sts::config::Builder) -> aws_sdk_sts::Client {
     aws_sdk_sts::Client::from_conf(builder.build())
 }
+
+/// `sts:GetCallerIdentity` with `keys`: who the base identity is. Errors come back as the
+/// SDK's text; callers explain them.
+pub async fn caller_identity(settings: &StsSettings, keys: &StaticKeys) -> Result<String, String> {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let client = client_with_keys(base_config(settings), keys);
+    match client.get_caller_identity().send().await {
+        Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
+        Err(e) => Err(match (e.code(), e.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.to_owned(),
+            _ => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(403) => "AccessDenied (HTTP 403): the access key is unknown, inactive or its secret is wrong".to_owned(),
+                Some(s) => format!("HTTP {s}"),
+                None => "could not reach STS".to_owned(),
+            },
+        }),
+    }
+}

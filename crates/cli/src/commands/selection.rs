@@ -106,10 +106,8 @@ pub struct Resolved {
     pub plan: ChainPlan,
     pub base: Base,
     pub settings: StsSettings,
-    pub job: JobContext,
     /// The ID token's claims (OIDC), decoded without trust, for messages.
     pub claims: Option<Claims>,
-    pub environment: Option<String>,
 }
 
 fn usage(msg: impl std::fmt::Display) -> CliError {
@@ -231,13 +229,11 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         plan,
         base,
         settings: StsSettings::new(region, endpoint),
-        job,
         claims,
-        environment: env_name,
     })
 }
 
-fn read_token(sel: &Selection, env: &dyn Env) -> CliResult<Option<Secret>> {
+pub fn read_token(sel: &Selection, env: &dyn Env) -> CliResult<Option<Secret>> {
     if let Some(path) = &sel.id_token_file {
         let t = std::fs::read_to_string(path).map_err(|e| {
             CliError::msg(
@@ -272,24 +268,31 @@ fn env_keys(env: &dyn Env) -> CliResult<StaticKeys> {
 /// Runs the chain on a single-threaded runtime: two sequential calls need no more, and it
 /// starts faster than a multi-threaded one.
 pub fn execute(resolved: &Resolved) -> CliResult<ChainOutcome> {
+    execute_raw(resolved).map_err(|e| chain_error(e, resolved.claims.as_ref()))
+}
+
+/// Like [`execute`], keeping the chain's own error (for `doctor`, which reports partial progress).
+pub fn execute_raw(resolved: &Resolved) -> Result<ChainOutcome, ChainError> {
     for note in &resolved.plan.notes {
         eprintln!("rolehop: note: {note}");
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            CliError::msg(
-                Exit::Internal,
-                format!("cannot start the async runtime: {e}"),
-            )
+        .map_err(|e| ChainError {
+            hop: "chain",
+            role_arn: String::new(),
+            kind: FailureKind::Unexpected,
+            code: None,
+            aws_message: Some(format!("cannot start the async runtime: {e}")),
+            hint: "this is a rolehop bug".into(),
+            completed: Vec::new(),
         })?;
     rt.block_on(rolehop_aws::chain::run(
         &resolved.plan,
         resolved.base.clone(),
         &resolved.settings,
     ))
-    .map_err(|e| chain_error(e, resolved.claims.as_ref()))
 }
 
 fn chain_error(e: ChainError, claims: Option<&Claims>) -> CliError {
