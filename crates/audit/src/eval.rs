@@ -203,7 +203,11 @@ fn parse_principal(p: &Value, not: bool) -> Result<PrincipalSpec, String> {
                 }
             }
         }
-        other => return Err(format!("`Principal` must be `*` or an object, found `{other}`")),
+        other => {
+            return Err(format!(
+                "`Principal` must be `*` or an object, found `{other}`"
+            ));
+        }
     }
     Ok(PrincipalSpec { not, entries })
 }
@@ -502,8 +506,16 @@ mod tests {
     fn glob_matches_like_iam() {
         assert!(glob("sts:Assume*", "sts:AssumeRole", false));
         assert!(glob("STS:assumerole", "sts:AssumeRole", true));
-        assert!(!glob("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", true));
-        assert!(glob("arn:aws:iam::*:role/x-?", "arn:aws:iam::1:role/x-a", false));
+        assert!(!glob(
+            "sts:AssumeRole",
+            "sts:AssumeRoleWithWebIdentity",
+            true
+        ));
+        assert!(glob(
+            "arn:aws:iam::*:role/x-?",
+            "arn:aws:iam::1:role/x-a",
+            false
+        ));
         assert!(glob("*", "", false));
     }
 

@@ -155,7 +155,10 @@ pub fn arn_account(arn: &str) -> &str {
 
 /// The partition of an ARN, `aws` if it has none.
 pub fn arn_partition(arn: &str) -> &str {
-    arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws")
+    arn.split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
 }
 
 /// Guesses an environment from tags, then from name tokens: an `environment`/`env` tag (any

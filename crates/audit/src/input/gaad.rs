@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::InputError;
 use crate::model::{
     Estate, Group, Kind, NamedDoc, Principal, Problem, guess_env, guess_part, split_arn,
 };
-use crate::InputError;
 
 /// Adds one export (`file` names it in messages) to `estate`.
 pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), InputError> {
@@ -46,11 +46,13 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         let default = p.get("DefaultVersionId").and_then(Value::as_str);
         let version = list(p, "PolicyVersionList").into_iter().find(|ver| {
             ver.get("IsDefaultVersion").and_then(Value::as_bool) == Some(true)
-                || (default.is_some()
-                    && ver.get("VersionId").and_then(Value::as_str) == default)
+                || (default.is_some() && ver.get("VersionId").and_then(Value::as_str) == default)
         });
         match version.and_then(|ver| ver.get("Document")) {
-            None => problem(arn, "managed policy has no default version document".to_owned()),
+            None => problem(
+                arn,
+                "managed policy has no default version document".to_owned(),
+            ),
             Some(d) => match document(d) {
                 Ok(doc) => policies.push((arn.to_owned(), doc)),
                 Err(m) => problem(arn, format!("default version document: {m}")),

@@ -78,7 +78,8 @@ pub fn add_credential_report(
         .map_err(|e| err(format!("cannot read the header: {e}")))?
         .clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let arn_col = col("arn").ok_or_else(|| err("no `arn` column: not a credential report".into()))?;
+    let arn_col =
+        col("arn").ok_or_else(|| err("no `arn` column: not a credential report".into()))?;
     for (n, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| err(format!("row {}: {e}", n + 2)))?;
         let arn = rec.get(arn_col).unwrap_or("");
