@@ -298,7 +298,10 @@ fn principal_entry_match(kind: &str, value: &str, who: Who<'_>) -> Option<bool> 
             } else if value == arn || Some(value) == unique_id {
                 Some(true)
             } else if let Some(role) = session_role_arn(value) {
-                (role == arn).then_some(true)
+                // Session principals name the role without its path.
+                let (ra, rn) = crate::model::split_arn(&role);
+                let (a, n) = crate::model::split_arn(arn);
+                (ra == a && rn == n && arn.contains(":role/")).then_some(true)
             } else {
                 None
             }
@@ -309,8 +312,8 @@ fn principal_entry_match(kind: &str, value: &str, who: Who<'_>) -> Option<bool> 
     }
 }
 
-/// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (path unknown, so only
-/// path-less roles match, as in AWS's own principal matching for sessions).
+/// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (without the role's
+/// path, which session ARNs do not carry).
 pub fn session_role_arn(v: &str) -> Option<String> {
     let rest = v.strip_prefix("arn:")?;
     let mut parts = rest.splitn(5, ':');
@@ -353,7 +356,10 @@ impl Layer {
     fn conditions(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.allowed_unconditionally && !self.allow_conditions.is_empty() {
-            out.push(self.allow_conditions.join(" OR "));
+            let mut alts = self.allow_conditions.clone();
+            alts.sort();
+            alts.dedup();
+            out.push(alts.join(" OR "));
         }
         out.extend(self.deny_conditions.iter().cloned());
         out

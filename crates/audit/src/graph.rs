@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
-use crate::model::{Env, Estate, Kind, Part, Problem, arn_account};
+use crate::model::{Env, Estate, Kind, Part, Problem, arn_account, split_arn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeKind {
@@ -71,6 +71,8 @@ pub struct Prepared<'e> {
     pub problems: Vec<Problem>,
     pub by_arn: HashMap<&'e str, usize>,
     pub by_id: HashMap<&'e str, usize>,
+    /// Roles by (account, name), for session principals, which omit the role's path.
+    pub by_role_name: HashMap<(&'e str, &'e str), usize>,
 }
 
 impl<'e> Prepared<'e> {
@@ -149,7 +151,15 @@ impl<'e> Prepared<'e> {
             .enumerate()
             .filter_map(|(i, p)| p.unique_id.as_deref().map(|u| (u, i)))
             .collect();
+        let by_role_name = estate
+            .principals
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind == Kind::Role)
+            .map(|(i, p)| ((p.account.as_str(), p.name.as_str()), i))
+            .collect();
         Prepared {
+            by_role_name,
             estate,
             docs,
             policies,
@@ -415,8 +425,13 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                         {
                             candidates.insert(pi);
                         } else if let Some(&pi) = session_role_arn_of(&value)
-                            .as_deref()
-                            .and_then(|a| prep.by_arn.get(a))
+                            .and_then(|a| {
+                                let (acct, name) = split_arn(&a);
+                                prep.by_role_name
+                                    .get(&(acct.as_str(), name.as_str()))
+                                    .copied()
+                            })
+                            .as_ref()
                         {
                             candidates.insert(pi);
                         } else {
