@@ -10,8 +10,10 @@ use crate::vars::Template;
 enum Kind {
     /// `*`.
     Any,
-    /// `arn:partition:service:region:account:resource`, one glob per segment.
-    Segments(Box<[Glob; 6]>),
+    /// `arn:partition:service:region:account:resource`, one glob per segment. A pattern with
+    /// fewer segments matches the request split into as many (its last segment takes the
+    /// rest), so a wildcard still never crosses a colon it does not own.
+    Segments(Vec<Glob>),
     /// Not an ARN: matched as one glob over the whole resource string.
     Whole(Glob),
     /// Contains policy variables: compiled per request after substitution.
@@ -49,24 +51,82 @@ impl ArnPattern {
 
     /// Matches a resource ARN, resolving policy variables from `ctx`.
     pub fn matches(&self, resource: &str, ctx: &Context) -> bool {
+        self.matches_target(&Target::Exact(resource), ctx, Mode::Exact)
+    }
+
+    /// Matches a request resource that may itself be a pattern (`arn:aws:s3:::bucket/*`).
+    pub fn matches_target(&self, target: &Target<'_>, ctx: &Context, mode: Mode) -> bool {
         match &self.kind {
-            Kind::Any => true,
-            Kind::Segments(segs) => match_segments(segs, resource),
-            Kind::Whole(g) => g.matches(resource),
             Kind::Template(t) => {
                 let Some(pieces) = t.resolve(ctx) else {
                     return false;
                 };
                 let text: String = pieces.iter().map(|(t, _)| *t).collect();
                 let glob = Glob::from_pieces(pieces, false);
-                match compile(&glob, &text) {
-                    Kind::Any => true,
-                    Kind::Segments(segs) => match_segments(&segs, resource),
-                    Kind::Whole(g) => g.matches(resource),
-                    Kind::Template(_) => false,
-                }
+                match_kind(&compile(&glob, &text), target, mode)
             }
+            kind => match_kind(kind, target, mode),
         }
+    }
+}
+
+/// A request's resource: an exact ARN, or a pattern when the caller asks about many
+/// resources at once (`arn:aws:s3:::bucket/*`).
+#[derive(Debug, Clone)]
+pub enum Target<'a> {
+    Exact(&'a str),
+    Pattern {
+        whole: Glob,
+        segments: Option<Vec<Glob>>,
+    },
+}
+
+impl<'a> Target<'a> {
+    /// Treats `*` and `?` in the resource as wildcards.
+    pub fn new(resource: &'a str) -> Target<'a> {
+        // A bare `*` is how wildcard-only actions (s3:ListAllMyBuckets) name their resource.
+        if resource == "*" || !resource.contains(['*', '?']) {
+            return Target::Exact(resource);
+        }
+        let whole = Glob::new(resource, false);
+        let segments = split_arn(resource).is_some().then(|| whole.split_colons(6));
+        Target::Pattern { whole, segments }
+    }
+}
+
+/// How a pattern must relate to a request pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Exact resource: plain matching.
+    Exact,
+    /// The policy pattern matches some of the requested resources (for Allow).
+    Intersects,
+    /// The policy pattern matches all of the requested resources (for Deny).
+    Covers,
+}
+
+fn match_kind(kind: &Kind, target: &Target<'_>, mode: Mode) -> bool {
+    match (kind, target) {
+        (Kind::Any, _) => true,
+        (Kind::Template(_), _) => false,
+        (Kind::Segments(segs), Target::Exact(r)) => match_segments(segs, r),
+        (Kind::Whole(g), Target::Exact(r)) => g.matches(r),
+        (
+            Kind::Segments(segs),
+            Target::Pattern {
+                segments: Some(req),
+                ..
+            },
+        ) => segs.iter().zip(req.iter()).all(|(p, r)| relate(p, r, mode)),
+        (Kind::Segments(_), Target::Pattern { .. }) => false,
+        (Kind::Whole(g), Target::Pattern { whole, .. }) => relate(g, whole, mode),
+    }
+}
+
+fn relate(policy: &Glob, request: &Glob, mode: Mode) -> bool {
+    match mode {
+        Mode::Covers => policy.covers(request),
+        Mode::Intersects | Mode::Exact => policy.intersects(request),
     }
 }
 
@@ -74,24 +134,15 @@ fn compile(glob: &Glob, text: &str) -> Kind {
     if glob.is_match_all() {
         return Kind::Any;
     }
-    if text.starts_with("arn:") && text.matches(':').count() >= 5 {
-        // Split the compiled pieces by re-compiling each text segment; `*`/`?` that came from
-        // variables are literal, so split the original pieces rather than the text.
-        let segs = split_glob(glob);
-        if let Ok(segs) = <[Glob; 6]>::try_from(segs) {
-            return Kind::Segments(Box::new(segs));
-        }
+    if text.starts_with("arn:") {
+        // Split the compiled glob, not the text: `*`/`?` that came from variables are literal.
+        return Kind::Segments(glob.split_colons(6));
     }
     Kind::Whole(glob.clone())
 }
 
-/// Splits a glob at its first five literal `:` into six globs.
-fn split_glob(glob: &Glob) -> Vec<Glob> {
-    glob.split_colons(6)
-}
-
-fn match_segments(segs: &[Glob; 6], resource: &str) -> bool {
-    let mut parts = resource.splitn(6, ':');
+fn match_segments(segs: &[Glob], resource: &str) -> bool {
+    let mut parts = resource.splitn(segs.len(), ':');
     for seg in segs.iter() {
         match parts.next() {
             Some(p) if seg.matches(p) => {}

@@ -4,8 +4,10 @@
 
 use std::fmt;
 
-use crate::ast::Policy;
-use crate::request::Request;
+use crate::arn::{Mode, Target};
+use crate::ast::{Block, Effect, Policy, Statement};
+use crate::principal::{PrincipalMatch, match_principal};
+use crate::request::{Principal, Request};
 
 /// The policies in force for one request. Empty slices mean "none of that kind applies"
 /// (no SCPs: not in an organization; no boundary: no permissions boundary set).
@@ -148,15 +150,350 @@ pub struct Evaluation {
     pub explanation: Explanation,
 }
 
-/// Decides `request` against the policies in `input`.
-pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
-    let _ = (request, input);
+/// Actions decided by a role's trust policy (the resource policy of an IAM role).
+const TRUST_ACTIONS: &[&str] = &[
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoleWithSAML",
+    "sts:TagSession",
+    "sts:SetSourceIdentity",
+    "sts:SetContext",
+];
+
+/// Whether `request` is decided by a role's trust policy: the trust policy is then required
+/// and must allow, even within one account.
+pub fn is_trust_request(request: &Request) -> bool {
+    TRUST_ACTIONS
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&request.action))
+        && crate::arn::split_arn(&request.resource)
+            .is_some_and(|[_, _, svc, _, _, res]| svc == "iam" && res.starts_with("role/"))
+}
+
+/// Statements of one policy set that applied to the request.
+#[derive(Default)]
+struct Scan {
+    allows: Vec<(StatementRef, Option<PrincipalMatch>)>,
+    denies: Vec<StatementRef>,
+}
+
+impl Scan {
+    fn allowed(&self) -> bool {
+        !self.allows.is_empty()
+    }
+
+    /// The strongest principal match among the allowing statements.
+    fn best_match(&self) -> Option<PrincipalMatch> {
+        self.allows.iter().filter_map(|(_, m)| *m).min()
+    }
+
+    fn allow_refs(&self) -> Vec<StatementRef> {
+        self.allows.iter().map(|(r, _)| r.clone()).collect()
+    }
+}
+
+/// The request, prepared once for matching against every statement.
+struct Prepared<'r> {
+    request: &'r Request,
+    target: Target<'r>,
+    /// AWS: a Deny with NotPrincipal always denies a principal that has a permissions
+    /// boundary, whatever NotPrincipal lists.
+    has_boundary: bool,
+}
+
+impl Prepared<'_> {
+    /// Whether `stmt` applies; `Some(principal match)` when it does (`None` inside for layers
+    /// without principals).
+    fn applies(&self, stmt: &Statement, with_principal: bool) -> Option<Option<PrincipalMatch>> {
+        let req = self.request;
+        let action_hit = match &stmt.action {
+            Block::Is(globs) => globs.iter().any(|g| g.matches(&req.action)),
+            Block::Not(globs) => !globs.iter().any(|g| g.matches(&req.action)),
+        };
+        if !action_hit {
+            return None;
+        }
+        let (positive, negative) = match (stmt.effect, &self.target) {
+            (_, Target::Exact(_)) => (Mode::Exact, Mode::Exact),
+            (Effect::Allow, _) => (Mode::Intersects, Mode::Covers),
+            (Effect::Deny, _) => (Mode::Covers, Mode::Intersects),
+        };
+        let resource_hit = match &stmt.resource {
+            None => true,
+            Some(Block::Is(pats)) => pats
+                .iter()
+                .any(|p| p.matches_target(&self.target, &req.context, positive)),
+            Some(Block::Not(pats)) => !pats
+                .iter()
+                .any(|p| p.matches_target(&self.target, &req.context, negative)),
+        };
+        if !resource_hit {
+            return None;
+        }
+        let principal = if with_principal {
+            match &stmt.principal {
+                // A resource policy statement without a principal applies to nobody.
+                None => return None,
+                Some(Block::Is(set)) => Some(match_principal(set, &req.principal)?),
+                Some(Block::Not(_)) if stmt.effect == Effect::Deny && self.has_boundary => {
+                    Some(PrincipalMatch::Direct)
+                }
+                Some(Block::Not(set)) => match match_principal(set, &req.principal) {
+                    Some(_) => return None,
+                    None => Some(PrincipalMatch::Direct),
+                },
+            }
+        } else {
+            None
+        };
+        if !stmt.conditions.iter().all(|c| c.holds(&req.context)) {
+            return None;
+        }
+        Some(principal)
+    }
+
+    fn scan(
+        &self,
+        policies: &[&Policy],
+        layer: Layer,
+        level: Option<usize>,
+        with_principal: bool,
+    ) -> Scan {
+        let mut scan = Scan::default();
+        for (pi, policy) in policies.iter().enumerate() {
+            for stmt in &policy.statements {
+                let Some(m) = self.applies(stmt, with_principal) else {
+                    continue;
+                };
+                let r = StatementRef {
+                    layer,
+                    level,
+                    policy: pi,
+                    policy_name: policy.name.clone(),
+                    statement: stmt.index,
+                    sid: stmt.sid.clone(),
+                };
+                match stmt.effect {
+                    Effect::Allow => scan.allows.push((r, m)),
+                    Effect::Deny => scan.denies.push(r),
+                }
+            }
+        }
+        scan
+    }
+}
+
+fn decided(
+    decision: Decision,
+    layer: Option<Layer>,
+    statements: Vec<StatementRef>,
+    summary: impl Into<String>,
+) -> Evaluation {
     Evaluation {
-        decision: Decision::ImplicitlyDenied,
+        decision,
         explanation: Explanation {
-            layer: None,
-            statements: Vec::new(),
-            summary: "no statement allows the request".into(),
+            layer,
+            statements,
+            summary: summary.into(),
         },
     }
+}
+
+/// Decides `request` against the policies in `input`.
+pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
+    if request.action.eq_ignore_ascii_case("sts:GetCallerIdentity") {
+        return decided(
+            Decision::Allowed,
+            None,
+            Vec::new(),
+            "`sts:GetCallerIdentity` is allowed to every authenticated caller",
+        );
+    }
+    let prep = Prepared {
+        request,
+        target: Target::new(&request.resource),
+        has_boundary: !input.boundaries.is_empty()
+            && matches!(request.principal, Principal::Arn(_)),
+    };
+    // Identity-side layers exist only for IAM principals (users, roles, sessions); SCPs
+    // never restrict service principals or anonymous callers.
+    let iam_principal = matches!(request.principal, Principal::Arn(_));
+    let applies_rcp = !matches!(request.principal, Principal::Service(_));
+
+    let mut denies: Vec<StatementRef> = Vec::new();
+    let mut scp_gap: Option<usize> = None;
+    if iam_principal {
+        for (level, policies) in input.scps.iter().enumerate() {
+            let scan = prep.scan(policies, Layer::Scp, Some(level), false);
+            if !scan.allowed() && scp_gap.is_none() {
+                scp_gap = Some(level);
+            }
+            denies.extend(scan.denies);
+        }
+    }
+    // RCPFullAWSAccess is always attached and cannot be detached, so RCPs only ever deny.
+    if applies_rcp {
+        for (level, policies) in input.rcps.iter().enumerate() {
+            denies.extend(prep.scan(policies, Layer::Rcp, Some(level), true).denies);
+        }
+    }
+    let resource = input
+        .resource
+        .map(|p| prep.scan(&[p], Layer::Resource, None, true))
+        .unwrap_or_default();
+    denies.extend(resource.denies.iter().cloned());
+
+    let (identity, boundaries, session) = if iam_principal {
+        let identity = prep.scan(input.identity, Layer::Identity, None, false);
+        let boundaries: Vec<Scan> = input
+            .boundaries
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let mut s = prep.scan(&[b], Layer::Boundary, None, false);
+                for r in s
+                    .allows
+                    .iter_mut()
+                    .map(|(r, _)| r)
+                    .chain(s.denies.iter_mut())
+                {
+                    r.policy = i;
+                }
+                s
+            })
+            .collect();
+        let session = input
+            .session
+            .map(|p| prep.scan(&[p], Layer::Session, None, false));
+        denies.extend(identity.denies.iter().cloned());
+        for b in &boundaries {
+            denies.extend(b.denies.iter().cloned());
+        }
+        if let Some(s) = &session {
+            denies.extend(s.denies.iter().cloned());
+        }
+        (identity, boundaries, session)
+    } else {
+        (Scan::default(), Vec::new(), None)
+    };
+
+    if !denies.is_empty() {
+        let layer = denies.first().map(|d| d.layer);
+        return decided(
+            Decision::ExplicitlyDenied,
+            layer,
+            denies,
+            "explicitly denied",
+        );
+    }
+    if let Some(level) = scp_gap {
+        return decided(
+            Decision::ImplicitlyDenied,
+            Some(Layer::Scp),
+            Vec::new(),
+            format!("no service control policy at organization level {level} allows the request"),
+        );
+    }
+
+    let trust = is_trust_request(request);
+    let best = resource.best_match();
+    if !iam_principal {
+        return if best.is_some() {
+            decided(
+                Decision::Allowed,
+                Some(Layer::Resource),
+                resource.allow_refs(),
+                "allowed by the resource policy",
+            )
+        } else {
+            decided(
+                Decision::ImplicitlyDenied,
+                Some(Layer::Resource),
+                Vec::new(),
+                if trust {
+                    "the role's trust policy does not allow this principal"
+                } else {
+                    "no resource policy allows this principal"
+                },
+            )
+        };
+    }
+
+    let boundary_ok = boundaries.iter().all(Scan::allowed);
+    let session_ok = session.as_ref().is_none_or(Scan::allowed);
+    let identity_ok = identity.allowed();
+    let same_account = match (request.resource_account(), request.principal.account()) {
+        (Some(r), Some(p)) => r == p,
+        _ => true,
+    };
+
+    let grant = |statements: Vec<StatementRef>, layer, summary: &str| {
+        decided(
+            Decision::Allowed,
+            Some(layer),
+            statements,
+            summary.to_string(),
+        )
+    };
+    if same_account {
+        // A grant to the exact user or session (or `*`) in a same-account resource policy is
+        // not capped by a permissions boundary; a grant to the session's role is.
+        match best {
+            Some(PrincipalMatch::Direct) if session_ok => {
+                return grant(
+                    resource.allow_refs(),
+                    Layer::Resource,
+                    "allowed by the resource policy, which names this principal",
+                );
+            }
+            Some(PrincipalMatch::Direct | PrincipalMatch::Role) if boundary_ok && session_ok => {
+                return grant(
+                    resource.allow_refs(),
+                    Layer::Resource,
+                    "allowed by the resource policy, which names this principal's role",
+                );
+            }
+            _ => {}
+        }
+        if identity_ok && boundary_ok && session_ok && (!trust || best.is_some()) {
+            let mut refs = identity.allow_refs();
+            if trust {
+                refs.extend(resource.allow_refs());
+            }
+            return grant(refs, Layer::Identity, "allowed by identity policy");
+        }
+    } else if identity_ok && boundary_ok && session_ok && best.is_some() {
+        let mut refs = identity.allow_refs();
+        refs.extend(resource.allow_refs());
+        return grant(
+            refs,
+            Layer::Identity,
+            "allowed across accounts by both identity and resource policy",
+        );
+    }
+
+    let (layer, summary) = if trust && best.is_none() {
+        (
+            Layer::Resource,
+            "the role's trust policy does not allow this principal",
+        )
+    } else if !same_account && best.is_none() {
+        (
+            Layer::Resource,
+            "a cross-account request needs a resource policy that allows this principal",
+        )
+    } else if !identity_ok {
+        (Layer::Identity, "no identity policy allows the request")
+    } else if !boundary_ok {
+        (
+            Layer::Boundary,
+            "the permissions boundary does not allow the request",
+        )
+    } else {
+        (
+            Layer::Session,
+            "the session policy does not allow the request",
+        )
+    };
+    decided(Decision::ImplicitlyDenied, Some(layer), Vec::new(), summary)
 }

@@ -32,6 +32,7 @@ pub mod error;
 pub mod eval;
 pub mod parse;
 pub mod pattern;
+pub mod principal;
 pub mod request;
 pub mod trust;
 pub mod vars;

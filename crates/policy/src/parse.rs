@@ -333,12 +333,8 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
                 target.extend(values);
             }
         }
-        Value::String(s) => {
-            return Err(PolicyError::new(
-                path,
-                format!("a principal string must be `*`, found `{s}` (use {{\"AWS\": ...}})"),
-            ));
-        }
+        // A bare ARN string is read as `{"AWS": ...}`, as IAM does for older documents.
+        Value::String(s) => set.aws.push(s.trim().to_string()),
         other => {
             return Err(PolicyError::new(
                 path,

@@ -179,6 +179,93 @@ impl Glob {
     }
 }
 
+impl Glob {
+    /// Whether some string matches both globs (used when the request's resource is itself a
+    /// pattern: an Allow applies when it may cover part of it).
+    pub fn intersects(&self, other: &Glob) -> bool {
+        let ci = self.case_insensitive || other.case_insensitive;
+        let (n, m) = (self.toks.len(), other.toks.len());
+        let mut seen = vec![false; (n + 1) * (m + 1)];
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, j)) = stack.pop() {
+            let idx = i * (m + 1) + j;
+            if seen[idx] {
+                continue;
+            }
+            seen[idx] = true;
+            if i == n && j == m {
+                return true;
+            }
+            let (a, b) = (self.toks.get(i), other.toks.get(j));
+            if a == Some(&Tok::Star) {
+                stack.push((i + 1, j));
+                if b.is_some() {
+                    stack.push((i, j + 1));
+                }
+            }
+            if b == Some(&Tok::Star) {
+                stack.push((i, j + 1));
+                if a.is_some() {
+                    stack.push((i + 1, j));
+                }
+            }
+            if let (Some(x), Some(y)) = (a, b) {
+                let ok = match (x, y) {
+                    (Tok::Lit(p), Tok::Lit(q)) => {
+                        if ci {
+                            p.eq_ignore_ascii_case(q)
+                        } else {
+                            p == q
+                        }
+                    }
+                    (Tok::One, Tok::Lit(_) | Tok::One) | (Tok::Lit(_), Tok::One) => true,
+                    _ => false,
+                };
+                if ok {
+                    stack.push((i + 1, j + 1));
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether every string matching `other` also matches `self` (used for Deny statements
+    /// against a request pattern: a Deny applies only when it covers all of it). Sound, and
+    /// exact for the patterns IAM policies use.
+    pub fn covers(&self, other: &Glob) -> bool {
+        let ci = self.case_insensitive;
+        let (n, m) = (self.toks.len(), other.toks.len());
+        let mut seen = vec![false; (n + 1) * (m + 1)];
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, j)) = stack.pop() {
+            let idx = i * (m + 1) + j;
+            if seen[idx] {
+                continue;
+            }
+            seen[idx] = true;
+            if i == n && j == m {
+                return true;
+            }
+            match (self.toks.get(i), other.toks.get(j)) {
+                (Some(Tok::Star), b) => {
+                    stack.push((i + 1, j));
+                    if b.is_some() {
+                        stack.push((i, j + 1));
+                    }
+                }
+                (Some(Tok::One), Some(Tok::Lit(_) | Tok::One)) => stack.push((i + 1, j + 1)),
+                (Some(Tok::Lit(p)), Some(Tok::Lit(q)))
+                    if (ci && p.eq_ignore_ascii_case(q)) || p == q =>
+                {
+                    stack.push((i + 1, j + 1))
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
 fn utf8_len(lead: u8) -> usize {
     match lead {
         0xF0..=0xFF => 4,
@@ -216,6 +303,19 @@ mod tests {
         for &(p, t, ci, want) in cases {
             assert_eq!(Glob::new(p, ci).matches(t), want, "{p} vs {t}");
         }
+    }
+
+    #[test]
+    fn glob_intersection_and_cover() {
+        let g = |p: &str| Glob::new(p, false);
+        assert!(g("*/AWSLogs/*").intersects(&g("example-bucket/*")));
+        assert!(!g("*/AWSLogs/*").covers(&g("example-bucket/*")));
+        assert!(g("example-bucket/*").covers(&g("example-bucket/a*")));
+        assert!(g("*").covers(&g("a?c*")));
+        assert!(!g("other-bucket/*").intersects(&g("example-bucket/*")));
+        assert!(g("a?c").intersects(&g("*c")));
+        assert!(!g("a?c").covers(&g("a*c")));
+        assert!(g("abc").covers(&g("abc")));
     }
 
     #[test]
