@@ -13,7 +13,7 @@ enum Kind {
     /// `arn:partition:service:region:account:resource`, one glob per segment. A pattern with
     /// fewer segments matches the request split into as many (its last segment takes the
     /// rest), so a wildcard still never crosses a colon it does not own.
-    Segments(Vec<Glob>),
+    Segments(Vec<Glob>, Glob),
     /// Not an ARN: matched as one glob over the whole resource string.
     Whole(Glob),
     /// Contains policy variables: compiled per request after substitution.
@@ -84,8 +84,7 @@ pub enum Target<'a> {
 impl<'a> Target<'a> {
     /// Treats `*` and `?` in the resource as wildcards.
     pub fn new(resource: &'a str) -> Target<'a> {
-        // A bare `*` is how wildcard-only actions (s3:ListAllMyBuckets) name their resource.
-        if resource == "*" || !resource.contains(['*', '?']) {
+        if !resource.contains(['*', '?']) {
             return Target::Exact(resource);
         }
         let whole = Glob::new(resource, false);
@@ -109,16 +108,17 @@ fn match_kind(kind: &Kind, target: &Target<'_>, mode: Mode) -> bool {
     match (kind, target) {
         (Kind::Any, _) => true,
         (Kind::Template(_), _) => false,
-        (Kind::Segments(segs), Target::Exact(r)) => match_segments(segs, r),
+        (Kind::Segments(segs, _), Target::Exact(r)) => match_segments(segs, r),
         (Kind::Whole(g), Target::Exact(r)) => g.matches(r),
         (
-            Kind::Segments(segs),
+            Kind::Segments(segs, _),
             Target::Pattern {
                 segments: Some(req),
                 ..
             },
-        ) => segs.iter().zip(req.iter()).all(|(p, r)| relate(p, r, mode)),
-        (Kind::Segments(_), Target::Pattern { .. }) => false,
+        ) => segs.len() == req.len() && segs.iter().zip(req).all(|(p, r)| relate(p, r, mode)),
+        // A request for `*` (every resource) is not an ARN: compare whole patterns.
+        (Kind::Segments(_, g), Target::Pattern { whole, .. }) => relate(g, whole, mode),
         (Kind::Whole(g), Target::Pattern { whole, .. }) => relate(g, whole, mode),
     }
 }
@@ -136,7 +136,7 @@ fn compile(glob: &Glob, text: &str) -> Kind {
     }
     if text.starts_with("arn:") {
         // Split the compiled glob, not the text: `*`/`?` that came from variables are literal.
-        return Kind::Segments(glob.split_colons(6));
+        return Kind::Segments(glob.split_colons(6), glob.clone());
     }
     Kind::Whole(glob.clone())
 }

@@ -38,6 +38,7 @@ pub struct Case {
     pub scps: Vec<Vec<Policy>>,
     pub rcps: Vec<Vec<Policy>>,
     pub session: Option<Policy>,
+    pub endpoints: Vec<Policy>,
     pub expected: Option<Decision>,
     /// The case uses iam-simulate's discovery mode (`simulation` key): not decidable here.
     pub simulation: bool,
@@ -50,6 +51,7 @@ impl Case {
         let boundaries: Vec<&Policy> = self.boundaries.iter().collect();
         let scps: Vec<Vec<&Policy>> = self.scps.iter().map(|l| l.iter().collect()).collect();
         let rcps: Vec<Vec<&Policy>> = self.rcps.iter().map(|l| l.iter().collect()).collect();
+        let endpoints: Vec<&Policy> = self.endpoints.iter().collect();
         let input = EvalInput {
             identity: &identity,
             resource: self.resource.as_ref(),
@@ -57,6 +59,7 @@ impl Case {
             scps: &scps,
             rcps: &rcps,
             session: self.session.as_ref(),
+            endpoints: &endpoints,
         };
         evaluate(&self.request, &input)
     }
@@ -205,6 +208,10 @@ fn parse_request(v: &Value, path: &str) -> Result<Request, CaseError> {
         resource_account: account,
         principal,
         context,
+        wildcard_only_action: map
+            .get("wildcardOnlyAction")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -285,6 +292,10 @@ fn parse_case(v: &Value, path: &str) -> Result<Case, CaseError> {
             &format!("{path}.resourceControlPolicies"),
         )?,
         session: optional_policy("sessionPolicy")?,
+        endpoints: policies(
+            map.get("endpointPolicies"),
+            &format!("{path}.endpointPolicies"),
+        )?,
         expected,
         simulation: map.contains_key("simulation"),
     })

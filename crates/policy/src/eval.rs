@@ -26,6 +26,8 @@ pub struct EvalInput<'a> {
     pub rcps: &'a [Vec<&'a Policy>],
     /// The session policy passed when the role session was created.
     pub session: Option<&'a Policy>,
+    /// VPC endpoint policies the request passes through: each must allow.
+    pub endpoints: &'a [&'a Policy],
 }
 
 /// The outcome of a request.
@@ -68,6 +70,8 @@ pub enum Layer {
     Boundary,
     Session,
     Identity,
+    /// VPC endpoint policy.
+    Endpoint,
 }
 
 impl Layer {
@@ -79,6 +83,7 @@ impl Layer {
             Layer::Boundary => "permissions boundary",
             Layer::Session => "session policy",
             Layer::Identity => "identity policy",
+            Layer::Endpoint => "VPC endpoint policy",
         }
     }
 }
@@ -170,6 +175,25 @@ pub fn is_trust_request(request: &Request) -> bool {
             .is_some_and(|[_, _, svc, _, _, res]| svc == "iam" && res.starts_with("role/"))
 }
 
+/// Whether the resource's own policy must allow (trust policies, KMS key policies): identity
+/// policies alone never grant access to these resources, even within one account.
+pub fn requires_resource_policy(request: &Request) -> bool {
+    is_trust_request(request)
+        || crate::arn::split_arn(&request.resource)
+            .is_some_and(|[_, _, svc, _, _, res]| svc == "kms" && res.starts_with("key/"))
+}
+
+/// How a layer treats the `Principal` element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Principals {
+    /// Identity-side policies: there is no principal element to check.
+    Ignore,
+    /// Resource policies and RCPs: a statement without one applies to nobody.
+    Required,
+    /// Endpoint policies: checked when present.
+    Optional,
+}
+
 /// Statements of one policy set that applied to the request.
 #[derive(Default)]
 struct Scan {
@@ -204,7 +228,7 @@ struct Prepared<'r> {
 impl Prepared<'_> {
     /// Whether `stmt` applies; `Some(principal match)` when it does (`None` inside for layers
     /// without principals).
-    fn applies(&self, stmt: &Statement, with_principal: bool) -> Option<Option<PrincipalMatch>> {
+    fn applies(&self, stmt: &Statement, principals: Principals) -> Option<Option<PrincipalMatch>> {
         let req = self.request;
         let action_hit = match &stmt.action {
             Block::Is(globs) => globs.iter().any(|g| g.matches(&req.action)),
@@ -230,9 +254,9 @@ impl Prepared<'_> {
         if !resource_hit {
             return None;
         }
-        let principal = if with_principal {
+        let principal = if principals != Principals::Ignore {
             match &stmt.principal {
-                // A resource policy statement without a principal applies to nobody.
+                None if principals == Principals::Optional => Some(PrincipalMatch::Direct),
                 None => return None,
                 Some(Block::Is(set)) => Some(match_principal(set, &req.principal)?),
                 Some(Block::Not(_)) if stmt.effect == Effect::Deny && self.has_boundary => {
@@ -257,12 +281,12 @@ impl Prepared<'_> {
         policies: &[&Policy],
         layer: Layer,
         level: Option<usize>,
-        with_principal: bool,
+        principals: Principals,
     ) -> Scan {
         let mut scan = Scan::default();
         for (pi, policy) in policies.iter().enumerate() {
             for stmt in &policy.statements {
-                let Some(m) = self.applies(stmt, with_principal) else {
+                let Some(m) = self.applies(stmt, principals) else {
                     continue;
                 };
                 let r = StatementRef {
@@ -311,7 +335,11 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     }
     let prep = Prepared {
         request,
-        target: Target::new(&request.resource),
+        target: if request.wildcard_only_action {
+            Target::Exact(&request.resource)
+        } else {
+            Target::new(&request.resource)
+        },
         has_boundary: !input.boundaries.is_empty()
             && matches!(request.principal, Principal::Arn(_)),
     };
@@ -324,7 +352,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     let mut scp_gap: Option<usize> = None;
     if iam_principal {
         for (level, policies) in input.scps.iter().enumerate() {
-            let scan = prep.scan(policies, Layer::Scp, Some(level), false);
+            let scan = prep.scan(policies, Layer::Scp, Some(level), Principals::Ignore);
             if !scan.allowed() && scp_gap.is_none() {
                 scp_gap = Some(level);
             }
@@ -334,23 +362,37 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     // RCPFullAWSAccess is always attached and cannot be detached, so RCPs only ever deny.
     if applies_rcp {
         for (level, policies) in input.rcps.iter().enumerate() {
-            denies.extend(prep.scan(policies, Layer::Rcp, Some(level), true).denies);
+            denies.extend(
+                prep.scan(policies, Layer::Rcp, Some(level), Principals::Required)
+                    .denies,
+            );
         }
+    }
+    let mut endpoint_gap = None;
+    for (i, policy) in input.endpoints.iter().enumerate() {
+        let mut scan = prep.scan(&[policy], Layer::Endpoint, None, Principals::Optional);
+        for r in scan.denies.iter_mut() {
+            r.policy = i;
+        }
+        if !scan.allowed() && endpoint_gap.is_none() {
+            endpoint_gap = Some(i);
+        }
+        denies.extend(scan.denies);
     }
     let resource = input
         .resource
-        .map(|p| prep.scan(&[p], Layer::Resource, None, true))
+        .map(|p| prep.scan(&[p], Layer::Resource, None, Principals::Required))
         .unwrap_or_default();
     denies.extend(resource.denies.iter().cloned());
 
     let (identity, boundaries, session) = if iam_principal {
-        let identity = prep.scan(input.identity, Layer::Identity, None, false);
+        let identity = prep.scan(input.identity, Layer::Identity, None, Principals::Ignore);
         let boundaries: Vec<Scan> = input
             .boundaries
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                let mut s = prep.scan(&[b], Layer::Boundary, None, false);
+                let mut s = prep.scan(&[b], Layer::Boundary, None, Principals::Ignore);
                 for r in s
                     .allows
                     .iter_mut()
@@ -364,7 +406,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
             .collect();
         let session = input
             .session
-            .map(|p| prep.scan(&[p], Layer::Session, None, false));
+            .map(|p| prep.scan(&[p], Layer::Session, None, Principals::Ignore));
         denies.extend(identity.denies.iter().cloned());
         for b in &boundaries {
             denies.extend(b.denies.iter().cloned());
@@ -395,7 +437,20 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         );
     }
 
+    if let Some(reason) = crate::reserved::reserved_reason(&request.action, &request.resource) {
+        return decided(Decision::ImplicitlyDenied, None, Vec::new(), reason);
+    }
+    if let Some(i) = endpoint_gap {
+        return decided(
+            Decision::ImplicitlyDenied,
+            Some(Layer::Endpoint),
+            Vec::new(),
+            format!("VPC endpoint policy #{i} does not allow the request"),
+        );
+    }
+
     let trust = is_trust_request(request);
+    let required = requires_resource_policy(request);
     let best = resource.best_match();
     if !iam_principal {
         return if best.is_some() {
@@ -455,9 +510,9 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
             }
             _ => {}
         }
-        if identity_ok && boundary_ok && session_ok && (!trust || best.is_some()) {
+        if identity_ok && boundary_ok && session_ok && (!required || best.is_some()) {
             let mut refs = identity.allow_refs();
-            if trust {
+            if required {
                 refs.extend(resource.allow_refs());
             }
             return grant(refs, Layer::Identity, "allowed by identity policy");

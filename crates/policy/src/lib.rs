@@ -34,6 +34,7 @@ pub mod parse;
 pub mod pattern;
 pub mod principal;
 pub mod request;
+mod reserved;
 pub mod trust;
 pub mod vars;
 

@@ -72,6 +72,10 @@ pub struct Request {
     pub resource_account: Option<String>,
     pub principal: Principal,
     pub context: Context,
+    /// The action takes no resource (`s3:ListAllMyBuckets`): its resource `*` is literal, so
+    /// only `Resource: "*"` grants it. Otherwise `*` or `?` in [`Request::resource`] make
+    /// the request a pattern (any resource it covers).
+    pub wildcard_only_action: bool,
 }
 
 impl Request {
@@ -86,11 +90,18 @@ impl Request {
             resource_account: None,
             principal,
             context: Context::new(),
+            wildcard_only_action: false,
         }
     }
 
     pub fn with_context(mut self, context: Context) -> Request {
         self.context = context;
+        self
+    }
+
+    /// Marks the action as taking no resource (see [`Request::wildcard_only_action`]).
+    pub fn wildcard_only(mut self) -> Request {
+        self.wildcard_only_action = true;
         self
     }
 
