@@ -2,14 +2,25 @@
 //! principal do this action on this resource". Conditions the auditor cannot know are treated
 //! as possibly true and handed back as text, so an edge is kept and the reader sees why.
 //!
-//! This is a thin adapter: the rest of the crate never looks inside a [`Doc`].
+//! Decisions are rolehop-policy's [`evaluate`]: each document is kept twice, as written and
+//! "relaxed" (Allow conditions dropped, conditional Denies dropped), and the relaxed copy is
+//! evaluated; the conditions of the statements that granted are then read back as text.
+//! The rest of the crate never looks inside a [`Doc`].
 
+use std::collections::HashMap;
+
+use rolehop_policy::{
+    Decision, EvalInput, Layer, Policy, Principal as Requester, Request, evaluate,
+};
 use serde_json::Value;
 
 /// A parsed policy document.
 #[derive(Debug, Clone)]
 pub struct Doc {
     stmts: Vec<Stmt>,
+    relaxed: Policy,
+    /// Statement index -> its condition, as text.
+    conditions: HashMap<usize, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -17,7 +28,6 @@ struct Stmt {
     allow: bool,
     actions: Pats,
     resources: Option<Pats>,
-    principals: Option<PrincipalSpec>,
     condition: Option<String>,
 }
 
@@ -27,22 +37,11 @@ struct Pats {
     pats: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-struct PrincipalSpec {
-    not: bool,
-    /// (kind, value): kind is `AWS`, `Federated`, `Service`, `CanonicalUser` or `*`.
-    entries: Vec<(String, String)>,
-}
-
 /// Who asks, as a trust policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub enum Who<'a> {
-    /// An IAM user or role (sessions of a role are the role here).
-    Aws {
-        arn: &'a str,
-        account: &'a str,
-        unique_id: Option<&'a str>,
-    },
+    /// Any principal of any account, with every permission on its side (`"AWS": "*"`).
+    Anyone,
     Federated(&'a str),
     Service(&'a str),
 }
@@ -60,17 +59,10 @@ impl Verdict {
     }
 }
 
-/// What a trust policy said about a principal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustVerdict {
-    pub verdict: Verdict,
-    /// The principal was named by its own ARN (not its account or `*`): within one account
-    /// that alone grants the assumption, without an identity policy.
-    pub named_directly: bool,
-}
-
 /// The identity side of a principal: its policies, boundary and the SCP levels above it.
 pub struct Identity<'a> {
+    /// Who makes requests: a user ARN, or a session of a role.
+    pub arn: String,
     pub policies: Vec<&'a Doc>,
     pub boundary: Option<&'a Doc>,
     /// One entry per organisation level; each level must allow.
@@ -95,7 +87,25 @@ impl Doc {
         for (i, s) in list.iter().enumerate() {
             stmts.push(parse_stmt(s).map_err(|m| format!("Statement[{i}]: {m}"))?);
         }
-        Ok(Doc { stmts })
+        let strict = Policy::from_value(v).map_err(|e| e.to_string())?;
+        let mut conditions = HashMap::new();
+        let mut relaxed = strict.clone();
+        relaxed
+            .statements
+            .retain(|st| st.conditions.is_empty() || st.effect == rolehop_policy::Effect::Allow);
+        for st in &mut relaxed.statements {
+            st.conditions.clear();
+        }
+        for (i, st) in stmts.iter().enumerate() {
+            if let Some(c) = &st.condition {
+                conditions.insert(i, c.clone());
+            }
+        }
+        Ok(Doc {
+            stmts,
+            relaxed,
+            conditions,
+        })
     }
 
     /// Actions of Allow statements, as written (for "holds more than" checks).
@@ -171,12 +181,6 @@ fn parse_stmt(s: &Value) -> Result<Stmt, String> {
     };
     let actions = pats("Action", "NotAction")?.ok_or_else(|| "missing `Action`".to_owned())?;
     let resources = pats("Resource", "NotResource")?;
-    let principals = match (o.get("Principal"), o.get("NotPrincipal")) {
-        (Some(p), None) => Some(parse_principal(p, false)?),
-        (None, Some(p)) => Some(parse_principal(p, true)?),
-        (None, None) => None,
-        (Some(_), Some(_)) => return Err("both `Principal` and `NotPrincipal`".to_owned()),
-    };
     let condition = match o.get("Condition") {
         None => None,
         Some(Value::Object(m)) if m.is_empty() => None,
@@ -187,29 +191,8 @@ fn parse_stmt(s: &Value) -> Result<Stmt, String> {
         allow,
         actions,
         resources,
-        principals,
         condition,
     })
-}
-
-fn parse_principal(p: &Value, not: bool) -> Result<PrincipalSpec, String> {
-    let mut entries = Vec::new();
-    match p {
-        Value::String(s) if s == "*" => entries.push(("*".to_owned(), "*".to_owned())),
-        Value::Object(m) => {
-            for (k, v) in m {
-                for s in strings(v).map_err(|e| format!("Principal.{k}: {e}"))? {
-                    entries.push((k.clone(), s));
-                }
-            }
-        }
-        other => {
-            return Err(format!(
-                "`Principal` must be `*` or an object, found `{other}`"
-            ));
-        }
-    }
-    Ok(PrincipalSpec { not, entries })
 }
 
 /// `StringLike aud:sub in [a, b]; Bool aws:SecureTransport = true`: one line a reader can follow.
@@ -271,47 +254,6 @@ fn pats_match(p: &Pats, value: &str, fold_case: bool) -> bool {
     hit != p.not
 }
 
-fn resource_match(r: &Option<Pats>, resource: &str) -> bool {
-    match r {
-        None => true,
-        Some(p) => pats_match(p, resource, false),
-    }
-}
-
-/// How a principal entry matches `who`: `Some(true)` by its own ARN, `Some(false)` through its
-/// account or `*`.
-fn principal_entry_match(kind: &str, value: &str, who: Who<'_>) -> Option<bool> {
-    match (kind, who) {
-        ("*", _) => Some(false),
-        (
-            "AWS",
-            Who::Aws {
-                arn,
-                account,
-                unique_id,
-            },
-        ) => {
-            if value == "*" {
-                Some(false)
-            } else if value == account || value == format!("arn:aws:iam::{account}:root") {
-                Some(false)
-            } else if value == arn || Some(value) == unique_id {
-                Some(true)
-            } else if let Some(role) = session_role_arn(value) {
-                // Session principals name the role without its path.
-                let (ra, rn) = crate::model::split_arn(&role);
-                let (a, n) = crate::model::split_arn(arn);
-                (ra == a && rn == n && arn.contains(":role/")).then_some(true)
-            } else {
-                None
-            }
-        }
-        ("Federated", Who::Federated(p)) => (value == p).then_some(true),
-        ("Service", Who::Service(s)) => (value == s).then_some(true),
-        _ => None,
-    }
-}
-
 /// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (without the role's
 /// path, which session ARNs do not carry).
 pub fn session_role_arn(v: &str) -> Option<String> {
@@ -329,177 +271,127 @@ pub fn session_role_arn(v: &str) -> Option<String> {
     Some(format!("arn:{partition}:iam::{account}:role/{role}"))
 }
 
-/// One layer's verdict over a set of documents: explicit (unconditional) deny wins, then any
-/// allow; conditional denies are kept as "unless" text on an allow.
-#[derive(Default)]
-struct Layer {
-    denied: bool,
-    allowed_unconditionally: bool,
-    allow_conditions: Vec<String>,
-    deny_conditions: Vec<String>,
+/// The principal that makes a role's requests: a session of it.
+pub fn session_of(role_arn: &str) -> String {
+    let (account, name) = crate::model::split_arn(role_arn);
+    let partition = crate::model::arn_partition(role_arn);
+    format!("arn:{partition}:sts::{account}:assumed-role/{name}/rolehop-audit")
 }
 
-impl Layer {
-    fn add(&mut self, s: &Stmt) {
-        match (s.allow, &s.condition) {
-            (true, None) => self.allowed_unconditionally = true,
-            (true, Some(c)) => self.allow_conditions.push(c.clone()),
-            (false, None) => self.denied = true,
-            (false, Some(c)) => self.deny_conditions.push(format!("not denied by ({c})")),
-        }
-    }
-
-    fn allows(&self) -> bool {
-        !self.denied && (self.allowed_unconditionally || !self.allow_conditions.is_empty())
-    }
-
-    fn conditions(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !self.allowed_unconditionally && !self.allow_conditions.is_empty() {
-            let mut alts = self.allow_conditions.clone();
-            alts.sort();
-            alts.dedup();
-            out.push(alts.join(" OR "));
-        }
-        out.extend(self.deny_conditions.iter().cloned());
-        out
-    }
+/// A policy that allows everything: the identity side of an unknown principal elsewhere.
+fn allow_all() -> Option<&'static Policy> {
+    static P: std::sync::OnceLock<Option<Policy>> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        Policy::parse(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).ok()
+    })
+    .as_ref()
 }
 
-fn identity_layer(docs: &[&Doc], action: &str, resource: &str) -> Layer {
-    let mut l = Layer::default();
-    for d in docs {
-        for s in &d.stmts {
-            if s.principals.is_none()
-                && pats_match(&s.actions, action, true)
-                && resource_match(&s.resources, resource)
-            {
-                l.add(s);
-            }
+/// Runs the evaluator on the relaxed documents; on Allow, the conditions of the granting
+/// statements (per layer: none if one granted unconditionally, else their alternatives).
+fn decide(
+    request: &Request,
+    identity: &[&Doc],
+    trust: Option<&Doc>,
+    boundary: Option<&Doc>,
+    scps: &[Vec<&Doc>],
+    extra_identity: Option<&Policy>,
+) -> Verdict {
+    let mut ids: Vec<&Policy> = identity.iter().map(|d| &d.relaxed).collect();
+    ids.extend(extra_identity);
+    let bounds: Vec<&Policy> = boundary.iter().map(|d| &d.relaxed).collect();
+    let scp: Vec<Vec<&Policy>> = scps
+        .iter()
+        .map(|l| l.iter().map(|d| &d.relaxed).collect())
+        .collect();
+    let input = EvalInput {
+        identity: &ids,
+        resource: trust.map(|d| &d.relaxed),
+        boundaries: &bounds,
+        scps: &scp,
+        ..EvalInput::default()
+    };
+    let e = evaluate(request, &input);
+    if e.decision != Decision::Allowed {
+        return Verdict::Denied;
+    }
+    // Which conditions were relied on: group the granting statements by layer.
+    let mut by_layer: Vec<(Layer, Option<String>)> = Vec::new();
+    for r in &e.explanation.statements {
+        let doc = match r.layer {
+            Layer::Resource => trust,
+            Layer::Identity => identity.get(r.policy).copied(),
+            _ => None,
+        };
+        if let Some(d) = doc {
+            by_layer.push((r.layer, d.conditions.get(&r.statement).cloned()));
         }
     }
-    l
+    let mut conditions = Vec::new();
+    for layer in [Layer::Resource, Layer::Identity] {
+        let here: Vec<&Option<String>> = by_layer
+            .iter()
+            .filter(|(l, _)| *l == layer)
+            .map(|(_, c)| c)
+            .collect();
+        if here.is_empty() || here.iter().any(|c| c.is_none()) {
+            continue;
+        }
+        let mut alts: Vec<String> = here.into_iter().flatten().cloned().collect();
+        alts.sort();
+        alts.dedup();
+        conditions.push(alts.join(" OR "));
+    }
+    Verdict::Allowed { conditions }
 }
 
 /// Identity policies, boundary and SCPs for `action` on `resource`.
 pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
-    let mut conditions = Vec::new();
-    let main = identity_layer(&id.policies, action, resource);
-    if !main.allows() {
-        return Verdict::Denied;
-    }
-    conditions.extend(main.conditions());
-    if let Some(b) = id.boundary {
-        let l = identity_layer(&[b], action, resource);
-        if !l.allows() {
-            return Verdict::Denied;
-        }
-        conditions.extend(l.conditions());
-    }
-    for level in &id.scps {
-        let l = identity_layer(level, action, resource);
-        if !l.allows() {
-            return Verdict::Denied;
-        }
-        conditions.extend(l.conditions());
-    }
-    Verdict::Allowed { conditions }
+    let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
+    decide(&request, &id.policies, None, id.boundary, &id.scps, None)
 }
 
-/// Only explicit denies of boundary and SCPs (for same-account direct trust, where the identity
-/// policy is not needed but SCPs still apply).
-fn scps_allow(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
-    let mut conditions = Vec::new();
-    for level in &id.scps {
-        let l = identity_layer(level, action, resource);
-        if !l.allows() {
-            return Verdict::Denied;
-        }
-        conditions.extend(l.conditions());
-    }
-    let main = identity_layer(&id.policies, action, resource);
-    if main.denied {
-        return Verdict::Denied;
-    }
-    conditions.extend(main.deny_conditions.iter().cloned());
-    Verdict::Allowed { conditions }
-}
-
-/// What the role's trust policy says about `who` doing `action`.
-pub fn trust_allows(trust: &Doc, who: Who<'_>, action: &str, role_arn: &str) -> TrustVerdict {
-    let mut l = Layer::default();
-    let mut named_directly = false;
-    for s in &trust.stmts {
-        let Some(p) = &s.principals else { continue };
-        if !pats_match(&s.actions, action, true) || !resource_match(&s.resources, role_arn) {
-            continue;
-        }
-        let m = p
-            .entries
-            .iter()
-            .filter_map(|(k, v)| principal_entry_match(k, v, who))
-            .max();
-        let hit = if p.not { m.is_none() } else { m.is_some() };
-        if hit {
-            if s.allow && m == Some(true) && !p.not {
-                named_directly = true;
-            }
-            l.add(s);
-        }
-    }
-    let verdict = if l.allows() {
-        Verdict::Allowed {
-            conditions: l.conditions(),
-        }
-    } else {
-        Verdict::Denied
+/// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
+/// passes `role_arn`'s trust policy for `action`.
+pub fn trust_allows(trust: &Doc, who: Who<'_>, action: &str, role_arn: &str) -> Verdict {
+    let (principal, extra) = match who {
+        Who::Anyone => match allow_all() {
+            Some(p) => (
+                Requester::arn("arn:aws:iam::000000000000:user/rolehop-audit-anyone"),
+                Some(p),
+            ),
+            None => return Verdict::Denied,
+        },
+        Who::Federated(p) => (Requester::Federated(p.to_owned()), None),
+        Who::Service(s) => (Requester::service(s), None),
     };
-    TrustVerdict {
-        verdict,
-        named_directly,
-    }
+    let request = Request::new(principal, action, role_arn)
+        .with_resource_account(crate::model::arn_account(role_arn));
+    decide(&request, &[], Some(trust), None, &[], extra)
 }
 
-/// AWS's rule for AssumeRole by an IAM principal: the trust policy must allow; within one
-/// account a trust policy naming the principal's ARN suffices, otherwise (and always across
-/// accounts) the identity side must allow too; explicit denies and SCPs apply throughout.
+/// AWS's rule for AssumeRole by an IAM principal (`who`: a user, or a role session): the
+/// trust policy must allow; within one account a trust policy naming the principal suffices,
+/// otherwise the identity side must allow too; denies, boundaries and SCPs apply. Decided by
+/// rolehop-policy.
 pub fn may_assume(
     trust: &Doc,
-    who_arn: &str,
-    who_account: &str,
-    who_id: Option<&str>,
+    who: &str,
     identity: &Identity<'_>,
     action: &str,
     role_arn: &str,
     role_account: &str,
 ) -> Verdict {
-    let t = trust_allows(
-        trust,
-        Who::Aws {
-            arn: who_arn,
-            account: who_account,
-            unique_id: who_id,
-        },
-        action,
-        role_arn,
-    );
-    let Verdict::Allowed { conditions: mut c } = t.verdict else {
-        return Verdict::Denied;
-    };
-    let side = if t.named_directly && who_account == role_account {
-        scps_allow(identity, action, role_arn)
-    } else {
-        identity_allows(identity, action, role_arn)
-    };
-    match side {
-        Verdict::Denied => Verdict::Denied,
-        Verdict::Allowed { conditions } => {
-            c.extend(conditions);
-            c.sort();
-            c.dedup();
-            Verdict::Allowed { conditions: c }
-        }
-    }
+    let request =
+        Request::new(Requester::arn(who), action, role_arn).with_resource_account(role_account);
+    decide(
+        &request,
+        &identity.policies,
+        Some(trust),
+        identity.boundary,
+        &identity.scps,
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -529,12 +421,15 @@ mod tests {
     fn cross_account_needs_both_sides() {
         let trust = Doc::parse(&json!({"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}})).unwrap();
         let idp = Doc::parse(&json!({"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::222222222222:role/d"}})).unwrap();
+        let who = "arn:aws:iam::111111111111:user/u";
         let none = Identity {
+            arn: who.into(),
             policies: vec![],
             boundary: None,
             scps: vec![],
         };
         let some = Identity {
+            arn: who.into(),
             policies: vec![&idp],
             boundary: None,
             scps: vec![],
@@ -542,9 +437,7 @@ mod tests {
         let ask = |id: &Identity<'_>| {
             may_assume(
                 &trust,
-                "arn:aws:iam::111111111111:user/u",
-                "111111111111",
-                None,
+                who,
                 id,
                 "sts:AssumeRole",
                 "arn:aws:iam::222222222222:role/d",
@@ -552,23 +445,54 @@ mod tests {
             )
         };
         assert_eq!(ask(&none), Verdict::Denied);
-        assert!(ask(&some).is_allowed());
+        assert_eq!(ask(&some), Verdict::Allowed { conditions: vec![] });
     }
 
     #[test]
-    fn conditions_are_kept() {
+    fn unknown_conditions_are_possible_and_kept_as_text() {
         let trust = Doc::parse(&json!({"Statement":{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/g"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringLike":{"g:sub":"project_path:a/b:*"}}}})).unwrap();
         let v = trust_allows(
             &trust,
             Who::Federated("arn:aws:iam::1:oidc-provider/g"),
             "sts:AssumeRoleWithWebIdentity",
-            "arn:aws:iam::1:role/r",
+            "arn:aws:iam::111111111111:role/r",
         );
         assert_eq!(
-            v.verdict,
+            v,
             Verdict::Allowed {
                 conditions: vec!["StringLike g:sub = project_path:a/b:*".into()]
             }
+        );
+    }
+
+    #[test]
+    fn conditional_deny_does_not_rule_an_edge_out_but_plain_deny_does() {
+        let trust = Doc::parse(&json!({"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"},
+            {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-1"}}}
+        ]})).unwrap();
+        assert!(
+            trust_allows(
+                &trust,
+                Who::Anyone,
+                "sts:AssumeRole",
+                "arn:aws:iam::111111111111:role/r"
+            )
+            .is_allowed()
+        );
+        let trust = Doc::parse(&json!({"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"},
+            {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}
+        ]}))
+        .unwrap();
+        assert!(
+            !trust_allows(
+                &trust,
+                Who::Anyone,
+                "sts:AssumeRole",
+                "arn:aws:iam::111111111111:role/r"
+            )
+            .is_allowed()
         );
     }
 }

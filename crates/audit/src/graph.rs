@@ -4,7 +4,7 @@
 //! account, `*`) and an index of who may assume anything at all, so the work grows with the
 //! trust relations, not with principals x roles.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::Value;
 
@@ -175,6 +175,10 @@ impl<'e> Prepared<'e> {
     /// The identity side of principal `i` for the evaluator.
     pub fn identity(&self, i: usize) -> Identity<'_> {
         Identity {
+            arn: match self.estate.principals[i].kind {
+                Kind::Role => eval::session_of(&self.estate.principals[i].arn),
+                Kind::User => self.estate.principals[i].arn.clone(),
+            },
             policies: self.policies[i].iter().map(|&d| &self.docs[d]).collect(),
             boundary: self.boundary[i].map(|d| &self.docs[d]),
             scps: self.scps[i]
@@ -371,7 +375,12 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
             continue;
         };
         let to = g.index[role.arn.as_str()];
-        let mut candidates: BTreeSet<usize> = BTreeSet::new();
+        // Candidate principal -> the one session of it the trust policy names, if that is
+        // how it is named (otherwise any session of it asks).
+        let mut candidates: BTreeMap<usize, Option<String>> = BTreeMap::new();
+        let any_session = |c: &mut BTreeMap<usize, Option<String>>, i: usize| {
+            c.insert(i, None);
+        };
         for st in statements(raw) {
             if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
                 continue;
@@ -386,30 +395,22 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                 match kind.as_str() {
                     "*" | "AWS" if value == "*" || not_principal => {
                         let n = g.node("*", || external("*", NodeKind::Anyone, None));
-                        if eval::trust_allows(
-                            trust,
-                            Who::Aws {
-                                arn: "arn:aws:iam::999999999999:user/anyone",
-                                account: "999999999999",
-                                unique_id: None,
-                            },
-                            ASSUME,
-                            &role.arn,
-                        )
-                        .verdict
-                        .is_allowed()
+                        if let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Anyone, ASSUME, &role.arn)
                         {
-                            g.edge(n, to, ASSUME, cond.clone().into_iter().collect());
+                            g.edge(n, to, ASSUME, conditions);
                         }
-                        candidates.extend(capable.iter().copied().filter(|&c| {
-                            patterns[c].iter().any(|p| eval::glob(p, &role.arn, false))
-                        }));
+                        for &c in &capable {
+                            if patterns[c].iter().any(|p| eval::glob(p, &role.arn, false)) {
+                                any_session(&mut candidates, c);
+                            }
+                        }
                     }
                     "AWS" => {
                         if let Some(account) = account_of_root(&value) {
                             if accounts.contains(account) {
-                                if let Some(cs) = capable_by_account.get(account) {
-                                    candidates.extend(cs.iter().copied());
+                                for &c in capable_by_account.get(account).into_iter().flatten() {
+                                    any_session(&mut candidates, c);
                                 }
                             } else {
                                 let id = format!("arn:aws:iam::{account}:root");
@@ -423,7 +424,7 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                             .get(value.as_str())
                             .or_else(|| prep.by_id.get(value.as_str()))
                         {
-                            candidates.insert(pi);
+                            any_session(&mut candidates, pi);
                         } else if let Some(&pi) = session_role_arn_of(&value)
                             .and_then(|a| {
                                 let (acct, name) = split_arn(&a);
@@ -433,7 +434,7 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                             })
                             .as_ref()
                         {
-                            candidates.insert(pi);
+                            candidates.entry(pi).or_insert_with(|| Some(value.clone()));
                         } else {
                             let account = arn_account(&value).to_owned();
                             let n = g.node(&value, || {
@@ -447,51 +448,53 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                         }
                     }
                     "Federated" if value.contains(":oidc-provider/") => {
-                        let v = eval::trust_allows(trust, Who::Federated(&value), WEB, &role.arn);
-                        if !v.verdict.is_allowed() {
+                        let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Federated(&value), WEB, &role.arn)
+                        else {
                             continue;
-                        }
+                        };
                         let host = value.split(":oidc-provider/").nth(1).unwrap_or("");
                         let subs = oidc_subjects(st, host);
                         for sub in subs {
                             let id = format!("oidc:{host}:{sub}");
                             let n = g.node(&id, || external(&id, NodeKind::OidcSubject, None));
-                            g.edge(n, to, WEB, cond.clone().into_iter().collect());
+                            g.edge(n, to, WEB, conditions.clone());
                         }
                     }
                     "Federated" => {
-                        let v = eval::trust_allows(trust, Who::Federated(&value), SAML, &role.arn);
-                        if v.verdict.is_allowed() {
+                        if let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Federated(&value), SAML, &role.arn)
+                        {
                             let n = g.node(&value, || external(&value, NodeKind::Saml, None));
-                            g.edge(n, to, SAML, cond.clone().into_iter().collect());
+                            g.edge(n, to, SAML, conditions);
                         }
                     }
                     "Service" => {
-                        let id = format!("service:{value}");
-                        let n = g.node(&id, || external(&id, NodeKind::Service, None));
-                        g.edge(n, to, ASSUME, cond.clone().into_iter().collect());
+                        if let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Service(&value), ASSUME, &role.arn)
+                        {
+                            let id = format!("service:{value}");
+                            let n = g.node(&id, || external(&id, NodeKind::Service, None));
+                            g.edge(n, to, ASSUME, conditions);
+                        }
                     }
                     _ => {}
                 }
             }
         }
-        for c in candidates {
+        for (c, session) in candidates {
             if c == ri {
                 // A role assuming itself adds no reach.
                 continue;
             }
             let p = &estate.principals[c];
-            let v = eval::may_assume(
-                trust,
-                &p.arn,
-                &p.account,
-                p.unique_id.as_deref(),
-                &prep.identity(c),
-                ASSUME,
-                &role.arn,
-                &role.account,
-            );
-            if let Verdict::Allowed { conditions } = v {
+            let identity = prep.identity(c);
+            let who = session.clone().unwrap_or_else(|| identity.arn.clone());
+            let v = eval::may_assume(trust, &who, &identity, ASSUME, &role.arn, &role.account);
+            if let Verdict::Allowed { mut conditions } = v {
+                if let Some(s) = session {
+                    conditions.insert(0, format!("only as the session `{s}`"));
+                }
                 let from = g.index[p.arn.as_str()];
                 g.edge(from, to, ASSUME, conditions);
             }
