@@ -9,32 +9,19 @@
 
 use std::collections::HashMap;
 
+use rolehop_policy::ast::Block;
 use rolehop_policy::{
-    Decision, EvalInput, Layer, Policy, Principal as Requester, Request, evaluate,
+    Decision, Effect, EvalInput, Layer, Policy, Principal as Requester, Request, evaluate,
 };
 use serde_json::Value;
 
-/// A parsed policy document.
+/// A parsed policy document: rolehop-policy's AST with Allow conditions dropped and
+/// conditional Denies removed (the "relaxed" reading), plus each statement's condition text.
 #[derive(Debug, Clone)]
 pub struct Doc {
-    stmts: Vec<Stmt>,
     relaxed: Policy,
     /// Statement index -> its condition, as text.
     conditions: HashMap<usize, String>,
-}
-
-#[derive(Debug, Clone)]
-struct Stmt {
-    allow: bool,
-    actions: Pats,
-    resources: Option<Pats>,
-    condition: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Pats {
-    not: bool,
-    pats: Vec<String>,
 }
 
 /// Who asks, as a trust policy sees it.
@@ -72,67 +59,61 @@ pub struct Identity<'a> {
 impl Doc {
     /// Parses a policy document; the error names the JSON path of what is wrong.
     pub fn parse(v: &Value) -> Result<Doc, String> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| "policy document is not a JSON object".to_owned())?;
-        let st = obj
-            .get("Statement")
-            .ok_or_else(|| "policy document has no `Statement`".to_owned())?;
-        let list: Vec<&Value> = match st {
-            Value::Array(a) => a.iter().collect(),
-            Value::Object(_) => vec![st],
-            _ => return Err("`Statement` must be an object or an array".to_owned()),
-        };
-        let mut stmts = Vec::new();
-        for (i, s) in list.iter().enumerate() {
-            stmts.push(parse_stmt(s).map_err(|m| format!("Statement[{i}]: {m}"))?);
-        }
-        let strict = Policy::from_value(v).map_err(|e| e.to_string())?;
+        let mut relaxed = Policy::from_value(v).map_err(|e| e.to_string())?;
         let mut conditions = HashMap::new();
-        let mut relaxed = strict.clone();
+        let raw: Vec<&Value> = match v.get("Statement") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(o) => vec![o],
+            None => vec![],
+        };
+        for (i, st) in raw.iter().enumerate() {
+            if let Some(c) = st.get("Condition") {
+                let text = condition_text(c);
+                if !text.is_empty() {
+                    conditions.insert(i, text);
+                }
+            }
+        }
         relaxed
             .statements
-            .retain(|st| st.conditions.is_empty() || st.effect == rolehop_policy::Effect::Allow);
+            .retain(|st| st.conditions.is_empty() || st.effect == Effect::Allow);
         for st in &mut relaxed.statements {
             st.conditions.clear();
         }
-        for (i, st) in stmts.iter().enumerate() {
-            if let Some(c) = &st.condition {
-                conditions.insert(i, c.clone());
-            }
-        }
         Ok(Doc {
-            stmts,
             relaxed,
             conditions,
         })
     }
 
-    /// Actions of Allow statements, as written (for "holds more than" checks).
-    pub fn allowed_action_patterns(&self) -> Vec<(bool, Vec<String>)> {
-        self.stmts
+    fn allows(&self) -> impl Iterator<Item = &rolehop_policy::Statement> {
+        self.relaxed
+            .statements
             .iter()
-            .filter(|s| s.allow)
-            .map(|s| (s.actions.not, s.actions.pats.clone()))
+            .filter(|s| s.effect == Effect::Allow)
+    }
+
+    /// Actions of Allow statements, as written: `(NotAction?, patterns)`.
+    pub fn allowed_action_patterns(&self) -> Vec<(bool, Vec<String>)> {
+        self.allows()
+            .map(|s| match &s.action {
+                Block::Is(g) => (false, g.iter().map(|x| x.as_str().to_owned()).collect()),
+                Block::Not(g) => (true, g.iter().map(|x| x.as_str().to_owned()).collect()),
+            })
             .collect()
     }
 
     /// Whether some Allow statement could cover `action` at all (any resource).
     pub fn may_allow_action(&self, action: &str) -> bool {
-        self.stmts
-            .iter()
-            .any(|s| s.allow && pats_match(&s.actions, action, true))
+        self.allows().any(|s| action_hit(&s.action, action))
     }
 
     /// Resource patterns under which Allow statements grant `action` (`*` for NotResource).
     pub fn resources_for(&self, action: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for s in &self.stmts {
-            if !s.allow || !pats_match(&s.actions, action, true) {
-                continue;
-            }
-            match &s.resources {
-                Some(r) if !r.not => out.extend(r.pats.iter().cloned()),
+        for s in self.allows().filter(|s| action_hit(&s.action, action)) {
+            match &s.resource {
+                Some(Block::Is(pats)) => out.extend(pats.iter().map(|p| p.as_str().to_owned())),
                 _ => out.push("*".to_owned()),
             }
         }
@@ -140,59 +121,23 @@ impl Doc {
     }
 }
 
-fn strings(v: &Value) -> Result<Vec<String>, String> {
-    match v {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("expected a string, found `{x}`"))
-            })
-            .collect(),
-        other => Err(format!("expected a string or a list, found `{other}`")),
+fn action_hit(block: &Block<Vec<rolehop_policy::pattern::Glob>>, action: &str) -> bool {
+    match block {
+        Block::Is(g) => g.iter().any(|x| x.matches(action)),
+        Block::Not(g) => !g.iter().any(|x| x.matches(action)),
     }
 }
 
-fn parse_stmt(s: &Value) -> Result<Stmt, String> {
-    let o = s
-        .as_object()
-        .ok_or_else(|| "statement is not an object".to_owned())?;
-    let allow = match o.get("Effect").and_then(Value::as_str) {
-        Some("Allow") => true,
-        Some("Deny") => false,
-        Some(e) => return Err(format!("unknown Effect `{e}`")),
-        None => return Err("missing `Effect`".to_owned()),
-    };
-    let pats = |k: &str, nk: &str| -> Result<Option<Pats>, String> {
-        match (o.get(k), o.get(nk)) {
-            (Some(_), Some(_)) => Err(format!("both `{k}` and `{nk}`")),
-            (Some(v), None) => Ok(Some(Pats {
-                not: false,
-                pats: strings(v).map_err(|m| format!("{k}: {m}"))?,
-            })),
-            (None, Some(v)) => Ok(Some(Pats {
-                not: true,
-                pats: strings(v).map_err(|m| format!("{nk}: {m}"))?,
-            })),
-            (None, None) => Ok(None),
-        }
-    };
-    let actions = pats("Action", "NotAction")?.ok_or_else(|| "missing `Action`".to_owned())?;
-    let resources = pats("Resource", "NotResource")?;
-    let condition = match o.get("Condition") {
-        None => None,
-        Some(Value::Object(m)) if m.is_empty() => None,
-        Some(c @ Value::Object(_)) => Some(condition_text(c)),
-        Some(_) => return Err("`Condition` must be an object".to_owned()),
-    };
-    Ok(Stmt {
-        allow,
-        actions,
-        resources,
-        condition,
-    })
+fn strings(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(a) => Some(
+            a.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// `StringLike aud:sub in [a, b]; Bool aws:SecureTransport = true`: one line a reader can follow.
@@ -202,7 +147,7 @@ pub fn condition_text(c: &Value) -> String {
         for (op, kv) in ops {
             if let Value::Object(kv) = kv {
                 for (k, v) in kv {
-                    let vals = strings(v).unwrap_or_else(|_| vec![v.to_string()]);
+                    let vals = strings(v).unwrap_or_else(|| vec![v.to_string()]);
                     if vals.len() == 1 {
                         parts.push(format!("{op} {k} = {}", vals[0]));
                     } else {
@@ -217,9 +162,10 @@ pub fn condition_text(c: &Value) -> String {
 
 /// IAM's glob: `*` any run, `?` one character.
 pub fn glob(pat: &str, text: &str, fold_case: bool) -> bool {
-    let p: Vec<char> = pat.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let eq = |a: char, b: char| {
+    // Byte-wise: IAM patterns and ARNs are ASCII in practice, and a multi-byte character
+    // only ever meets `*` or itself here, so bytes give the same answer without allocating.
+    let (p, t) = (pat.as_bytes(), text.as_bytes());
+    let eq = |a: u8, b: u8| {
         if fold_case {
             a.eq_ignore_ascii_case(&b)
         } else {
@@ -229,10 +175,10 @@ pub fn glob(pat: &str, text: &str, fold_case: bool) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && eq(p[pi], t[ti]))) {
+        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], t[ti]))) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -243,15 +189,10 @@ pub fn glob(pat: &str, text: &str, fold_case: bool) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == b'*' {
         pi += 1;
     }
     pi == p.len()
-}
-
-fn pats_match(p: &Pats, value: &str, fold_case: bool) -> bool {
-    let hit = p.pats.iter().any(|x| glob(x, value, fold_case));
-    hit != p.not
 }
 
 /// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (without the role's

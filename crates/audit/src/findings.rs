@@ -399,9 +399,9 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                 }
                 let anyone = not_principal || value == "*";
                 if deploy && kind != "Federated" {
-                    let own_service = estate.principals.iter().any(|s| {
-                        s.arn == *value
-                            && s.part == Part::ServiceRole
+                    let own_service = cx.prep.by_arn.get(value.as_str()).is_some_and(|&i| {
+                        let s = &estate.principals[i];
+                        s.part == Part::ServiceRole
                             && s.env.as_ref().map(|e| &e.name) == p.env.as_ref().map(|e| &e.name)
                     });
                     if !own_service {

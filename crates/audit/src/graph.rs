@@ -56,6 +56,8 @@ pub struct Graph {
     pub index: HashMap<String, usize>,
     pub out: Vec<Vec<usize>>,
     pub inbound: Vec<Vec<usize>>,
+    /// (from, to) -> edge.
+    pairs: HashMap<(usize, usize), usize>,
 }
 
 /// Parsed documents of the estate, shared by the graph and the findings.
@@ -264,7 +266,7 @@ impl Graph {
 
     fn edge(&mut self, from: usize, to: usize, action: &'static str, conditions: Vec<String>) {
         // One edge per (from, to): the first action wins, conditions of alternatives merge.
-        if let Some(&e) = self.out[from].iter().find(|&&e| self.edges[e].to == to) {
+        if let Some(&e) = self.pairs.get(&(from, to)) {
             let c = &mut self.edges[e].conditions;
             if !c.is_empty() && !conditions.is_empty() && *c != conditions {
                 let merged = format!("({}) OR ({})", c.join("; "), conditions.join("; "));
@@ -281,6 +283,7 @@ impl Graph {
             conditions,
         });
         let e = self.edges.len() - 1;
+        self.pairs.insert((from, to), e);
         self.out[from].push(e);
         self.inbound[to].push(e);
     }

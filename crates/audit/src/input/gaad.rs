@@ -13,7 +13,7 @@ use crate::model::{
 
 /// Adds one export (`file` names it in messages) to `estate`.
 pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), InputError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| InputError::Json {
+    let mut v: Value = serde_json::from_str(text).map_err(|e| InputError::Json {
         file: file.to_owned(),
         line: e.line(),
         column: e.column(),
@@ -38,22 +38,30 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         });
     };
     let mut policies = Vec::new();
-    for (i, p) in list(&v, "Policies").iter().enumerate() {
-        let Some(arn) = p.get("Arn").and_then(Value::as_str) else {
+    for (i, p) in list_mut(&mut v, "Policies").enumerate() {
+        let Some(arn) = p.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
             problem(file, format!("Policies[{i}] has no `Arn`"));
             continue;
         };
-        let default = p.get("DefaultVersionId").and_then(Value::as_str);
-        let version = list(p, "PolicyVersionList").into_iter().find(|ver| {
+        let arn = arn.as_str();
+        let default = p
+            .get("DefaultVersionId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let default = default.as_deref();
+        let version = list_mut(p, "PolicyVersionList").find(|ver| {
             ver.get("IsDefaultVersion").and_then(Value::as_bool) == Some(true)
                 || (default.is_some() && ver.get("VersionId").and_then(Value::as_str) == default)
         });
-        match version.and_then(|ver| ver.get("Document")) {
+        match version
+            .and_then(|ver| ver.get_mut("Document"))
+            .map(Value::take)
+        {
             None => problem(
                 arn,
                 "managed policy has no default version document".to_owned(),
             ),
-            Some(d) => match document(d) {
+            Some(d) => match document_owned(d) {
                 Ok(doc) => policies.push((arn.to_owned(), doc)),
                 Err(m) => problem(arn, format!("default version document: {m}")),
             },
@@ -62,10 +70,11 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
     estate.managed.extend(policies);
 
     let mut groups = Vec::new();
-    for g in list(&v, "GroupDetailList") {
-        let Some(arn) = g.get("Arn").and_then(Value::as_str) else {
+    for g in list_mut(&mut v, "GroupDetailList") {
+        let Some(arn) = g.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
             continue;
         };
+        let arn = arn.as_str();
         let inline = inline_docs(g, "GroupPolicyList", arn, &mut problem);
         groups.push(Group {
             arn: arn.to_owned(),
@@ -85,11 +94,12 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         estate.groups.insert(g.arn.clone(), g);
     }
 
-    for u in list(&v, "UserDetailList") {
-        let Some(arn) = u.get("Arn").and_then(Value::as_str) else {
+    for u in list_mut(&mut v, "UserDetailList") {
+        let Some(arn) = u.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
             problem(file, "a user has no `Arn`".to_owned());
             continue;
         };
+        let arn = arn.as_str();
         let mut p = Principal::new(Kind::User, arn);
         p.unique_id = str_of(u, "UserId");
         p.inline = inline_docs(u, "UserPolicyList", arn, &mut problem);
@@ -112,14 +122,18 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         estate.principals.push(p);
     }
 
-    for r in list(&v, "RoleDetailList") {
-        let Some(arn) = r.get("Arn").and_then(Value::as_str) else {
+    for r in list_mut(&mut v, "RoleDetailList") {
+        let Some(arn) = r.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
             problem(file, "a role has no `Arn`".to_owned());
             continue;
         };
+        let arn = arn.as_str();
         let mut p = Principal::new(Kind::Role, arn);
         p.unique_id = str_of(r, "RoleId");
-        match r.get("AssumeRolePolicyDocument").map(document) {
+        match r
+            .get_mut("AssumeRolePolicyDocument")
+            .map(|d| document_owned(d.take()))
+        {
             Some(Ok(d)) => p.trust = Some(d),
             Some(Err(m)) => problem(arn, format!("trust policy: {m}")),
             None => problem(arn, "role has no `AssumeRolePolicyDocument`".to_owned()),
@@ -139,6 +153,13 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         estate.principals.push(p);
     }
     Ok(())
+}
+
+fn list_mut<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+    v.get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flat_map(|a| a.iter_mut())
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
@@ -174,15 +195,18 @@ fn tags(v: &Value) -> BTreeMap<String, String> {
 }
 
 fn inline_docs(
-    v: &Value,
+    v: &mut Value,
     key: &str,
     owner: &str,
     problem: &mut impl FnMut(&str, String),
 ) -> Vec<NamedDoc> {
     let mut out = Vec::new();
-    for (i, p) in list(v, key).into_iter().enumerate() {
+    for (i, p) in list_mut(v, key).enumerate() {
         let name = str_of(p, "PolicyName").unwrap_or_else(|| format!("{key}[{i}]"));
-        match p.get("PolicyDocument").map(document) {
+        match p
+            .get_mut("PolicyDocument")
+            .map(|d| document_owned(d.take()))
+        {
             Some(Ok(doc)) => out.push(NamedDoc { name, doc }),
             Some(Err(m)) => problem(owner, format!("inline policy `{name}`: {m}")),
             None => problem(owner, format!("inline policy `{name}` has no document")),
@@ -193,19 +217,24 @@ fn inline_docs(
 
 /// A policy document as the IAM API gives it: a JSON object, or the URL-encoded JSON text.
 pub fn document(v: &Value) -> Result<Value, String> {
+    document_owned(v.clone())
+}
+
+/// [`document`] without copying an object document.
+pub fn document_owned(v: Value) -> Result<Value, String> {
     match v {
-        Value::Object(_) => Ok(v.clone()),
+        Value::Object(_) => Ok(v),
         Value::String(s) => {
             let text = if s.trim_start().starts_with('{') {
                 s.clone()
             } else {
-                percent_decode(s)?
+                percent_decode(&s)?
             };
             serde_json::from_str(&text).map_err(|e| format!("not a JSON policy document: {e}"))
         }
         other => Err(format!(
             "expected a JSON object or URL-encoded text, found `{}`",
-            kind(other)
+            kind(&other)
         )),
     }
 }
