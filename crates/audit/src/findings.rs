@@ -443,16 +443,15 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                     } else if let Some(a) = account_of_root(value).or_else(|| {
                         let a = crate::model::arn_account(value);
                         (!a.is_empty() && !a.eq("aws")).then_some(a)
-                    }) {
-                        if !accounts.contains(a) {
-                            out.push(f(
-                                "RH013",
-                                Severity::Low,
-                                &p.arn,
-                                format!("role `{}` is trusted by account `{a}`, outside the audited estate", p.name),
-                                format!("`{value}` may assume it if that account allows ({cond_note}); audit that account too or confirm it is a known third party"),
-                            ));
-                        }
+                    }) && !accounts.contains(a)
+                    {
+                        out.push(f(
+                            "RH013",
+                            Severity::Low,
+                            &p.arn,
+                            format!("role `{}` is trusted by account `{a}`, outside the audited estate", p.name),
+                            format!("`{value}` may assume it if that account allows ({cond_note}); audit that account too or confirm it is a known third party"),
+                        ));
                     }
                 }
                 if kind == "Federated" && value.contains(":oidc-provider/") {

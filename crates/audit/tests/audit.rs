@@ -297,3 +297,52 @@ fn not_an_export_is_an_input_error() {
         "{err}"
     );
 }
+
+#[test]
+fn an_scp_denying_the_hop_removes_the_edge() {
+    let mut e = fixtures();
+    let scps = r#"[
+      {"orgIdentifier": "r-root", "policies": [{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]},
+      {"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                       {"Effect": "Deny", "Action": "sts:AssumeRole",
+                        "Resource": "arn:aws:iam::222222222222:role/*",
+                        "Condition": {"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/rolehop-prod-*"}}}]}]}
+    ]"#;
+    input::add_scps(&mut e, "scps.json", scps).unwrap();
+    // A conditional deny may not apply: the edge stays.
+    let report = audit(&e, NOW);
+    assert!(has(
+        &report,
+        "RH002",
+        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    ));
+
+    let mut e = fixtures();
+    let scps = r#"[{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        {"Statement": [{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/rolehop-prod-deploy"}]}]}]"#;
+    input::add_scps(&mut e, "scps.json", scps).unwrap();
+    let report = audit(&e, NOW);
+    assert!(!has(
+        &report,
+        "RH002",
+        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    ));
+    let prod = report
+        .blast_radius
+        .iter()
+        .find(|b| b.principal.ends_with(":user/rolehop-prod"))
+        .unwrap();
+    assert_eq!(
+        prod.reaches,
+        vec!["arn:aws:iam::111111111111:role/rolehop-prod-service".to_owned()]
+    );
+}
+
+#[test]
+fn a_bad_scp_file_is_an_input_error() {
+    let mut e = Estate::default();
+    let err = input::add_scps(&mut e, "scps.json", r#"[{"policies": []}]"#).unwrap_err();
+    assert_eq!(err.to_string(), "scps.json: [0].orgIdentifier is missing");
+}
