@@ -12,7 +12,7 @@ use crate::request::{Principal, Request};
 
 /// A malformed case file: the JSON path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at `{path}`: {message}")]
+#[error("{}{message}", if path.is_empty() { String::new() } else { format!("at `{path}`: ") })]
 pub struct CaseError {
     pub path: String,
     pub message: String,

@@ -532,10 +532,25 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
             Layer::Resource,
             "the role's trust policy does not allow this principal",
         )
+    } else if required && best.is_none() {
+        (
+            Layer::Resource,
+            "the key policy does not allow this principal",
+        )
     } else if !same_account && best.is_none() {
         (
             Layer::Resource,
             "a cross-account request needs a resource policy that allows this principal",
+        )
+    } else if best.is_some() && !session_ok {
+        (
+            Layer::Session,
+            "the session policy does not allow the request",
+        )
+    } else if best == Some(PrincipalMatch::Role) && !boundary_ok {
+        (
+            Layer::Boundary,
+            "the permissions boundary does not allow the request",
         )
     } else if !identity_ok {
         (Layer::Identity, "no identity policy allows the request")
