@@ -69,11 +69,7 @@ impl Case {
 pub fn parse_cases(text: &str) -> Result<Vec<Case>, CaseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| CaseError {
         path: String::new(),
-        message: format!(
-            "invalid JSON at line {} column {}: {e}",
-            e.line(),
-            e.column()
-        ),
+        message: format!("invalid JSON: {e}"),
     })?;
     cases_from_value(&value)
 }
