@@ -257,8 +257,19 @@ impl Condition {
         };
         let negated = op.base.is_negated();
         let positive = op.base.positive();
-        let resolved = self.resolve(positive, ctx);
-        let matches_one = |v: &str| resolved.iter().any(|c| compare(positive, c, v));
+        // Only values with policy variables need per-request compilation.
+        let resolved = if self.values.iter().any(|v| v.template.is_some()) {
+            Some(self.resolve(positive, ctx))
+        } else {
+            None
+        };
+        let matches_one = |v: &str| match &resolved {
+            Some(r) => r.iter().any(|c| compare(positive, c, v)),
+            None => self
+                .values
+                .iter()
+                .any(|c| compare(positive, &c.compiled, v)),
+        };
         match op.set {
             Some(SetOp::ForAllValues) => {
                 // Vacuously true for an absent or empty key.

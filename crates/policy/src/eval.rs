@@ -194,14 +194,41 @@ enum Principals {
     Optional,
 }
 
-/// Statements of one policy set that applied to the request.
-#[derive(Default)]
-struct Scan {
-    allows: Vec<(StatementRef, Option<PrincipalMatch>)>,
-    denies: Vec<StatementRef>,
+/// A statement that applied, kept as references until an explanation needs owned data.
+#[derive(Clone, Copy)]
+struct Hit<'p> {
+    layer: Layer,
+    level: Option<usize>,
+    policy: usize,
+    source: &'p Policy,
+    stmt: &'p Statement,
 }
 
-impl Scan {
+impl Hit<'_> {
+    fn to_ref(self) -> StatementRef {
+        StatementRef {
+            layer: self.layer,
+            level: self.level,
+            policy: self.policy,
+            policy_name: self.source.name.clone(),
+            statement: self.stmt.index,
+            sid: self.stmt.sid.clone(),
+        }
+    }
+}
+
+fn refs(hits: &[Hit<'_>]) -> Vec<StatementRef> {
+    hits.iter().map(|h| h.to_ref()).collect()
+}
+
+/// Statements of one policy set that applied to the request.
+#[derive(Default)]
+struct Scan<'p> {
+    allows: Vec<(Hit<'p>, Option<PrincipalMatch>)>,
+    denies: Vec<Hit<'p>>,
+}
+
+impl Scan<'_> {
     fn allowed(&self) -> bool {
         !self.allows.is_empty()
     }
@@ -212,7 +239,7 @@ impl Scan {
     }
 
     fn allow_refs(&self) -> Vec<StatementRef> {
-        self.allows.iter().map(|(r, _)| r.clone()).collect()
+        self.allows.iter().map(|(h, _)| h.to_ref()).collect()
     }
 }
 
@@ -276,26 +303,25 @@ impl Prepared<'_> {
         Some(principal)
     }
 
-    fn scan(
+    fn scan<'p>(
         &self,
-        policies: &[&Policy],
+        policies: &[&'p Policy],
         layer: Layer,
         level: Option<usize>,
         principals: Principals,
-    ) -> Scan {
+    ) -> Scan<'p> {
         let mut scan = Scan::default();
         for (pi, policy) in policies.iter().enumerate() {
             for stmt in &policy.statements {
                 let Some(m) = self.applies(stmt, principals) else {
                     continue;
                 };
-                let r = StatementRef {
+                let r = Hit {
                     layer,
                     level,
                     policy: pi,
-                    policy_name: policy.name.clone(),
-                    statement: stmt.index,
-                    sid: stmt.sid.clone(),
+                    source: policy,
+                    stmt,
                 };
                 match stmt.effect {
                     Effect::Allow => scan.allows.push((r, m)),
@@ -348,7 +374,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     let iam_principal = matches!(request.principal, Principal::Arn(_));
     let applies_rcp = !matches!(request.principal, Principal::Service(_));
 
-    let mut denies: Vec<StatementRef> = Vec::new();
+    let mut denies: Vec<Hit<'_>> = Vec::new();
     let mut scp_gap: Option<usize> = None;
     if iam_principal {
         for (level, policies) in input.scps.iter().enumerate() {
@@ -383,7 +409,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         .resource
         .map(|p| prep.scan(&[p], Layer::Resource, None, Principals::Required))
         .unwrap_or_default();
-    denies.extend(resource.denies.iter().cloned());
+    denies.extend(resource.denies.iter().copied());
 
     let (identity, boundaries, session) = if iam_principal {
         let identity = prep.scan(input.identity, Layer::Identity, None, Principals::Ignore);
@@ -407,12 +433,12 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         let session = input
             .session
             .map(|p| prep.scan(&[p], Layer::Session, None, Principals::Ignore));
-        denies.extend(identity.denies.iter().cloned());
+        denies.extend(identity.denies.iter().copied());
         for b in &boundaries {
-            denies.extend(b.denies.iter().cloned());
+            denies.extend(b.denies.iter().copied());
         }
         if let Some(s) = &session {
-            denies.extend(s.denies.iter().cloned());
+            denies.extend(s.denies.iter().copied());
         }
         (identity, boundaries, session)
     } else {
@@ -424,7 +450,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         return decided(
             Decision::ExplicitlyDenied,
             layer,
-            denies,
+            refs(&denies),
             "explicitly denied",
         );
     }
