@@ -39,15 +39,13 @@ pub fn split_principal_arn(arn: &str) -> Option<ArnPrincipal<'_>> {
         role: None,
     };
     if service == "sts" {
-        if let Some(rest) = resource.strip_prefix("assumed-role/") {
-            if let Some((role, session)) = rest.split_once('/') {
-                p.session = Some((role, session));
-            }
-        }
+        p.session = resource
+            .strip_prefix("assumed-role/")
+            .and_then(|rest| rest.split_once('/'));
     } else if service == "iam" {
-        if let Some(rest) = resource.strip_prefix("role/") {
-            p.role = rest.rsplit('/').next();
-        }
+        p.role = resource
+            .strip_prefix("role/")
+            .and_then(|rest| rest.rsplit('/').next());
     }
     Some(p)
 }
@@ -111,14 +109,13 @@ fn match_arn(entries: &[String], arn: &str) -> Option<PrincipalMatch> {
         }
         if let Some((role, _)) = p.session {
             // A session matches its role's ARN whatever the role's path.
-            if let Some([_, part, "iam", _, acct, res]) = crate::arn::split_arn(entry) {
-                if part == p.partition
-                    && acct == p.account
-                    && res.starts_with("role/")
-                    && res.rsplit('/').next() == Some(role)
-                {
-                    note(PrincipalMatch::Role);
-                }
+            if let Some([_, part, "iam", _, acct, res]) = crate::arn::split_arn(entry)
+                && part == p.partition
+                && acct == p.account
+                && res.starts_with("role/")
+                && res.rsplit('/').next() == Some(role)
+            {
+                note(PrincipalMatch::Role);
             }
         }
     }

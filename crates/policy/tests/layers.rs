@@ -285,7 +285,13 @@ fn boundary_and_session_policy_cap_identity_grants() {
     let all = allow("*", "*");
     let all_s = [&all];
     let get_s = [&only_get];
-    let table: Vec<(&[&Policy], Option<&Policy>, Decision, Option<Layer>)> = vec![
+    type Row<'a> = (
+        &'a [&'a Policy],
+        Option<&'a Policy>,
+        Decision,
+        Option<Layer>,
+    );
+    let table: Vec<Row<'_>> = vec![
         (&all_s, None, Decision::Allowed, None),
         (
             &get_s,
