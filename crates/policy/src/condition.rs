@@ -240,6 +240,16 @@ impl Condition {
         &self.key_lower
     }
 
+    /// Like [`Condition::holds`], but `None` (unknown) when `discovery` is set and the key is
+    /// absent from the context: the caller cannot know the value, so the condition is neither
+    /// assumed true nor false here.
+    pub fn check(&self, ctx: &Context, discovery: bool) -> Option<bool> {
+        if discovery && ctx.get(&self.key_lower).is_none() {
+            return None;
+        }
+        Some(self.holds(ctx))
+    }
+
     /// Whether the condition holds for `ctx`.
     pub fn holds(&self, ctx: &Context) -> bool {
         let op = &self.operator;
@@ -318,6 +328,20 @@ impl Condition {
             }
         }
         out
+    }
+}
+
+impl std::fmt::Display for Condition {
+    /// `StringLike` `aws:SourceIp` [`10.0.0.0/8`, ...], as policies write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` `{}` [", self.operator.name, self.key)?;
+        for (i, v) in self.values.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{}`", v.raw)?;
+        }
+        f.write_str("]")
     }
 }
 

@@ -423,3 +423,62 @@ fn get_caller_identity_is_always_allowed() {
     };
     assert_eq!(evaluate(&req, &input).decision, Decision::Allowed);
 }
+
+#[test]
+fn discovery_mode_reports_the_conditions_access_depends_on() {
+    use rolehop_policy::{Effect, EvalOptions, evaluate_with};
+    let provider = format!("arn:aws:iam::{A}:oidc-provider/gitlab.com");
+    let t = p(json!({"Version":"2012-10-17","Statement":[
+        {"Sid":"Gitlab","Effect":"Allow","Principal":{"Federated": provider},
+         "Action":"sts:AssumeRoleWithWebIdentity",
+         "Condition":{"StringLike":{"gitlab.com:sub":"project_path:infra/*"}}},
+        {"Sid":"NotFromForks","Effect":"Deny","Principal":"*","Action":"*",
+         "Condition":{"StringEquals":{"gitlab.com:project_visibility":"public"}}}]}));
+    let req = Request::new(
+        Principal::from_string(&provider),
+        "sts:AssumeRoleWithWebIdentity",
+        format!("arn:aws:iam::{A}:role/service-dev"),
+    );
+    let input = EvalInput {
+        resource: Some(&t),
+        ..EvalInput::default()
+    };
+    // Strictly, absent keys make the Allow fail.
+    assert_eq!(evaluate(&req, &input).decision, Decision::ImplicitlyDenied);
+    let e = evaluate_with(&req, &input, EvalOptions { discovery: true });
+    assert_eq!(e.decision, Decision::Allowed);
+    let texts: Vec<String> = e.assumed.iter().map(ToString::to_string).collect();
+    assert_eq!(e.assumed.len(), 2, "{texts:?}");
+    assert_eq!(e.assumed[0].effect, Effect::Allow);
+    assert_eq!(e.assumed[0].key, "gitlab.com:sub");
+    assert!(texts[0].starts_with("if `StringLike` `gitlab.com:sub` [`project_path:infra/*`]"));
+    assert!(texts[0].contains("`Gitlab`"));
+    assert_eq!(e.assumed[1].effect, Effect::Deny);
+    assert!(texts[1].starts_with("unless `StringEquals` `gitlab.com:project_visibility`"));
+    // Known keys are decided strictly even in discovery mode.
+    let known = req
+        .clone()
+        .with_context(Context::new().with("gitlab.com:sub", "project_path:other/app"));
+    let e = evaluate_with(&known, &input, EvalOptions { discovery: true });
+    assert_eq!(e.decision, Decision::ImplicitlyDenied);
+    assert!(e.assumed.is_empty());
+    // A role ARN stands for any of its sessions.
+    let named_session = p(
+        json!({"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+        "Principal":{"AWS":format!("arn:aws:sts::{A}:assumed-role/deploy/job-1")}}]}),
+    );
+    let role = Request::new(
+        Principal::arn(format!("arn:aws:iam::{A}:role/deploy")),
+        "s3:GetObject",
+        "arn:aws:s3:::b/k",
+    );
+    let input = EvalInput {
+        resource: Some(&named_session),
+        ..EvalInput::default()
+    };
+    assert_eq!(evaluate(&role, &input).decision, Decision::ImplicitlyDenied);
+    assert_eq!(
+        evaluate_with(&role, &input, EvalOptions { discovery: true }).decision,
+        Decision::Allowed
+    );
+}
