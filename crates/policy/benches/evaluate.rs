@@ -136,6 +136,21 @@ fn main() {
         black_box(evaluate(black_box(&heavy_request), black_box(&heavy_input)));
     });
 
+    // Calibration: the cheapest possible decision on this machine.
+    let all = policy(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#);
+    let simple = Request::new(
+        Principal::arn("arn:aws:iam::111111111111:user/u"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/k",
+    );
+    let simple_input = EvalInput {
+        identity: &[&all],
+        ..EvalInput::default()
+    };
+    bench("evaluate: one Allow * statement (baseline)", || {
+        black_box(evaluate(black_box(&simple), black_box(&simple_input)));
+    });
+
     bench("Policy::parse: trust policy", || {
         black_box(Policy::parse(black_box(
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/x"},"Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:SourceIdentity":"gitlab-*"}}}]}"#,

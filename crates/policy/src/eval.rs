@@ -629,7 +629,11 @@ fn decide<'p>(
                 Decision::Allowed,
                 Some(Layer::Resource),
                 refs(&trace.deciding),
-                "allowed by the resource policy",
+                if trust {
+                    "allowed by the role's trust policy"
+                } else {
+                    "allowed by the resource policy"
+                },
             )
         } else {
             decided(
@@ -671,14 +675,22 @@ fn decide<'p>(
                 return grant(
                     resource.allow_hits(),
                     Layer::Resource,
-                    "allowed by the resource policy, which names this principal",
+                    if trust {
+                        "allowed by the role's trust policy, which names this principal"
+                    } else {
+                        "allowed by the resource policy, which names this principal"
+                    },
                 );
             }
             Some(PrincipalMatch::Direct | PrincipalMatch::Role) if boundary_ok && session_ok => {
                 return grant(
                     resource.allow_hits(),
                     Layer::Resource,
-                    "allowed by the resource policy, which names this principal's role",
+                    if trust {
+                        "allowed by the role's trust policy, which names this principal's role"
+                    } else {
+                        "allowed by the resource policy, which names this principal's role"
+                    },
                 );
             }
             _ => {}
@@ -688,7 +700,15 @@ fn decide<'p>(
             if required {
                 refs.extend(resource.allow_hits());
             }
-            return grant(refs, Layer::Identity, "allowed by identity policy");
+            return grant(
+                refs,
+                Layer::Identity,
+                if trust {
+                    "allowed by identity policy and the role's trust policy"
+                } else {
+                    "allowed by identity policy"
+                },
+            );
         }
     } else if identity_ok && boundary_ok && session_ok && best.is_some() {
         let mut refs = identity.allow_hits();
