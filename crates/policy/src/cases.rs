@@ -7,12 +7,12 @@ use serde_json::Value;
 use crate::ast::Policy;
 use crate::context::Context;
 use crate::error::PolicyError;
-use crate::eval::{Decision, EvalInput, Evaluation, evaluate};
+use crate::eval::{Decision, EvalInput, EvalOptions, Evaluation, evaluate_with};
 use crate::request::{Principal, Request};
 
 /// A malformed case file: the JSON path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at `{path}`: {message}")]
+#[error("{}{message}", if path.is_empty() { String::new() } else { format!("at `{path}`: ") })]
 pub struct CaseError {
     pub path: String,
     pub message: String,
@@ -47,6 +47,11 @@ pub struct Case {
 impl Case {
     /// Decides the case.
     pub fn evaluate(&self) -> Evaluation {
+        self.evaluate_with(EvalOptions::default())
+    }
+
+    /// Decides the case with options (discovery mode for `simulation` cases).
+    pub fn evaluate_with(&self, options: EvalOptions) -> Evaluation {
         let identity: Vec<&Policy> = self.identity.iter().collect();
         let boundaries: Vec<&Policy> = self.boundaries.iter().collect();
         let scps: Vec<Vec<&Policy>> = self.scps.iter().map(|l| l.iter().collect()).collect();
@@ -61,7 +66,7 @@ impl Case {
             session: self.session.as_ref(),
             endpoints: &endpoints,
         };
-        evaluate(&self.request, &input)
+        evaluate_with(&self.request, &input, options)
     }
 }
 
@@ -69,11 +74,7 @@ impl Case {
 pub fn parse_cases(text: &str) -> Result<Vec<Case>, CaseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| CaseError {
         path: String::new(),
-        message: format!(
-            "invalid JSON at line {} column {}: {e}",
-            e.line(),
-            e.column()
-        ),
+        message: format!("invalid JSON: {e}"),
     })?;
     cases_from_value(&value)
 }

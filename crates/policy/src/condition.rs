@@ -240,6 +240,16 @@ impl Condition {
         &self.key_lower
     }
 
+    /// Like [`Condition::holds`], but `None` (unknown) when `discovery` is set and the key is
+    /// absent from the context: the caller cannot know the value, so the condition is neither
+    /// assumed true nor false here.
+    pub fn check(&self, ctx: &Context, discovery: bool) -> Option<bool> {
+        if discovery && ctx.get(&self.key_lower).is_none() {
+            return None;
+        }
+        Some(self.holds(ctx))
+    }
+
     /// Whether the condition holds for `ctx`.
     pub fn holds(&self, ctx: &Context) -> bool {
         let op = &self.operator;
@@ -257,8 +267,19 @@ impl Condition {
         };
         let negated = op.base.is_negated();
         let positive = op.base.positive();
-        let resolved = self.resolve(positive, ctx);
-        let matches_one = |v: &str| resolved.iter().any(|c| compare(positive, c, v));
+        // Only values with policy variables need per-request compilation.
+        let resolved = if self.values.iter().any(|v| v.template.is_some()) {
+            Some(self.resolve(positive, ctx))
+        } else {
+            None
+        };
+        let matches_one = |v: &str| match &resolved {
+            Some(r) => r.iter().any(|c| compare(positive, c, v)),
+            None => self
+                .values
+                .iter()
+                .any(|c| compare(positive, &c.compiled, v)),
+        };
         match op.set {
             Some(SetOp::ForAllValues) => {
                 // Vacuously true for an absent or empty key.
@@ -307,6 +328,20 @@ impl Condition {
             }
         }
         out
+    }
+}
+
+impl std::fmt::Display for Condition {
+    /// `StringLike` `aws:SourceIp` [`10.0.0.0/8`, ...], as policies write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` `{}` [", self.operator.name, self.key)?;
+        for (i, v) in self.values.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{}`", v.raw)?;
+        }
+        f.write_str("]")
     }
 }
 

@@ -6,7 +6,8 @@ use std::fmt;
 
 use crate::arn::{Mode, Target};
 use crate::ast::{Block, Effect, Policy, Statement};
-use crate::principal::{PrincipalMatch, match_principal};
+use crate::context::Context;
+use crate::principal::{PrincipalMatch, match_principal_with};
 use crate::request::{Principal, Request};
 
 /// The policies in force for one request. Empty slices mean "none of that kind applies"
@@ -153,6 +154,42 @@ impl fmt::Display for Explanation {
 pub struct Evaluation {
     pub decision: Decision,
     pub explanation: Explanation,
+    /// Discovery mode only: conditions on keys absent from the context that the decision
+    /// depends on (empty unless the decision is Allowed).
+    pub assumed: Vec<AssumedCondition>,
+}
+
+/// How [`evaluate_with`] treats what it cannot know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EvalOptions {
+    /// Conditions on keys absent from the context are unknown instead of false/true: an
+    /// Allow statement is taken to apply and a Deny statement not to, and each such
+    /// condition is reported in [`Evaluation::assumed`]. A role ARN principal also stands for
+    /// any session of the role. For auditors, who ask "could this ever be allowed, and under
+    /// which conditions".
+    pub discovery: bool,
+}
+
+/// A condition the decision was made under (discovery mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumedCondition {
+    pub statement: StatementRef,
+    /// `Allow`: access needs the condition to hold. `Deny`: access needs it not to hold.
+    pub effect: Effect,
+    pub operator: String,
+    pub key: String,
+    pub values: Vec<String>,
+    /// The condition as a policy writes it, for messages.
+    pub text: String,
+}
+
+impl fmt::Display for AssumedCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.effect {
+            Effect::Allow => write!(f, "if {} ({})", self.text, self.statement),
+            Effect::Deny => write!(f, "unless {} ({})", self.text, self.statement),
+        }
+    }
 }
 
 /// Actions decided by a role's trust policy (the resource policy of an IAM role).
@@ -194,14 +231,66 @@ enum Principals {
     Optional,
 }
 
-/// Statements of one policy set that applied to the request.
-#[derive(Default)]
-struct Scan {
-    allows: Vec<(StatementRef, Option<PrincipalMatch>)>,
-    denies: Vec<StatementRef>,
+/// A statement that applied, kept as references until an explanation needs owned data.
+#[derive(Clone, Copy)]
+struct Hit<'p> {
+    layer: Layer,
+    level: Option<usize>,
+    policy: usize,
+    source: &'p Policy,
+    stmt: &'p Statement,
+    /// Applied only by assuming unknown conditions (discovery mode).
+    assumed: bool,
 }
 
-impl Scan {
+impl Hit<'_> {
+    fn to_ref(self) -> StatementRef {
+        StatementRef {
+            layer: self.layer,
+            level: self.level,
+            policy: self.policy,
+            policy_name: self.source.name.clone(),
+            statement: self.stmt.index,
+            sid: self.stmt.sid.clone(),
+        }
+    }
+}
+
+impl Hit<'_> {
+    /// The unknown conditions of this statement, as assumptions.
+    fn assumptions(self, ctx: &Context, out: &mut Vec<AssumedCondition>) {
+        if !self.assumed {
+            return;
+        }
+        for c in &self.stmt.conditions {
+            if c.check(ctx, true).is_none() {
+                out.push(AssumedCondition {
+                    statement: self.to_ref(),
+                    effect: self.stmt.effect,
+                    operator: c.operator.name.clone(),
+                    key: c.key.clone(),
+                    values: c.values.iter().map(|v| v.raw.clone()).collect(),
+                    text: c.to_string(),
+                });
+            }
+        }
+    }
+}
+
+fn refs(hits: &[Hit<'_>]) -> Vec<StatementRef> {
+    hits.iter().map(|h| h.to_ref()).collect()
+}
+
+/// Statements of one policy set that applied to the request.
+#[derive(Default)]
+struct Scan<'p> {
+    allows: Vec<(Hit<'p>, Option<PrincipalMatch>)>,
+    denies: Vec<Hit<'p>>,
+    /// Deny statements that apply unless their unknown conditions fail (discovery mode).
+    escapes: Vec<Hit<'p>>,
+}
+
+impl<'p> Scan<'p> {
     fn allowed(&self) -> bool {
         !self.allows.is_empty()
     }
@@ -211,14 +300,15 @@ impl Scan {
         self.allows.iter().filter_map(|(_, m)| *m).min()
     }
 
-    fn allow_refs(&self) -> Vec<StatementRef> {
-        self.allows.iter().map(|(r, _)| r.clone()).collect()
+    fn allow_hits(&self) -> Vec<Hit<'p>> {
+        self.allows.iter().map(|(h, _)| *h).collect()
     }
 }
 
 /// The request, prepared once for matching against every statement.
 struct Prepared<'r> {
     request: &'r Request,
+    discovery: bool,
     target: Target<'r>,
     /// AWS: a Deny with NotPrincipal always denies a principal that has a permissions
     /// boundary, whatever NotPrincipal lists.
@@ -228,7 +318,11 @@ struct Prepared<'r> {
 impl Prepared<'_> {
     /// Whether `stmt` applies; `Some(principal match)` when it does (`None` inside for layers
     /// without principals).
-    fn applies(&self, stmt: &Statement, principals: Principals) -> Option<Option<PrincipalMatch>> {
+    fn applies(
+        &self,
+        stmt: &Statement,
+        principals: Principals,
+    ) -> Option<(Option<PrincipalMatch>, bool)> {
         let req = self.request;
         let action_hit = match &stmt.action {
             Block::Is(globs) => globs.iter().any(|g| g.matches(&req.action)),
@@ -258,11 +352,13 @@ impl Prepared<'_> {
             match &stmt.principal {
                 None if principals == Principals::Optional => Some(PrincipalMatch::Direct),
                 None => return None,
-                Some(Block::Is(set)) => Some(match_principal(set, &req.principal)?),
+                Some(Block::Is(set)) => {
+                    Some(match_principal_with(set, &req.principal, self.discovery)?)
+                }
                 Some(Block::Not(_)) if stmt.effect == Effect::Deny && self.has_boundary => {
                     Some(PrincipalMatch::Direct)
                 }
-                Some(Block::Not(set)) => match match_principal(set, &req.principal) {
+                Some(Block::Not(set)) => match match_principal_with(set, &req.principal, false) {
                     Some(_) => return None,
                     None => Some(PrincipalMatch::Direct),
                 },
@@ -270,35 +366,41 @@ impl Prepared<'_> {
         } else {
             None
         };
-        if !stmt.conditions.iter().all(|c| c.holds(&req.context)) {
-            return None;
+        let mut assumed = false;
+        for c in &stmt.conditions {
+            match c.check(&req.context, self.discovery) {
+                Some(true) => {}
+                Some(false) => return None,
+                None => assumed = true,
+            }
         }
-        Some(principal)
+        Some((principal, assumed))
     }
 
-    fn scan(
+    fn scan<'p>(
         &self,
-        policies: &[&Policy],
+        policies: &[&'p Policy],
         layer: Layer,
         level: Option<usize>,
         principals: Principals,
-    ) -> Scan {
+    ) -> Scan<'p> {
         let mut scan = Scan::default();
         for (pi, policy) in policies.iter().enumerate() {
             for stmt in &policy.statements {
-                let Some(m) = self.applies(stmt, principals) else {
+                let Some((m, assumed)) = self.applies(stmt, principals) else {
                     continue;
                 };
-                let r = StatementRef {
+                let r = Hit {
                     layer,
                     level,
                     policy: pi,
-                    policy_name: policy.name.clone(),
-                    statement: stmt.index,
-                    sid: stmt.sid.clone(),
+                    source: policy,
+                    stmt,
+                    assumed,
                 };
                 match stmt.effect {
                     Effect::Allow => scan.allows.push((r, m)),
+                    Effect::Deny if assumed => scan.escapes.push(r),
                     Effect::Deny => scan.denies.push(r),
                 }
             }
@@ -320,11 +422,69 @@ fn decided(
             statements,
             summary: summary.into(),
         },
+        assumed: Vec::new(),
     }
 }
 
 /// Decides `request` against the policies in `input`.
 pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
+    evaluate_with(request, input, EvalOptions::default())
+}
+
+/// Decides `request` with options (see [`EvalOptions::discovery`]).
+pub fn evaluate_with(request: &Request, input: &EvalInput<'_>, options: EvalOptions) -> Evaluation {
+    let mut trace = Trace::default();
+    let mut eval = decide(request, input, options, &mut trace);
+    if options.discovery && eval.decision == Decision::Allowed {
+        let ctx = &request.context;
+        let mut assumed = Vec::new();
+        // Only when every deciding Allow needed an assumption does one of them matter.
+        if trace.deciding.iter().all(|h| h.assumed) {
+            for h in &trace.deciding {
+                h.assumptions(ctx, &mut assumed);
+            }
+        }
+        for cap in &trace.caps {
+            for h in cap {
+                h.assumptions(ctx, &mut assumed);
+            }
+        }
+        for h in &trace.escapes {
+            h.assumptions(ctx, &mut assumed);
+        }
+        eval.assumed = assumed;
+    }
+    eval
+}
+
+/// What discovery mode needs to know about a decision.
+#[derive(Default)]
+struct Trace<'p> {
+    /// The Allow statements that granted the request.
+    deciding: Vec<Hit<'p>>,
+    /// Capping layers (SCP levels, boundaries, session, endpoints) whose every Allow needed
+    /// an assumption.
+    caps: Vec<Vec<Hit<'p>>>,
+    /// Deny statements escaped by assuming their unknown conditions false.
+    escapes: Vec<Hit<'p>>,
+}
+
+impl<'p> Trace<'p> {
+    fn cap(&mut self, scan: &Scan<'p>) {
+        if scan.allowed() && scan.allows.iter().all(|(h, _)| h.assumed) {
+            self.caps
+                .push(scan.allows.iter().map(|(h, _)| *h).collect());
+        }
+        self.escapes.extend(scan.escapes.iter().copied());
+    }
+}
+
+fn decide<'p>(
+    request: &Request,
+    input: &EvalInput<'p>,
+    options: EvalOptions,
+    trace: &mut Trace<'p>,
+) -> Evaluation {
     if request.action.eq_ignore_ascii_case("sts:GetCallerIdentity") {
         return decided(
             Decision::Allowed,
@@ -335,6 +495,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     }
     let prep = Prepared {
         request,
+        discovery: options.discovery,
         target: if request.wildcard_only_action {
             Target::Exact(&request.resource)
         } else {
@@ -348,11 +509,12 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     let iam_principal = matches!(request.principal, Principal::Arn(_));
     let applies_rcp = !matches!(request.principal, Principal::Service(_));
 
-    let mut denies: Vec<StatementRef> = Vec::new();
+    let mut denies: Vec<Hit<'_>> = Vec::new();
     let mut scp_gap: Option<usize> = None;
     if iam_principal {
         for (level, policies) in input.scps.iter().enumerate() {
             let scan = prep.scan(policies, Layer::Scp, Some(level), Principals::Ignore);
+            trace.cap(&scan);
             if !scan.allowed() && scp_gap.is_none() {
                 scp_gap = Some(level);
             }
@@ -362,18 +524,21 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     // RCPFullAWSAccess is always attached and cannot be detached, so RCPs only ever deny.
     if applies_rcp {
         for (level, policies) in input.rcps.iter().enumerate() {
-            denies.extend(
-                prep.scan(policies, Layer::Rcp, Some(level), Principals::Required)
-                    .denies,
-            );
+            let scan = prep.scan(policies, Layer::Rcp, Some(level), Principals::Required);
+            trace.escapes.extend(scan.escapes.iter().copied());
+            denies.extend(scan.denies);
         }
     }
     let mut endpoint_gap = None;
     for (i, policy) in input.endpoints.iter().enumerate() {
         let mut scan = prep.scan(&[policy], Layer::Endpoint, None, Principals::Optional);
-        for r in scan.denies.iter_mut() {
+        for r in scan.denies.iter_mut().chain(scan.escapes.iter_mut()) {
             r.policy = i;
         }
+        for (r, _) in scan.allows.iter_mut() {
+            r.policy = i;
+        }
+        trace.cap(&scan);
         if !scan.allowed() && endpoint_gap.is_none() {
             endpoint_gap = Some(i);
         }
@@ -383,7 +548,8 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         .resource
         .map(|p| prep.scan(&[p], Layer::Resource, None, Principals::Required))
         .unwrap_or_default();
-    denies.extend(resource.denies.iter().cloned());
+    denies.extend(resource.denies.iter().copied());
+    trace.escapes.extend(resource.escapes.iter().copied());
 
     let (identity, boundaries, session) = if iam_principal {
         let identity = prep.scan(input.identity, Layer::Identity, None, Principals::Ignore);
@@ -398,6 +564,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
                     .iter_mut()
                     .map(|(r, _)| r)
                     .chain(s.denies.iter_mut())
+                    .chain(s.escapes.iter_mut())
                 {
                     r.policy = i;
                 }
@@ -407,12 +574,15 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         let session = input
             .session
             .map(|p| prep.scan(&[p], Layer::Session, None, Principals::Ignore));
-        denies.extend(identity.denies.iter().cloned());
+        denies.extend(identity.denies.iter().copied());
+        trace.escapes.extend(identity.escapes.iter().copied());
         for b in &boundaries {
-            denies.extend(b.denies.iter().cloned());
+            denies.extend(b.denies.iter().copied());
+            trace.cap(b);
         }
         if let Some(s) = &session {
-            denies.extend(s.denies.iter().cloned());
+            denies.extend(s.denies.iter().copied());
+            trace.cap(s);
         }
         (identity, boundaries, session)
     } else {
@@ -424,7 +594,7 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         return decided(
             Decision::ExplicitlyDenied,
             layer,
-            denies,
+            refs(&denies),
             "explicitly denied",
         );
     }
@@ -454,11 +624,16 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     let best = resource.best_match();
     if !iam_principal {
         return if best.is_some() {
+            trace.deciding = resource.allow_hits();
             decided(
                 Decision::Allowed,
                 Some(Layer::Resource),
-                resource.allow_refs(),
-                "allowed by the resource policy",
+                refs(&trace.deciding),
+                if trust {
+                    "allowed by the role's trust policy"
+                } else {
+                    "allowed by the resource policy"
+                },
             )
         } else {
             decided(
@@ -482,7 +657,9 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         _ => true,
     };
 
-    let grant = |statements: Vec<StatementRef>, layer, summary: &str| {
+    let mut grant = |hits: Vec<Hit<'p>>, layer, summary: &str| {
+        let statements = refs(&hits);
+        trace.deciding = hits;
         decided(
             Decision::Allowed,
             Some(layer),
@@ -496,30 +673,46 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
         match best {
             Some(PrincipalMatch::Direct) if session_ok => {
                 return grant(
-                    resource.allow_refs(),
+                    resource.allow_hits(),
                     Layer::Resource,
-                    "allowed by the resource policy, which names this principal",
+                    if trust {
+                        "allowed by the role's trust policy, which names this principal"
+                    } else {
+                        "allowed by the resource policy, which names this principal"
+                    },
                 );
             }
             Some(PrincipalMatch::Direct | PrincipalMatch::Role) if boundary_ok && session_ok => {
                 return grant(
-                    resource.allow_refs(),
+                    resource.allow_hits(),
                     Layer::Resource,
-                    "allowed by the resource policy, which names this principal's role",
+                    if trust {
+                        "allowed by the role's trust policy, which names this principal's role"
+                    } else {
+                        "allowed by the resource policy, which names this principal's role"
+                    },
                 );
             }
             _ => {}
         }
         if identity_ok && boundary_ok && session_ok && (!required || best.is_some()) {
-            let mut refs = identity.allow_refs();
+            let mut refs = identity.allow_hits();
             if required {
-                refs.extend(resource.allow_refs());
+                refs.extend(resource.allow_hits());
             }
-            return grant(refs, Layer::Identity, "allowed by identity policy");
+            return grant(
+                refs,
+                Layer::Identity,
+                if trust {
+                    "allowed by identity policy and the role's trust policy"
+                } else {
+                    "allowed by identity policy"
+                },
+            );
         }
     } else if identity_ok && boundary_ok && session_ok && best.is_some() {
-        let mut refs = identity.allow_refs();
-        refs.extend(resource.allow_refs());
+        let mut refs = identity.allow_hits();
+        refs.extend(resource.allow_hits());
         return grant(
             refs,
             Layer::Identity,
@@ -532,10 +725,25 @@ pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
             Layer::Resource,
             "the role's trust policy does not allow this principal",
         )
+    } else if required && best.is_none() {
+        (
+            Layer::Resource,
+            "the key policy does not allow this principal",
+        )
     } else if !same_account && best.is_none() {
         (
             Layer::Resource,
             "a cross-account request needs a resource policy that allows this principal",
+        )
+    } else if best.is_some() && !session_ok {
+        (
+            Layer::Session,
+            "the session policy does not allow the request",
+        )
+    } else if best == Some(PrincipalMatch::Role) && !boundary_ok {
+        (
+            Layer::Boundary,
+            "the permissions boundary does not allow the request",
         )
     } else if !identity_ok {
         (Layer::Identity, "no identity policy allows the request")

@@ -41,6 +41,9 @@ pub mod vars;
 pub use ast::{Effect, Policy, Statement};
 pub use context::Context;
 pub use error::PolicyError;
-pub use eval::{Decision, EvalInput, Evaluation, Explanation, Layer, StatementRef, evaluate};
+pub use eval::{
+    AssumedCondition, Decision, EvalInput, EvalOptions, Evaluation, Explanation, Layer,
+    StatementRef, evaluate, evaluate_with,
+};
 pub use request::{Principal, Request};
 pub use trust::TrustIndex;

@@ -39,15 +39,13 @@ pub fn split_principal_arn(arn: &str) -> Option<ArnPrincipal<'_>> {
         role: None,
     };
     if service == "sts" {
-        if let Some(rest) = resource.strip_prefix("assumed-role/") {
-            if let Some((role, session)) = rest.split_once('/') {
-                p.session = Some((role, session));
-            }
-        }
+        p.session = resource
+            .strip_prefix("assumed-role/")
+            .and_then(|rest| rest.split_once('/'));
     } else if service == "iam" {
-        if let Some(rest) = resource.strip_prefix("role/") {
-            p.role = rest.rsplit('/').next();
-        }
+        p.role = resource
+            .strip_prefix("role/")
+            .and_then(|rest| rest.rsplit('/').next());
     }
     Some(p)
 }
@@ -65,6 +63,17 @@ fn names_account(entry: &str, account: &str) -> bool {
 
 /// Matches a request principal against a set; `None` when it does not match.
 pub fn match_principal(set: &PrincipalSet, principal: &Principal) -> Option<PrincipalMatch> {
+    match_principal_with(set, principal, false)
+}
+
+/// Like [`match_principal`]; with `role_is_any_session` a role ARN principal stands for every
+/// session of the role (discovery mode: the session name is not known yet), so entries naming
+/// one of its sessions match it directly.
+pub fn match_principal_with(
+    set: &PrincipalSet,
+    principal: &Principal,
+    role_is_any_session: bool,
+) -> Option<PrincipalMatch> {
     if set.wildcard {
         return Some(PrincipalMatch::Direct);
     }
@@ -85,11 +94,11 @@ pub fn match_principal(set: &PrincipalSet, principal: &Principal) -> Option<Prin
             .iter()
             .any(|c| c == id)
             .then_some(PrincipalMatch::Direct),
-        Principal::Arn(arn) => match_arn(&set.aws, arn),
+        Principal::Arn(arn) => match_arn(&set.aws, arn, role_is_any_session),
     }
 }
 
-fn match_arn(entries: &[String], arn: &str) -> Option<PrincipalMatch> {
+fn match_arn(entries: &[String], arn: &str, role_is_any_session: bool) -> Option<PrincipalMatch> {
     let parsed = split_principal_arn(arn);
     let mut best: Option<PrincipalMatch> = None;
     let mut note = |m: PrincipalMatch| {
@@ -109,16 +118,27 @@ fn match_arn(entries: &[String], arn: &str) -> Option<PrincipalMatch> {
             note(PrincipalMatch::Account);
             continue;
         }
+        if let (true, Some(role)) = (role_is_any_session, p.role)
+            && let Some([_, part, "sts", _, acct, res]) = crate::arn::split_arn(entry)
+            && part == p.partition
+            && acct == p.account
+            && res
+                .strip_prefix("assumed-role/")
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(r, _)| r == role)
+        {
+            note(PrincipalMatch::Direct);
+            continue;
+        }
         if let Some((role, _)) = p.session {
             // A session matches its role's ARN whatever the role's path.
-            if let Some([_, part, "iam", _, acct, res]) = crate::arn::split_arn(entry) {
-                if part == p.partition
-                    && acct == p.account
-                    && res.starts_with("role/")
-                    && res.rsplit('/').next() == Some(role)
-                {
-                    note(PrincipalMatch::Role);
-                }
+            if let Some([_, part, "iam", _, acct, res]) = crate::arn::split_arn(entry)
+                && part == p.partition
+                && acct == p.account
+                && res.starts_with("role/")
+                && res.rsplit('/').next() == Some(role)
+            {
+                note(PrincipalMatch::Role);
             }
         }
     }

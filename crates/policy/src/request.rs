@@ -110,11 +110,103 @@ impl Request {
         self
     }
 
+    /// Fills the global condition keys AWS derives from the principal and resource, unless
+    /// the context already sets them: `aws:PrincipalArn` (a session's role ARN, without its
+    /// path, which a session ARN does not carry), `aws:PrincipalAccount`, `aws:PrincipalType`,
+    /// `aws:username` (IAM users), `aws:ResourceAccount`. Requests built by hand or from
+    /// case files carry only what they set, as IAM's simulator does.
+    pub fn with_derived_keys(mut self) -> Request {
+        if let Principal::Arn(arn) = &self.principal {
+            if let Some(p) = crate::principal::split_principal_arn(arn) {
+                let (kind, principal_arn) = match (p.session, p.role) {
+                    (Some((role, _)), _) => (
+                        "AssumedRole",
+                        format!("arn:{}:iam::{}:role/{role}", p.partition, p.account),
+                    ),
+                    (None, Some(_)) => ("AssumedRole", arn.clone()),
+                    _ if arn.ends_with(":root") => ("Account", arn.clone()),
+                    _ => ("User", arn.clone()),
+                };
+                self.context
+                    .insert_default("aws:PrincipalArn", principal_arn);
+                self.context
+                    .insert_default("aws:PrincipalAccount", p.account);
+                self.context.insert_default("aws:PrincipalType", kind);
+                if kind == "User"
+                    && let Some(name) = arn.rsplit('/').next()
+                {
+                    self.context.insert_default("aws:username", name);
+                }
+            }
+        }
+        if let Some(acct) = self.resource_account().map(str::to_string) {
+            self.context.insert_default("aws:ResourceAccount", acct);
+        }
+        self
+    }
+
     /// The resource's account: the explicit one, else the ARN's account segment.
     pub fn resource_account(&self) -> Option<&str> {
         if let Some(a) = &self.resource_account {
             return Some(a);
         }
         self.resource.split(':').nth(4).filter(|a| !a.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn derived_keys_come_from_principal_and_resource() {
+        let r = Request::new(
+            Principal::arn("arn:aws:sts::111111111111:assumed-role/deploy/job-1"),
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+        )
+        .with_resource_account("222222222222")
+        .with_derived_keys();
+        assert_eq!(
+            r.context.get_one("aws:principalarn"),
+            Some("arn:aws:iam::111111111111:role/deploy")
+        );
+        assert_eq!(r.context.get_one("aws:PrincipalType"), Some("AssumedRole"));
+        assert_eq!(
+            r.context.get_one("aws:ResourceAccount"),
+            Some("222222222222")
+        );
+        assert_eq!(r.context.get_one("aws:username"), None);
+        let u = Request::new(
+            Principal::arn("arn:aws:iam::1:user/ops/alice"),
+            "s3:GetObject",
+            "*",
+        )
+        .with_context(Context::new().with("aws:PrincipalType", "Custom"))
+        .with_derived_keys();
+        assert_eq!(u.context.get_one("aws:username"), Some("alice"));
+        assert_eq!(u.context.get_one("aws:PrincipalType"), Some("Custom"));
+    }
+
+    #[test]
+    fn principal_strings_are_classified() {
+        assert!(matches!(
+            Principal::from_string("arn:aws:iam::1:user/u"),
+            Principal::Arn(_)
+        ));
+        assert!(matches!(
+            Principal::from_string("arn:aws:iam::1:oidc-provider/gitlab.com"),
+            Principal::Federated(_)
+        ));
+        assert!(matches!(
+            Principal::from_string("lambda.amazonaws.com"),
+            Principal::Service(_)
+        ));
+        assert_eq!(Principal::from_string("anonymous"), Principal::Anonymous);
+        assert_eq!(
+            Principal::arn("arn:aws:iam::123:role/x").account(),
+            Some("123")
+        );
     }
 }

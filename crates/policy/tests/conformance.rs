@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rolehop_policy::EvalOptions;
 use rolehop_policy::cases::{Case, parse_cases};
 
 /// The core set named in the corpus README (files or directories, relative to `cases/`).
@@ -135,4 +136,35 @@ fn stretch_cases_are_counted() {
     for f in &fail {
         println!("  stretch miss: {f}");
     }
+}
+
+/// iam-simulate's discovery-mode cases (`simulation`), decided with
+/// [`EvalOptions::discovery`]: only the response is compared (not the reported conditions),
+/// and the count is informational.
+#[test]
+fn discovery_cases_are_counted() {
+    let root = cases_dir();
+    let mut all = Vec::new();
+    json_files(&root, &mut all);
+    let (mut pass, mut total) = (0, 0);
+    for file in &all {
+        for case in load(file) {
+            let (true, Some(expected)) = (case.simulation, case.expected) else {
+                continue;
+            };
+            total += 1;
+            let got = case.evaluate_with(EvalOptions { discovery: true });
+            if got.decision == expected {
+                pass += 1;
+            } else {
+                println!(
+                    "  discovery miss: {}: `{}`: expected {expected}, got {}",
+                    file.strip_prefix(&root).unwrap_or(file).display(),
+                    case.name,
+                    got.decision
+                );
+            }
+        }
+    }
+    println!("discovery: {pass} of {total} responses as expected");
 }
