@@ -83,3 +83,72 @@ fn templates_pass_cfn_lint_without_errors_or_warnings() {
         assert_eq!(f["Level"], "Informational", "{f:#}");
     }
 }
+
+/// The rendered YAML as a YAML 1.1 parser (PyYAML, as GitLab's and cfn-lint's loaders are
+/// YAML 1.1-ish) reads it, converted to JSON.
+fn load_yaml(content: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.yaml");
+    std::fs::write(&p, content).unwrap();
+    let out = Command::new(rolehop_testkit::venv_tool("python"))
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn file<'a>(r: &'a Rendered, name: &str) -> &'a str {
+    &r.files.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn yaml_parsers_read_what_was_meant() {
+    use serde_json::json;
+    let r = render(&example("access-keys"));
+    let target = load_yaml(file(&r, "target-prod.yaml"));
+    assert_eq!(target["AWSTemplateFormatVersion"], "2010-09-09");
+    assert_eq!(
+        target["Resources"]["DeploymentRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            [0]["Condition"],
+        json!({"Null": {"sts:SourceIdentity": "false"}, "StringEquals": {"sts:ExternalId": "acme-shop-prod"}})
+    );
+    let ci = load_yaml(file(&r, "gitlab-ci.yml"));
+    let deploy = &ci["rolehop:deploy:prod:prod-eu"];
+    assert_eq!(deploy["extends"], ".rolehop");
+    assert_eq!(
+        deploy["environment"],
+        json!({"name": "production", "deployment_tier": "production"})
+    );
+    assert_eq!(deploy["resource_group"], "rolehop-prod");
+    assert_eq!(
+        deploy["rules"][1]["if"],
+        "$CI_COMMIT_REF_PROTECTED == \"true\" && $CI_COMMIT_BRANCH =~ /^main$/"
+    );
+    assert!(ci[".rolehop"].get("image").is_none());
+    assert_eq!(
+        ci["rolehop:rotate-keys:nonprod"]["rules"][0]["if"],
+        "$CI_PIPELINE_SOURCE == \"schedule\""
+    );
+
+    let r = render(&example("oidc"));
+    let ci = load_yaml(file(&r, "gitlab-ci.yml"));
+    assert_eq!(
+        ci["rolehop:deploy:nonprod:dev"]["id_tokens"],
+        json!({"ROLEHOP_ID_TOKEN": {"aud": "https://aws.rolehop.example.com"}})
+    );
+    assert!(ci.get("rolehop:rotate-keys:nonprod").is_none());
+    let broker = load_yaml(file(&r, "broker.yaml"));
+    assert_eq!(
+        broker["Resources"]["GitlabOidcProvider"]["Properties"]["ClientIdList"],
+        json!(["https://aws.rolehop.example.com"])
+    );
+}
