@@ -16,6 +16,16 @@ pub struct Rendered {
     pub files: Vec<(String, String)>,
 }
 
+impl Rendered {
+    /// The content of the file called `name`.
+    pub fn file(&self, name: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+}
+
 /// The broker template's file name.
 pub const BROKER_FILE: &str = "broker.yaml";
 /// The pipeline's file name.
