@@ -257,11 +257,19 @@ where
     R: fmt::Debug + Send + Sync + 'static,
 {
     let code = e.code().unwrap_or("").to_owned();
-    let text = format!("{what}: {}", DisplayErrorContext(&e));
+    // A service's own words are what a person needs; the transport's full chain only when
+    // there is no service answer.
+    let text = match (&e, e.message()) {
+        (SdkError::ServiceError(_), Some(m)) => format!("{what}: {m} ({code})"),
+        _ => format!("{what}: {}", DisplayErrorContext(&e)),
+    };
     match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             if text.contains("credentials") || text.contains("identity") {
-                RolloutError::NoCredentials(text)
+                tracing::debug!("{text}");
+                RolloutError::NoCredentials(
+                    "the SDK's chain (environment variables, AWS_PROFILE, SSO, container and instance metadata) found none".into(),
+                )
             } else {
                 RolloutError::Unavailable(text)
             }
