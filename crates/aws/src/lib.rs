@@ -1,1 +1,3 @@
-//! placeholder
+//! rolehop's AWS rim: the STS chain, IAM and CloudFormation StackSets.
+
+pub mod rollout;

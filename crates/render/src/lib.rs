@@ -2,7 +2,50 @@
 //! CloudFormation templates of the broker and target accounts and an include-able GitLab
 //! pipeline. No I/O: callers write the returned files.
 
+pub mod cfn;
+pub mod gitlab;
 pub mod iam;
+mod yaml;
+
+use rolehop_core::Topology;
+
+/// The rendered files, in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// (file name relative to the output directory, content)
+    pub files: Vec<(String, String)>,
+}
+
+impl Rendered {
+    /// The content of the file called `name`.
+    pub fn file(&self, name: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+}
+
+/// The broker template's file name.
+pub const BROKER_FILE: &str = "broker.yaml";
+/// The pipeline's file name.
+pub const PIPELINE_FILE: &str = "gitlab-ci.yml";
+
+/// The target template's file name for an environment.
+pub fn target_file(env: &str) -> String {
+    format!("target-{env}.yaml")
+}
+
+/// Renders every file of a topology: `broker.yaml`, `target-<env>.yaml` per environment and
+/// `gitlab-ci.yml`. The same topology always gives the same bytes.
+pub fn render(topo: &Topology) -> Rendered {
+    let mut files = vec![(BROKER_FILE.to_owned(), cfn::broker(topo))];
+    for env in &topo.environments {
+        files.push((target_file(&env.name), cfn::target(topo, env)));
+    }
+    files.push((PIPELINE_FILE.to_owned(), gitlab::pipeline(topo)));
+    Rendered { files }
+}
 
 #[cfg(test)]
 pub(crate) mod test_support {
