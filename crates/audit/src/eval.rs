@@ -2,25 +2,25 @@
 //! principal do this action on this resource". Conditions the auditor cannot know are treated
 //! as possibly true and handed back as text, so an edge is kept and the reader sees why.
 //!
-//! Decisions are rolehop-policy's [`evaluate`]: each document is kept twice, as written and
-//! "relaxed" (Allow conditions dropped, conditional Denies dropped), and the relaxed copy is
-//! evaluated; the conditions of the statements that granted are then read back as text.
+//! Decisions are rolehop-policy's [`evaluate_with`] in discovery mode: keys AWS derives from
+//! the caller (`aws:PrincipalArn`, `aws:PrincipalAccount`, ...) are known and decided; any
+//! other condition key is assumed in the access's favour and handed back as text.
 //! The rest of the crate never looks inside a [`Doc`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rolehop_policy::ast::Block;
 use rolehop_policy::{
-    Decision, Effect, EvalInput, Layer, Policy, Principal as Requester, Request, evaluate,
+    Decision, Effect, EvalInput, EvalOptions, Layer, Policy, Principal as Requester, Request,
+    evaluate_with,
 };
 use serde_json::Value;
 
-/// A parsed policy document: rolehop-policy's AST with Allow conditions dropped and
-/// conditional Denies removed (the "relaxed" reading), plus each statement's condition text.
+/// A parsed policy document (rolehop-policy's AST).
 #[derive(Debug, Clone)]
 pub struct Doc {
-    relaxed: Policy,
-    /// Statement index -> its condition, as text.
+    policy: Policy,
+    /// Statement index -> its condition as text.
     conditions: HashMap<usize, String>,
 }
 
@@ -59,35 +59,25 @@ pub struct Identity<'a> {
 impl Doc {
     /// Parses a policy document; the error names the JSON path of what is wrong.
     pub fn parse(v: &Value) -> Result<Doc, String> {
-        let mut relaxed = Policy::from_value(v).map_err(|e| e.to_string())?;
-        let mut conditions = HashMap::new();
+        let policy = Policy::from_value(v).map_err(|e| e.to_string())?;
         let raw: Vec<&Value> = match v.get("Statement") {
             Some(Value::Array(a)) => a.iter().collect(),
             Some(o) => vec![o],
             None => vec![],
         };
-        for (i, st) in raw.iter().enumerate() {
-            if let Some(c) = st.get("Condition") {
-                let text = condition_text(c);
-                if !text.is_empty() {
-                    conditions.insert(i, text);
-                }
-            }
-        }
-        relaxed
-            .statements
-            .retain(|st| st.conditions.is_empty() || st.effect == Effect::Allow);
-        for st in &mut relaxed.statements {
-            st.conditions.clear();
-        }
-        Ok(Doc {
-            relaxed,
-            conditions,
-        })
+        let conditions = raw
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| {
+                let text = condition_text(st.get("Condition")?);
+                (!text.is_empty()).then_some((i, text))
+            })
+            .collect();
+        Ok(Doc { policy, conditions })
     }
 
     fn allows(&self) -> impl Iterator<Item = &rolehop_policy::Statement> {
-        self.relaxed
+        self.policy
             .statements
             .iter()
             .filter(|s| s.effect == Effect::Allow)
@@ -228,68 +218,92 @@ fn allow_all() -> Option<&'static Policy> {
     .as_ref()
 }
 
-/// Runs the evaluator on the relaxed documents; on Allow, the conditions of the granting
-/// statements (per layer: none if one granted unconditionally, else their alternatives).
+/// Runs the evaluator in discovery mode (condition keys the request cannot know are
+/// assumed in the access's favour); on Allow, the assumed conditions as text: within one
+/// layer the granting statements are alternatives, across layers all must hold, and escaped
+/// Denies read "unless".
 fn decide(
-    request: &Request,
+    request: Request,
     identity: &[&Doc],
     trust: Option<&Doc>,
     boundary: Option<&Doc>,
     scps: &[Vec<&Doc>],
     extra_identity: Option<&Policy>,
 ) -> Verdict {
-    let mut ids: Vec<&Policy> = identity.iter().map(|d| &d.relaxed).collect();
+    let mut ids: Vec<&Policy> = identity.iter().map(|d| &d.policy).collect();
     ids.extend(extra_identity);
-    let bounds: Vec<&Policy> = boundary.iter().map(|d| &d.relaxed).collect();
+    let bounds: Vec<&Policy> = boundary.iter().map(|d| &d.policy).collect();
     let scp: Vec<Vec<&Policy>> = scps
         .iter()
-        .map(|l| l.iter().map(|d| &d.relaxed).collect())
+        .map(|l| l.iter().map(|d| &d.policy).collect())
         .collect();
     let input = EvalInput {
         identity: &ids,
-        resource: trust.map(|d| &d.relaxed),
+        resource: trust.map(|d| &d.policy),
         boundaries: &bounds,
         scps: &scp,
         ..EvalInput::default()
     };
-    let e = evaluate(request, &input);
+    let e = evaluate_with(
+        &request.with_derived_keys(),
+        &input,
+        EvalOptions { discovery: true },
+    );
     if e.decision != Decision::Allowed {
         return Verdict::Denied;
     }
-    // Which conditions were relied on: group the granting statements by layer.
-    let mut by_layer: Vec<(Layer, Option<String>)> = Vec::new();
+    // The granting statements' conditions, per layer: none if one granted unconditionally,
+    // else their alternatives. (Read from the explanation rather than `assumed`, which keeps
+    // a layer's assumptions only when every granting statement of every layer needed one.)
+    let mut layers: BTreeMap<&str, Vec<Option<&String>>> = BTreeMap::new();
     for r in &e.explanation.statements {
         let doc = match r.layer {
             Layer::Resource => trust,
             Layer::Identity => identity.get(r.policy).copied(),
-            _ => None,
+            _ => continue,
         };
-        if let Some(d) = doc {
-            by_layer.push((r.layer, d.conditions.get(&r.statement).cloned()));
-        }
+        layers
+            .entry(r.layer.as_str())
+            .or_default()
+            .push(doc.and_then(|d| d.conditions.get(&r.statement)));
     }
     let mut conditions = Vec::new();
-    for layer in [Layer::Resource, Layer::Identity] {
-        let here: Vec<&Option<String>> = by_layer
-            .iter()
-            .filter(|(l, _)| *l == layer)
-            .map(|(_, c)| c)
-            .collect();
-        if here.is_empty() || here.iter().any(|c| c.is_none()) {
+    for (_, texts) in layers {
+        if texts.iter().any(Option::is_none) {
             continue;
         }
-        let mut alts: Vec<String> = here.into_iter().flatten().cloned().collect();
+        let mut alts: Vec<&String> = texts.into_iter().flatten().collect();
         alts.sort();
         alts.dedup();
-        conditions.push(alts.join(" OR "));
+        conditions.push(
+            alts.into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        );
     }
+    // Boundaries and SCPs granted only under assumptions, and Denies escaped by assuming.
+    for a in &e.assumed {
+        let text = if a.values.len() == 1 {
+            format!("{} {} = {}", a.operator, a.key, a.values[0])
+        } else {
+            format!("{} {} in [{}]", a.operator, a.key, a.values.join(", "))
+        };
+        match (a.effect, a.statement.layer) {
+            (Effect::Deny, _) => conditions.push(format!("unless {text}")),
+            (_, Layer::Resource | Layer::Identity) => {}
+            _ => conditions.push(text),
+        }
+    }
+    conditions.sort();
+    conditions.dedup();
     Verdict::Allowed { conditions }
 }
 
 /// Identity policies, boundary and SCPs for `action` on `resource`.
 pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
-    decide(&request, &id.policies, None, id.boundary, &id.scps, None)
+    decide(request, &id.policies, None, id.boundary, &id.scps, None)
 }
 
 /// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
@@ -308,7 +322,7 @@ pub fn trust_allows(trust: &Doc, who: Who<'_>, action: &str, role_arn: &str) -> 
     };
     let request = Request::new(principal, action, role_arn)
         .with_resource_account(crate::model::arn_account(role_arn));
-    decide(&request, &[], Some(trust), None, &[], extra)
+    decide(request, &[], Some(trust), None, &[], extra)
 }
 
 /// AWS's rule for AssumeRole by an IAM principal (`who`: a user, or a role session): the
@@ -326,7 +340,7 @@ pub fn may_assume(
     let request =
         Request::new(Requester::arn(who), action, role_arn).with_resource_account(role_account);
     decide(
-        &request,
+        request,
         &identity.policies,
         Some(trust),
         identity.boundary,

@@ -298,37 +298,75 @@ fn not_an_export_is_an_input_error() {
     );
 }
 
-#[test]
-fn an_scp_denying_the_hop_removes_the_edge() {
+fn with_scps(scps: &str) -> Report {
     let mut e = fixtures();
-    let scps = r#"[
-      {"orgIdentifier": "r-root", "policies": [{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]},
-      {"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [
-        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
-                       {"Effect": "Deny", "Action": "sts:AssumeRole",
-                        "Resource": "arn:aws:iam::222222222222:role/*",
-                        "Condition": {"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/rolehop-prod-*"}}}]}]}
-    ]"#;
     input::add_scps(&mut e, "scps.json", scps).unwrap();
-    // A conditional deny may not apply: the edge stays.
-    let report = audit(&e, NOW);
-    assert!(has(
-        &report,
-        "RH002",
-        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
-    ));
+    audit(&e, NOW)
+}
 
-    let mut e = fixtures();
-    let scps = r#"[{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [
-        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-        {"Statement": [{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/rolehop-prod-deploy"}]}]}]"#;
-    input::add_scps(&mut e, "scps.json", scps).unwrap();
-    let report = audit(&e, NOW);
-    assert!(!has(
-        &report,
-        "RH002",
-        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+const PROD_DEPLOY: &str = "arn:aws:iam::222222222222:role/rolehop-prod-deploy";
+
+#[test]
+fn scps_decide_edges_on_what_aws_knows_and_assume_the_rest() {
+    let allow_all = r#"{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
+    // Keyed on the caller's ARN, which AWS always knows: only prod roles may reach prod.
+    let by_arn = format!(
+        r#"[{{"orgIdentifier": "r-root", "policies": [{allow_all}]}},
+            {{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [{allow_all},
+              {{"Statement": [{{"Effect": "Deny", "Action": "sts:AssumeRole",
+                "Resource": "arn:aws:iam::222222222222:role/*",
+                "Condition": {{"StringNotLike": {{"aws:PrincipalArn": "arn:aws:iam::*:role/rolehop-prod-*"}}}}}}]}}]}}]"#
+    );
+    let report = with_scps(&by_arn);
+    assert!(
+        !has(&report, "RH002", PROD_DEPLOY),
+        "{:#?}",
+        report.findings
+    );
+    let g = &report.graph;
+    let e = g
+        .edges
+        .iter()
+        .find(|e| {
+            g.nodes[e.from].id.ends_with("role/rolehop-prod-service")
+                && g.nodes[e.to].id == PROD_DEPLOY
+        })
+        .unwrap();
+    assert_eq!(
+        e.conditions,
+        vec!["Null sts:SourceIdentity = false".to_owned()]
+    );
+
+    // Keyed on something only the request knows: the edge may exist, and says when.
+    let by_tag = format!(
+        r#"[{{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [{allow_all},
+              {{"Statement": [{{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+                "Condition": {{"StringNotEquals": {{"aws:RequestTag/team": "platform"}}}}}}]}}]}}]"#
+    );
+    let report = with_scps(&by_tag);
+    assert!(has(&report, "RH002", PROD_DEPLOY));
+    let g = &report.graph;
+    let e = g
+        .edges
+        .iter()
+        .find(|e| {
+            g.nodes[e.from].id.ends_with("role/rolehop-nonprod-service")
+                && g.nodes[e.to].id == PROD_DEPLOY
+        })
+        .unwrap();
+    assert!(
+        e.conditions
+            .contains(&"unless StringNotEquals aws:RequestTag/team = platform".to_owned()),
+        "{:?}",
+        e.conditions
+    );
+
+    // Unconditional: the hop is gone, and the prod user's reach stops at its service role.
+    let report = with_scps(&format!(
+        r#"[{{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [{allow_all},
+          {{"Statement": [{{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/rolehop-prod-deploy"}}]}}]}}]"#
     ));
+    assert!(!has(&report, "RH002", PROD_DEPLOY));
     let prod = report
         .blast_radius
         .iter()
