@@ -214,36 +214,14 @@ fn describe_path(g: &Graph, path: &[usize]) -> String {
 fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     let g = cx.graph;
     let mut seen = BTreeSet::new();
+    // Hops already shown on an entry's path need no finding of their own.
+    let mut covered: BTreeSet<(usize, usize)> = BTreeSet::new();
     for (start, node) in g.nodes.iter().enumerate() {
         let entry = matches!(
             node.kind,
             NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
         );
-        if !entry && node.env.is_none() {
-            continue;
-        }
-        if !entry && g.inbound[start].is_empty() {
-            continue;
-        }
         if !entry {
-            // Labelled roles: only their direct edges (paths through them are covered by the
-            // entries' walks and by each edge's own check).
-            for &e in &g.out[start] {
-                let to = g.edges[e].to;
-                let (Some(a), Some(b)) = (&node.env, &g.nodes[to].env) else {
-                    continue;
-                };
-                if a.name != b.name && seen.insert((start, to)) {
-                    out.push(cross_finding(
-                        g,
-                        &[start, to],
-                        a.prod,
-                        b.prod,
-                        &a.name,
-                        &b.name,
-                    ));
-                }
-            }
             continue;
         }
         let reached = g.reach(start);
@@ -258,6 +236,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                 for (name, &(prod, n)) in &envs {
                     if *name != own.name && seen.insert((start, n)) {
                         let path = g.path(start, n, &reached);
+                        covered.extend(path.windows(2).map(|w| (w[0], w[1])));
                         out.push(cross_finding(g, &path, own.prod, prod, &own.name, name));
                     }
                 }
@@ -267,7 +246,11 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                 let prod = envs.values().any(|(p, _)| *p);
                 let paths: Vec<String> = envs
                     .values()
-                    .map(|&(_, n)| describe_path(g, &g.path(start, n, &reached)))
+                    .map(|&(_, n)| {
+                        let path = g.path(start, n, &reached);
+                        covered.extend(path.windows(2).map(|w| (w[0], w[1])));
+                        describe_path(g, &path)
+                    })
                     .collect();
                 out.push(f(
                     "RH002",
@@ -290,6 +273,31 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                 ));
             }
             None => {}
+        }
+    }
+    // Labelled principals' own hops into another environment (paths through them from an
+    // entry were reported above).
+    for (start, node) in g.nodes.iter().enumerate() {
+        let Some(a) = &node.env else { continue };
+        if matches!(
+            node.kind,
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+        ) {
+            continue;
+        }
+        for &e in &g.out[start] {
+            let to = g.edges[e].to;
+            let Some(b) = &g.nodes[to].env else { continue };
+            if a.name != b.name && !covered.contains(&(start, to)) && seen.insert((start, to)) {
+                out.push(cross_finding(
+                    g,
+                    &[start, to],
+                    a.prod,
+                    b.prod,
+                    &a.name,
+                    &b.name,
+                ));
+            }
         }
     }
 }

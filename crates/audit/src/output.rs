@@ -290,11 +290,8 @@ fn is_prod(g: &Graph, i: usize) -> bool {
 /// The graph as a mermaid flowchart; edges into production roles and production nodes red.
 pub fn mermaid(g: &Graph) -> String {
     let nodes = drawable(g);
-    let ids: BTreeMap<usize, String> = nodes
-        .iter()
-        .enumerate()
-        .map(|(k, &n)| (n, format!("n{k}")))
-        .collect();
+    let pos: BTreeMap<usize, usize> = nodes.iter().enumerate().map(|(k, &n)| (n, k)).collect();
+    let ids: BTreeMap<usize, String> = pos.iter().map(|(&n, k)| (n, format!("n{k}"))).collect();
     let mut s = String::from("flowchart LR\n");
     let mut accounts: BTreeSet<String> = BTreeSet::new();
     for &n in &nodes {
@@ -312,7 +309,7 @@ pub fn mermaid(g: &Graph) -> String {
     let mut link = 0usize;
     let mut prod_links = Vec::new();
     let mut edges: Vec<usize> = (0..g.edges.len()).collect();
-    edges.sort_by_key(|&e| (&ids[&g.edges[e].from], &ids[&g.edges[e].to]));
+    edges.sort_by_key(|&e| (pos[&g.edges[e].from], pos[&g.edges[e].to]));
     for e in edges {
         let ed = &g.edges[e];
         let arrow = if ed.conditions.is_empty() {
