@@ -261,6 +261,19 @@ fn input_errors_map_to_exit_codes() {
         .arg(&bad)
         .assert()
         .code(2);
+    // A broken topology: input, with the file and rule.
+    let topo = dir.path().join("rolehop.toml");
+    std::fs::write(
+        &topo,
+        "[broker]\naccount_id = \"12\"\nregion = \"eu-west-1\"\n[auth]\nmode = \"oidc\"\n",
+    )
+    .unwrap();
+    rolehop()
+        .args(["audit", "--config"])
+        .arg(&topo)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("rolehop.toml:2:"));
     // Unknown severity: usage.
     rolehop()
         .args(["audit", "--config", &example("oidc"), "--fail-on", "severe"])

@@ -85,10 +85,24 @@ pub fn run(args: Args) -> CliResult {
         Format::Sarif => pretty(&output::sarif(&report))?,
         Format::Codequality => pretty(&output::codequality(&report))?,
     };
-    print!("{text}");
+    emit(&text)?;
     match (args.fail_on, report.worst()) {
         (Some(limit), Some(worst)) if worst >= limit => Ok(Exit::Findings),
         _ => Ok(Exit::Ok),
+    }
+}
+
+/// Writes the report to stdout; a reader that went away (`| head`) is not an error.
+pub fn emit(text: &str) -> CliResult<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::msg(
+            Exit::Io,
+            format!("cannot write the report: {e}"),
+        )),
     }
 }
 

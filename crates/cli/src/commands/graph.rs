@@ -2,7 +2,7 @@
 //! GitLab subjects through broker identities and service roles to deployment roles and
 //! accounts, production paths in red.
 
-use crate::commands::audit::{Source, load_estate};
+use crate::commands::audit::{Source, emit, load_estate};
 use crate::exit::CliResult;
 use crate::exit::Exit;
 
@@ -28,6 +28,6 @@ pub fn run(args: Args) -> CliResult {
         Format::Mermaid => rolehop_audit::output::mermaid(&report.graph),
         Format::Dot => rolehop_audit::output::dot(&report.graph),
     };
-    print!("{text}");
+    emit(&text)?;
     Ok(Exit::Ok)
 }
