@@ -384,3 +384,52 @@ fn a_bad_scp_file_is_an_input_error() {
     let err = input::add_scps(&mut e, "scps.json", r#"[{"policies": []}]"#).unwrap_err();
     assert_eq!(err.to_string(), "scps.json: [0].orgIdentifier is missing");
 }
+
+#[test]
+fn group_policies_and_default_versions_count() {
+    // The user's rights come only through its group: an inline group policy and a managed
+    // policy whose default version (v2) is harmless while an old version (v1) was not.
+    let export = r#"{
+      "UserDetailList": [{"UserName": "rolehop-dev", "UserId": "AIDADEV", "Arn": "arn:aws:iam::111111111111:user/rolehop-dev",
+        "GroupList": ["ci-users"], "UserPolicyList": [], "AttachedManagedPolicies": [], "Tags": []}],
+      "GroupDetailList": [{"GroupName": "ci-users", "Arn": "arn:aws:iam::111111111111:group/ci-users",
+        "GroupPolicyList": [{"PolicyName": "extra", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}}],
+        "AttachedManagedPolicies": [{"PolicyName": "ci", "PolicyArn": "arn:aws:iam::111111111111:policy/ci"}]}],
+      "RoleDetailList": [],
+      "Policies": [{"PolicyName": "ci", "Arn": "arn:aws:iam::111111111111:policy/ci", "DefaultVersionId": "v2",
+        "PolicyVersionList": [
+          {"VersionId": "v1", "IsDefaultVersion": false, "Document": "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22iam%3APutUserPolicy%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"},
+          {"VersionId": "v2", "IsDefaultVersion": true, "Document": "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22sts%3AAssumeRole%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}
+        ]}]
+    }"#;
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, "groups.json", export).unwrap();
+    let report = audit(&e, NOW);
+    let f = report.findings.iter().find(|f| f.id == "RH001").unwrap();
+    assert_eq!(f.resource, "arn:aws:iam::111111111111:user/rolehop-dev");
+    assert_eq!(
+        f.severity,
+        Severity::High,
+        "v1 (admin) is not the default version"
+    );
+    assert!(f.detail.contains("`s3:*`"), "{}", f.detail);
+}
+
+#[test]
+fn a_topology_letting_any_branch_reach_prod_is_found() {
+    let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
+        .unwrap()
+        .replace("refs = [\"main\", \"v*\"]", "refs = [\"*\"]");
+    let topo = topology_src("examples/oidc/rolehop.toml", &src);
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == "RH006")
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(
+        f.resource,
+        "arn:aws:iam::111111111111:role/rolehop-prod-service"
+    );
+}
