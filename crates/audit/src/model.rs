@@ -131,10 +131,6 @@ pub struct Estate {
     pub scps: Vec<ScpLevel>,
     pub access_keys: Vec<AccessKey>,
     pub problems: Vec<Problem>,
-    /// The broker account, when known.
-    pub broker_account: Option<String>,
-    /// For OIDC trust: the issuer host -> the audience the topology expects (if known).
-    pub expected_audience: Option<String>,
     /// Where the estate came from, for SARIF/Code Quality locations.
     pub source: String,
 }

@@ -12,13 +12,9 @@ const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
 
 pub fn estate_of(topo: &Topology) -> Estate {
     let mut e = Estate {
-        broker_account: Some(topo.broker.account_id.clone()),
         source: topo.origin.clone(),
         ..Estate::default()
     };
-    if let Auth::Oidc { audience, .. } = &topo.auth {
-        e.expected_audience = Some(audience.clone());
-    }
     for env in &topo.environments {
         let label = Env {
             name: env.name.clone(),
