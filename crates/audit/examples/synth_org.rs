@@ -3,7 +3,7 @@
 //! authorization-details exports, audits it, and prints the time and peak memory.
 //!
 //! ```text
-//! cargo run --release -p rolehop-audit --example synth_org -- 1000 20
+//! cargo run --release -p rolehop-audit --example synth_org -- 1000 20 [--findings]
 //! ```
 //! Peak memory is the process's high-water mark (`VmHWM` in /proc/self/status).
 
@@ -179,8 +179,10 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let show = std::env::args().any(|a| a == "--findings");
     let args: Vec<usize> = std::env::args()
         .skip(1)
+        .filter(|a| a != "--findings")
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     let n = args.first().copied().unwrap_or(100);
@@ -227,5 +229,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         c2 - c1,
         peak_rss_kib() as f64 / 1024.0,
     );
+    if show {
+        for f in &report.findings {
+            println!("{} {} {} {}", f.severity.as_str(), f.id, f.resource, f.title);
+        }
+    }
     Ok(())
 }
