@@ -231,7 +231,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if show {
         for f in &report.findings {
-            println!("{} {} {} {}", f.severity.as_str(), f.id, f.resource, f.title);
+            println!(
+                "{} {} {} {}",
+                f.severity.as_str(),
+                f.id,
+                f.resource,
+                f.title
+            );
         }
     }
     Ok(())
