@@ -1,1 +1,130 @@
-//! placeholder
+//! rolehop's offline IAM auditor (pure): reads a topology (through render's IAM documents) or
+//! `get-account-authorization-details` exports into one [`Estate`], builds the access graph
+//! with the policy evaluator, and reports findings and each credential holder's blast radius.
+//!
+//! ```text
+//! input::{topology, gaad, scps, credential report} -> model::Estate
+//!   -> graph::Prepared (parsed documents) -> admin / graph::build -> findings -> report
+//! ```
+
+pub mod admin;
+pub mod eval;
+pub mod findings;
+pub mod graph;
+pub mod input;
+pub mod managed;
+pub mod model;
+pub mod output;
+
+use serde::Serialize;
+
+pub use findings::{Finding, Severity};
+pub use graph::Graph;
+pub use model::Estate;
+
+/// An input that is not what it claims to be (not JSON, not an export).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{file}:{line}:{column}: invalid JSON: {message}")]
+    Json {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Shape { file: String, message: String },
+}
+
+/// What a credential holder can reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlastRadius {
+    pub principal: String,
+    /// Role ARNs reached, transitively, sorted.
+    pub reaches: Vec<String>,
+    /// The principal itself or a role it reaches is admin-equivalent.
+    pub admin: bool,
+}
+
+/// The audit's result: findings (sorted, most severe first), blast radii and the graph.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub blast_radius: Vec<BlastRadius>,
+    pub graph: Graph,
+    /// Where the estate came from (for report locations).
+    pub source: String,
+}
+
+impl Report {
+    /// The most severe finding's severity.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// Audits `estate`; `now` (Unix seconds) dates access keys.
+pub fn audit(estate: &Estate, now: i64) -> Report {
+    let prep = graph::Prepared::new(estate);
+    let admin: Vec<Option<String>> = estate
+        .principals
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            admin::admin_reason(&prep.identity(i), model::arn_partition(&p.arn), &p.account)
+        })
+        .collect();
+    let is_admin: Vec<bool> = admin.iter().map(Option::is_some).collect();
+    let g = graph::build(&prep, &is_admin);
+
+    let mut findings = Vec::new();
+    findings::all(
+        &findings::Ctx {
+            prep: &prep,
+            graph: &g,
+            admin: &admin,
+            now,
+        },
+        &mut findings,
+    );
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.resource.cmp(&b.resource))
+            .then_with(|| a.title.cmp(&b.title))
+            .then_with(|| a.detail.cmp(&b.detail))
+    });
+    findings.dedup();
+
+    let mut blast_radius = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if !matches!(
+            n.kind,
+            graph::NodeKind::User | graph::NodeKind::OidcSubject | graph::NodeKind::Saml
+        ) {
+            continue;
+        }
+        let reached = g.reach(i);
+        let mut reaches: Vec<String> = reached
+            .iter()
+            .filter(|(r, _)| g.nodes[*r].kind == graph::NodeKind::Role)
+            .map(|(r, _)| g.nodes[*r].id.clone())
+            .collect();
+        reaches.sort();
+        let admin = n.admin || reached.iter().any(|(r, _)| g.nodes[*r].admin);
+        blast_radius.push(BlastRadius {
+            principal: n.id.clone(),
+            reaches,
+            admin,
+        });
+    }
+    blast_radius.sort_by(|a, b| a.principal.cmp(&b.principal));
+
+    Report {
+        findings,
+        blast_radius,
+        graph: g,
+        source: estate.source.clone(),
+    }
+}

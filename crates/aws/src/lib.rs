@@ -2,4 +2,5 @@
 //! crates. STS for the credential chain, IAM for key rotation, CloudFormation for rollout.
 
 pub mod chain;
+pub mod rollout;
 pub mod sts;

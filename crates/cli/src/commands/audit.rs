@@ -1,13 +1,148 @@
-//! `rolehop audit` (not implemented yet).
+//! `rolehop audit`: reads a topology or authorization-details exports (plus SCPs and a
+//! credential report), runs the pure auditor and prints findings and blast radius in the
+//! asked format; `--fail-on` turns findings into exit code 10.
+
+use std::path::{Path, PathBuf};
+
+use rolehop_audit::{Estate, Severity, input, output};
+use rolehop_core::Topology;
 
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub source: Source,
+    /// Service control policies: `[{"orgIdentifier": "r-root", "policies": [...]}, ...]`, one
+    /// entry per organisation level, optionally with `"accounts": [...]`.
+    #[arg(long, value_name = "FILE")]
+    pub scp: Option<PathBuf>,
+    /// An IAM credential report (CSV) to date access keys.
+    #[arg(long, value_name = "FILE")]
+    pub credential_report: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit with 10 when a finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+    /// The time key ages are measured at (RFC 3339), for reproducible reports.
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub now: Option<String>,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::msg(
-        Exit::Internal,
-        "`audit` is not implemented yet",
-    ))
+/// What to audit: a topology, or exports.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Source {
+    /// The topology (`rolehop.toml`): audits the IAM that `render` would deploy.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Outputs of `aws iam get-account-authorization-details`, one per account.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub authz_details: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+    Codequality,
+    Markdown,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse(s)
+        .ok_or_else(|| format!("unknown severity `{s}` (info, low, medium, high, critical)"))
+}
+
+pub fn run(args: Args) -> CliResult {
+    let mut estate = load_estate(&args.source)?;
+    if let Some(p) = &args.scp {
+        let text = read(p)?;
+        input::add_scps(&mut estate, &p.display().to_string(), &text)
+            .map_err(|e| CliError::new(Exit::Input, e))?;
+    }
+    if let Some(p) = &args.credential_report {
+        let text = read(p)?;
+        input::add_credential_report(&mut estate, &p.display().to_string(), &text)
+            .map_err(|e| CliError::new(Exit::Input, e))?;
+    }
+    let now = match &args.now {
+        Some(t) => input::parse_time(t).ok_or_else(|| {
+            CliError::msg(Exit::Usage, format!("`--now {t}` is not an RFC 3339 time"))
+        })?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    };
+    let report = rolehop_audit::audit(&estate, now);
+    let text = match args.format {
+        Format::Table => output::table(&report),
+        Format::Markdown => output::markdown(&report),
+        Format::Json => pretty(&output::json(&report))?,
+        Format::Sarif => pretty(&output::sarif(&report))?,
+        Format::Codequality => pretty(&output::codequality(&report))?,
+    };
+    emit(&text)?;
+    match (args.fail_on, report.worst()) {
+        (Some(limit), Some(worst)) if worst >= limit => Ok(Exit::Findings),
+        _ => Ok(Exit::Ok),
+    }
+}
+
+/// Writes the report to stdout; a reader that went away (`| head`) is not an error.
+pub fn emit(text: &str) -> CliResult<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::msg(
+            Exit::Io,
+            format!("cannot write the report: {e}"),
+        )),
+    }
+}
+
+fn pretty(v: &serde_json::Value) -> CliResult<String> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| CliError::new(Exit::Internal, e))
+}
+
+fn read(p: &Path) -> CliResult<String> {
+    std::fs::read_to_string(p)
+        .map_err(|e| CliError::msg(Exit::Io, format!("cannot read `{}`: {e}", p.display())))
+}
+
+/// The estate of a topology or of exports (shared with `rolehop graph`).
+pub fn load_estate(source: &Source) -> CliResult<Estate> {
+    if let Some(cfg) = &source.config {
+        let src = read(cfg)?;
+        let dir = cfg.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut read_rel =
+            |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
+        let topo = Topology::parse(&cfg.display().to_string(), &src, &mut read_rel)
+            .map_err(|e| CliError::new(Exit::Input, e))?;
+        return Ok(input::topology::estate_of(&topo));
+    }
+    let mut estate = Estate::default();
+    let names: Vec<String> = source
+        .authz_details
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    estate.source = names.join(",");
+    for p in &source.authz_details {
+        let text = read(p)?;
+        input::gaad::add_export(&mut estate, &p.display().to_string(), &text)
+            .map_err(|e| CliError::new(Exit::Input, e))?;
+    }
+    if estate.source.contains(',') {
+        // SARIF and Code Quality want one file: the first export stands for all.
+        estate.source = names.first().cloned().unwrap_or_default();
+    }
+    Ok(estate)
 }

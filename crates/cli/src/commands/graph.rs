@@ -1,13 +1,33 @@
-//! `rolehop graph` (not implemented yet).
+//! `rolehop graph`: the access graph of a topology or of exports, as mermaid or dot, from
+//! GitLab subjects through broker identities and service roles to deployment roles and
+//! accounts, production paths in red.
 
-use crate::exit::{CliError, CliResult, Exit};
+use crate::commands::audit::{Source, emit, load_estate};
+use crate::exit::CliResult;
+use crate::exit::Exit;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub source: Source,
+    #[arg(long, value_enum, default_value_t = Format::Mermaid)]
+    pub format: Format,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::msg(
-        Exit::Internal,
-        "`graph` is not implemented yet",
-    ))
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Mermaid,
+    Dot,
+}
+
+pub fn run(args: Args) -> CliResult {
+    let estate = load_estate(&args.source)?;
+    // The graph needs no clock: key ages only affect findings.
+    let report = rolehop_audit::audit(&estate, 0);
+    let text = match args.format {
+        Format::Mermaid => rolehop_audit::output::mermaid(&report.graph),
+        Format::Dot => rolehop_audit::output::dot(&report.graph),
+    };
+    emit(&text)?;
+    Ok(Exit::Ok)
 }

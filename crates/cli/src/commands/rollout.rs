@@ -1,13 +1,241 @@
-//! `rolehop rollout` (not implemented yet).
+//! `rolehop rollout`: deploys the broker stack and one StackSet per environment with the
+//! broker account's administrator credentials. Prints the plan first; `--dry-run` stops there.
+//! Progress goes to stderr (a bar on a terminal, plain lines in CI), the summary to stdout.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rolehop_aws::rollout::{
+    Account, AccountResult, Change, Outcome, Plan, Progress, Report, Rollout, RolloutError,
+    RolloutInput, Timing, broker_config, real_sleep,
+};
+
+use crate::commands::render::load_topology;
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The topology file.
+    #[arg(long, default_value = "rolehop.toml", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Show what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The region of the broker stack and the StackSets (default: the topology's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::msg(
-        Exit::Internal,
-        "`rollout` is not implemented yet",
-    ))
+pub fn run(args: Args) -> CliResult {
+    let topo = load_topology(&args.config)?;
+    let rendered = rolehop_render::render(&topo);
+    let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
+    let input = RolloutInput::new(
+        &topo,
+        args.region.as_deref(),
+        file(rolehop_render::BROKER_FILE),
+        |env| file(&rolehop_render::target_file(&env.name)),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(Exit::Internal, e))?;
+    rt.block_on(rollout(&input, args.dry_run))
+}
+
+async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
+    let config = broker_config(&input.region).await;
+    let r = Rollout::new(&config, real_sleep(), Timing::default());
+    r.check_account(input).await.map_err(to_cli)?;
+    let plan = r.plan(input).await.map_err(to_cli)?;
+    let mut out = std::io::stdout().lock();
+    if plan.is_noop() {
+        let accounts: usize = plan.stack_sets.iter().map(|s| s.current.len()).sum();
+        let _ = writeln!(
+            out,
+            "nothing to change: stack {} and {} stack set(s) on {accounts} account(s) are up to date",
+            plan.broker_stack,
+            plan.stack_sets.len()
+        );
+        return Ok(Exit::Ok);
+    }
+    print_plan(&mut out, input, &plan);
+    if dry_run {
+        let _ = writeln!(out, "dry run: nothing was changed");
+        return Ok(Exit::Ok);
+    }
+    let _ = out.flush();
+    drop(out);
+
+    let total: usize = plan
+        .stack_sets
+        .iter()
+        .map(|s| s.current.len() + s.add.len() + s.retry.len() + s.remove.len())
+        .sum();
+    let progress = Reporter::new(total);
+    let report = r.apply(input, &plan, &progress).await;
+    progress.finish();
+    let report = report.map_err(to_cli)?;
+    Ok(summarize(&report))
+}
+
+fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
+    let _ = writeln!(
+        out,
+        "stack {} (account {}, {}): {}",
+        plan.broker_stack, input.broker_account, input.region, plan.broker
+    );
+    for s in &plan.stack_sets {
+        let _ = writeln!(
+            out,
+            "stack set {} (environment {}): {}",
+            s.name, s.environment, s.set
+        );
+        let set_verb = if s.set == Change::Update {
+            "update"
+        } else {
+            "unchanged"
+        };
+        for a in &s.current {
+            let _ = writeln!(out, "  {set_verb:<9} {} ({})", a.name, a.id);
+        }
+        for a in &s.retry {
+            let _ = writeln!(
+                out,
+                "  redeploy  {} ({}): its instance is outdated or inoperable",
+                a.name, a.id
+            );
+        }
+        for a in &s.add {
+            let _ = writeln!(out, "  create    {} ({})", a.name, a.id);
+        }
+        for ou in &s.add_organizational_units {
+            let _ = writeln!(out, "  create    organizational unit {ou}");
+        }
+        for id in &s.remove {
+            let _ = writeln!(
+                out,
+                "  remove    {id}: no longer a target of {}",
+                s.environment
+            );
+        }
+    }
+}
+
+fn summarize(report: &Report) -> Exit {
+    let mut out = std::io::stdout().lock();
+    let failed: Vec<&AccountResult> = report.failures().collect();
+    let changed = report
+        .accounts
+        .iter()
+        .filter(|a| !matches!(a.outcome, Outcome::Unchanged | Outcome::Failed(_)))
+        .count();
+    let _ = writeln!(
+        out,
+        "broker stack: {}; accounts: {} changed, {} unchanged, {} failed",
+        report.broker,
+        changed,
+        report.accounts.len() - changed - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        return Exit::Ok;
+    }
+    let mut err = std::io::stderr().lock();
+    for a in &failed {
+        let _ = writeln!(
+            err,
+            "rolehop: error: environment `{}` account `{}` ({}): {}",
+            a.environment, a.name, a.id, a.outcome
+        );
+    }
+    Exit::PartialFailure
+}
+
+fn to_cli(e: RolloutError) -> CliError {
+    let exit = match &e {
+        RolloutError::WrongAccount { .. } | RolloutError::Denied(_) => Exit::Denied,
+        RolloutError::NoCredentials(_) => Exit::NoCredentials,
+        RolloutError::Unavailable(_) => Exit::Unavailable,
+        RolloutError::StackFailed { .. } | RolloutError::Other(_) => Exit::PartialFailure,
+    };
+    CliError::new(exit, e)
+}
+
+/// A progress bar on an interactive terminal; plain lines otherwise (CI logs keep every line).
+struct Reporter {
+    bar: Option<ProgressBar>,
+    lines: Mutex<()>,
+}
+
+impl Reporter {
+    fn new(total: usize) -> Self {
+        let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = interactive.then(|| {
+            let b = ProgressBar::new(total as u64);
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} accounts  {msg}")
+            {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        });
+        Reporter {
+            bar,
+            lines: Mutex::new(()),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => {
+                let _guard = self.lines.lock();
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn step(&self, message: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(message.to_owned()),
+            None => self.line(message),
+        }
+    }
+
+    fn accounts_started(&self, environment: &str, accounts: &[Account], action: &str) {
+        if self.bar.is_none() {
+            for a in accounts {
+                let who = if a.name == a.id {
+                    a.id.clone()
+                } else {
+                    format!("{} ({})", a.name, a.id)
+                };
+                self.line(&format!("  [{environment}] {who}: {action}..."));
+            }
+        }
+    }
+
+    fn account_done(&self, r: &AccountResult) {
+        let who = if r.name == r.id {
+            r.id.clone()
+        } else {
+            format!("{} ({})", r.name, r.id)
+        };
+        self.line(&format!("  [{}] {who}: {}", r.environment, r.outcome));
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
 }

@@ -1,0 +1,70 @@
+//! Admin-equivalence: a principal is admin-equivalent when its effective identity permissions
+//! (policies, then boundary and SCPs; conditions assumed to hold) let it do anything, or let
+//! it give itself anything. Concretely, any of:
+//! - every action on every resource (`*`, as in AdministratorAccess): an action no policy
+//!   names explicitly (`rolehopprobe:AnyAction`) is allowed on any resource, and so is
+//!   `iam:PutRolePolicy`;
+//! - IAM privilege escalation on arbitrary IAM resources of its account: attaching or writing
+//!   policies on users, groups or roles, new policy versions, new access keys or login
+//!   profiles for other users, or rewriting a role's trust policy;
+//! - `iam:PassRole` on any role together with a way to run code as the passed role
+//!   (Lambda, EC2, CloudFormation, ECS, Glue, CodeBuild, Data Pipeline).
+
+use crate::eval::{Identity, identity_allows};
+
+const ESCALATION: [(&str, &str); 10] = [
+    ("iam:AttachUserPolicy", "user/rolehop-probe"),
+    ("iam:PutUserPolicy", "user/rolehop-probe"),
+    ("iam:AttachGroupPolicy", "group/rolehop-probe"),
+    ("iam:PutGroupPolicy", "group/rolehop-probe"),
+    ("iam:AttachRolePolicy", "role/rolehop-probe"),
+    ("iam:PutRolePolicy", "role/rolehop-probe"),
+    ("iam:CreatePolicyVersion", "policy/rolehop-probe"),
+    ("iam:CreateAccessKey", "user/rolehop-probe"),
+    ("iam:CreateLoginProfile", "user/rolehop-probe"),
+    ("iam:UpdateAssumeRolePolicy", "role/rolehop-probe"),
+];
+
+const RUN_AS_ROLE: [&str; 7] = [
+    "lambda:CreateFunction",
+    "ec2:RunInstances",
+    "cloudformation:CreateStack",
+    "ecs:RunTask",
+    "glue:CreateDevEndpoint",
+    "codebuild:CreateProject",
+    "datapipeline:CreatePipeline",
+];
+
+/// Why `id` (of `account`) is admin-equivalent, or `None`.
+pub fn admin_reason(id: &Identity<'_>, partition: &str, account: &str) -> Option<String> {
+    let iam = |res: &str| format!("arn:{partition}:iam::{account}:{res}");
+    // The evaluator only runs when some Allow statement names the action at all: most
+    // principals hold no IAM rights, and this keeps large estates fast.
+    let allows = |action: &str, resource: &str| {
+        id.policies.iter().any(|d| d.may_allow_action(action))
+            && identity_allows(id, action, resource).is_allowed()
+    };
+    if allows("rolehopprobe:AnyAction", "arn:aws:rolehopprobe:::any")
+        && allows("iam:PutRolePolicy", &iam("role/rolehop-probe"))
+    {
+        return Some("allows every action on every resource".to_owned());
+    }
+    for (action, res) in ESCALATION {
+        if allows(action, &iam(res)) {
+            return Some(format!(
+                "allows `{action}` on any {}: it can grant itself anything",
+                res.split('/').next().unwrap_or(res)
+            ));
+        }
+    }
+    if allows("iam:PassRole", &iam("role/rolehop-probe")) {
+        for action in RUN_AS_ROLE {
+            if allows(action, "*") {
+                return Some(format!(
+                    "allows `iam:PassRole` on any role with `{action}`: it can run code as a more powerful role"
+                ));
+            }
+        }
+    }
+    None
+}

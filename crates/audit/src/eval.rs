@@ -1,0 +1,453 @@
+//! The auditor's one door to policy evaluation: parse a document once, then ask "may this
+//! principal do this action on this resource". Conditions the auditor cannot know are treated
+//! as possibly true and handed back as text, so an edge is kept and the reader sees why.
+//!
+//! Decisions are rolehop-policy's [`evaluate_with`] in discovery mode: keys AWS derives from
+//! the caller (`aws:PrincipalArn`, `aws:PrincipalAccount`, ...) are known and decided; any
+//! other condition key is assumed in the access's favour and handed back as text.
+//! The rest of the crate never looks inside a [`Doc`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use rolehop_policy::ast::Block;
+use rolehop_policy::{
+    Decision, Effect, EvalInput, EvalOptions, Layer, Policy, Principal as Requester, Request,
+    evaluate_with,
+};
+use serde_json::Value;
+
+/// A parsed policy document (rolehop-policy's AST).
+#[derive(Debug, Clone)]
+pub struct Doc {
+    policy: Policy,
+    /// Statement index -> its condition as text.
+    conditions: HashMap<usize, String>,
+}
+
+/// Who asks, as a trust policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    /// Any principal of any account, with every permission on its side (`"AWS": "*"`).
+    Anyone,
+    Federated(&'a str),
+    Service(&'a str),
+}
+
+/// The answer: not allowed, or allowed provided the listed conditions hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Denied,
+    Allowed { conditions: Vec<String> },
+}
+
+impl Verdict {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Verdict::Allowed { .. })
+    }
+}
+
+/// The identity side of a principal: its policies, boundary and the SCP levels above it.
+pub struct Identity<'a> {
+    /// Who makes requests: a user ARN, or a session of a role.
+    pub arn: String,
+    pub policies: Vec<&'a Doc>,
+    pub boundary: Option<&'a Doc>,
+    /// One entry per organisation level; each level must allow.
+    pub scps: Vec<Vec<&'a Doc>>,
+}
+
+impl Doc {
+    /// Parses a policy document; the error names the JSON path of what is wrong.
+    pub fn parse(v: &Value) -> Result<Doc, String> {
+        let policy = Policy::from_value(v).map_err(|e| e.to_string())?;
+        let raw: Vec<&Value> = match v.get("Statement") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(o) => vec![o],
+            None => vec![],
+        };
+        let conditions = raw
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| {
+                let text = condition_text(st.get("Condition")?);
+                (!text.is_empty()).then_some((i, text))
+            })
+            .collect();
+        Ok(Doc { policy, conditions })
+    }
+
+    fn allows(&self) -> impl Iterator<Item = &rolehop_policy::Statement> {
+        self.policy
+            .statements
+            .iter()
+            .filter(|s| s.effect == Effect::Allow)
+    }
+
+    /// Actions of Allow statements, as written: `(NotAction?, patterns)`.
+    pub fn allowed_action_patterns(&self) -> Vec<(bool, Vec<String>)> {
+        self.allows()
+            .map(|s| match &s.action {
+                Block::Is(g) => (false, g.iter().map(|x| x.as_str().to_owned()).collect()),
+                Block::Not(g) => (true, g.iter().map(|x| x.as_str().to_owned()).collect()),
+            })
+            .collect()
+    }
+
+    /// Whether some Allow statement could cover `action` at all (any resource).
+    pub fn may_allow_action(&self, action: &str) -> bool {
+        self.allows().any(|s| action_hit(&s.action, action))
+    }
+
+    /// Resource patterns under which Allow statements grant `action` (`*` for NotResource).
+    pub fn resources_for(&self, action: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in self.allows().filter(|s| action_hit(&s.action, action)) {
+            match &s.resource {
+                Some(Block::Is(pats)) => out.extend(pats.iter().map(|p| p.as_str().to_owned())),
+                _ => out.push("*".to_owned()),
+            }
+        }
+        out
+    }
+}
+
+fn action_hit(block: &Block<Vec<rolehop_policy::pattern::Glob>>, action: &str) -> bool {
+    match block {
+        Block::Is(g) => g.iter().any(|x| x.matches(action)),
+        Block::Not(g) => !g.iter().any(|x| x.matches(action)),
+    }
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(a) => Some(
+            a.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `StringLike aud:sub in [a, b]; Bool aws:SecureTransport = true`: one line a reader can follow.
+pub fn condition_text(c: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Value::Object(ops) = c {
+        for (op, kv) in ops {
+            if let Value::Object(kv) = kv {
+                for (k, v) in kv {
+                    let vals = strings(v).unwrap_or_else(|| vec![v.to_string()]);
+                    if vals.len() == 1 {
+                        parts.push(format!("{op} {k} = {}", vals[0]));
+                    } else {
+                        parts.push(format!("{op} {k} in [{}]", vals.join(", ")));
+                    }
+                }
+            }
+        }
+    }
+    parts.join("; ")
+}
+
+/// IAM's glob: `*` any run, `?` one character.
+pub fn glob(pat: &str, text: &str, fold_case: bool) -> bool {
+    // Byte-wise: IAM patterns and ARNs are ASCII in practice, and a multi-byte character
+    // only ever meets `*` or itself here, so bytes give the same answer without allocating.
+    let (p, t) = (pat.as_bytes(), text.as_bytes());
+    let eq = |a: u8, b: u8| {
+        if fold_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], t[ti]))) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (without the role's
+/// path, which session ARNs do not carry).
+pub fn session_role_arn(v: &str) -> Option<String> {
+    let rest = v.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let partition = parts.next()?;
+    let service = parts.next()?;
+    let _region = parts.next()?;
+    let account = parts.next()?;
+    let res = parts.next()?;
+    if service != "sts" {
+        return None;
+    }
+    let role = res.strip_prefix("assumed-role/")?.split('/').next()?;
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+}
+
+/// The principal that makes a role's requests: a session of it.
+pub fn session_of(role_arn: &str) -> String {
+    let (account, name) = crate::model::split_arn(role_arn);
+    let partition = crate::model::arn_partition(role_arn);
+    format!("arn:{partition}:sts::{account}:assumed-role/{name}/rolehop-audit")
+}
+
+/// A policy that allows everything: the identity side of an unknown principal elsewhere.
+fn allow_all() -> Option<&'static Policy> {
+    static P: std::sync::OnceLock<Option<Policy>> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        Policy::parse(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).ok()
+    })
+    .as_ref()
+}
+
+/// Runs the evaluator in discovery mode (condition keys the request cannot know are
+/// assumed in the access's favour); on Allow, the assumed conditions as text: within one
+/// layer the granting statements are alternatives, across layers all must hold, and escaped
+/// Denies read "unless".
+fn decide(
+    request: Request,
+    identity: &[&Doc],
+    trust: Option<&Doc>,
+    boundary: Option<&Doc>,
+    scps: &[Vec<&Doc>],
+    extra_identity: Option<&Policy>,
+) -> Verdict {
+    let mut ids: Vec<&Policy> = identity.iter().map(|d| &d.policy).collect();
+    ids.extend(extra_identity);
+    let bounds: Vec<&Policy> = boundary.iter().map(|d| &d.policy).collect();
+    let scp: Vec<Vec<&Policy>> = scps
+        .iter()
+        .map(|l| l.iter().map(|d| &d.policy).collect())
+        .collect();
+    let input = EvalInput {
+        identity: &ids,
+        resource: trust.map(|d| &d.policy),
+        boundaries: &bounds,
+        scps: &scp,
+        ..EvalInput::default()
+    };
+    let e = evaluate_with(
+        &request.with_derived_keys(),
+        &input,
+        EvalOptions { discovery: true },
+    );
+    if e.decision != Decision::Allowed {
+        return Verdict::Denied;
+    }
+    // The granting statements' conditions, per layer: none if one granted unconditionally,
+    // else their alternatives. (Read from the explanation rather than `assumed`, which keeps
+    // a layer's assumptions only when every granting statement of every layer needed one.)
+    let mut layers: BTreeMap<&str, Vec<Option<&String>>> = BTreeMap::new();
+    for r in &e.explanation.statements {
+        let doc = match r.layer {
+            Layer::Resource => trust,
+            Layer::Identity => identity.get(r.policy).copied(),
+            _ => continue,
+        };
+        layers
+            .entry(r.layer.as_str())
+            .or_default()
+            .push(doc.and_then(|d| d.conditions.get(&r.statement)));
+    }
+    let mut conditions = Vec::new();
+    for (_, texts) in layers {
+        if texts.iter().any(Option::is_none) {
+            continue;
+        }
+        let mut alts: Vec<&String> = texts.into_iter().flatten().collect();
+        alts.sort();
+        alts.dedup();
+        conditions.push(
+            alts.into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        );
+    }
+    // Boundaries and SCPs granted only under assumptions, and Denies escaped by assuming.
+    for a in &e.assumed {
+        let text = if a.values.len() == 1 {
+            format!("{} {} = {}", a.operator, a.key, a.values[0])
+        } else {
+            format!("{} {} in [{}]", a.operator, a.key, a.values.join(", "))
+        };
+        match (a.effect, a.statement.layer) {
+            (Effect::Deny, _) => conditions.push(format!("unless {text}")),
+            (_, Layer::Resource | Layer::Identity) => {}
+            _ => conditions.push(text),
+        }
+    }
+    conditions.sort();
+    conditions.dedup();
+    Verdict::Allowed { conditions }
+}
+
+/// Identity policies, boundary and SCPs for `action` on `resource`.
+pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
+    let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
+    decide(request, &id.policies, None, id.boundary, &id.scps, None)
+}
+
+/// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
+/// passes `role_arn`'s trust policy for `action`.
+pub fn trust_allows(trust: &Doc, who: Who<'_>, action: &str, role_arn: &str) -> Verdict {
+    let (principal, extra) = match who {
+        Who::Anyone => match allow_all() {
+            Some(p) => (
+                Requester::arn("arn:aws:iam::000000000000:user/rolehop-audit-anyone"),
+                Some(p),
+            ),
+            None => return Verdict::Denied,
+        },
+        Who::Federated(p) => (Requester::Federated(p.to_owned()), None),
+        Who::Service(s) => (Requester::service(s), None),
+    };
+    let request = Request::new(principal, action, role_arn)
+        .with_resource_account(crate::model::arn_account(role_arn));
+    decide(request, &[], Some(trust), None, &[], extra)
+}
+
+/// AWS's rule for AssumeRole by an IAM principal (`who`: a user, or a role session): the
+/// trust policy must allow; within one account a trust policy naming the principal suffices,
+/// otherwise the identity side must allow too; denies, boundaries and SCPs apply. Decided by
+/// rolehop-policy.
+pub fn may_assume(
+    trust: &Doc,
+    who: &str,
+    identity: &Identity<'_>,
+    action: &str,
+    role_arn: &str,
+    role_account: &str,
+) -> Verdict {
+    let request =
+        Request::new(Requester::arn(who), action, role_arn).with_resource_account(role_account);
+    decide(
+        request,
+        &identity.policies,
+        Some(trust),
+        identity.boundary,
+        &identity.scps,
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn glob_matches_like_iam() {
+        assert!(glob("sts:Assume*", "sts:AssumeRole", false));
+        assert!(glob("STS:assumerole", "sts:AssumeRole", true));
+        assert!(!glob(
+            "sts:AssumeRole",
+            "sts:AssumeRoleWithWebIdentity",
+            true
+        ));
+        assert!(glob(
+            "arn:aws:iam::*:role/x-?",
+            "arn:aws:iam::1:role/x-a",
+            false
+        ));
+        assert!(glob("*", "", false));
+    }
+
+    #[test]
+    fn cross_account_needs_both_sides() {
+        let trust = Doc::parse(&json!({"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}})).unwrap();
+        let idp = Doc::parse(&json!({"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::222222222222:role/d"}})).unwrap();
+        let who = "arn:aws:iam::111111111111:user/u";
+        let none = Identity {
+            arn: who.into(),
+            policies: vec![],
+            boundary: None,
+            scps: vec![],
+        };
+        let some = Identity {
+            arn: who.into(),
+            policies: vec![&idp],
+            boundary: None,
+            scps: vec![],
+        };
+        let ask = |id: &Identity<'_>| {
+            may_assume(
+                &trust,
+                who,
+                id,
+                "sts:AssumeRole",
+                "arn:aws:iam::222222222222:role/d",
+                "222222222222",
+            )
+        };
+        assert_eq!(ask(&none), Verdict::Denied);
+        assert_eq!(ask(&some), Verdict::Allowed { conditions: vec![] });
+    }
+
+    #[test]
+    fn unknown_conditions_are_possible_and_kept_as_text() {
+        let trust = Doc::parse(&json!({"Statement":{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/g"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringLike":{"g:sub":"project_path:a/b:*"}}}})).unwrap();
+        let v = trust_allows(
+            &trust,
+            Who::Federated("arn:aws:iam::1:oidc-provider/g"),
+            "sts:AssumeRoleWithWebIdentity",
+            "arn:aws:iam::111111111111:role/r",
+        );
+        assert_eq!(
+            v,
+            Verdict::Allowed {
+                conditions: vec!["StringLike g:sub = project_path:a/b:*".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn conditional_deny_does_not_rule_an_edge_out_but_plain_deny_does() {
+        let trust = Doc::parse(&json!({"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"},
+            {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-1"}}}
+        ]})).unwrap();
+        assert!(
+            trust_allows(
+                &trust,
+                Who::Anyone,
+                "sts:AssumeRole",
+                "arn:aws:iam::111111111111:role/r"
+            )
+            .is_allowed()
+        );
+        let trust = Doc::parse(&json!({"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"},
+            {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}
+        ]}))
+        .unwrap();
+        assert!(
+            !trust_allows(
+                &trust,
+                Who::Anyone,
+                "sts:AssumeRole",
+                "arn:aws:iam::111111111111:role/r"
+            )
+            .is_allowed()
+        );
+    }
+}

@@ -1,0 +1,668 @@
+//! The rules: each finding has a stable id, a severity, the resource it is about, a one-line
+//! title and a detail that explains the path. Findings are data; input problems become
+//! findings (RH090/RH091) instead of being skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::graph::{
+    Graph, NodeKind, Prepared, account_of_root, oidc_subjects, principal_entries, statements,
+};
+use crate::model::{Kind, Part};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub resource: String,
+    pub title: String,
+    pub detail: String,
+}
+
+/// The rule catalogue: id, default title (for SARIF rule metadata and docs).
+pub const RULES: [(&str, &str); 16] = [
+    (
+        "RH001",
+        "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
+    ),
+    (
+        "RH002",
+        "an identity of one environment reaches a role of another",
+    ),
+    (
+        "RH003",
+        "deployment role trusted by something other than its environment's service role",
+    ),
+    ("RH004", "OIDC trust without an audience condition"),
+    (
+        "RH005",
+        "StringEquals on an OIDC claim with a wildcard (matches literally)",
+    ),
+    (
+        "RH006",
+        "OIDC subject pattern admits any project, or unprotected refs for production",
+    ),
+    (
+        "RH007",
+        "chained role session longer than role chaining allows (1 h)",
+    ),
+    ("RH008", "deployment role does not require a SourceIdentity"),
+    (
+        "RH009",
+        "admin-equivalent deployment role without a permissions boundary",
+    ),
+    ("RH010", "access key older than 90 days"),
+    ("RH011", "access key unused"),
+    ("RH012", "role trusted by any AWS principal (`*`)"),
+    (
+        "RH013",
+        "role trusted by an account outside the audited estate",
+    ),
+    ("RH014", "admin-equivalent principal"),
+    ("RH090", "policy could not be evaluated"),
+    ("RH091", "managed policy unknown: not evaluated"),
+];
+
+pub const KEY_MAX_AGE_SECS: i64 = 90 * 24 * 3600;
+
+const BROKER_ACTIONS: [&str; 4] = [
+    "sts:assumerole",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+    "sts:getcalleridentity",
+];
+
+pub struct Ctx<'a, 'e> {
+    pub prep: &'a Prepared<'e>,
+    pub graph: &'a Graph,
+    /// Per principal: why it is admin-equivalent.
+    pub admin: &'a [Option<String>],
+    pub now: i64,
+}
+
+pub fn all(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    problems(cx, out);
+    broker_scope(cx, out);
+    cross_environment(cx, out);
+    trust_rules(cx, out);
+    chaining(cx, out);
+    admin(cx, out);
+    keys(cx, out);
+}
+
+fn f(
+    id: &'static str,
+    severity: Severity,
+    resource: &str,
+    title: impl Into<String>,
+    detail: impl Into<String>,
+) -> Finding {
+    Finding {
+        id,
+        severity,
+        resource: resource.to_owned(),
+        title: title.into(),
+        detail: detail.into(),
+    }
+}
+
+fn problems(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    for p in cx.prep.problems.iter().chain(&cx.prep.estate.problems) {
+        let (id, sev, title) = if p.message.contains("not known to rolehop") {
+            (
+                "RH091",
+                Severity::Low,
+                "managed policy unknown: not evaluated",
+            )
+        } else {
+            ("RH090", Severity::Medium, "policy could not be evaluated")
+        };
+        out.push(f(id, sev, &p.resource, title, p.message.clone()));
+    }
+}
+
+fn broker_scope(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    let prep = cx.prep;
+    for (i, p) in prep.estate.principals.iter().enumerate() {
+        if !matches!(p.part, Part::BrokerUser | Part::ServiceRole) {
+            continue;
+        }
+        let mut extra = BTreeSet::new();
+        for &d in &prep.policies[i] {
+            for (not, pats) in prep.docs[d].allowed_action_patterns() {
+                if not {
+                    extra.insert(format!("NotAction {}", pats.join(",")));
+                    continue;
+                }
+                for a in pats {
+                    if !BROKER_ACTIONS.contains(&a.to_ascii_lowercase().as_str()) {
+                        extra.insert(a);
+                    }
+                }
+            }
+        }
+        if extra.is_empty() {
+            continue;
+        }
+        let sev = if cx.admin[i].is_some() {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
+        let what = match p.part {
+            Part::BrokerUser => "broker user",
+            _ => "service role",
+        };
+        out.push(f(
+            "RH001",
+            sev,
+            &p.arn,
+            format!("{what} `{}` holds more than AssumeRole/TagSession/SetSourceIdentity", p.name),
+            format!(
+                "its policies also allow {}; a broker principal's leaked credentials should reach nothing but the next hop",
+                extra.into_iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+}
+
+fn describe_path(g: &Graph, path: &[usize]) -> String {
+    path.iter()
+        .map(|&n| g.nodes[n].id.as_str())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+/// Every credential holder (user, OIDC subject, SAML provider) and every labelled role: a role
+/// of another environment reached is a finding. For entries without an environment, reaching
+/// roles of two environments is.
+fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    let g = cx.graph;
+    let mut seen = BTreeSet::new();
+    // Hops already shown on an entry's path need no finding of their own.
+    let mut covered: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for (start, node) in g.nodes.iter().enumerate() {
+        let entry = matches!(
+            node.kind,
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+        );
+        if !entry {
+            continue;
+        }
+        let reached = g.reach(start);
+        let mut envs: BTreeMap<String, (bool, usize)> = BTreeMap::new();
+        for &(n, _) in &reached {
+            if let Some(e) = &g.nodes[n].env {
+                envs.entry(e.name.clone()).or_insert((e.prod, n));
+            }
+        }
+        match &node.env {
+            Some(own) => {
+                for (name, &(prod, n)) in &envs {
+                    if *name != own.name && seen.insert((start, n)) {
+                        let path = g.path(start, n, &reached);
+                        covered.extend(path.windows(2).map(|w| (w[0], w[1])));
+                        out.push(cross_finding(g, &path, own.prod, prod, &own.name, name));
+                    }
+                }
+            }
+            None if envs.len() > 1 => {
+                let names: Vec<&str> = envs.keys().map(String::as_str).collect();
+                let prod = envs.values().any(|(p, _)| *p);
+                let paths: Vec<String> = envs
+                    .values()
+                    .map(|&(_, n)| {
+                        let path = g.path(start, n, &reached);
+                        covered.extend(path.windows(2).map(|w| (w[0], w[1])));
+                        describe_path(g, &path)
+                    })
+                    .collect();
+                out.push(f(
+                    "RH002",
+                    if prod {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    },
+                    &node.id,
+                    format!(
+                        "`{}` reaches roles of several environments ({})",
+                        node.id,
+                        names.join(", ")
+                    ),
+                    format!(
+                        "one credential reaches {}: {}",
+                        names.join(" and "),
+                        paths.join("; ")
+                    ),
+                ));
+            }
+            None => {}
+        }
+    }
+    // Labelled principals' own hops into another environment (paths through them from an
+    // entry were reported above).
+    for (start, node) in g.nodes.iter().enumerate() {
+        let Some(a) = &node.env else { continue };
+        if matches!(
+            node.kind,
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+        ) {
+            continue;
+        }
+        for &e in &g.out[start] {
+            let to = g.edges[e].to;
+            let Some(b) = &g.nodes[to].env else { continue };
+            if a.name != b.name && !covered.contains(&(start, to)) && seen.insert((start, to)) {
+                out.push(cross_finding(
+                    g,
+                    &[start, to],
+                    a.prod,
+                    b.prod,
+                    &a.name,
+                    &b.name,
+                ));
+            }
+        }
+    }
+}
+
+fn cross_finding(
+    g: &Graph,
+    path: &[usize],
+    from_prod: bool,
+    to_prod: bool,
+    from: &str,
+    to: &str,
+) -> Finding {
+    let first = path.first().copied().unwrap_or(0);
+    let last = path.last().copied().unwrap_or(0);
+    let sev = if to_prod && !from_prod {
+        Severity::Critical
+    } else {
+        Severity::High
+    };
+    f(
+        "RH002",
+        sev,
+        &g.nodes[last].id,
+        format!("`{}` ({from}) reaches a role of `{to}`", g.nodes[first].id),
+        format!("path: {}", describe_path(g, path)),
+    )
+}
+
+fn cond_keys(st: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    if let Some(Value::Object(ops)) = st.get("Condition") {
+        for (op, kv) in ops {
+            if let Value::Object(kv) = kv {
+                for (k, v) in kv {
+                    let vals = match v {
+                        Value::String(s) => vec![s.clone()],
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                            .collect(),
+                        other => vec![other.to_string()],
+                    };
+                    out.push((op.clone(), k.clone(), vals));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn actions_of(st: &Value) -> Vec<String> {
+    match st.get("Action") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn allows_assume(st: &Value) -> bool {
+    st.get("Effect").and_then(Value::as_str) == Some("Allow")
+        && (st.get("NotAction").is_some()
+            || actions_of(st)
+                .iter()
+                .any(|a| crate::eval::glob(a, "sts:AssumeRole", true)))
+}
+
+fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    let estate = cx.prep.estate;
+    let accounts: BTreeSet<&str> = estate
+        .principals
+        .iter()
+        .map(|p| p.account.as_str())
+        .collect();
+    for p in &estate.principals {
+        let Some(trust) = &p.trust else { continue };
+        let deploy = p.part == Part::DeploymentRole;
+        let mut requires_source_identity = true;
+        let mut any_assume = false;
+        for st in statements(trust) {
+            let cond = st
+                .get("Condition")
+                .map(crate::eval::condition_text)
+                .filter(|c| !c.is_empty());
+            let cond_note = cond
+                .as_ref()
+                .map_or_else(|| "no condition".to_owned(), |c| format!("condition: {c}"));
+            let is_allow = st.get("Effect").and_then(Value::as_str) == Some("Allow");
+            if allows_assume(st) {
+                any_assume = true;
+                let keys = cond_keys(st);
+                if !keys.iter().any(|(op, k, vals)| {
+                    k.eq_ignore_ascii_case("sts:SourceIdentity")
+                        && !(op == "Null" && vals.iter().any(|v| v == "true"))
+                }) {
+                    requires_source_identity = false;
+                }
+            }
+            let entries = principal_entries(st.get("Principal").or_else(|| st.get("NotPrincipal")));
+            let not_principal = st.get("NotPrincipal").is_some();
+            for (kind, value) in &entries {
+                if !is_allow {
+                    continue;
+                }
+                let anyone = not_principal || value == "*";
+                if deploy && kind != "Federated" {
+                    let own_service = cx.prep.by_arn.get(value.as_str()).is_some_and(|&i| {
+                        let s = &estate.principals[i];
+                        s.part == Part::ServiceRole
+                            && s.env.as_ref().map(|e| &e.name) == p.env.as_ref().map(|e| &e.name)
+                    });
+                    if !own_service {
+                        let (sev, what) = if anyone {
+                            (Severity::Critical, "any AWS principal (`*`)".to_owned())
+                        } else if let Some(a) = account_of_root(value) {
+                            (Severity::High, format!("the whole account `{a}`"))
+                        } else if kind == "Service" {
+                            (Severity::High, format!("the service `{value}`"))
+                        } else {
+                            (Severity::High, format!("`{value}`"))
+                        };
+                        out.push(f(
+                            "RH003",
+                            sev,
+                            &p.arn,
+                            format!("deployment role `{}` is trusted by {what}", p.name),
+                            format!("only its environment's service role should be able to assume it ({cond_note})"),
+                        ));
+                    }
+                } else if deploy {
+                    out.push(f(
+                        "RH003",
+                        Severity::High,
+                        &p.arn,
+                        format!("deployment role `{}` is trusted by the federated provider `{value}`", p.name),
+                        format!("deployment roles are reached through the service role only ({cond_note})"),
+                    ));
+                }
+                if !deploy && kind != "Federated" && kind != "Service" {
+                    if anyone {
+                        out.push(f(
+                            "RH012",
+                            if cond.is_none() { Severity::Critical } else { Severity::Medium },
+                            &p.arn,
+                            format!("role `{}` is trusted by any AWS principal (`*`)", p.name),
+                            format!("anyone with AWS credentials in any account may assume it ({cond_note})"),
+                        ));
+                    } else if let Some(a) = account_of_root(value).or_else(|| {
+                        let a = crate::model::arn_account(value);
+                        (!a.is_empty() && !a.eq("aws")).then_some(a)
+                    }) && !accounts.contains(a)
+                    {
+                        out.push(f(
+                            "RH013",
+                            Severity::Low,
+                            &p.arn,
+                            format!("role `{}` is trusted by account `{a}`, outside the audited estate", p.name),
+                            format!("`{value}` may assume it if that account allows ({cond_note}); audit that account too or confirm it is a known third party"),
+                        ));
+                    }
+                }
+                if kind == "Federated" && value.contains(":oidc-provider/") {
+                    oidc_rules(p, st, value, out);
+                }
+            }
+        }
+        if deploy && any_assume && !requires_source_identity {
+            out.push(f(
+                "RH008",
+                Severity::Medium,
+                &p.arn,
+                format!("deployment role `{}` does not require a SourceIdentity", p.name),
+                "its trust policy allows sts:AssumeRole without a condition on `sts:SourceIdentity`, so sessions need not carry who deployed (add `\"Null\": {\"sts:SourceIdentity\": \"false\"}`)".to_owned(),
+            ));
+        }
+    }
+}
+
+fn oidc_rules(role: &crate::model::Principal, st: &Value, provider: &str, out: &mut Vec<Finding>) {
+    let host = provider.split(":oidc-provider/").nth(1).unwrap_or("");
+    let keys = cond_keys(st);
+    let aud_key = format!("{host}:aud");
+    let sub_key = format!("{host}:sub");
+    let has_aud = keys.iter().any(|(op, k, _)| {
+        (k == &aud_key || k.ends_with(":aud") || k.ends_with(":azp")) && !op.starts_with("Null")
+    });
+    if !has_aud {
+        out.push(f(
+            "RH004",
+            Severity::High,
+            &role.arn,
+            format!("OIDC trust of `{}` has no audience condition", role.name),
+            format!("any ID token from `{host}` (for any audience, minted for another service) is accepted; add `StringEquals` on `{aud_key}`"),
+        ));
+    }
+    for (op, k, vals) in &keys {
+        if (k == &aud_key || k == &sub_key)
+            && op
+                .trim_start_matches("ForAnyValue:")
+                .trim_start_matches("ForAllValues:")
+                == "StringEquals"
+        {
+            for v in vals.iter().filter(|v| v.contains('*') || v.contains('?')) {
+                out.push(f(
+                    "RH005",
+                    Severity::Medium,
+                    &role.arn,
+                    format!("`{k}` compared with StringEquals to the wildcard `{v}`"),
+                    format!("StringEquals matches `{v}` literally, so this never admits the jobs it was meant for; use StringLike"),
+                ));
+            }
+        }
+    }
+    let prod = role.env.as_ref().is_some_and(|e| e.prod);
+    for sub in oidc_subjects(st, host) {
+        let project = sub
+            .strip_prefix("project_path:")
+            .map(|r| r.split(":ref_type:").next().unwrap_or(r));
+        let any_project = sub == "*"
+            || match project {
+                Some(p) => {
+                    p.starts_with('*')
+                        || !p.contains('/')
+                        || p.split('/').next().is_some_and(|g| g.contains('*'))
+                }
+                None => sub.starts_with('*'),
+            };
+        if any_project {
+            out.push(f(
+                "RH006",
+                Severity::Critical,
+                &role.arn,
+                format!("OIDC subject `{sub}` of `{}` admits any project", role.name),
+                format!("every project on `{host}` (any group) can obtain this role; name the group and project in `{sub_key}`"),
+            ));
+            continue;
+        }
+        let reff = sub.rsplit_once(":ref:").map(|(_, r)| r);
+        let any_ref = match reff {
+            Some(r) => r == "*" || r.starts_with('*'),
+            None => sub.ends_with('*'),
+        };
+        if prod && any_ref {
+            out.push(f(
+                "RH006",
+                Severity::High,
+                &role.arn,
+                format!("OIDC subject `{sub}` of production role `{}` admits any ref", role.name),
+                "pipelines of unprotected branches (anyone with push access) can obtain a production role; IAM cannot check `ref_protected`, so name the protected refs".to_owned(),
+            ));
+        }
+    }
+}
+
+fn chaining(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    let g = cx.graph;
+    for p in &cx.prep.estate.principals {
+        if p.kind != Kind::Role {
+            continue;
+        }
+        let Some(&n) = g.index.get(p.arn.as_str()) else {
+            continue;
+        };
+        let chained = g.inbound[n]
+            .iter()
+            .any(|&e| g.nodes[g.edges[e].from].kind == NodeKind::Role)
+            || p.part == Part::DeploymentRole;
+        if !chained {
+            continue;
+        }
+        if let Some(s) = p.requested_session_secs.filter(|&s| s > 3600) {
+            out.push(f(
+                "RH007",
+                Severity::Medium,
+                &p.arn,
+                format!(
+                    "sessions of chained role `{}` are requested for {s} s",
+                    p.name
+                ),
+                "it is reached by role chaining, which AWS caps at 3600 s: such requests fail"
+                    .to_owned(),
+            ));
+        } else if let Some(s) = p.max_session_secs.filter(|&s| s > 3600) {
+            out.push(f(
+                "RH007",
+                Severity::Info,
+                &p.arn,
+                format!("chained role `{}` has MaxSessionDuration {s} s", p.name),
+                "it is reached by role chaining, which caps sessions at 3600 s whatever MaxSessionDuration says".to_owned(),
+            ));
+        }
+    }
+}
+
+fn admin(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    for (i, p) in cx.prep.estate.principals.iter().enumerate() {
+        let Some(why) = &cx.admin[i] else { continue };
+        if p.part == Part::DeploymentRole && p.boundary.is_none() {
+            out.push(f(
+                "RH009",
+                Severity::High,
+                &p.arn,
+                format!(
+                    "admin-equivalent deployment role `{}` has no permissions boundary",
+                    p.name
+                ),
+                format!(
+                    "it {why}; a boundary keeps a compromised pipeline from taking over the account"
+                ),
+            ));
+        } else if p.kind == Kind::User && p.part != Part::BrokerUser {
+            out.push(f(
+                "RH014",
+                Severity::Medium,
+                &p.arn,
+                format!("user `{}` is admin-equivalent", p.name),
+                format!(
+                    "it {why}; long-lived user credentials with admin rights are a standing risk"
+                ),
+            ));
+        }
+    }
+}
+
+fn keys(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
+    for k in &cx.prep.estate.access_keys {
+        if !k.active {
+            continue;
+        }
+        let day = 24 * 3600;
+        if let Some(r) = k.last_rotated {
+            let age = cx.now - r;
+            if age > KEY_MAX_AGE_SECS {
+                out.push(f(
+                    "RH010",
+                    Severity::Medium,
+                    &k.user_arn,
+                    format!("access key {} is {} days old", k.slot, age / day),
+                    "keys older than 90 days should be rotated (`rolehop rotate`)".to_owned(),
+                ));
+            }
+        }
+        match k.last_used {
+            None => out.push(f(
+                "RH011",
+                Severity::Low,
+                &k.user_arn,
+                format!("access key {} has never been used", k.slot),
+                "an active key nobody uses is only a liability: deactivate or delete it".to_owned(),
+            )),
+            Some(u) if cx.now - u > KEY_MAX_AGE_SECS => out.push(f(
+                "RH011",
+                Severity::Low,
+                &k.user_arn,
+                format!(
+                    "access key {} unused for {} days",
+                    k.slot,
+                    (cx.now - u) / day
+                ),
+                "an active key nobody uses is only a liability: deactivate or delete it".to_owned(),
+            )),
+            Some(_) => {}
+        }
+    }
+}

@@ -1,0 +1,588 @@
+//! The access graph: who can assume which role, across accounts, each edge decided by the
+//! evaluator (trust side and identity side, with boundaries and SCPs) and carrying the
+//! conditions that must hold. Candidates come from what trust policies name (an ARN, an
+//! account, `*`) and an index of who may assume anything at all, so the work grows with the
+//! trust relations, not with principals x roles.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use serde_json::Value;
+
+use crate::eval::session_role_arn as session_role_arn_of;
+use crate::eval::{self, Doc, Identity, Verdict, Who};
+use crate::model::{Env, Estate, Kind, Part, Problem, arn_account, split_arn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeKind {
+    User,
+    Role,
+    /// A GitLab (or other OIDC) `sub` pattern admitted by a federated trust.
+    OidcSubject,
+    /// A SAML provider.
+    Saml,
+    Service,
+    /// A principal outside the audited estate: another account, an unknown ARN.
+    External,
+    /// `"AWS": "*"`: any principal of any account.
+    Anyone,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// ARN, or `oidc:<provider host>:<sub pattern>`, `service:<name>`, `*`.
+    pub id: String,
+    pub kind: NodeKind,
+    pub account: Option<String>,
+    pub env: Option<Env>,
+    pub part: Part,
+    /// Admin-equivalent on its own (IAM principals only).
+    pub admin: bool,
+    /// Index into `Estate::principals`.
+    pub principal: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub action: &'static str,
+    pub conditions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    pub index: HashMap<String, usize>,
+    pub out: Vec<Vec<usize>>,
+    pub inbound: Vec<Vec<usize>>,
+    /// (from, to) -> edge.
+    pairs: HashMap<(usize, usize), usize>,
+}
+
+/// Parsed documents of the estate, shared by the graph and the findings.
+pub struct Prepared<'e> {
+    pub estate: &'e Estate,
+    pub docs: Vec<Doc>,
+    /// Per principal: its identity policy doc ids (inline, managed, groups').
+    pub policies: Vec<Vec<usize>>,
+    pub boundary: Vec<Option<usize>>,
+    pub trust: Vec<Option<usize>>,
+    /// Per principal: the SCP levels that apply (doc ids per level).
+    pub scps: Vec<Vec<Vec<usize>>>,
+    pub problems: Vec<Problem>,
+    pub by_arn: HashMap<&'e str, usize>,
+    pub by_id: HashMap<&'e str, usize>,
+    /// Roles by (account, name), for session principals, which omit the role's path.
+    pub by_role_name: HashMap<(&'e str, &'e str), usize>,
+}
+
+impl<'e> Prepared<'e> {
+    pub fn new(estate: &'e Estate) -> Prepared<'e> {
+        let mut a = Arena {
+            estate,
+            docs: Vec::new(),
+            problems: Vec::new(),
+            managed: HashMap::new(),
+        };
+        let mut scp_levels: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
+        for l in &estate.scps {
+            let ids = l
+                .policies
+                .iter()
+                .filter_map(|p| a.add(p, &l.id, "service control policy"))
+                .collect();
+            scp_levels.push((l.accounts.clone(), ids));
+        }
+        let n = estate.principals.len();
+        let mut policies = Vec::with_capacity(n);
+        let mut boundary = Vec::with_capacity(n);
+        let mut trust = Vec::with_capacity(n);
+        let mut scps = Vec::with_capacity(n);
+        for p in &estate.principals {
+            let mut ids = Vec::new();
+            for d in &p.inline {
+                ids.extend(a.add(&d.doc, &p.arn, &format!("inline policy `{}`", d.name)));
+            }
+            for m in &p.managed {
+                ids.extend(a.managed_id(m, &p.arn));
+            }
+            for g in &p.groups {
+                if let Some(group) = estate.groups.get(g) {
+                    for d in &group.inline {
+                        ids.extend(a.add(
+                            &d.doc,
+                            &group.arn,
+                            &format!("group policy `{}`", d.name),
+                        ));
+                    }
+                    for m in &group.managed {
+                        ids.extend(a.managed_id(m, &group.arn));
+                    }
+                }
+            }
+            policies.push(ids);
+            boundary.push(p.boundary.as_ref().and_then(|b| a.managed_id(b, &p.arn)));
+            trust.push(
+                p.trust
+                    .as_ref()
+                    .and_then(|t| a.add(t, &p.arn, "trust policy")),
+            );
+            scps.push(
+                scp_levels
+                    .iter()
+                    .filter(|(accts, _)| accts.is_empty() || accts.contains(&p.account))
+                    .map(|(_, ids)| ids.clone())
+                    .collect(),
+            );
+        }
+        let Arena {
+            docs, mut problems, ..
+        } = a;
+        problems.sort_by(|a, b| (&a.resource, &a.message).cmp(&(&b.resource, &b.message)));
+        problems.dedup_by(|a, b| a.resource == b.resource && a.message == b.message);
+        let by_arn = estate
+            .principals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.arn.as_str(), i))
+            .collect();
+        let by_id = estate
+            .principals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.unique_id.as_deref().map(|u| (u, i)))
+            .collect();
+        let by_role_name = estate
+            .principals
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind == Kind::Role)
+            .map(|(i, p)| ((p.account.as_str(), p.name.as_str()), i))
+            .collect();
+        Prepared {
+            by_role_name,
+            estate,
+            docs,
+            policies,
+            boundary,
+            trust,
+            scps,
+            problems,
+            by_arn,
+            by_id,
+        }
+    }
+
+    /// The identity side of principal `i` for the evaluator.
+    pub fn identity(&self, i: usize) -> Identity<'_> {
+        Identity {
+            arn: match self.estate.principals[i].kind {
+                Kind::Role => eval::session_of(&self.estate.principals[i].arn),
+                Kind::User => self.estate.principals[i].arn.clone(),
+            },
+            policies: self.policies[i].iter().map(|&d| &self.docs[d]).collect(),
+            boundary: self.boundary[i].map(|d| &self.docs[d]),
+            scps: self.scps[i]
+                .iter()
+                .map(|l| l.iter().map(|&d| &self.docs[d]).collect())
+                .collect(),
+        }
+    }
+
+    pub fn trust_doc(&self, i: usize) -> Option<&Doc> {
+        self.trust[i].map(|d| &self.docs[d])
+    }
+}
+
+/// Parses each document once; managed policies are shared by everyone attaching them.
+struct Arena<'e> {
+    estate: &'e Estate,
+    docs: Vec<Doc>,
+    problems: Vec<Problem>,
+    managed: HashMap<String, Option<usize>>,
+}
+
+impl Arena<'_> {
+    fn add(&mut self, v: &Value, owner: &str, what: &str) -> Option<usize> {
+        match Doc::parse(v) {
+            Ok(d) => {
+                self.docs.push(d);
+                Some(self.docs.len() - 1)
+            }
+            Err(m) => {
+                self.problems.push(Problem {
+                    resource: owner.to_owned(),
+                    message: format!("{what} cannot be evaluated: {m}"),
+                });
+                None
+            }
+        }
+    }
+
+    /// From the estate, or rolehop's table of well-known AWS managed policies.
+    fn managed_id(&mut self, arn: &str, owner: &str) -> Option<usize> {
+        if let Some(id) = self.managed.get(arn) {
+            return *id;
+        }
+        let doc = self
+            .estate
+            .managed
+            .get(arn)
+            .cloned()
+            .or_else(|| crate::managed::aws_managed(arn));
+        let id = match doc {
+            Some(v) => self.add(&v, arn, "managed policy"),
+            None => {
+                self.problems.push(Problem {
+                    resource: owner.to_owned(),
+                    message: format!("managed policy `{arn}` is not in the input and not known to rolehop: its permissions are not evaluated"),
+                });
+                None
+            }
+        };
+        self.managed.insert(arn.to_owned(), id);
+        id
+    }
+}
+
+const ASSUME: &str = "sts:AssumeRole";
+const WEB: &str = "sts:AssumeRoleWithWebIdentity";
+const SAML: &str = "sts:AssumeRoleWithSAML";
+
+impl Graph {
+    fn node(&mut self, id: &str, make: impl FnOnce() -> Node) -> usize {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let n = make();
+        self.nodes.push(n);
+        self.out.push(Vec::new());
+        self.inbound.push(Vec::new());
+        let i = self.nodes.len() - 1;
+        self.index.insert(id.to_owned(), i);
+        i
+    }
+
+    fn edge(&mut self, from: usize, to: usize, action: &'static str, conditions: Vec<String>) {
+        // One edge per (from, to): the first action wins, conditions of alternatives merge.
+        if let Some(&e) = self.pairs.get(&(from, to)) {
+            let c = &mut self.edges[e].conditions;
+            if !c.is_empty() && !conditions.is_empty() && *c != conditions {
+                let merged = format!("({}) OR ({})", c.join("; "), conditions.join("; "));
+                *c = vec![merged];
+            } else if conditions.is_empty() {
+                c.clear();
+            }
+            return;
+        }
+        self.edges.push(Edge {
+            from,
+            to,
+            action,
+            conditions,
+        });
+        let e = self.edges.len() - 1;
+        self.pairs.insert((from, to), e);
+        self.out[from].push(e);
+        self.inbound[to].push(e);
+    }
+
+    /// Breadth-first from `start`: every node reached, with the edge it was first reached by.
+    pub fn reach(&self, start: usize) -> Vec<(usize, usize)> {
+        let mut seen = vec![false; self.nodes.len()];
+        seen[start] = true;
+        let mut out = Vec::new();
+        let mut q = VecDeque::from([start]);
+        while let Some(n) = q.pop_front() {
+            for &e in &self.out[n] {
+                let to = self.edges[e].to;
+                if !seen[to] {
+                    seen[to] = true;
+                    out.push((to, e));
+                    q.push_back(to);
+                }
+            }
+        }
+        out
+    }
+
+    /// The path from `start` to `target` as node ids, given `reach(start)`'s result.
+    pub fn path(&self, start: usize, target: usize, reached: &[(usize, usize)]) -> Vec<usize> {
+        let via: HashMap<usize, usize> = reached.iter().copied().collect();
+        let mut path = vec![target];
+        let mut cur = target;
+        while cur != start {
+            match via.get(&cur) {
+                Some(&e) => {
+                    cur = self.edges[e].from;
+                    path.push(cur);
+                }
+                None => break,
+            }
+        }
+        path.reverse();
+        path
+    }
+}
+
+/// Builds the graph of `prep`'s estate. `admin` says, per principal, whether it is
+/// admin-equivalent.
+pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
+    let estate = prep.estate;
+    let mut g = Graph::default();
+    for (i, p) in estate.principals.iter().enumerate() {
+        g.node(&p.arn, || Node {
+            id: p.arn.clone(),
+            kind: match p.kind {
+                Kind::User => NodeKind::User,
+                Kind::Role => NodeKind::Role,
+            },
+            account: Some(p.account.clone()),
+            env: p.env.clone(),
+            part: p.part,
+            admin: admin[i],
+            principal: Some(i),
+        });
+    }
+
+    // Who could assume a role at all, and under which resource patterns: the candidates when
+    // a trust policy names a whole account or `*`.
+    let mut capable_by_account: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut capable: Vec<usize> = Vec::new();
+    let mut patterns: Vec<Vec<String>> = vec![Vec::new(); estate.principals.len()];
+    for (i, p) in estate.principals.iter().enumerate() {
+        let mut pats = Vec::new();
+        for &d in &prep.policies[i] {
+            pats.extend(prep.docs[d].resources_for(ASSUME));
+        }
+        if !pats.is_empty() {
+            pats.sort();
+            pats.dedup();
+            patterns[i] = pats;
+            capable_by_account.entry(&p.account).or_default().push(i);
+            capable.push(i);
+        }
+    }
+    let accounts: BTreeSet<&str> = estate
+        .principals
+        .iter()
+        .map(|p| p.account.as_str())
+        .collect();
+
+    for (ri, role) in estate.principals.iter().enumerate() {
+        let Some(trust) = prep.trust_doc(ri) else {
+            continue;
+        };
+        let Some(raw) = role.trust.as_ref() else {
+            continue;
+        };
+        let to = g.index[role.arn.as_str()];
+        // Candidate principal -> the one session of it the trust policy names, if that is
+        // how it is named (otherwise any session of it asks).
+        let mut candidates: BTreeMap<usize, Option<String>> = BTreeMap::new();
+        let any_session = |c: &mut BTreeMap<usize, Option<String>>, i: usize| {
+            c.insert(i, None);
+        };
+        for st in statements(raw) {
+            if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            let cond = st
+                .get("Condition")
+                .map(eval::condition_text)
+                .filter(|c| !c.is_empty());
+            let not_principal = st.get("NotPrincipal").is_some();
+            let principal = st.get("Principal").or_else(|| st.get("NotPrincipal"));
+            for (kind, value) in principal_entries(principal) {
+                match kind.as_str() {
+                    "*" | "AWS" if value == "*" || not_principal => {
+                        let n = g.node("*", || external("*", NodeKind::Anyone, None));
+                        if let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Anyone, ASSUME, &role.arn)
+                        {
+                            g.edge(n, to, ASSUME, conditions);
+                        }
+                        for &c in &capable {
+                            if patterns[c].iter().any(|p| eval::glob(p, &role.arn, false)) {
+                                any_session(&mut candidates, c);
+                            }
+                        }
+                    }
+                    "AWS" => {
+                        if let Some(account) = account_of_root(&value) {
+                            if accounts.contains(account) {
+                                for &c in capable_by_account.get(account).into_iter().flatten() {
+                                    any_session(&mut candidates, c);
+                                }
+                            } else {
+                                let id = format!("arn:aws:iam::{account}:root");
+                                let n = g.node(&id, || {
+                                    external(&id, NodeKind::External, Some(account.to_owned()))
+                                });
+                                g.edge(n, to, ASSUME, cond.clone().into_iter().collect());
+                            }
+                        } else if let Some(&pi) = prep
+                            .by_arn
+                            .get(value.as_str())
+                            .or_else(|| prep.by_id.get(value.as_str()))
+                        {
+                            any_session(&mut candidates, pi);
+                        } else if let Some(&pi) = session_role_arn_of(&value)
+                            .and_then(|a| {
+                                let (acct, name) = split_arn(&a);
+                                prep.by_role_name
+                                    .get(&(acct.as_str(), name.as_str()))
+                                    .copied()
+                            })
+                            .as_ref()
+                        {
+                            candidates.entry(pi).or_insert_with(|| Some(value.clone()));
+                        } else {
+                            let account = arn_account(&value).to_owned();
+                            let n = g.node(&value, || {
+                                external(
+                                    &value,
+                                    NodeKind::External,
+                                    Some(account).filter(|a| !a.is_empty()),
+                                )
+                            });
+                            g.edge(n, to, ASSUME, cond.clone().into_iter().collect());
+                        }
+                    }
+                    "Federated" if value.contains(":oidc-provider/") => {
+                        let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Federated(&value), WEB, &role.arn)
+                        else {
+                            continue;
+                        };
+                        let host = value.split(":oidc-provider/").nth(1).unwrap_or("");
+                        let subs = oidc_subjects(st, host);
+                        for sub in subs {
+                            let id = format!("oidc:{host}:{sub}");
+                            let n = g.node(&id, || external(&id, NodeKind::OidcSubject, None));
+                            g.edge(n, to, WEB, conditions.clone());
+                        }
+                    }
+                    "Federated" => {
+                        if let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Federated(&value), SAML, &role.arn)
+                        {
+                            let n = g.node(&value, || external(&value, NodeKind::Saml, None));
+                            g.edge(n, to, SAML, conditions);
+                        }
+                    }
+                    "Service" => {
+                        if let Verdict::Allowed { conditions } =
+                            eval::trust_allows(trust, Who::Service(&value), ASSUME, &role.arn)
+                        {
+                            let id = format!("service:{value}");
+                            let n = g.node(&id, || external(&id, NodeKind::Service, None));
+                            g.edge(n, to, ASSUME, conditions);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (c, session) in candidates {
+            if c == ri {
+                // A role assuming itself adds no reach.
+                continue;
+            }
+            let p = &estate.principals[c];
+            let identity = prep.identity(c);
+            let who = session.clone().unwrap_or_else(|| identity.arn.clone());
+            let v = eval::may_assume(trust, &who, &identity, ASSUME, &role.arn, &role.account);
+            if let Verdict::Allowed { mut conditions } = v {
+                if let Some(s) = session {
+                    conditions.insert(0, format!("only as the session `{s}`"));
+                }
+                let from = g.index[p.arn.as_str()];
+                g.edge(from, to, ASSUME, conditions);
+            }
+        }
+    }
+    g
+}
+
+fn external(id: &str, kind: NodeKind, account: Option<String>) -> Node {
+    Node {
+        id: id.to_owned(),
+        kind,
+        account,
+        env: None,
+        part: Part::Other,
+        admin: false,
+        principal: None,
+    }
+}
+
+/// The statements of a raw policy document (one object or a list).
+pub fn statements(doc: &Value) -> Vec<&Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(o @ Value::Object(_)) => vec![o],
+        _ => vec![],
+    }
+}
+
+/// `(kind, value)` of a raw `Principal` (`("*", "*")` for `"Principal": "*"`).
+pub fn principal_entries(p: Option<&Value>) -> Vec<(String, String)> {
+    match p {
+        Some(Value::String(s)) => vec![("*".to_owned(), s.clone())],
+        Some(Value::Object(m)) => m
+            .iter()
+            .flat_map(|(k, v)| {
+                let vals: Vec<String> = match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => vec![],
+                };
+                vals.into_iter().map(move |s| (k.clone(), s))
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// `123456789012` or `arn:aws:iam::123456789012:root` -> the account.
+pub fn account_of_root(v: &str) -> Option<&str> {
+    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(v);
+    }
+    let acct = arn_account(v);
+    (v.starts_with("arn:") && v.ends_with(":root") && !acct.is_empty()).then_some(acct)
+}
+
+/// The `sub` patterns a federated statement admits (`*` when it does not restrict `sub`).
+pub fn oidc_subjects(st: &Value, host: &str) -> Vec<String> {
+    let key = format!("{host}:sub");
+    let mut out = Vec::new();
+    if let Some(Value::Object(ops)) = st.get("Condition") {
+        for (op, kv) in ops {
+            if op.starts_with("Null") || op.contains("Not") {
+                continue;
+            }
+            if let Some(v) = kv.get(&key) {
+                match v {
+                    Value::String(s) => out.push(s.clone()),
+                    Value::Array(a) => {
+                        out.extend(a.iter().filter_map(Value::as_str).map(str::to_owned))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push("*".to_owned());
+    }
+    out.sort();
+    out.dedup();
+    out
+}

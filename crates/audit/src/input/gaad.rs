@@ -1,0 +1,293 @@
+//! Reads `aws iam get-account-authorization-details` exports (one per account) into the
+//! estate. Tolerant by design: anything unreadable inside becomes a [`Problem`] (and so a
+//! finding) rather than stopping the audit; only a file that is not an export at all is an error.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::InputError;
+use crate::model::{
+    Estate, Group, Kind, NamedDoc, Principal, Problem, guess_env, guess_part, split_arn,
+};
+
+/// Adds one export (`file` names it in messages) to `estate`.
+pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), InputError> {
+    let mut v: Value = serde_json::from_str(text).map_err(|e| InputError::Json {
+        file: file.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let known = [
+        "UserDetailList",
+        "GroupDetailList",
+        "RoleDetailList",
+        "Policies",
+    ];
+    if !v.is_object() || !known.iter().any(|k| v.get(k).is_some()) {
+        return Err(InputError::Shape {
+            file: file.to_owned(),
+            message: "not an authorization-details export: expected `UserDetailList`, `RoleDetailList`, `GroupDetailList` or `Policies`".to_owned(),
+        });
+    }
+    let mut problem = |resource: &str, message: String| {
+        estate.problems.push(Problem {
+            resource: resource.to_owned(),
+            message: format!("{file}: {message}"),
+        });
+    };
+    let mut policies = Vec::new();
+    for (i, p) in list_mut(&mut v, "Policies").enumerate() {
+        let Some(arn) = p.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
+            problem(file, format!("Policies[{i}] has no `Arn`"));
+            continue;
+        };
+        let arn = arn.as_str();
+        let default = p
+            .get("DefaultVersionId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let default = default.as_deref();
+        let version = list_mut(p, "PolicyVersionList").find(|ver| {
+            ver.get("IsDefaultVersion").and_then(Value::as_bool) == Some(true)
+                || (default.is_some() && ver.get("VersionId").and_then(Value::as_str) == default)
+        });
+        match version
+            .and_then(|ver| ver.get_mut("Document"))
+            .map(Value::take)
+        {
+            None => problem(
+                arn,
+                "managed policy has no default version document".to_owned(),
+            ),
+            Some(d) => match document_owned(d) {
+                Ok(doc) => policies.push((arn.to_owned(), doc)),
+                Err(m) => problem(arn, format!("default version document: {m}")),
+            },
+        }
+    }
+    estate.managed.extend(policies);
+
+    let mut groups = Vec::new();
+    for g in list_mut(&mut v, "GroupDetailList") {
+        let Some(arn) = g.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        let arn = arn.as_str();
+        let inline = inline_docs(g, "GroupPolicyList", arn, &mut problem);
+        groups.push(Group {
+            arn: arn.to_owned(),
+            inline,
+            managed: attached(g),
+        });
+    }
+    // Users name their groups by name; map within the export's account.
+    let group_by_name: BTreeMap<(String, String), String> = groups
+        .iter()
+        .map(|g| {
+            let (acct, name) = split_arn(&g.arn);
+            ((acct, name), g.arn.clone())
+        })
+        .collect();
+    for g in groups {
+        estate.groups.insert(g.arn.clone(), g);
+    }
+
+    for u in list_mut(&mut v, "UserDetailList") {
+        let Some(arn) = u.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
+            problem(file, "a user has no `Arn`".to_owned());
+            continue;
+        };
+        let arn = arn.as_str();
+        let mut p = Principal::new(Kind::User, arn);
+        p.unique_id = str_of(u, "UserId");
+        p.inline = inline_docs(u, "UserPolicyList", arn, &mut problem);
+        p.managed = attached(u);
+        p.boundary = boundary(u);
+        p.tags = tags(u);
+        for g in list(u, "GroupList") {
+            if let Some(name) = g.as_str() {
+                match group_by_name.get(&(p.account.clone(), name.to_owned())) {
+                    Some(ga) => p.groups.push(ga.clone()),
+                    None => problem(
+                        arn,
+                        format!("user is in group `{name}`, which the export does not contain"),
+                    ),
+                }
+            }
+        }
+        p.env = guess_env(&p.name, &p.tags);
+        p.part = guess_part(Kind::User, &p.name, &p.tags);
+        estate.principals.push(p);
+    }
+
+    for r in list_mut(&mut v, "RoleDetailList") {
+        let Some(arn) = r.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
+            problem(file, "a role has no `Arn`".to_owned());
+            continue;
+        };
+        let arn = arn.as_str();
+        let mut p = Principal::new(Kind::Role, arn);
+        p.unique_id = str_of(r, "RoleId");
+        match r
+            .get_mut("AssumeRolePolicyDocument")
+            .map(|d| document_owned(d.take()))
+        {
+            Some(Ok(d)) => p.trust = Some(d),
+            Some(Err(m)) => problem(arn, format!("trust policy: {m}")),
+            None => problem(arn, "role has no `AssumeRolePolicyDocument`".to_owned()),
+        }
+        p.inline = inline_docs(r, "RolePolicyList", arn, &mut problem);
+        p.managed = attached(r);
+        p.boundary = boundary(r);
+        p.tags = tags(r);
+        p.max_session_secs = r.get("MaxSessionDuration").and_then(Value::as_u64);
+        p.last_used = r
+            .get("RoleLastUsed")
+            .and_then(|l| l.get("LastUsedDate"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        p.env = guess_env(&p.name, &p.tags);
+        p.part = guess_part(Kind::Role, &p.name, &p.tags);
+        estate.principals.push(p);
+    }
+    Ok(())
+}
+
+fn list_mut<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+    v.get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flat_map(|a| a.iter_mut())
+}
+
+fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn attached(v: &Value) -> Vec<String> {
+    list(v, "AttachedManagedPolicies")
+        .into_iter()
+        .filter_map(|a| str_of(a, "PolicyArn"))
+        .collect()
+}
+
+fn boundary(v: &Value) -> Option<String> {
+    v.get("PermissionsBoundary")
+        .and_then(|b| b.get("PermissionsBoundaryArn"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn tags(v: &Value) -> BTreeMap<String, String> {
+    list(v, "Tags")
+        .into_iter()
+        .filter_map(|t| Some((str_of(t, "Key")?, str_of(t, "Value").unwrap_or_default())))
+        .collect()
+}
+
+fn inline_docs(
+    v: &mut Value,
+    key: &str,
+    owner: &str,
+    problem: &mut impl FnMut(&str, String),
+) -> Vec<NamedDoc> {
+    let mut out = Vec::new();
+    for (i, p) in list_mut(v, key).enumerate() {
+        let name = str_of(p, "PolicyName").unwrap_or_else(|| format!("{key}[{i}]"));
+        match p
+            .get_mut("PolicyDocument")
+            .map(|d| document_owned(d.take()))
+        {
+            Some(Ok(doc)) => out.push(NamedDoc { name, doc }),
+            Some(Err(m)) => problem(owner, format!("inline policy `{name}`: {m}")),
+            None => problem(owner, format!("inline policy `{name}` has no document")),
+        }
+    }
+    out
+}
+
+/// A policy document as the IAM API gives it: a JSON object, or the URL-encoded JSON text.
+pub fn document(v: &Value) -> Result<Value, String> {
+    document_owned(v.clone())
+}
+
+/// [`document`] without copying an object document.
+pub fn document_owned(v: Value) -> Result<Value, String> {
+    match v {
+        Value::Object(_) => Ok(v),
+        Value::String(s) => {
+            let text = if s.trim_start().starts_with('{') {
+                s.clone()
+            } else {
+                percent_decode(&s)?
+            };
+            serde_json::from_str(&text).map_err(|e| format!("not a JSON policy document: {e}"))
+        }
+        other => Err(format!(
+            "expected a JSON object or URL-encoded text, found `{}`",
+            kind(&other)
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad URL escape at byte {i}"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| "URL-decoded document is not UTF-8".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn url_encoded_documents_decode() {
+        let v = Value::String(
+            "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D".into(),
+        );
+        assert_eq!(document(&v).unwrap()["Version"], "2012-10-17");
+    }
+}

@@ -1,0 +1,65 @@
+//! A topology as the estate render would deploy: the broker users (or the OIDC provider),
+//! service roles and deployment roles, with exactly render's IAM documents, so auditing
+//! `--config` audits what `render` produces.
+
+use rolehop_core::topology::{Auth, Topology};
+use rolehop_render::iam;
+
+use crate::model::{Env, Estate, Kind, NamedDoc, Part, Principal};
+
+/// Service roles are entered directly (not by chaining), so they keep IAM's default maximum.
+const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
+
+pub fn estate_of(topo: &Topology) -> Estate {
+    let mut e = Estate {
+        source: topo.origin.clone(),
+        ..Estate::default()
+    };
+    for env in &topo.environments {
+        let label = Env {
+            name: env.name.clone(),
+            prod: env.protected || env.tier == rolehop_core::topology::Tier::Production,
+        };
+        if matches!(topo.auth, Auth::AccessKeys) {
+            let mut u = Principal::new(Kind::User, &topo.broker_user_arn(env));
+            u.inline.push(NamedDoc {
+                name: "rolehop-broker".to_owned(),
+                doc: iam::broker_user_policy(topo, env),
+            });
+            u.env = Some(label.clone());
+            u.part = Part::BrokerUser;
+            e.principals.push(u);
+        }
+        let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
+        s.trust = Some(iam::service_role_trust(topo, env));
+        s.inline.push(NamedDoc {
+            name: "rolehop-service".to_owned(),
+            doc: iam::service_role_policy(topo, env),
+        });
+        s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
+        s.env = Some(label.clone());
+        s.part = Part::ServiceRole;
+        e.principals.push(s);
+        for account in &env.accounts {
+            let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
+            d.trust = Some(iam::deployment_role_trust(topo, env));
+            d.inline = env
+                .permissions
+                .inline_policies
+                .iter()
+                .map(|p| NamedDoc {
+                    name: p.name.clone(),
+                    doc: p.document.clone(),
+                })
+                .collect();
+            d.managed = env.permissions.managed_policies.clone();
+            d.boundary = env.permissions.boundary.clone();
+            d.max_session_secs = Some(env.max_session_secs);
+            d.requested_session_secs = Some(env.max_session_secs);
+            d.env = Some(label.clone());
+            d.part = Part::DeploymentRole;
+            e.principals.push(d);
+        }
+    }
+    e
+}

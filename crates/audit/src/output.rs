@@ -1,0 +1,420 @@
+//! The report's formats: a terminal table, JSON, SARIF 2.1.0, GitLab Code Quality, markdown
+//! (with a mermaid graph, for merge-request comments), and the graph alone as mermaid or dot.
+//! Everything iterates sorted data, so equal inputs give byte-equal outputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::Report;
+use crate::findings::{Finding, RULES, Severity};
+use crate::graph::{Graph, NodeKind};
+use crate::model::Part;
+
+/// `{"findings": [...], "blast_radius": [...]}`.
+pub fn json(r: &Report) -> Value {
+    json!({
+        "findings": r.findings,
+        "blast_radius": r.blast_radius,
+    })
+}
+
+/// A stable fingerprint of a finding (FNV-1a over id, resource and title), so dashboards
+/// track one finding across runs.
+pub fn fingerprint(f: &Finding) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in
+        f.id.bytes()
+            .chain([0])
+            .chain(f.resource.bytes())
+            .chain([0])
+            .chain(f.title.bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// GitHub's and GitLab's dashboards read this 0-10 score.
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+/// SARIF 2.1.0, one run, rules from the catalogue.
+pub fn sarif(r: &Report) -> Value {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|(id, title)| {
+            json!({
+                "id": id,
+                "name": id,
+                "shortDescription": {"text": title},
+                "helpUri": format!("https://example.invalid/rolehop/docs/audit#{}", id.to_ascii_lowercase()),
+            })
+        })
+        .collect();
+    let results: Vec<Value> = r
+        .findings
+        .iter()
+        .map(|f| {
+            json!({
+                "ruleId": f.id,
+                "ruleIndex": RULES.iter().position(|(id, _)| *id == f.id).unwrap_or(0),
+                "level": sarif_level(f.severity),
+                "message": {"text": format!("{}: {}", f.title, f.detail)},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": r.source},
+                        "region": {"startLine": 1}
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": f.resource, "kind": "resource"}]
+                }],
+                "partialFingerprints": {"rolehopFinding/v1": fingerprint(f)},
+                "properties": {
+                    "severity": f.severity.as_str(),
+                    "security-severity": security_severity(f.severity),
+                }
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "rolehop",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://example.invalid/rolehop",
+                "rules": rules,
+            }},
+            "results": results,
+        }]
+    })
+}
+
+/// GitLab Code Quality report (an array of issues).
+pub fn codequality(r: &Report) -> Value {
+    let issues: Vec<Value> = r
+        .findings
+        .iter()
+        .map(|f| {
+            let sev = match f.severity {
+                Severity::Info => "info",
+                Severity::Low => "minor",
+                Severity::Medium => "major",
+                Severity::High => "critical",
+                Severity::Critical => "blocker",
+            };
+            json!({
+                "description": format!("{} {} ({})", f.id, f.title, f.resource),
+                "check_name": f.id,
+                "fingerprint": fingerprint(f),
+                "severity": sev,
+                "location": {"path": r.source, "lines": {"begin": 1}},
+            })
+        })
+        .collect();
+    Value::Array(issues)
+}
+
+/// A plain table for terminals.
+pub fn table(r: &Report) -> String {
+    let mut s = String::new();
+    if r.findings.is_empty() {
+        s.push_str("no findings\n");
+    } else {
+        let w_res = r
+            .findings
+            .iter()
+            .map(|f| f.resource.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let _ = writeln!(
+            s,
+            "{:<9} {:<6} {:<w_res$} TITLE",
+            "SEVERITY", "ID", "RESOURCE"
+        );
+        for f in &r.findings {
+            let _ = writeln!(
+                s,
+                "{:<9} {:<6} {:<w_res$} {}",
+                f.severity.as_str(),
+                f.id,
+                f.resource,
+                f.title
+            );
+            let _ = writeln!(s, "{:<17}{}", "", f.detail);
+        }
+    }
+    let mut counts: BTreeMap<Severity, usize> = BTreeMap::new();
+    for f in &r.findings {
+        *counts.entry(f.severity).or_default() += 1;
+    }
+    let summary: Vec<String> = counts
+        .iter()
+        .rev()
+        .map(|(k, v)| format!("{v} {}", k.as_str()))
+        .collect();
+    if !summary.is_empty() {
+        let _ = writeln!(s, "\n{} findings: {}", r.findings.len(), summary.join(", "));
+    }
+    s.push_str("\nBLAST RADIUS\n");
+    for b in &r.blast_radius {
+        let _ = writeln!(
+            s,
+            "{}{}: {} role(s)",
+            b.principal,
+            if b.admin { " [ADMIN]" } else { "" },
+            b.reaches.len()
+        );
+        for role in &b.reaches {
+            let _ = writeln!(s, "  -> {role}");
+        }
+    }
+    s
+}
+
+/// Markdown for merge-request comments: a summary, the findings and a mermaid graph.
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::from("## rolehop audit\n\n");
+    if r.findings.is_empty() {
+        s.push_str("No findings.\n");
+    } else {
+        s.push_str("| severity | id | resource | finding |\n|---|---|---|---|\n");
+        for f in &r.findings {
+            let _ = writeln!(
+                s,
+                "| {} | {} | `{}` | {}<br>{} |",
+                f.severity.as_str(),
+                f.id,
+                f.resource,
+                md_escape(&f.title),
+                md_escape(&f.detail)
+            );
+        }
+    }
+    s.push_str("\n### Blast radius\n\n| principal | admin | reaches |\n|---|---|---|\n");
+    for b in &r.blast_radius {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} |",
+            b.principal,
+            if b.admin { "**yes**" } else { "no" },
+            b.reaches
+                .iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        );
+    }
+    s.push_str("\n### Access graph\n\n```mermaid\n");
+    s.push_str(&mermaid(&r.graph));
+    s.push_str("```\n");
+    s
+}
+
+fn md_escape(t: &str) -> String {
+    t.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Nodes worth drawing (with at least one edge), in a stable order, with their drawing ids.
+fn drawable(g: &Graph) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..g.nodes.len())
+        .filter(|&i| !g.out[i].is_empty() || !g.inbound[i].is_empty())
+        .collect();
+    v.sort_by(|&a, &b| (rank(g, a), &g.nodes[a].id).cmp(&(rank(g, b), &g.nodes[b].id)));
+    v
+}
+
+/// Left-to-right order: GitLab subjects, other entries, broker identities, service roles,
+/// deployment roles, other roles.
+fn rank(g: &Graph, i: usize) -> u8 {
+    let n = &g.nodes[i];
+    match (n.kind, n.part) {
+        (NodeKind::OidcSubject, _) => 0,
+        (NodeKind::Saml | NodeKind::Anyone | NodeKind::External | NodeKind::Service, _) => 1,
+        (_, Part::BrokerUser) => 2,
+        (NodeKind::User, _) => 2,
+        (_, Part::ServiceRole) => 3,
+        (_, Part::DeploymentRole) => 4,
+        _ => 5,
+    }
+}
+
+fn label(g: &Graph, i: usize) -> String {
+    let n = &g.nodes[i];
+    let short = |id: &str| id.rsplit('/').next().unwrap_or(id).to_owned();
+    let base = match n.kind {
+        NodeKind::OidcSubject => format!("OIDC {}", n.id.trim_start_matches("oidc:")),
+        NodeKind::User => format!("user {}", short(&n.id)),
+        NodeKind::Role => format!("role {}", short(&n.id)),
+        NodeKind::Saml => format!("SAML {}", short(&n.id)),
+        NodeKind::Service => n.id.clone(),
+        NodeKind::Anyone => "anyone (*)".to_owned(),
+        NodeKind::External => format!("external {}", n.id),
+    };
+    let mut l = base;
+    if let Some(a) = &n.account {
+        let _ = write!(l, " @{a}");
+    }
+    if let Some(e) = &n.env {
+        let _ = write!(l, " [{}]", e.name);
+    }
+    if n.admin {
+        l.push_str(" ADMIN");
+    }
+    l
+}
+
+fn is_prod(g: &Graph, i: usize) -> bool {
+    g.nodes[i].env.as_ref().is_some_and(|e| e.prod)
+}
+
+/// The graph as a mermaid flowchart; edges into production roles and production nodes red.
+pub fn mermaid(g: &Graph) -> String {
+    let nodes = drawable(g);
+    let pos: BTreeMap<usize, usize> = nodes.iter().enumerate().map(|(k, &n)| (n, k)).collect();
+    let ids: BTreeMap<usize, String> = pos.iter().map(|(&n, k)| (n, format!("n{k}"))).collect();
+    let mut s = String::from("flowchart LR\n");
+    let mut accounts: BTreeSet<String> = BTreeSet::new();
+    for &n in &nodes {
+        let text = label(g, n).replace('"', "'");
+        let _ = writeln!(s, "  {}[\"{}\"]", ids[&n], text);
+        if g.nodes[n].part == Part::DeploymentRole
+            && let Some(a) = &g.nodes[n].account
+        {
+            accounts.insert(a.clone());
+        }
+    }
+    for a in &accounts {
+        let _ = writeln!(s, "  acct{a}[(\"account {a}\")]");
+    }
+    let mut link = 0usize;
+    let mut prod_links = Vec::new();
+    let mut edges: Vec<usize> = (0..g.edges.len()).collect();
+    edges.sort_by_key(|&e| (pos[&g.edges[e].from], pos[&g.edges[e].to]));
+    for e in edges {
+        let ed = &g.edges[e];
+        let arrow = if ed.conditions.is_empty() {
+            "-->".to_owned()
+        } else {
+            "-->|if|".to_owned()
+        };
+        let _ = writeln!(s, "  {} {} {}", ids[&ed.from], arrow, ids[&ed.to]);
+        if is_prod(g, ed.to) {
+            prod_links.push(link);
+        }
+        link += 1;
+    }
+    for &n in &nodes {
+        if g.nodes[n].part == Part::DeploymentRole
+            && let Some(a) = &g.nodes[n].account
+        {
+            let _ = writeln!(s, "  {} -.-> acct{a}", ids[&n]);
+            if is_prod(g, n) {
+                prod_links.push(link);
+            }
+            link += 1;
+        }
+    }
+    s.push_str("  classDef prod fill:#fdd,stroke:#c00,stroke-width:2px\n");
+    s.push_str("  classDef admin fill:#fc9,stroke:#960\n");
+    let prod: Vec<&str> = nodes
+        .iter()
+        .filter(|&&n| is_prod(g, n))
+        .map(|n| ids[n].as_str())
+        .collect();
+    if !prod.is_empty() {
+        let _ = writeln!(s, "  class {} prod", prod.join(","));
+    }
+    let admin: Vec<&str> = nodes
+        .iter()
+        .filter(|&&n| g.nodes[n].admin && !is_prod(g, n))
+        .map(|n| ids[n].as_str())
+        .collect();
+    if !admin.is_empty() {
+        let _ = writeln!(s, "  class {} admin", admin.join(","));
+    }
+    for l in prod_links {
+        let _ = writeln!(s, "  linkStyle {l} stroke:#c00,stroke-width:2px");
+    }
+    s
+}
+
+/// The graph in Graphviz dot; production paths red.
+pub fn dot(g: &Graph) -> String {
+    let nodes = drawable(g);
+    let mut s = String::from(
+        "digraph rolehop {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
+    let q = |t: &str| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""));
+    for &n in &nodes {
+        let style = if is_prod(g, n) {
+            ", color=red, style=filled, fillcolor=\"#ffdddd\""
+        } else if g.nodes[n].admin {
+            ", color=orange"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {} [label={}{style}];",
+            q(&g.nodes[n].id),
+            q(&label(g, n))
+        );
+    }
+    let mut edges: Vec<&crate::graph::Edge> = g.edges.iter().collect();
+    edges.sort_by_key(|e| (&g.nodes[e.from].id, &g.nodes[e.to].id));
+    for e in edges {
+        let mut attrs = Vec::new();
+        if !e.conditions.is_empty() {
+            attrs.push(format!("label={}", q(&e.conditions.join("; "))));
+        }
+        if is_prod(g, e.to) {
+            attrs.push("color=red, penwidth=2".to_owned());
+        }
+        let a = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", attrs.join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "  {} -> {}{a};",
+            q(&g.nodes[e.from].id),
+            q(&g.nodes[e.to].id)
+        );
+    }
+    for &n in &nodes {
+        if g.nodes[n].part == Part::DeploymentRole
+            && let Some(a) = &g.nodes[n].account
+        {
+            let prod = if is_prod(g, n) { ", color=red" } else { "" };
+            let _ = writeln!(
+                s,
+                "  {} -> {} [style=dashed{prod}];",
+                q(&g.nodes[n].id),
+                q(&format!("account {a}"))
+            );
+        }
+    }
+    s.push_str("}\n");
+    s
+}

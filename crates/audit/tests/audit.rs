@@ -1,0 +1,435 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The auditor as a user meets it: example topologies come out clean, planted defects in
+//! hand-made exports are each found under the right id, and a real-world export is audited.
+
+use std::path::{Path, PathBuf};
+
+use rolehop_audit::{Estate, Report, Severity, audit, input};
+use rolehop_core::Topology;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn topology(rel: &str) -> Topology {
+    topology_src(rel, &std::fs::read_to_string(root().join(rel)).unwrap())
+}
+
+fn topology_src(rel: &str, src: &str) -> Topology {
+    let dir = root().join(rel).parent().unwrap().to_path_buf();
+    let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
+    Topology::parse(rel, src, &mut read).unwrap()
+}
+
+/// 2026-11-26T00:00:00Z
+const NOW: i64 = 1_795_651_200;
+
+fn fixtures() -> Estate {
+    let dir = root().join("crates/audit/tests/fixtures");
+    let mut e = Estate::default();
+    for f in [
+        "broker-111111111111.json",
+        "prod-222222222222.json",
+        "nonprod-333333333333.json",
+    ] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        input::gaad::add_export(&mut e, f, &text).unwrap();
+    }
+    let csv = std::fs::read_to_string(dir.join("credential-report.csv")).unwrap();
+    input::add_credential_report(&mut e, "credential-report.csv", &csv).unwrap();
+    e
+}
+
+fn has(r: &Report, id: &str, resource: &str) -> bool {
+    r.findings
+        .iter()
+        .any(|f| f.id == id && f.resource == resource)
+}
+
+#[test]
+fn example_topologies_have_no_high_findings_and_stay_in_their_environment() {
+    for ex in [
+        "examples/access-keys/rolehop.toml",
+        "examples/oidc/rolehop.toml",
+    ] {
+        let topo = topology(ex);
+        let report = audit(&input::topology::estate_of(&topo), NOW);
+        let serious: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::High)
+            .collect();
+        assert!(serious.is_empty(), "{ex}: {serious:#?}");
+        assert!(
+            !report.blast_radius.is_empty(),
+            "{ex}: no credential holder"
+        );
+        for b in &report.blast_radius {
+            // Which environment holds this credential: the one whose service role it reaches.
+            let own: Vec<_> = topo
+                .environments
+                .iter()
+                .filter(|e| b.reaches.contains(&topo.service_role_arn(e)))
+                .collect();
+            assert_eq!(
+                own.len(),
+                1,
+                "{ex}: {} reaches {:?}",
+                b.principal,
+                b.reaches
+            );
+            let env = own[0];
+            let mut expected: Vec<String> = env
+                .accounts
+                .iter()
+                .map(|a| topo.deployment_role_arn(env, a))
+                .chain([topo.service_role_arn(env)])
+                .collect();
+            expected.sort();
+            assert_eq!(b.reaches, expected, "{ex}: {}", b.principal);
+            assert!(!b.admin);
+        }
+    }
+}
+
+#[test]
+fn oidc_example_subjects_are_the_topologys_patterns() {
+    let topo = topology("examples/oidc/rolehop.toml");
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    let prod = topo.environment("prod").unwrap();
+    for sub in prod.gitlab.sub_patterns() {
+        let id = format!("oidc:gitlab.example.com:{sub}");
+        let b = report
+            .blast_radius
+            .iter()
+            .find(|b| b.principal == id)
+            .unwrap_or_else(|| panic!("no blast radius for {id}"));
+        assert!(
+            b.reaches
+                .contains(&"arn:aws:iam::222222222222:role/rolehop-prod-deploy".to_owned())
+        );
+    }
+}
+
+#[test]
+fn admin_deployment_role_without_boundary_in_a_topology_is_found() {
+    let src = std::fs::read_to_string(root().join("examples/access-keys/rolehop.toml"))
+        .unwrap()
+        .replace(
+            "managed_policies = [\"arn:aws:iam::aws:policy/AWSCloudFormationFullAccess\"]\ninline_policies = [\"policies/deploy-app.json\"]\nboundary = \"arn:aws:iam::aws:policy/PowerUserAccess\"\n\n[environments.nonprod]",
+            "managed_policies = [\"arn:aws:iam::aws:policy/AdministratorAccess\"]\n\n[environments.nonprod]",
+        );
+    let topo = topology_src("examples/access-keys/rolehop.toml", &src);
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    assert!(has(
+        &report,
+        "RH009",
+        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    ));
+    let prod_user = report
+        .blast_radius
+        .iter()
+        .find(|b| b.principal.ends_with(":user/rolehop-prod"))
+        .unwrap();
+    assert!(prod_user.admin);
+}
+
+#[test]
+fn planted_defects_are_each_found_with_their_id() {
+    let report = audit(&fixtures(), NOW);
+    let b = "arn:aws:iam::111111111111:";
+    let expected = [
+        ("RH001", format!("{b}user/rolehop-prod")),
+        (
+            "RH002",
+            "arn:aws:iam::222222222222:role/rolehop-prod-deploy".to_owned(),
+        ),
+        (
+            "RH003",
+            "arn:aws:iam::222222222222:role/rolehop-prod-deploy".to_owned(),
+        ),
+        ("RH004", format!("{b}role/gitlab-noaud")),
+        ("RH005", format!("{b}role/gitlab-equals")),
+        ("RH006", format!("{b}role/gitlab-anyproject")),
+        ("RH006", format!("{b}role/shop-prod-oidc")),
+        (
+            "RH007",
+            "arn:aws:iam::222222222222:role/rolehop-prod-deploy".to_owned(),
+        ),
+        (
+            "RH008",
+            "arn:aws:iam::333333333333:role/rolehop-nonprod-deploy".to_owned(),
+        ),
+        (
+            "RH009",
+            "arn:aws:iam::333333333333:role/rolehop-nonprod-deploy".to_owned(),
+        ),
+        ("RH010", format!("{b}user/rolehop-prod")),
+        ("RH011", format!("{b}user/rolehop-prod")),
+        ("RH012", format!("{b}role/open-to-world")),
+        (
+            "RH090",
+            "arn:aws:iam::333333333333:role/broken-policy".to_owned(),
+        ),
+    ];
+    for (id, res) in &expected {
+        assert!(
+            has(&report, id, res),
+            "{id} on {res} not found in {:#?}",
+            report.findings
+        );
+    }
+    // Nothing is found about what was not planted.
+    assert!(!has(&report, "RH001", &format!("{b}user/rolehop-nonprod")));
+    assert!(!has(&report, "RH010", &format!("{b}user/rolehop-nonprod")));
+    assert!(!has(
+        &report,
+        "RH008",
+        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    ));
+}
+
+#[test]
+fn a_nonprod_identity_reaching_a_prod_role_is_critical_and_shows_the_path() {
+    let report = audit(&fixtures(), NOW);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == "RH002" && f.title.contains("user/rolehop-nonprod"))
+        .unwrap();
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(
+        f.detail,
+        "path: arn:aws:iam::111111111111:user/rolehop-nonprod -> arn:aws:iam::111111111111:role/rolehop-nonprod-service -> arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    );
+    let nonprod = report
+        .blast_radius
+        .iter()
+        .find(|b| b.principal.ends_with("user/rolehop-nonprod"))
+        .unwrap();
+    assert!(
+        nonprod
+            .reaches
+            .contains(&"arn:aws:iam::222222222222:role/rolehop-prod-deploy".to_owned())
+    );
+}
+
+#[test]
+fn key_ages_follow_the_injected_clock() {
+    // 60 days after the prod user's first key was rotated it is not yet old.
+    let report = audit(&fixtures(), 1_767_312_000 + 60 * 86_400);
+    assert!(!has(
+        &report,
+        "RH010",
+        "arn:aws:iam::111111111111:user/rolehop-prod"
+    ));
+}
+
+#[test]
+fn edges_keep_their_conditions() {
+    let report = audit(&fixtures(), NOW);
+    let g = &report.graph;
+    let to = g.index["arn:aws:iam::222222222222:role/rolehop-prod-deploy"];
+    let from = g.index["arn:aws:iam::111111111111:role/rolehop-prod-service"];
+    let e = g
+        .edges
+        .iter()
+        .find(|e| e.from == from && e.to == to)
+        .unwrap();
+    assert_eq!(
+        e.conditions,
+        vec!["Null sts:SourceIdentity = false".to_owned()]
+    );
+}
+
+fn gaad_dir() -> PathBuf {
+    // The shared test data lives beside the workspace (…/shared/testdata); walk up to it.
+    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
+    while let Some(d) = dir {
+        let p = d.join("shared/testdata/gaad");
+        if p.is_dir() {
+            return p;
+        }
+        dir = d.parent();
+    }
+    panic!(
+        "shared/testdata/gaad not found above {}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+}
+
+#[test]
+fn real_world_export_is_audited() {
+    let text = std::fs::read_to_string(gaad_dir().join("cloudsplaining-example.json")).unwrap();
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, "cloudsplaining-example.json", &text).unwrap();
+    assert_eq!(e.principals.len(), 44 + 78);
+    let report = audit(&e, NOW);
+    // AdministratorAccess holders are found; the export's privilege-escalation users too.
+    assert!(has(
+        &report,
+        "RH014",
+        "arn:aws:iam::200611803367:user/privesc4-CreateAccessKey-user"
+    ));
+    assert!(
+        report
+            .blast_radius
+            .iter()
+            .any(|b| b.admin && !b.reaches.is_empty())
+    );
+    // Deterministic.
+    let again = audit(&e, NOW);
+    assert_eq!(report.findings, again.findings);
+    assert_eq!(report.blast_radius, again.blast_radius);
+}
+
+#[test]
+fn not_an_export_is_an_input_error() {
+    let mut e = Estate::default();
+    let err = input::gaad::add_export(&mut e, "x.json", "{\"Foo\": 1}").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("x.json: not an authorization-details export")
+    );
+    let err = input::gaad::add_export(&mut e, "y.json", "{\n  nope").unwrap_err();
+    assert!(
+        err.to_string().starts_with("y.json:2:3: invalid JSON"),
+        "{err}"
+    );
+}
+
+fn with_scps(scps: &str) -> Report {
+    let mut e = fixtures();
+    input::add_scps(&mut e, "scps.json", scps).unwrap();
+    audit(&e, NOW)
+}
+
+const PROD_DEPLOY: &str = "arn:aws:iam::222222222222:role/rolehop-prod-deploy";
+
+#[test]
+fn scps_decide_edges_on_what_aws_knows_and_assume_the_rest() {
+    let allow_all = r#"{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
+    // Keyed on the caller's ARN, which AWS always knows: only prod roles may reach prod.
+    let by_arn = format!(
+        r#"[{{"orgIdentifier": "r-root", "policies": [{allow_all}]}},
+            {{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [{allow_all},
+              {{"Statement": [{{"Effect": "Deny", "Action": "sts:AssumeRole",
+                "Resource": "arn:aws:iam::222222222222:role/*",
+                "Condition": {{"StringNotLike": {{"aws:PrincipalArn": "arn:aws:iam::*:role/rolehop-prod-*"}}}}}}]}}]}}]"#
+    );
+    let report = with_scps(&by_arn);
+    assert!(
+        !has(&report, "RH002", PROD_DEPLOY),
+        "{:#?}",
+        report.findings
+    );
+    let g = &report.graph;
+    let e = g
+        .edges
+        .iter()
+        .find(|e| {
+            g.nodes[e.from].id.ends_with("role/rolehop-prod-service")
+                && g.nodes[e.to].id == PROD_DEPLOY
+        })
+        .unwrap();
+    assert_eq!(
+        e.conditions,
+        vec!["Null sts:SourceIdentity = false".to_owned()]
+    );
+
+    // Keyed on something only the request knows: the edge may exist, and says when.
+    let by_tag = format!(
+        r#"[{{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [{allow_all},
+              {{"Statement": [{{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+                "Condition": {{"StringNotEquals": {{"aws:RequestTag/team": "platform"}}}}}}]}}]}}]"#
+    );
+    let report = with_scps(&by_tag);
+    assert!(has(&report, "RH002", PROD_DEPLOY));
+    let g = &report.graph;
+    let e = g
+        .edges
+        .iter()
+        .find(|e| {
+            g.nodes[e.from].id.ends_with("role/rolehop-nonprod-service")
+                && g.nodes[e.to].id == PROD_DEPLOY
+        })
+        .unwrap();
+    assert!(
+        e.conditions
+            .contains(&"unless StringNotEquals aws:RequestTag/team = platform".to_owned()),
+        "{:?}",
+        e.conditions
+    );
+
+    // Unconditional: the hop is gone, and the prod user's reach stops at its service role.
+    let report = with_scps(&format!(
+        r#"[{{"orgIdentifier": "ou-broker", "accounts": ["111111111111"], "policies": [{allow_all},
+          {{"Statement": [{{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/rolehop-prod-deploy"}}]}}]}}]"#
+    ));
+    assert!(!has(&report, "RH002", PROD_DEPLOY));
+    let prod = report
+        .blast_radius
+        .iter()
+        .find(|b| b.principal.ends_with(":user/rolehop-prod"))
+        .unwrap();
+    assert_eq!(
+        prod.reaches,
+        vec!["arn:aws:iam::111111111111:role/rolehop-prod-service".to_owned()]
+    );
+}
+
+#[test]
+fn a_bad_scp_file_is_an_input_error() {
+    let mut e = Estate::default();
+    let err = input::add_scps(&mut e, "scps.json", r#"[{"policies": []}]"#).unwrap_err();
+    assert_eq!(err.to_string(), "scps.json: [0].orgIdentifier is missing");
+}
+
+#[test]
+fn group_policies_and_default_versions_count() {
+    // The user's rights come only through its group: an inline group policy and a managed
+    // policy whose default version (v2) is harmless while an old version (v1) was not.
+    let export = r#"{
+      "UserDetailList": [{"UserName": "rolehop-dev", "UserId": "AIDADEV", "Arn": "arn:aws:iam::111111111111:user/rolehop-dev",
+        "GroupList": ["ci-users"], "UserPolicyList": [], "AttachedManagedPolicies": [], "Tags": []}],
+      "GroupDetailList": [{"GroupName": "ci-users", "Arn": "arn:aws:iam::111111111111:group/ci-users",
+        "GroupPolicyList": [{"PolicyName": "extra", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}}],
+        "AttachedManagedPolicies": [{"PolicyName": "ci", "PolicyArn": "arn:aws:iam::111111111111:policy/ci"}]}],
+      "RoleDetailList": [],
+      "Policies": [{"PolicyName": "ci", "Arn": "arn:aws:iam::111111111111:policy/ci", "DefaultVersionId": "v2",
+        "PolicyVersionList": [
+          {"VersionId": "v1", "IsDefaultVersion": false, "Document": "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22iam%3APutUserPolicy%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"},
+          {"VersionId": "v2", "IsDefaultVersion": true, "Document": "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22sts%3AAssumeRole%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}
+        ]}]
+    }"#;
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, "groups.json", export).unwrap();
+    let report = audit(&e, NOW);
+    let f = report.findings.iter().find(|f| f.id == "RH001").unwrap();
+    assert_eq!(f.resource, "arn:aws:iam::111111111111:user/rolehop-dev");
+    assert_eq!(
+        f.severity,
+        Severity::High,
+        "v1 (admin) is not the default version"
+    );
+    assert!(f.detail.contains("`s3:*`"), "{}", f.detail);
+}
+
+#[test]
+fn a_topology_letting_any_branch_reach_prod_is_found() {
+    let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
+        .unwrap()
+        .replace("refs = [\"main\", \"v*\"]", "refs = [\"*\"]");
+    let topo = topology_src("examples/oidc/rolehop.toml", &src);
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == "RH006")
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(
+        f.resource,
+        "arn:aws:iam::111111111111:role/rolehop-prod-service"
+    );
+}

@@ -1,0 +1,188 @@
+//! StackSet operation handling that moto cannot show (its operations finish at once and never
+//! fail per account): a scripted CloudFormation endpoint answers RUNNING twice, then FAILED
+//! with one account's reason. The injected sleep makes the polling instant and countable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rolehop_aws::rollout::{
+    Account, AccountResult, Change, Outcome, Permission, Plan, Progress, Rollout, RolloutInput,
+    StackSetPlan, StackSetSpec, Timing,
+};
+
+/// Answers CloudFormation query-protocol calls by action; records the actions seen.
+fn scripted_cloudformation(
+    describe_statuses: Vec<&'static str>,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        let mut statuses = describe_statuses.into_iter();
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; len];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            let action = body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("")
+                .to_owned();
+            seen2.lock().unwrap().push(action.clone());
+            let result = match action.as_str() {
+                "CreateStackInstances" => "<OperationId>op-1</OperationId>".to_owned(),
+                "DescribeStackSetOperation" => {
+                    let s = statuses.next().unwrap_or("FAILED");
+                    let reason = if s == "FAILED" {
+                        "<StatusReason>The operation failed in 1 account</StatusReason>"
+                    } else {
+                        ""
+                    };
+                    format!("<StackSetOperation><OperationId>op-1</OperationId><Status>{s}</Status>{reason}</StackSetOperation>")
+                }
+                "ListStackSetOperationResults" => "<Summaries>\
+                    <member><Account>222222222222</Account><Region>eu-west-1</Region><Status>SUCCEEDED</Status></member>\
+                    <member><Account>333333333333</Account><Region>eu-west-1</Region><Status>FAILED</Status>\
+                    <StatusReason>ResourceLogicalId:DeploymentRole, ResourceType:AWS::IAM::Role, ResourceStatusReason:Role with name rolehop-prod-deploy already exists.</StatusReason></member>\
+                    </Summaries>"
+                    .to_owned(),
+                other => panic!("unexpected call {other}"),
+            };
+            let xml = format!(
+                "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{action}Response>"
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<AccountResult>>);
+
+impl Progress for Recorder {
+    fn step(&self, _: &str) {}
+    fn accounts_started(&self, _: &str, _: &[Account], _: &str) {}
+    fn account_done(&self, r: &AccountResult) {
+        self.0.lock().unwrap().push(r.clone());
+    }
+}
+
+#[tokio::test]
+async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
+    let (url, seen) = scripted_cloudformation(vec!["RUNNING", "RUNNING", "FAILED"]);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .load()
+        .await;
+    let sleeps = Arc::new(AtomicUsize::new(0));
+    let counter = sleeps.clone();
+    let sleep: rolehop_aws::rollout::Sleep = Arc::new(move |d| {
+        assert_eq!(d, Duration::from_secs(7));
+        counter.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {})
+    });
+    let r = Rollout::new(
+        &config,
+        sleep,
+        Timing {
+            poll: Duration::from_secs(7),
+            max_polls: 10,
+        },
+    );
+    let accounts = vec![
+        Account {
+            name: "a".into(),
+            id: "222222222222".into(),
+        },
+        Account {
+            name: "b".into(),
+            id: "333333333333".into(),
+        },
+    ];
+    let input = RolloutInput {
+        broker_account: "111111111111".into(),
+        region: "eu-west-1".into(),
+        broker_stack: "rolehop-broker".into(),
+        broker_template: String::new(),
+        stack_sets: vec![StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: String::new(),
+            accounts: accounts.clone(),
+            permission: Permission::SelfManaged {
+                administration_role_arn: "arn:aws:iam::111111111111:role/Admin".into(),
+                execution_role_name: "Exec".into(),
+            },
+            organizational_units: vec![],
+        }],
+    };
+    let plan = Plan {
+        broker_stack: "rolehop-broker".into(),
+        broker: Change::Unchanged,
+        stack_sets: vec![StackSetPlan {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            set: Change::Unchanged,
+            add: accounts,
+            retry: vec![],
+            remove: vec![],
+            current: vec![],
+            add_organizational_units: vec![],
+        }],
+    };
+    let progress = Recorder::default();
+    let report = r.apply(&input, &plan, &progress).await.unwrap();
+
+    assert_eq!(
+        sleeps.load(Ordering::SeqCst),
+        2,
+        "two RUNNING answers, two waits"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "CreateStackInstances",
+            "DescribeStackSetOperation",
+            "DescribeStackSetOperation",
+            "DescribeStackSetOperation",
+            "ListStackSetOperationResults"
+        ]
+    );
+    assert_eq!(report.accounts[0].outcome, Outcome::Created);
+    match &report.accounts[1].outcome {
+        Outcome::Failed(reason) => assert!(reason.contains("already exists"), "{reason}"),
+        o => panic!("account b should have failed, got {o}"),
+    }
+    assert_eq!(
+        progress.0.lock().unwrap().len(),
+        2,
+        "each account reported as it ends"
+    );
+}

@@ -1,0 +1,313 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `rolehop audit` and `rolehop graph` as a CI job runs them: formats, exit codes, errors.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> String {
+    root()
+        .join("crates/audit/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn example(name: &str) -> String {
+    root()
+        .join("examples")
+        .join(name)
+        .join("rolehop.toml")
+        .display()
+        .to_string()
+}
+
+/// The shared real-world export: walk up from the crate to `shared/testdata`.
+fn shared_gaad() -> PathBuf {
+    let mut dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    while let Some(d) = dir {
+        let p = d.join("shared/testdata/gaad/cloudsplaining-example.json");
+        if p.exists() {
+            return p;
+        }
+        dir = d.parent();
+    }
+    panic!(
+        "shared/testdata/gaad not found above {}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+}
+
+fn rolehop() -> Command {
+    Command::cargo_bin("rolehop").unwrap()
+}
+
+/// The planted-defect exports, with the credential report, at a fixed time.
+fn defects(extra: &[&str]) -> Command {
+    let mut c = rolehop();
+    c.args(["audit", "--authz-details"])
+        .arg(fixture("broker-111111111111.json"))
+        .arg(fixture("prod-222222222222.json"))
+        .arg(fixture("nonprod-333333333333.json"))
+        .arg("--credential-report")
+        .arg(fixture("credential-report.csv"))
+        .args(["--now", "2026-11-26T00:00:00Z"])
+        .args(extra);
+    c
+}
+
+fn stdout_json(c: &mut Command) -> Value {
+    let out = c.output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn example_topology_json_has_no_findings_and_a_blast_radius() {
+    let v = stdout_json(rolehop().args([
+        "audit",
+        "--config",
+        &example("access-keys"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["findings"], serde_json::json!([]));
+    let br = v["blast_radius"].as_array().unwrap();
+    let prod = br
+        .iter()
+        .find(|b| b["principal"] == "arn:aws:iam::111111111111:user/rolehop-prod")
+        .unwrap();
+    assert_eq!(
+        prod["reaches"],
+        serde_json::json!([
+            "arn:aws:iam::111111111111:role/rolehop-prod-service",
+            "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+        ])
+    );
+    assert_eq!(prod["admin"], false);
+}
+
+#[test]
+fn fail_on_turns_findings_into_exit_10() {
+    defects(&["--fail-on", "high"]).assert().code(10);
+    defects(&["--fail-on", "critical"]).assert().code(10);
+    // No finding at all: never fails.
+    rolehop()
+        .args(["audit", "--config", &example("oidc"), "--fail-on", "info"])
+        .assert()
+        .code(0);
+    // Findings, none at the threshold: the cloudsplaining export's worst is medium.
+    let gaad = shared_gaad();
+    {
+        rolehop()
+            .args(["audit", "--authz-details"])
+            .arg(&gaad)
+            .args(["--fail-on", "high"])
+            .assert()
+            .code(0);
+        rolehop()
+            .args(["audit", "--authz-details"])
+            .arg(&gaad)
+            .args(["--fail-on", "medium"])
+            .assert()
+            .code(10);
+    }
+}
+
+#[test]
+fn json_findings_have_the_documented_fields_and_are_sorted() {
+    let v = stdout_json(&mut defects(&["--format", "json"]));
+    let findings = v["findings"].as_array().unwrap();
+    assert!(findings.len() >= 14);
+    let order = ["critical", "high", "medium", "low", "info"];
+    let mut last = 0;
+    for f in findings {
+        for k in ["id", "severity", "resource", "title", "detail"] {
+            assert!(f[k].is_string(), "{k} missing in {f}");
+        }
+        let rank = order.iter().position(|s| *s == f["severity"]).unwrap();
+        assert!(rank >= last, "not sorted by severity: {f}");
+        last = rank;
+    }
+    assert!(findings.iter().any(|f| f["id"] == "RH002"
+        && f["severity"] == "critical"
+        && f["resource"] == "arn:aws:iam::222222222222:role/rolehop-prod-deploy"));
+}
+
+#[test]
+fn sarif_is_2_1_0_with_one_result_per_finding() {
+    let json = stdout_json(&mut defects(&["--format", "json"]));
+    let v = stdout_json(&mut defects(&["--format", "sarif"]));
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "rolehop");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), json["findings"].as_array().unwrap().len());
+    let rules: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    for r in results {
+        assert!(rules.contains(&r["ruleId"].as_str().unwrap()));
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(r["partialFingerprints"]["rolehopFinding/v1"].is_string());
+        assert!(
+            r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                .as_str()
+                .unwrap()
+                .starts_with("arn:aws:iam::")
+        );
+    }
+}
+
+#[test]
+fn codequality_issues_use_gitlab_severities_and_unique_fingerprints() {
+    let v = stdout_json(&mut defects(&["--format", "codequality"]));
+    let issues = v.as_array().unwrap();
+    let mut prints = std::collections::BTreeSet::new();
+    for i in issues {
+        assert!(i["description"].is_string() && i["check_name"].is_string());
+        assert!(
+            ["info", "minor", "major", "critical", "blocker"]
+                .contains(&i["severity"].as_str().unwrap())
+        );
+        assert!(i["location"]["path"].as_str().unwrap().ends_with(".json"));
+        assert_eq!(i["location"]["lines"]["begin"], 1);
+        assert!(prints.insert(i["fingerprint"].as_str().unwrap().to_owned()));
+    }
+    assert!(issues.iter().any(|i| i["severity"] == "blocker"));
+}
+
+#[test]
+fn markdown_has_findings_and_a_mermaid_graph() {
+    let out = defects(&["--format", "markdown"]).output().unwrap();
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains("| critical | RH002 |"), "{md}");
+    assert!(md.contains("```mermaid\nflowchart LR\n"));
+    assert!(md.contains("classDef prod"));
+}
+
+#[test]
+fn table_is_deterministic() {
+    let a = defects(&[]).output().unwrap();
+    let b = defects(&[]).output().unwrap();
+    assert_eq!(a.stdout, b.stdout);
+    let t = String::from_utf8(a.stdout).unwrap();
+    assert!(t.starts_with("SEVERITY  ID     RESOURCE"));
+    assert!(t.contains("BLAST RADIUS"));
+}
+
+#[test]
+fn key_age_findings_follow_now() {
+    let old = stdout_json(&mut defects(&["--format", "json"]));
+    assert!(
+        old["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "RH010")
+    );
+    let mut c = rolehop();
+    c.args(["audit", "--authz-details"])
+        .arg(fixture("broker-111111111111.json"))
+        .arg("--credential-report")
+        .arg(fixture("credential-report.csv"))
+        .args(["--now", "2026-02-01T00:00:00Z", "--format", "json"]);
+    let young = stdout_json(&mut c);
+    assert!(
+        !young["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "RH010")
+    );
+}
+
+#[test]
+fn input_errors_map_to_exit_codes() {
+    // Missing file: I/O.
+    rolehop()
+        .args(["audit", "--authz-details", "/nonexistent/gaad.json"])
+        .assert()
+        .code(8)
+        .stderr(predicates::str::contains(
+            "cannot read `/nonexistent/gaad.json`",
+        ));
+    // Not JSON: input.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"UserDetailList\": [").unwrap();
+    rolehop()
+        .args(["audit", "--authz-details"])
+        .arg(&bad)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("invalid JSON"));
+    // Both sources: usage.
+    rolehop()
+        .args(["audit", "--config", &example("oidc"), "--authz-details"])
+        .arg(&bad)
+        .assert()
+        .code(2);
+    // A broken topology: input, with the file and rule.
+    let topo = dir.path().join("rolehop.toml");
+    std::fs::write(
+        &topo,
+        "[broker]\naccount_id = \"12\"\nregion = \"eu-west-1\"\n[auth]\nmode = \"oidc\"\n",
+    )
+    .unwrap();
+    rolehop()
+        .args(["audit", "--config"])
+        .arg(&topo)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("rolehop.toml:2:"));
+    // Unknown severity: usage.
+    rolehop()
+        .args(["audit", "--config", &example("oidc"), "--fail-on", "severe"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn graph_mermaid_and_dot_mark_production() {
+    let out = rolehop()
+        .args(["graph", "--config", &example("oidc"), "--format", "mermaid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let m = String::from_utf8(out.stdout).unwrap();
+    assert!(m.starts_with("flowchart LR\n"));
+    assert!(m.contains("OIDC gitlab.example.com:project_path:acme/shop:ref_type:branch:ref:main"));
+    assert!(m.contains("role rolehop-prod-deploy @222222222222 [prod]"));
+    assert!(m.contains("account 222222222222"));
+    assert!(m.contains("linkStyle"));
+
+    let out = rolehop()
+        .args([
+            "graph",
+            "--config",
+            &example("access-keys"),
+            "--format",
+            "dot",
+        ])
+        .output()
+        .unwrap();
+    let d = String::from_utf8(out.stdout).unwrap();
+    assert!(d.starts_with("digraph rolehop {"));
+    assert!(d.contains(
+        "\"arn:aws:iam::111111111111:role/rolehop-prod-service\" -> \"arn:aws:iam::222222222222:role/rolehop-prod-deploy\" [label=\"Null sts:SourceIdentity = false; StringEquals sts:ExternalId = acme-shop-prod\", color=red, penwidth=2];"
+    ), "{d}");
+}

@@ -1,0 +1,98 @@
+//! `rolehop render` as a user runs it: files land in the output directory, a second run gives
+//! the same bytes, and a broken topology yields no template but a located error (exit 3).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn example(name: &str) -> std::path::PathBuf {
+    rolehop_testkit::workspace_root()
+        .join("examples")
+        .join(name)
+        .join("rolehop.toml")
+}
+
+fn read_all(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn renders_every_file_of_both_examples_deterministically() {
+    for ex in ["access-keys", "oidc"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("rendered");
+        Command::cargo_bin("rolehop")
+            .unwrap()
+            .args(["render", "--config"])
+            .arg(example(ex))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("broker.yaml"));
+        let first = read_all(&out);
+        let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "broker.yaml",
+                "gitlab-ci.yml",
+                "target-nonprod.yaml",
+                "target-prod.yaml"
+            ]
+        );
+        Command::cargo_bin("rolehop")
+            .unwrap()
+            .args(["render", "--config"])
+            .arg(example(ex))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        assert_eq!(read_all(&out), first, "{ex}: a second render changed bytes");
+    }
+}
+
+#[test]
+fn a_broken_topology_renders_nothing_and_points_at_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(example("access-keys"))
+        .unwrap()
+        .replace("prod-eu = \"222222222222\"", "prod-eu = \"22222\"");
+    let config = tmp.path().join("rolehop.toml");
+    std::fs::write(&config, src).unwrap();
+    std::fs::create_dir_all(tmp.path().join("policies")).unwrap();
+    std::fs::copy(
+        example("access-keys").with_file_name("policies/deploy-app.json"),
+        tmp.path().join("policies/deploy-app.json"),
+    )
+    .unwrap();
+    let out = tmp.path().join("rendered");
+    Command::cargo_bin("rolehop")
+        .unwrap()
+        .args(["render", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(3)
+        .stderr(
+            predicate::str::contains("rolehop.toml:29:").and(predicate::str::contains("22222")),
+        );
+    assert!(
+        !out.exists(),
+        "no template may be written for a broken topology"
+    );
+}

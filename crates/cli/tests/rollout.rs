@@ -1,0 +1,251 @@
+//! `rolehop rollout` against a private moto server: the broker stack and the deployment roles
+//! appear in their accounts, a second run changes nothing and says so, a failing account is
+//! named with its reason (exit 11), and credentials of the wrong account are refused (exit 5).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Instant;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use rolehop_testkit::Moto;
+
+const BROKER: &str = "111111111111";
+
+fn example() -> std::path::PathBuf {
+    rolehop_testkit::workspace_root().join("examples/access-keys/rolehop.toml")
+}
+
+/// An IAM query API call in `account` (auth is off: the signature is not checked, the
+/// credential scope only routes the request to IAM).
+fn iam(moto: &Moto, account: &str, params: &[(&str, &str)]) -> (u16, String) {
+    let mut body = String::from("Version=2010-05-08");
+    for (k, v) in params {
+        body.push('&');
+        body.push_str(k);
+        body.push('=');
+        body.push_str(&urlencode(v));
+    }
+    moto.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
+            ("x-moto-account-id", account),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &body,
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn xml_field<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = xml[start..].find('<').unwrap() + start;
+    &xml[start..end]
+}
+
+/// Administrator keys in the broker account.
+fn admin_keys(moto: &Moto) -> (String, String) {
+    let (s, _) = iam(
+        moto,
+        BROKER,
+        &[("Action", "CreateUser"), ("UserName", "admin")],
+    );
+    assert_eq!(s, 200);
+    let (s, xml) = iam(
+        moto,
+        BROKER,
+        &[("Action", "CreateAccessKey"), ("UserName", "admin")],
+    );
+    assert_eq!(s, 200);
+    (
+        xml_field(&xml, "AccessKeyId").to_owned(),
+        xml_field(&xml, "SecretAccessKey").to_owned(),
+    )
+}
+
+fn rolehop(moto: &Moto, keys: &(String, String), home: &std::path::Path) -> Command {
+    let mut c = Command::cargo_bin("rolehop").unwrap();
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("CI", "true")
+        .env("AWS_ACCESS_KEY_ID", &keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.1)
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+fn role_in(moto: &Moto, account: &str, role: &str) -> Option<String> {
+    let (s, xml) = iam(moto, account, &[("Action", "GetRole"), ("RoleName", role)]);
+    (s == 200).then_some(xml)
+}
+
+#[test]
+fn rollout_deploys_every_account_and_a_second_run_changes_nothing() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--dry-run", "--config"])
+        .arg(example())
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(
+                "stack rolehop-broker (account 111111111111, eu-west-1): create",
+            )
+            .and(predicate::str::contains("create    prod-eu (222222222222)"))
+            .and(predicate::str::contains("dry run: nothing was changed")),
+        );
+    assert!(
+        role_in(&moto, "222222222222", "rolehop-prod-deploy").is_none(),
+        "--dry-run must not deploy"
+    );
+
+    let started = Instant::now();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "broker stack: created; accounts: 3 changed, 0 unchanged, 0 failed",
+        ))
+        .stderr(
+            predicate::str::contains("[prod] prod-eu (222222222222): created")
+                .and(predicate::str::contains(
+                    "[nonprod] staging (333333333333): created",
+                ))
+                .and(predicate::str::contains(
+                    "[nonprod] dev (444444444444): created",
+                )),
+        );
+    eprintln!("rollout to 3 accounts took {:?}", started.elapsed());
+
+    for (account, env) in [
+        ("222222222222", "prod"),
+        ("333333333333", "nonprod"),
+        ("444444444444", "nonprod"),
+    ] {
+        let role = role_in(&moto, account, &format!("rolehop-{env}-deploy"))
+            .unwrap_or_else(|| panic!("no deployment role in {account}"));
+        // The trust policy names this environment's service role in the broker account.
+        assert!(
+            role.contains(&format!("rolehop-{env}-service")),
+            "{account}: {role}"
+        );
+        assert!(
+            role.contains("sts%3ASourceIdentity") || role.contains("sts:SourceIdentity"),
+            "{role}"
+        );
+    }
+    for env in ["prod", "nonprod"] {
+        assert!(role_in(&moto, BROKER, &format!("rolehop-{env}-service")).is_some());
+        let (s, xml) = iam(
+            &moto,
+            BROKER,
+            &[
+                ("Action", "ListUserPolicies"),
+                ("UserName", &format!("rolehop-{env}")),
+            ],
+        );
+        assert_eq!(s, 200, "{xml}");
+        assert!(xml.contains("rolehop-assume-service-role"), "{xml}");
+    }
+
+    let started = Instant::now();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "nothing to change: stack rolehop-broker and 2 stack set(s) on 3 account(s) are up to date",
+        ));
+    eprintln!("no-op rollout took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_failing_account_is_named_with_its_reason_and_the_others_still_deploy() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    // Someone already made a role of that name in the prod account by hand.
+    let (s, xml) = iam(
+        &moto,
+        "222222222222",
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "rolehop-prod-deploy"),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[]}"#,
+            ),
+        ],
+    );
+    assert_eq!(s, 200, "{xml}");
+
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .code(11)
+        .stdout(predicate::str::contains("2 changed, 0 unchanged, 1 failed"))
+        .stderr(
+            predicate::str::contains("environment `prod` account `prod-eu` (222222222222)")
+                .and(predicate::str::contains("already exists")),
+        );
+    assert!(role_in(&moto, "333333333333", "rolehop-nonprod-deploy").is_some());
+    assert!(role_in(&moto, "444444444444", "rolehop-nonprod-deploy").is_some());
+}
+
+#[test]
+fn credentials_of_another_account_are_refused_before_anything_changes() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    // Unknown keys act in moto's default account, not the broker.
+    let keys = ("AKIAEXAMPLEEXAMPLE00".to_owned(), "secret".to_owned());
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "the topology's broker account is `111111111111`",
+        ));
+}
+
+#[test]
+fn no_credentials_at_all_exit_7() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Command::cargo_bin("rolehop")
+        .unwrap()
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("no AWS credentials"));
+}

@@ -1,0 +1,116 @@
+//! The parsed, compiled form of an IAM policy document. Every pattern (action, resource,
+//! principal, condition value) is compiled once here so evaluating a request never re-parses
+//! or rebuilds a matcher; patterns that contain policy variables are resolved per request.
+
+use crate::arn::ArnPattern;
+use crate::condition::Condition;
+use crate::error::PolicyError;
+use crate::pattern::Glob;
+
+/// A parsed IAM policy document (identity, resource/trust, boundary, SCP, RCP or session).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// The `Version` element, if present (`2012-10-17` enables policy variables).
+    pub version: Option<String>,
+    /// The `Id` element, if present.
+    pub id: Option<String>,
+    /// A caller-chosen label used in explanations (for example a policy ARN or a role name).
+    pub name: Option<String>,
+    /// The statements, in document order.
+    pub statements: Vec<Statement>,
+}
+
+impl Policy {
+    /// Parses a policy document given as JSON text or as the URL-encoded JSON that the IAM API
+    /// returns (`%7B%22Version%22...`).
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        crate::parse::parse_text(text)
+    }
+
+    /// Parses a policy document already read as a JSON value (an object, or a string holding
+    /// JSON or URL-encoded JSON).
+    pub fn from_value(value: &serde_json::Value) -> Result<Policy, PolicyError> {
+        crate::parse::parse_value(value)
+    }
+
+    /// Sets the label used for this policy in explanations.
+    pub fn with_name(mut self, name: impl Into<String>) -> Policy {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether policy variables (`${aws:username}`) are interpreted: only with Version
+    /// `2012-10-17`; older or missing versions treat `${...}` literally.
+    pub fn variables_enabled(&self) -> bool {
+        self.version.as_deref() == Some("2012-10-17")
+    }
+}
+
+/// `Allow` or `Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// Position in the document (0-based), used in explanations when there is no Sid.
+    pub index: usize,
+    pub sid: Option<String>,
+    pub effect: Effect,
+    /// `Action` or `NotAction`.
+    pub action: ActionBlock,
+    /// `Resource` or `NotResource`; `None` when the statement has neither (usual in trust
+    /// policies).
+    pub resource: Option<ResourceBlock>,
+    /// `Principal` or `NotPrincipal`; `None` in identity policies, boundaries, SCPs and
+    /// session policies.
+    pub principal: Option<PrincipalBlock>,
+    /// Every condition must hold (AND across operators and keys).
+    pub conditions: Vec<Condition>,
+}
+
+impl Statement {
+    /// A human label: the Sid when present, else `#index`.
+    pub fn label(&self) -> String {
+        match &self.sid {
+            Some(sid) if !sid.is_empty() => sid.clone(),
+            _ => format!("#{}", self.index),
+        }
+    }
+}
+
+/// Positive or negated list of items.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block<T> {
+    /// `Action` / `Resource` / `Principal`: the statement applies when an item matches.
+    Is(T),
+    /// `NotAction` / `NotResource` / `NotPrincipal`: applies when no item matches.
+    Not(T),
+}
+
+/// Action patterns such as `s3:Get*` (matched case-insensitively).
+pub type ActionBlock = Block<Vec<Glob>>;
+/// Resource patterns, matched per ARN segment.
+pub type ResourceBlock = Block<Vec<ArnPattern>>;
+/// Principal set.
+pub type PrincipalBlock = Block<PrincipalSet>;
+
+/// The principals named by a `Principal` or `NotPrincipal` element.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrincipalSet {
+    /// `"Principal": "*"` or `{"AWS": "*"}`: everyone, including anonymous callers for `"*"`.
+    pub wildcard: bool,
+    /// Whether the wildcard came from `"*"` (every principal) rather than `{"AWS":"*"}`.
+    pub everyone: bool,
+    /// `AWS`: account ids, account roots, user/role/assumed-role ARNs.
+    pub aws: Vec<String>,
+    /// `Service`: `lambda.amazonaws.com` ...
+    pub service: Vec<String>,
+    /// `Federated`: OIDC/SAML provider ARNs or names such as `cognito-identity.amazonaws.com`.
+    pub federated: Vec<String>,
+    /// `CanonicalUser` ids.
+    pub canonical_user: Vec<String>,
+}

@@ -1,0 +1,413 @@
+//! Policy documents (JSON text, URL-encoded JSON as the IAM API returns it, or a JSON value)
+//! -> [`Policy`]. Strict about the grammar so mistakes surface as errors with a JSON path,
+//! never as silently ignored statements.
+
+use serde_json::{Map, Value};
+
+use crate::arn::ArnPattern;
+use crate::ast::{Block, Effect, Policy, PrincipalSet, Statement};
+use crate::condition::{Condition, Operator};
+use crate::error::PolicyError;
+use crate::pattern::Glob;
+
+/// Parses JSON text or URL-encoded JSON text.
+pub fn parse_text(text: &str) -> Result<Policy, PolicyError> {
+    let trimmed = text.trim();
+    let decoded;
+    let json = if trimmed.starts_with('{') {
+        trimmed
+    } else if trimmed.starts_with('%') {
+        decoded = percent_decode(trimmed)
+            .ok_or_else(|| PolicyError::new("", "the URL-encoded document is not valid UTF-8"))?;
+        decoded.as_str()
+    } else {
+        return Err(PolicyError::new(
+            "",
+            "a policy document must be a JSON object (or URL-encoded JSON)",
+        ));
+    };
+    let value: Value = serde_json::from_str(json).map_err(|e| {
+        PolicyError::new(
+            "",
+            format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    parse_value(&value)
+}
+
+/// Parses a JSON value: an object, or a string holding JSON or URL-encoded JSON.
+pub fn parse_value(value: &Value) -> Result<Policy, PolicyError> {
+    match value {
+        Value::Object(map) => parse_document(map),
+        Value::String(s) => parse_text(s),
+        other => Err(PolicyError::new(
+            "",
+            format!("expected a policy object, found {}", kind(other)),
+        )),
+    }
+}
+
+/// Decodes `%XX` escapes (IAM does not use `+` for spaces).
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(byte) = hex {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
+    let mut version = None;
+    let mut id = None;
+    for (k, v) in map {
+        match k.as_str() {
+            "Version" => match v {
+                Value::String(s) if s == "2012-10-17" || s == "2008-10-17" => {
+                    version = Some(s.clone())
+                }
+                Value::String(s) => {
+                    return Err(PolicyError::new(
+                        "Version",
+                        format!("unknown version `{s}`, expected `2012-10-17` or `2008-10-17`"),
+                    ));
+                }
+                other => {
+                    return Err(PolicyError::new(
+                        "Version",
+                        format!("expected a string, found {}", kind(other)),
+                    ));
+                }
+            },
+            "Id" => id = Some(string(v, "Id")?.to_string()),
+            "Statement" => {}
+            other => {
+                return Err(PolicyError::new(
+                    "",
+                    format!("unknown element `{other}` (expected Version, Id or Statement)"),
+                ));
+            }
+        }
+    }
+    let variables = version.as_deref() == Some("2012-10-17");
+    let statements = match map.get("Statement") {
+        None => return Err(PolicyError::new("", "missing `Statement`")),
+        Some(Value::Object(s)) => vec![parse_statement(s, 0, "Statement", variables)?],
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("Statement[{i}]");
+                match item {
+                    Value::Object(s) => out.push(parse_statement(s, i, &path, variables)?),
+                    other => {
+                        return Err(PolicyError::new(
+                            path,
+                            format!("expected a statement object, found {}", kind(other)),
+                        ));
+                    }
+                }
+            }
+            out
+        }
+        Some(other) => {
+            return Err(PolicyError::new(
+                "Statement",
+                format!("expected an object or an array, found {}", kind(other)),
+            ));
+        }
+    };
+    Ok(Policy {
+        version,
+        id,
+        name: None,
+        statements,
+    })
+}
+
+fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, PolicyError> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(PolicyError::new(
+            path,
+            format!("expected a string, found {}", kind(other)),
+        )),
+    }
+}
+
+/// A string or a non-empty array of strings.
+fn strings<'v>(v: &'v Value, path: &str) -> Result<Vec<&'v str>, PolicyError> {
+    match v {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(PolicyError::new(path, "expected at least one value"));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| string(item, &format!("{path}[{i}]")))
+                .collect()
+        }
+        other => Err(PolicyError::new(
+            path,
+            format!(
+                "expected a string or an array of strings, found {}",
+                kind(other)
+            ),
+        )),
+    }
+}
+
+/// Exactly one of `pos`/`neg` (or neither when `optional`).
+fn pick<'m>(
+    map: &'m Map<String, Value>,
+    pos: &str,
+    neg: &str,
+    path: &str,
+) -> Result<Option<(bool, &'m Value, String)>, PolicyError> {
+    match (map.get(pos), map.get(neg)) {
+        (Some(_), Some(_)) => Err(PolicyError::new(
+            path,
+            format!("a statement cannot have both `{pos}` and `{neg}`"),
+        )),
+        (Some(v), None) => Ok(Some((true, v, format!("{path}.{pos}")))),
+        (None, Some(v)) => Ok(Some((false, v, format!("{path}.{neg}")))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn block<T>(positive: bool, items: T) -> Block<T> {
+    if positive {
+        Block::Is(items)
+    } else {
+        Block::Not(items)
+    }
+}
+
+fn parse_statement(
+    map: &Map<String, Value>,
+    index: usize,
+    path: &str,
+    variables: bool,
+) -> Result<Statement, PolicyError> {
+    const KNOWN: &[&str] = &[
+        "Sid",
+        "Effect",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Principal",
+        "NotPrincipal",
+        "Condition",
+    ];
+    if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(PolicyError::new(
+            path,
+            format!("unknown statement element `{k}`"),
+        ));
+    }
+    let sid = map
+        .get("Sid")
+        .map(|v| string(v, &format!("{path}.Sid")).map(str::to_string))
+        .transpose()?;
+    let effect_path = format!("{path}.Effect");
+    let effect = match map.get("Effect") {
+        None => return Err(PolicyError::new(path, "missing `Effect`")),
+        Some(v) => match string(v, &effect_path)? {
+            "Allow" => Effect::Allow,
+            "Deny" => Effect::Deny,
+            other => {
+                return Err(PolicyError::new(
+                    effect_path,
+                    format!("unknown effect `{other}`, expected `Allow` or `Deny`"),
+                ));
+            }
+        },
+    };
+    let action = match pick(map, "Action", "NotAction", path)? {
+        None => return Err(PolicyError::new(path, "missing `Action` or `NotAction`")),
+        Some((pos, v, p)) => {
+            let globs = strings(v, &p)?
+                .into_iter()
+                .map(|a| Glob::new(a, true))
+                .collect();
+            block(pos, globs)
+        }
+    };
+    let resource = match pick(map, "Resource", "NotResource", path)? {
+        None => None,
+        Some((pos, v, p)) => {
+            let pats = strings(v, &p)?
+                .into_iter()
+                .map(|r| ArnPattern::new(r, variables))
+                .collect();
+            Some(block(pos, pats))
+        }
+    };
+    let principal = match pick(map, "Principal", "NotPrincipal", path)? {
+        None => None,
+        Some((pos, v, p)) => Some(block(pos, parse_principal(v, &p)?)),
+    };
+    let conditions = match map.get("Condition") {
+        None => Vec::new(),
+        Some(v) => parse_conditions(v, &format!("{path}.Condition"), variables)?,
+    };
+    Ok(Statement {
+        index,
+        sid,
+        effect,
+        action,
+        resource,
+        principal,
+        conditions,
+    })
+}
+
+fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
+    let mut set = PrincipalSet::default();
+    match v {
+        Value::String(s) if s == "*" => {
+            set.wildcard = true;
+            set.everyone = true;
+        }
+        Value::Object(map) => {
+            if map.is_empty() {
+                return Err(PolicyError::new(
+                    path,
+                    "expected at least one principal type",
+                ));
+            }
+            for (k, v) in map {
+                let p = format!("{path}.{k}");
+                let values: Vec<String> = strings(v, &p)?
+                    .into_iter()
+                    .map(|s| s.trim().to_string())
+                    .collect();
+                let target = match k.as_str() {
+                    "AWS" => {
+                        if values.iter().any(|s| s == "*") {
+                            set.wildcard = true;
+                        }
+                        &mut set.aws
+                    }
+                    "Service" => &mut set.service,
+                    "Federated" => &mut set.federated,
+                    "CanonicalUser" => &mut set.canonical_user,
+                    other => {
+                        return Err(PolicyError::new(
+                            path,
+                            format!(
+                                "unknown principal type `{other}` (expected AWS, Service, Federated or CanonicalUser)"
+                            ),
+                        ));
+                    }
+                };
+                target.extend(values);
+            }
+        }
+        // A bare ARN string is read as `{"AWS": ...}`, as IAM does for older documents.
+        Value::String(s) => set.aws.push(s.trim().to_string()),
+        other => {
+            return Err(PolicyError::new(
+                path,
+                format!("expected `*` or an object, found {}", kind(other)),
+            ));
+        }
+    }
+    Ok(set)
+}
+
+fn parse_conditions(v: &Value, path: &str, variables: bool) -> Result<Vec<Condition>, PolicyError> {
+    let Value::Object(ops) = v else {
+        return Err(PolicyError::new(
+            path,
+            format!("expected an object of operators, found {}", kind(v)),
+        ));
+    };
+    let mut out = Vec::new();
+    for (op_name, keys) in ops {
+        let op_path = format!("{path}.{op_name}");
+        let Some(operator) = Operator::parse(op_name) else {
+            return Err(PolicyError::new(
+                path,
+                format!("unknown condition operator `{op_name}`"),
+            ));
+        };
+        let Value::Object(keys) = keys else {
+            return Err(PolicyError::new(
+                op_path,
+                format!("expected an object of condition keys, found {}", kind(keys)),
+            ));
+        };
+        for (key, values) in keys {
+            let key_path = format!("{op_path}.{key}");
+            let raw_values = condition_values(values, &key_path)?;
+            let cond = Condition::new(operator.clone(), key, raw_values, variables).map_err(
+                |(i, msg)| {
+                    let p = if matches!(values, Value::Array(_)) {
+                        format!("{key_path}[{i}]")
+                    } else {
+                        key_path.clone()
+                    };
+                    PolicyError::new(p, msg)
+                },
+            )?;
+            out.push(cond);
+        }
+    }
+    Ok(out)
+}
+
+/// Condition values may be strings, numbers or booleans, alone or in an array.
+fn condition_values(v: &Value, path: &str) -> Result<Vec<String>, PolicyError> {
+    let one = |v: &Value, p: &str| -> Result<String, PolicyError> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(PolicyError::new(
+                p,
+                format!(
+                    "expected a string, number or boolean, found {}",
+                    kind(other)
+                ),
+            )),
+        }
+    };
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| one(item, &format!("{path}[{i}]")))
+            .collect(),
+        other => Ok(vec![one(other, path)?]),
+    }
+}

@@ -1,0 +1,192 @@
+//! A small block-style YAML writer for JSON values, with comments between entries. Rendered
+//! files are read by people first, so the output is plain where YAML allows it and quoted
+//! wherever a plain scalar could be misread (numbers, booleans, `: `, leading symbols).
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+/// A mapping entry with the comment lines written above it.
+pub struct Entry {
+    pub comment: Vec<String>,
+    pub key: String,
+    pub value: Value,
+}
+
+impl Entry {
+    pub fn new(key: impl Into<String>, value: Value) -> Self {
+        Entry {
+            comment: Vec::new(),
+            key: key.into(),
+            value,
+        }
+    }
+
+    pub fn with_comment(mut self, lines: &[&str]) -> Self {
+        self.comment.extend(lines.iter().map(|l| (*l).to_owned()));
+        self
+    }
+}
+
+/// Appends `# line` for each comment line at `indent` spaces (an empty line stays `#`).
+pub fn comment(out: &mut String, indent: usize, lines: &[String]) {
+    for l in lines {
+        if l.is_empty() {
+            let _ = writeln!(out, "{:indent$}#", "");
+        } else {
+            let _ = writeln!(out, "{:indent$}# {l}", "");
+        }
+    }
+}
+
+/// Writes the entries as a mapping at `indent` spaces.
+pub fn entries(out: &mut String, indent: usize, items: &[Entry]) {
+    for e in items {
+        comment(out, indent, &e.comment);
+        key_value(out, indent, &e.key, &e.value);
+    }
+}
+
+/// Writes `key: value` at `indent`, nesting collections below it.
+pub fn key_value(out: &mut String, indent: usize, key: &str, value: &Value) {
+    let _ = write!(out, "{:indent$}{}:", "", scalar(key));
+    match value {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            mapping(out, indent + 2, m);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            sequence(out, indent + 2, a);
+        }
+        v => {
+            let _ = writeln!(out, " {}", inline(v));
+        }
+    }
+}
+
+fn mapping(out: &mut String, indent: usize, m: &serde_json::Map<String, Value>) {
+    for (k, v) in m {
+        key_value(out, indent, k, v);
+    }
+}
+
+fn sequence(out: &mut String, indent: usize, a: &[Value]) {
+    for v in a {
+        let _ = write!(out, "{:indent$}-", "");
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                // The first key shares the dash's line; the rest align under it.
+                let mut first = true;
+                for (k, v) in m {
+                    if first {
+                        let mut sub = String::new();
+                        key_value(&mut sub, 0, k, v);
+                        // Re-indent the nested lines of the first entry under the dash.
+                        let mut lines = sub.lines();
+                        if let Some(l) = lines.next() {
+                            let _ = writeln!(out, " {l}");
+                        }
+                        for l in lines {
+                            let _ = writeln!(out, "{:w$}{l}", "", w = indent + 2);
+                        }
+                        first = false;
+                    } else {
+                        key_value(out, indent + 2, k, v);
+                    }
+                }
+            }
+            Value::Array(inner) if !inner.is_empty() => {
+                out.push('\n');
+                sequence(out, indent + 2, inner);
+            }
+            v => {
+                let _ = writeln!(out, " {}", inline(v));
+            }
+        }
+    }
+}
+
+/// A value that fits on the key's line: scalars, `[]` and `{}`.
+fn inline(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => scalar(s),
+        Value::Array(_) => "[]".to_owned(),
+        Value::Object(_) => "{}".to_owned(),
+    }
+}
+
+/// A string as a YAML scalar: plain when it cannot be misread, else single-quoted, else
+/// double-quoted with JSON escapes (a subset of YAML's).
+pub fn scalar(s: &str) -> String {
+    if is_plain_safe(s) {
+        s.to_owned()
+    } else if !s.contains('\'') && s.chars().all(|c| !c.is_control()) {
+        format!("'{s}'")
+    } else {
+        serde_json::Value::String(s.to_owned()).to_string()
+    }
+}
+
+fn is_plain_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    const KEYWORDS: [&str; 12] = [
+        "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~", "nan", "inf",
+    ];
+    // A leading `.` (GitLab's hidden jobs) is plain YAML when a letter follows.
+    let body = s.strip_prefix('.').unwrap_or(s);
+    let lead_ok = first.is_ascii_alphabetic()
+        || (first == '.' && body.starts_with(|c: char| c.is_ascii_alphabetic()));
+    lead_ok
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:-$ (),*=+@".contains(c))
+        && !s.ends_with([':', ' '])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !KEYWORDS.contains(&s.to_ascii_lowercase().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quotes_what_yaml_would_misread() {
+        assert_eq!(scalar("111111111111"), "'111111111111'");
+        assert_eq!(scalar("2012-10-17"), "'2012-10-17'");
+        assert_eq!(scalar("true"), "'true'");
+        assert_eq!(scalar("No"), "'No'");
+        assert_eq!(scalar(""), "''");
+        assert_eq!(scalar("a: b"), "'a: b'");
+        assert_eq!(scalar("*"), "'*'");
+        assert_eq!(scalar("it's"), "\"it's\"");
+        assert_eq!(scalar("a\nb"), "\"a\\nb\"");
+        assert_eq!(
+            scalar("arn:aws:iam::111111111111:role/x"),
+            "arn:aws:iam::111111111111:role/x"
+        );
+    }
+
+    #[test]
+    fn nests_sequences_of_mappings_under_the_dash() {
+        let mut out = String::new();
+        key_value(
+            &mut out,
+            0,
+            "Statement",
+            &json!([{"Effect": "Allow", "Action": ["a:b", "c:d"], "Condition": {"Null": {"k": "false"}}}, "x"]),
+        );
+        assert_eq!(
+            out,
+            "Statement:\n  - Effect: Allow\n    Action:\n      - a:b\n      - c:d\n    Condition:\n      'Null':\n        k: 'false'\n  - x\n"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Renders both example topologies: every file is snapshot-tested, and every CloudFormation
+//! template must pass the real cfn-lint without errors or warnings.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use rolehop_core::Topology;
+use rolehop_render::{Rendered, render};
+
+const EXAMPLES: [&str; 2] = ["access-keys", "oidc"];
+
+fn example(name: &str) -> Topology {
+    let dir = rolehop_testkit::workspace_root()
+        .join("examples")
+        .join(name);
+    let src = std::fs::read_to_string(dir.join("rolehop.toml")).unwrap();
+    let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
+    Topology::parse(&format!("examples/{name}/rolehop.toml"), &src, &mut read).unwrap()
+}
+
+#[test]
+fn every_rendered_file_matches_its_snapshot() {
+    for ex in EXAMPLES {
+        let Rendered { files } = render(&example(ex));
+        let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "broker.yaml",
+                "gitlab-ci.yml",
+                "target-nonprod.yaml",
+                "target-prod.yaml"
+            ],
+            "{ex}"
+        );
+        for (name, content) in files {
+            insta::assert_snapshot!(format!("{ex}__{name}"), content);
+        }
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for ex in EXAMPLES {
+        assert_eq!(render(&example(ex)), render(&example(ex)), "{ex}");
+    }
+}
+
+#[test]
+fn templates_pass_cfn_lint_without_errors_or_warnings() {
+    let cfn_lint = rolehop_testkit::venv_tool("cfn-lint");
+    let dir = tempfile::tempdir().unwrap();
+    let mut templates: Vec<PathBuf> = Vec::new();
+    for ex in EXAMPLES {
+        for (name, content) in render(&example(ex)).files {
+            if name.ends_with(".yaml") {
+                let p = dir.path().join(format!("{ex}-{name}"));
+                std::fs::write(&p, content).unwrap();
+                templates.push(p);
+            }
+        }
+    }
+    assert_eq!(templates.len(), 6);
+    let out = Command::new(cfn_lint)
+        .args(["-f", "json", "--"])
+        .args(&templates)
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Exit code bitmask: 2 errors, 4 warnings, 8 informational.
+    assert_eq!(
+        code & 0b110,
+        0,
+        "cfn-lint exit {code}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let findings: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for f in findings.as_array().unwrap() {
+        assert_eq!(f["Level"], "Informational", "{f:#}");
+    }
+}
+
+/// The rendered YAML as a YAML 1.1 parser (PyYAML, as GitLab's and cfn-lint's loaders are
+/// YAML 1.1-ish) reads it, converted to JSON.
+fn load_yaml(content: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.yaml");
+    std::fs::write(&p, content).unwrap();
+    let out = Command::new(rolehop_testkit::venv_tool("python"))
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn file<'a>(r: &'a Rendered, name: &str) -> &'a str {
+    &r.files.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn yaml_parsers_read_what_was_meant() {
+    use serde_json::json;
+    let r = render(&example("access-keys"));
+    let target = load_yaml(file(&r, "target-prod.yaml"));
+    assert_eq!(target["AWSTemplateFormatVersion"], "2010-09-09");
+    assert_eq!(
+        target["Resources"]["DeploymentRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            [0]["Condition"],
+        json!({"Null": {"sts:SourceIdentity": "false"}, "StringEquals": {"sts:ExternalId": "acme-shop-prod"}})
+    );
+    let ci = load_yaml(file(&r, "gitlab-ci.yml"));
+    let deploy = &ci["rolehop:deploy:prod:prod-eu"];
+    assert_eq!(deploy["extends"], ".rolehop");
+    assert_eq!(
+        deploy["environment"],
+        json!({"name": "production", "deployment_tier": "production"})
+    );
+    assert_eq!(deploy["resource_group"], "rolehop-prod");
+    assert_eq!(
+        deploy["rules"][1]["if"],
+        "$CI_COMMIT_REF_PROTECTED == \"true\" && $CI_COMMIT_BRANCH =~ /^main$/"
+    );
+    assert!(ci[".rolehop"].get("image").is_none());
+    assert_eq!(
+        ci["rolehop:rotate-keys:nonprod"]["rules"][0]["if"],
+        "$CI_PIPELINE_SOURCE == \"schedule\""
+    );
+
+    let r = render(&example("oidc"));
+    let ci = load_yaml(file(&r, "gitlab-ci.yml"));
+    assert_eq!(
+        ci["rolehop:deploy:nonprod:dev"]["id_tokens"],
+        json!({"ROLEHOP_ID_TOKEN": {"aud": "https://aws.rolehop.example.com"}})
+    );
+    assert!(ci.get("rolehop:rotate-keys:nonprod").is_none());
+    let broker = load_yaml(file(&r, "broker.yaml"));
+    assert_eq!(
+        broker["Resources"]["GitlabOidcProvider"]["Properties"]["ClientIdList"],
+        json!(["https://aws.rolehop.example.com"])
+    );
+}
