@@ -1,6 +1,6 @@
 //! The decision: given a request and the policies in force, decide the way AWS does (explicit
-//! deny wins; every SCP and RCP level must allow; resource/trust policy and identity side per
-//! account rules; boundaries and session policies cap identity grants) and say why.
+//! deny wins; every SCP level must allow; RCPs only deny; resource/trust policy and identity
+//! side per account rules; boundaries and session policies cap identity grants) and say why.
 
 use std::fmt;
 
@@ -427,6 +427,17 @@ fn decided(
 }
 
 /// Decides `request` against the policies in `input`.
+///
+/// In order: `sts:GetCallerIdentity` is always allowed; a matching Deny in any layer
+/// (SCP, RCP, VPC endpoint, resource/trust, identity, boundary, session) is an explicit deny;
+/// an IAM principal needs an Allow at every SCP level; AWS-owned resources refuse writes;
+/// every endpoint policy must allow. Then, for users, roles and sessions: within one account
+/// a resource policy naming the exact user/session (or `*`) grants alone (capped only by a
+/// session policy), one naming the session's role grants if the boundary and session policy
+/// allow too, and otherwise identity policies grant within boundary and session policy —
+/// except that trust policies and KMS key policies must always allow. Across accounts both
+/// the identity side and the resource policy must allow. Service principals, federated
+/// providers and anonymous callers are decided by the resource policy alone.
 pub fn evaluate(request: &Request, input: &EvalInput<'_>) -> Evaluation {
     evaluate_with(request, input, EvalOptions::default())
 }

@@ -116,27 +116,27 @@ impl Request {
     /// `aws:username` (IAM users), `aws:ResourceAccount`. Requests built by hand or from
     /// case files carry only what they set, as IAM's simulator does.
     pub fn with_derived_keys(mut self) -> Request {
-        if let Principal::Arn(arn) = &self.principal {
-            if let Some(p) = crate::principal::split_principal_arn(arn) {
-                let (kind, principal_arn) = match (p.session, p.role) {
-                    (Some((role, _)), _) => (
-                        "AssumedRole",
-                        format!("arn:{}:iam::{}:role/{role}", p.partition, p.account),
-                    ),
-                    (None, Some(_)) => ("AssumedRole", arn.clone()),
-                    _ if arn.ends_with(":root") => ("Account", arn.clone()),
-                    _ => ("User", arn.clone()),
-                };
-                self.context
-                    .insert_default("aws:PrincipalArn", principal_arn);
-                self.context
-                    .insert_default("aws:PrincipalAccount", p.account);
-                self.context.insert_default("aws:PrincipalType", kind);
-                if kind == "User"
-                    && let Some(name) = arn.rsplit('/').next()
-                {
-                    self.context.insert_default("aws:username", name);
-                }
+        if let Principal::Arn(arn) = &self.principal
+            && let Some(p) = crate::principal::split_principal_arn(arn)
+        {
+            let (kind, principal_arn) = match (p.session, p.role) {
+                (Some((role, _)), _) => (
+                    "AssumedRole",
+                    format!("arn:{}:iam::{}:role/{role}", p.partition, p.account),
+                ),
+                (None, Some(_)) => ("AssumedRole", arn.clone()),
+                _ if arn.ends_with(":root") => ("Account", arn.clone()),
+                _ => ("User", arn.clone()),
+            };
+            self.context
+                .insert_default("aws:PrincipalArn", principal_arn);
+            self.context
+                .insert_default("aws:PrincipalAccount", p.account);
+            self.context.insert_default("aws:PrincipalType", kind);
+            if kind == "User"
+                && let Some(name) = arn.rsplit('/').next()
+            {
+                self.context.insert_default("aws:username", name);
             }
         }
         if let Some(acct) = self.resource_account().map(str::to_string) {

@@ -104,6 +104,14 @@ impl TrustIndex {
                         push(&mut self.by_role, format!("{acct}\0{name}"), id);
                     }
                 }
+                // A role ARN principal stands for its sessions in discovery mode: index
+                // session entries under their role too.
+                Some([_, _, "sts", _, acct, res]) if res.starts_with("assumed-role/") => {
+                    push(&mut self.by_arn, entry.clone(), id);
+                    if let Some((role, _)) = res["assumed-role/".len()..].split_once('/') {
+                        push(&mut self.by_role, format!("{acct}\0{role}"), id);
+                    }
+                }
                 Some(_) => push(&mut self.by_arn, entry.clone(), id),
                 // IAM rewrites unknown principals to unique ids; index them as-is.
                 None => push(&mut self.by_arn, entry.clone(), id),

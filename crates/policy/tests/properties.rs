@@ -355,3 +355,82 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+const TRUST_ENTRIES: &[&str] = &[
+    r#"{"AWS":"111111111111"}"#,
+    r#"{"AWS":"arn:aws:iam::111111111111:root"}"#,
+    r#"{"AWS":"arn:aws:iam::222222222222:root"}"#,
+    r#"{"AWS":"arn:aws:iam::111111111111:user/u"}"#,
+    r#"{"AWS":"arn:aws:iam::111111111111:role/path/r"}"#,
+    r#"{"AWS":"arn:aws:sts::111111111111:assumed-role/r/s"}"#,
+    r#"{"AWS":"*"}"#,
+    r#""*""#,
+    r#"{"Service":"lambda.amazonaws.com"}"#,
+    r#"{"Federated":"arn:aws:iam::111111111111:oidc-provider/gitlab.com"}"#,
+];
+
+const CALLERS: &[&str] = &[
+    "arn:aws:iam::111111111111:user/u",
+    "arn:aws:iam::222222222222:user/u",
+    "arn:aws:sts::111111111111:assumed-role/r/s",
+    "arn:aws:sts::111111111111:assumed-role/other/s",
+    "arn:aws:iam::111111111111:role/path/r",
+    "lambda.amazonaws.com",
+    "arn:aws:iam::111111111111:oidc-provider/gitlab.com",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The index may over-approximate but never misses a role whose trust policy allows the
+    /// caller (even in discovery mode, where conditions are assumed).
+    #[test]
+    fn trust_index_never_misses_an_allowed_role(
+        roles in prop::collection::vec(
+            (prop::sample::select(TRUST_ENTRIES), any::<bool>(), prop::sample::select(vec![
+                "sts:AssumeRole", "sts:*", "*", "sts:AssumeRoleWith*", "s3:GetObject",
+            ])),
+            1..12,
+        ),
+        caller in prop::sample::select(CALLERS),
+    ) {
+        let policies: Vec<Policy> = roles
+            .iter()
+            .map(|(principal, not, action)| {
+                let key = if *not { "NotPrincipal" } else { "Principal" };
+                Policy::parse(&format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","{key}":{principal},"Action":"{action}","Condition":{{"StringLike":{{"k":"v*"}}}}}}]}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        let arns: Vec<String> = (0..policies.len())
+            .map(|i| format!("arn:aws:iam::111111111111:role/target-{i}"))
+            .collect();
+        let index = rolehop_policy::TrustIndex::build(arns.iter().map(String::as_str).zip(&policies));
+        let principal = Principal::from_string(caller);
+        let candidates: Vec<&str> = index.candidates(&principal).collect();
+        let anything = Policy::parse(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).unwrap();
+        for (arn, trust) in arns.iter().zip(&policies) {
+            for action in ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"] {
+                let request = Request::new(principal.clone(), action, arn.as_str());
+                let input = EvalInput {
+                    identity: &[&anything],
+                    resource: Some(trust),
+                    ..EvalInput::default()
+                };
+                let e = rolehop_policy::evaluate_with(
+                    &request,
+                    &input,
+                    rolehop_policy::EvalOptions { discovery: true },
+                );
+                if e.decision == Decision::Allowed {
+                    prop_assert!(
+                        candidates.contains(&arn.as_str()),
+                        "{caller} may assume {arn} ({action}) but the index missed it"
+                    );
+                }
+            }
+        }
+    }
+}
