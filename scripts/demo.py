@@ -1,0 +1,234 @@
+"""The main job, end to end on one machine: topology -> rendered stacks -> rollout -> a real
+GitLab pipeline (gitlab-ci-local, shell executor) whose jobs get credentials through the
+broker chain -> the sample application deployed into the right target account, and refused
+where it must be.
+
+Run it through scripts/demo.sh, which installs the tools and builds rolehop. Everything runs
+on loopback (moto as the local AWS) in a temporary folder, and everything started here is
+stopped on exit, also on Ctrl-C. Exits non-zero when anything did not happen as it must.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "access-keys"
+BROKER, PROD, STAGING, DEV = "111111111111", "222222222222", "333333333333", "444444444444"
+TOOLS = Path(os.environ.get("ROLEHOP_TOOLS_DIR", ROOT / ".tools"))
+VENV = TOOLS / "venv" / "bin"
+NODE = TOOLS / "node" / "node_modules" / ".bin"
+ROLEHOP = Path(os.environ["ROLEHOP_BIN"])
+BOLD, DIM, RED, GREEN, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+
+checks = []  # (ok, what)
+
+
+def step(title):
+    print(f"\n{BOLD}== {title}{RESET}", flush=True)
+
+
+def check(ok, what):
+    checks.append((ok, what))
+    mark = f"{GREEN}ok{RESET}  " if ok else f"{RED}FAIL{RESET}"
+    print(f"   {mark} {what}", flush=True)
+    return ok
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Moto:
+    """A private moto server on loopback, stopped on exit."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}
+        self.proc = subprocess.Popen([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("moto did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def query(self, account, service, action, version, **params):
+        """A query-protocol call acting in `account` (auth is off: moto routes by the scope)."""
+        body = urllib.parse.urlencode({"Action": action, "Version": version, **params}).encode()
+        req = urllib.request.Request(self.url + "/", data=body, method="POST")
+        req.add_header("Authorization", f"AWS4-HMAC-SHA256 Credential=demo/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0")
+        req.add_header("x-moto-account-id", account)
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            return urllib.request.urlopen(req).read().decode()
+        except urllib.error.HTTPError as e:
+            return e.read().decode()
+
+
+def xml(text, tag):
+    m = re.search(f"<{tag}>(.*?)</{tag}>", text, re.S)
+    return m.group(1) if m else None
+
+
+def run(cmd, cwd=None, env=None, show=True, check_rc=None):
+    """Runs a command, echoing it and (indented) its output."""
+    shown = " ".join(str(c) for c in cmd)
+    print(f"{DIM}   $ {shown}{RESET}", flush=True)
+    p = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    if show:
+        for line in out.rstrip().splitlines():
+            print(f"     {line}")
+    if check_rc is not None and p.returncode != check_rc:
+        raise SystemExit(f"`{shown}` exited {p.returncode}, expected {check_rc}")
+    return p.returncode, out
+
+
+def main():
+    moto = Moto()
+    work = Path(tempfile.mkdtemp(prefix="rolehop-demo-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        demo(moto, work)
+    finally:
+        moto.stop()
+        if os.environ.get("ROLEHOP_DEMO_KEEP"):
+            print(f"\n(kept {work})")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    failed = [w for ok, w in checks if not ok]
+    step("summary")
+    for ok, what in checks:
+        print(f"   {'ok  ' if ok else 'FAIL'} {what}")
+    if failed:
+        print(f"\n{RED}{len(failed)} of {len(checks)} checks failed{RESET}")
+        return 1
+    print(f"\n{GREEN}all {len(checks)} checks passed{RESET}: the broker design held end to end")
+    return 0
+
+
+def demo(moto, work):
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CI_", "GITLAB_", "ROLEHOP_"))}
+    base_env.update({
+        "PATH": f"{ROLEHOP.parent}:{VENV}:{NODE}:{os.environ['PATH']}",
+        "AWS_ENDPOINT_URL": moto.url, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+        "HOME": str(work / "home"),
+    })
+    (work / "home").mkdir()
+    print(f"local AWS: moto on {moto.url}; work folder {work}")
+
+    step("1. the acme/shop project: topology, sample app, pipeline that includes rolehop's jobs")
+    repo = work / "shop"
+    shutil.copytree(EXAMPLE, repo)
+    print((repo / "rolehop.toml").read_text().split("\n[environments.prod]")[0].strip().replace("\n", "\n     ").join(["     ", ""]))
+    print("     ... (environments prod: protected, 1 account; nonprod: 2 accounts)")
+
+    step("2. rolehop render: CloudFormation for the broker and target accounts, and the GitLab jobs")
+    run([ROLEHOP, "render", "--config", "rolehop.toml", "--out", "rolehop"], cwd=repo, env=base_env, check_rc=0)
+    rc, out = run([VENV / "cfn-lint", *sorted((repo / "rolehop").glob("*.yaml"))], cwd=repo, env=base_env, show=False)
+    check(rc == 0, "cfn-lint passes every rendered template with no error or warning")
+
+    step("3. rolehop rollout with the broker account's administrator: broker stack + one StackSet per environment")
+    moto.query(BROKER, "iam", "CreateUser", "2010-05-08", UserName="platform-admin")
+    keys = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="platform-admin")
+    admin = dict(base_env, AWS_ACCESS_KEY_ID=xml(keys, "AccessKeyId"), AWS_SECRET_ACCESS_KEY=xml(keys, "SecretAccessKey"))
+    run([ROLEHOP, "rollout", "--config", "rolehop.toml"], cwd=repo, env=admin, check_rc=0)
+    for account, env in [(PROD, "prod"), (STAGING, "nonprod"), (DEV, "nonprod")]:
+        role = moto.query(account, "iam", "GetRole", "2010-05-08", RoleName=f"rolehop-{env}-deploy")
+        check(xml(role, "Arn") == f"arn:aws:iam::{account}:role/rolehop-{env}-deploy", f"deployment role rolehop-{env}-deploy exists in {account}")
+    rc, out = run([ROLEHOP, "rollout", "--config", "rolehop.toml"], cwd=repo, env=admin, check_rc=0)
+    check("nothing to change" in out, "a second rollout changes nothing")
+
+    step("4. broker access keys, as `rolehop rotate` would store them in masked, protected, environment-scoped variables")
+    broker_keys = {}
+    for env, scope in [("prod", "production"), ("nonprod", "staging")]:
+        k = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName=f"rolehop-{env}")
+        broker_keys[scope] = (xml(k, "AccessKeyId"), xml(k, "SecretAccessKey"))
+        print(f"     {scope}: key {broker_keys[scope][0]} of broker user rolehop-{env} (secret not shown)")
+    run(["git", "init", "-q", "-b", "main"], cwd=repo, env=base_env, check_rc=0)
+    git = ["git", "-c", "user.email=dev@acme.example", "-c", "user.name=dev"]
+    run([*git, "add", "-A"], cwd=repo, env=base_env, show=False, check_rc=0)
+    run([*git, "commit", "-q", "-m", "shop with rolehop"], cwd=repo, env=base_env, check_rc=0)
+
+    def pipeline(ref, protected, jobs=()):
+        # GitLab hands protected variables only to protected refs: so does this variables file.
+        scopes = {s: v for s, v in broker_keys.items() if protected or s != "production"}
+        lines = []
+        for var, i in [("AWS_ACCESS_KEY_ID", 0), ("AWS_SECRET_ACCESS_KEY", 1)]:
+            lines.append(f"{var}:\n  values:")
+            lines += [f'    "{s}": "{v[i]}"' for s, v in scopes.items()]
+        (repo / ".gitlab-ci-local-variables.yml").write_text("\n".join(lines) + "\n")
+        cmd = ["gitlab-ci-local", "--shell-isolation", "--variable", f"CI_COMMIT_REF_PROTECTED={'true' if protected else 'false'}",
+               "--variable", f"AWS_ENDPOINT_URL={moto.url}", "--variable", "AWS_DEFAULT_REGION=eu-west-1", "--variable", "AWS_REGION=eu-west-1",
+               *jobs]
+        return run(cmd, cwd=repo, env=base_env)
+
+    def stack_in(account):
+        out = moto.query(account, "cloudformation", "DescribeStacks", "2010-05-15", StackName="acme-shop-app")
+        return xml(out, "StackStatus")
+
+    step("5. pipeline on protected `main`: every deploy job gets credentials through the chain")
+    rc, out = pipeline("main", True)
+    check(rc == 0, "the pipeline on protected main succeeds")
+    check("PASS  rolehop:deploy:prod:prod-eu" in out, "the prod deploy job ran and passed")
+    check(f"assumed-role/rolehop-prod-deploy/gl-" in out, "it deployed as the prod deployment role, its session named after the job")
+    check(stack_in(PROD) == "CREATE_COMPLETE", f"the sample stack is now in the prod account {PROD}")
+    check(stack_in(STAGING) == "CREATE_COMPLETE" and stack_in(DEV) == "CREATE_COMPLETE", "and in both nonprod accounts")
+
+    step("6. pipeline on unprotected `feature-x`: nonprod deploys, prod is not even scheduled")
+    run([*git, "checkout", "-q", "-b", "feature-x"], cwd=repo, env=base_env, check_rc=0)
+    moto.query(PROD, "cloudformation", "DeleteStack", "2010-05-15", StackName="acme-shop-app")
+    rc, out = pipeline("feature-x", False)
+    check(rc == 0 and "PASS  rolehop:deploy:nonprod:staging" in out, "the nonprod deploy on feature-x succeeds")
+    check("rolehop:deploy:prod:prod-eu" not in out, "the prod job is not in the feature-x pipeline (rules: protected refs only)")
+
+    step("7. someone forces the prod job on feature-x (e.g. by editing the rules): rolehop itself refuses")
+    rc, out = pipeline("feature-x", False, jobs=["rolehop:deploy:prod:prod-eu"])
+    check(rc != 0 and "refusing to hand out credentials for protected environment `prod`" in out, "rolehop refused, explaining why (defence in depth)")
+    check(stack_in(PROD) in (None, "DELETE_COMPLETE"), "nothing was deployed to prod from feature-x")
+
+    step("8. rolehop audit: the blast radius of every broker credential")
+    rc, out = run([ROLEHOP, "audit", "--config", "rolehop.toml", "--fail-on", "high"], cwd=repo, env=base_env)
+    check(rc == 0, "no high or critical finding in the rendered design")
+    rc, out = run([ROLEHOP, "audit", "--config", "rolehop.toml", "--format", "json"], cwd=repo, env=base_env, show=False)
+    radius = {b["principal"]: b["reaches"] for b in json.loads(out).get("blast_radius", [])}
+    prod_user = f"arn:aws:iam::{BROKER}:user/rolehop-prod"
+    nonprod_user = f"arn:aws:iam::{BROKER}:user/rolehop-nonprod"
+    check(not any(PROD in r for r in radius.get(nonprod_user, [])), "the nonprod broker user reaches no role in the prod account")
+    check(all(a in (BROKER, PROD) for a in (r.split(":")[4] for r in radius.get(prod_user, []))), "the prod broker user reaches only the broker and prod accounts")
+
+    step("9. the access graph (paste into a GitLab comment to see it drawn)")
+    run([ROLEHOP, "graph", "--config", "rolehop.toml", "--format", "mermaid"], cwd=repo, env=base_env)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopped moto and removed the work folder")
+        sys.exit(130)
