@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod duration;
 pub mod gitlab_ctx;
+pub mod rotation;
 pub mod secret;
 pub mod span;
 pub mod topology;
