@@ -506,14 +506,14 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         let fresh_id = self.mem.fresh.as_ref().map(|(id, _)| id.as_str());
         match rec.phase {
             Phase::Creating => {
-                if let Some(id) = fresh_id {
-                    if w.key(id).is_some() {
-                        return Ok(Action::WriteRecord(Record {
-                            phase: Phase::Created,
-                            new: Some(id.to_owned()),
-                            ..rec.clone()
-                        }));
-                    }
+                if let Some(id) = fresh_id
+                    && w.key(id).is_some()
+                {
+                    return Ok(Action::WriteRecord(Record {
+                        phase: Phase::Created,
+                        new: Some(id.to_owned()),
+                        ..rec.clone()
+                    }));
                 }
                 // Keys other than the recorded old one were created by a run that crashed before
                 // recording them: their secrets are lost, so they can only go.
@@ -648,24 +648,24 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
             .as_ref()
             .and_then(|v| v.description.as_deref())
             .and_then(described_key);
-        if let Some((fid, secret)) = &self.mem.fresh {
-            if fid == new {
-                let written = w
-                    .secret_var
-                    .as_ref()
-                    .is_some_and(|v| v.value.expose_secret() == secret.expose_secret() && v.masked);
-                if !written {
-                    return Ok(Action::PutSecret);
-                }
-                if w.held.as_deref() != Some(new) {
-                    return Ok(Action::PutAccessKey { id: new.to_owned() });
-                }
-                return Ok(Action::WriteRecord(Record {
-                    phase: Phase::Retiring,
-                    since: self.clock.now(),
-                    ..rec.clone()
-                }));
+        if let Some((fid, secret)) = &self.mem.fresh
+            && fid == new
+        {
+            let written = w
+                .secret_var
+                .as_ref()
+                .is_some_and(|v| v.value.expose_secret() == secret.expose_secret() && v.masked);
+            if !written {
+                return Ok(Action::PutSecret);
             }
+            if w.held.as_deref() != Some(new) {
+                return Ok(Action::PutAccessKey { id: new.to_owned() });
+            }
+            return Ok(Action::WriteRecord(Record {
+                phase: Phase::Retiring,
+                since: self.clock.now(),
+                ..rec.clone()
+            }));
         }
         // Resumed after a crash: the secret variable is written first, so it decides whether
         // GitLab has the new secret.

@@ -93,7 +93,11 @@ impl KeyStore for SimKeys {
             ));
         }
         self.created += 1;
-        let id = format!("{}{:0>13}", self.id_prefix, self.created);
+        let id = if self.id_prefix.starts_with('<') {
+            format!("{}{}>", self.id_prefix, self.created)
+        } else {
+            format!("{}{:0>13}", self.id_prefix, self.created)
+        };
         // Shaped like an AWS secret (40 chars with `/` and `+`), distinct per key.
         let value = format!("sim/Secret+{:0>29}", self.created * 7919);
         self.keys.push((
@@ -155,13 +159,13 @@ impl KeyStore for SimKeys {
                 reason: "InvalidClientTokenId: the key is inactive".into(),
             });
         }
-        if let Some(left) = self.rejections.get_mut(id) {
-            if *left > 0 {
-                *left -= 1;
-                return Ok(Verification::Rejected {
-                    reason: "InvalidClientTokenId: not yet known (eventual consistency)".into(),
-                });
-            }
+        if let Some(left) = self.rejections.get_mut(id)
+            && *left > 0
+        {
+            *left -= 1;
+            return Ok(Verification::Rejected {
+                reason: "InvalidClientTokenId: not yet known (eventual consistency)".into(),
+            });
         }
         match known {
             Some(s) if s.expose_secret() != given.expose_secret() => Ok(Verification::Rejected {
@@ -224,4 +228,26 @@ impl VariableStore for SimVariables {
         );
         Ok(())
     }
+}
+
+/// Copies what the real stores hold into simulated ones, for `--dry-run`: secrets of existing
+/// keys are unknown (and trusted), keys created in the simulation are named `<new-key-N>`.
+pub fn snapshot(
+    keys: &mut impl KeyStore,
+    vars: &mut impl VariableStore,
+    settings: &super::Settings,
+) -> Result<(SimKeys, SimVariables), StoreError> {
+    let mut sk = SimKeys::new("(dry run)");
+    sk.id_prefix = "<new-key-".into();
+    for k in keys.list_keys()? {
+        sk.keys.push((k, None));
+    }
+    sk.record = keys.read_record()?;
+    let mut sv = SimVariables::default();
+    for key in [&settings.access_key_var, &settings.secret_key_var] {
+        if let Some(v) = vars.get(key)? {
+            sv.vars.insert(key.clone(), v);
+        }
+    }
+    Ok((sk, sv))
 }

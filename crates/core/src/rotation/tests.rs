@@ -547,3 +547,24 @@ fn descriptions_name_the_key() {
     assert_eq!(described_key(&d), Some("AKIAI44QH8DHBEXAMPLE"));
     assert_eq!(described_key("set by hand"), None);
 }
+
+#[test]
+fn a_dry_run_on_a_snapshot_changes_nothing_real() {
+    let (mut keys, mut vars) = healthy();
+    let s = settings(DEFAULT_DELETE_AFTER);
+    let (mut sk, mut sv) = sim::snapshot(&mut keys, &mut vars, &s).unwrap();
+    let clock = TestClock::new();
+    let mut lines = Vec::new();
+    Rotator::new(&mut sk, &mut sv, &clock, &s)
+        .run(|l| lines.push(l.to_owned()))
+        .unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("created access key `<new-key-1>`")),
+        "{lines:?}"
+    );
+    assert_eq!(keys.keys.len(), 1);
+    assert_eq!(keys.record, None);
+    assert_eq!(vars.value(AK), Some(OLD));
+}
