@@ -93,8 +93,8 @@ impl KeyStore for SimKeys {
             ));
         }
         self.created += 1;
-        let id = if self.id_prefix.starts_with('<') {
-            format!("{}{}>", self.id_prefix, self.created)
+        let id = if self.id_prefix.ends_with('-') {
+            format!("{}{}", self.id_prefix, self.created)
         } else {
             format!("{}{:0>13}", self.id_prefix, self.created)
         };
@@ -231,14 +231,14 @@ impl VariableStore for SimVariables {
 }
 
 /// Copies what the real stores hold into simulated ones, for `--dry-run`: secrets of existing
-/// keys are unknown (and trusted), keys created in the simulation are named `<new-key-N>`.
+/// keys are unknown (and trusted), keys created in the simulation are named `NEW-KEY-N`.
 pub fn snapshot(
     keys: &mut impl KeyStore,
     vars: &mut impl VariableStore,
     settings: &super::Settings,
 ) -> Result<(SimKeys, SimVariables), StoreError> {
     let mut sk = SimKeys::new("(dry run)");
-    sk.id_prefix = "<new-key-".into();
+    sk.id_prefix = "NEW-KEY-".into();
     for k in keys.list_keys()? {
         sk.keys.push((k, None));
     }

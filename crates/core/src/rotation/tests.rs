@@ -561,7 +561,7 @@ fn a_dry_run_on_a_snapshot_changes_nothing_real() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("created access key `<new-key-1>`")),
+            .any(|l| l.contains("created access key `NEW-KEY-1`")),
         "{lines:?}"
     );
     assert_eq!(keys.keys.len(), 1);
