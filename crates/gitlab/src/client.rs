@@ -88,6 +88,8 @@ pub struct Variable {
     pub raw: bool,
     pub environment_scope: String,
     pub description: Option<String>,
+    /// The answer had a `description` field (GitLab versions before descriptions omit it).
+    pub has_description_field: bool,
 }
 
 #[derive(Deserialize)]
@@ -105,8 +107,13 @@ struct RawVariable {
     raw: bool,
     #[serde(default = "any_scope")]
     environment_scope: String,
-    #[serde(default)]
-    description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+}
+
+/// Tells a `null` field (`Some(None)`) from a missing one (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 fn env_var() -> String {
@@ -126,7 +133,8 @@ impl From<RawVariable> for Variable {
             masked: r.masked,
             raw: r.raw,
             environment_scope: r.environment_scope,
-            description: r.description,
+            has_description_field: r.description.is_some(),
+            description: r.description.flatten(),
         }
     }
 }

@@ -63,6 +63,7 @@ impl VariableStore for GitlabVariables {
             .map(|v| StoredVariable {
                 value: v.value,
                 description: v.description,
+                descriptions_supported: v.has_description_field,
                 masked: v.masked,
                 protected: v.protected,
             }))

@@ -72,6 +72,8 @@ pub enum StoreErrorKind {
     Invalid,
     /// IAM's 2-key quota.
     Quota,
+    /// No credentials to call the service with.
+    NoCredentials,
     Other,
 }
 
@@ -111,6 +113,9 @@ pub trait KeyStore {
 pub struct StoredVariable {
     pub value: Secret,
     pub description: Option<String>,
+    /// GitLab answered with a `description` field (null or not). Versions before variable
+    /// descriptions omit it, and then only signing with the value tells whose secret it is.
+    pub descriptions_supported: bool,
     pub masked: bool,
     pub protected: bool,
 }
@@ -669,10 +674,11 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         }
         // Resumed after a crash: the secret variable is written first, so it decides whether
         // GitLab has the new secret.
-        let holds_new = match (described, &w.secret_var) {
-            (_, None) => false,
-            (Some(k), _) => k == new,
-            (None, Some(_)) => match &self.mem.probed {
+        // A variable set by hand has no description of ours: it still holds the old secret.
+        let holds_new = match &w.secret_var {
+            None => false,
+            Some(v) if v.descriptions_supported => described == Some(new),
+            Some(_) => match &self.mem.probed {
                 Some((id, ok)) if id == new => *ok,
                 _ => return Ok(Action::Probe { id: new.to_owned() }),
             },

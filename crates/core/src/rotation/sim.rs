@@ -25,6 +25,9 @@ pub struct SimKeys {
     pub id_prefix: String,
     /// Rejections `verify` gives a new key before accepting it (IAM's eventual consistency).
     pub reject_new_times: usize,
+    /// Accept any secret for a known key, as moto does with auth off: recovery must not depend
+    /// on AWS checking the secret.
+    pub ignore_secrets: bool,
     created: usize,
     rejections: BTreeMap<String, usize>,
 }
@@ -37,6 +40,7 @@ impl SimKeys {
             record: None,
             id_prefix: "AKIASIM".into(),
             reject_new_times: 0,
+            ignore_secrets: false,
             created: 0,
             rejections: BTreeMap::new(),
         }
@@ -168,9 +172,11 @@ impl KeyStore for SimKeys {
             });
         }
         match known {
-            Some(s) if s.expose_secret() != given.expose_secret() => Ok(Verification::Rejected {
-                reason: "SignatureDoesNotMatch".into(),
-            }),
+            Some(s) if !self.ignore_secrets && s.expose_secret() != given.expose_secret() => {
+                Ok(Verification::Rejected {
+                    reason: "SignatureDoesNotMatch".into(),
+                })
+            }
             _ => Ok(Verification::Accepted {
                 arn: self.arn.clone(),
             }),
@@ -197,6 +203,7 @@ impl SimVariables {
             StoredVariable {
                 value: secret(value),
                 description: None,
+                descriptions_supported: !self.drop_descriptions,
                 masked: true,
                 protected: true,
             },
@@ -222,6 +229,7 @@ impl VariableStore for SimVariables {
             StoredVariable {
                 value: var.value.clone(),
                 description: (!self.drop_descriptions).then(|| var.description.clone()),
+                descriptions_supported: !self.drop_descriptions,
                 masked: var.masked,
                 protected: var.protected,
             },
