@@ -567,6 +567,12 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 match w.key(old) {
                     None => Ok(Action::ClearRecord("rotation complete")),
                     Some(k) if k.status == KeyStatus::Active => {
+                        if w.held.as_deref() == Some(old.as_str()) {
+                            return Err(RotateError::Inconsistent(format!(
+                                "{} holds the old key `{old}` again in `{}` (changed by hand?); rotate will not deactivate a key jobs use. Store the new key `{new}` there, or remove the tag `{RECORD_TAG}` from IAM user `{}` to start over",
+                                s.gitlab_place, s.access_key_var, s.user
+                            )));
+                        }
                         Ok(Action::Deactivate { id: old.clone() })
                     }
                     Some(_) => {
@@ -656,10 +662,13 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         if let Some((fid, secret)) = &self.mem.fresh
             && fid == new
         {
-            let written = w
-                .secret_var
-                .as_ref()
-                .is_some_and(|v| v.value.expose_secret() == secret.expose_secret() && v.masked);
+            // A hidden variable (GitLab 17.4+) reads back without its value: its description,
+            // written in the same request, tells whose secret it holds.
+            let written = w.secret_var.as_ref().is_some_and(|v| {
+                (v.value.expose_secret() == secret.expose_secret()
+                    || (v.value.expose_secret().is_empty() && described == Some(new)))
+                    && v.masked
+            });
             if !written {
                 return Ok(Action::PutSecret);
             }
@@ -690,7 +699,11 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                     s.secret_key_var, s.gitlab_place, s.user
                 )));
             }
-            if self.mem.verified.as_deref() != Some(new) {
+            let hidden = w
+                .secret_var
+                .as_ref()
+                .is_some_and(|v| v.value.expose_secret().is_empty());
+            if self.mem.verified.as_deref() != Some(new) && !hidden {
                 return Ok(Action::VerifyStored { id: new.to_owned() });
             }
             if w.held.as_deref() != Some(new) {

@@ -190,6 +190,8 @@ pub struct SimVariables {
     pub vars: BTreeMap<String, StoredVariable>,
     /// Old GitLab versions drop `description`.
     pub drop_descriptions: bool,
+    /// Variables that answer without their value (GitLab's "masked and hidden").
+    pub hidden: Vec<String>,
 }
 
 impl SimVariables {
@@ -213,7 +215,13 @@ impl SimVariables {
 
 impl VariableStore for SimVariables {
     fn get(&mut self, key: &str) -> Result<Option<StoredVariable>, StoreError> {
-        Ok(self.vars.get(key).cloned())
+        let mut v = self.vars.get(key).cloned();
+        if self.hidden.iter().any(|h| h == key)
+            && let Some(v) = v.as_mut()
+        {
+            v.value = secret("");
+        }
+        Ok(v)
     }
 
     fn put(&mut self, var: &VariableWrite) -> Result<(), StoreError> {

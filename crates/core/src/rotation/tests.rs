@@ -578,3 +578,51 @@ fn a_dry_run_on_a_snapshot_changes_nothing_real() {
     assert_eq!(keys.record, None);
     assert_eq!(vars.value(AK), Some(OLD));
 }
+
+#[test]
+fn retiring_never_deactivates_a_key_gitlab_holds_again() {
+    let (mut keys, mut vars) = healthy();
+    let clock = TestClock::new();
+    let s = settings(DEFAULT_DELETE_AFTER);
+    // Stop right after the record says `retiring`, before the old key is deactivated.
+    {
+        let mut r = Rotator::new(&mut keys, &mut vars, &clock, &s);
+        for _ in 0..8 {
+            r.step().unwrap();
+        }
+    }
+    assert!(keys.record.as_deref().unwrap().contains("phase=retiring"));
+    assert_eq!(keys.status(OLD), Some(KeyStatus::Active));
+    // Someone puts the old key back by hand.
+    vars.set(AK, OLD);
+    vars.set(SK, OLD_SECRET);
+    let err = Rotator::new(&mut keys, &mut vars, &clock, &s)
+        .run(|_| {})
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("will not deactivate a key jobs use"),
+        "{err}"
+    );
+    assert_eq!(keys.status(OLD), Some(KeyStatus::Active));
+}
+
+#[test]
+fn hidden_variables_are_tracked_by_their_description() {
+    for k in 0..12 {
+        let (mut keys, mut vars) = healthy();
+        vars.hidden = vec![SK.into()];
+        let clock = TestClock::new();
+        let s = settings(Duration::ZERO);
+        {
+            let mut r = Rotator::new(&mut keys, &mut vars, &clock, &s);
+            for _ in 0..k {
+                if matches!(r.step().unwrap(), Step::Done(_)) {
+                    break;
+                }
+            }
+        }
+        run_to_end(&mut keys, &mut vars, &clock, &s);
+        assert_converged(&keys, &vars, &format!("hidden, crash after {k}"));
+    }
+}
