@@ -249,3 +249,21 @@ fn the_store_creates_then_updates_and_survives_a_lost_create_answer() {
     let e = store.get("AWS_SECRET_ACCESS_KEY").unwrap_err();
     assert_eq!(e.kind, StoreErrorKind::Denied);
 }
+
+#[test]
+fn the_store_tells_an_old_gitlab_without_descriptions_from_a_null_one() {
+    let srv = GitlabServer::start();
+    srv.set_variable(
+        "projects/acme/shop",
+        "AWS_SECRET_ACCESS_KEY",
+        "production",
+        SECRET,
+    );
+    let (c, _) = client(&srv, TOKEN);
+    let mut store = GitlabVariables::new(c, shop(), "production");
+    let v = store.get("AWS_SECRET_ACCESS_KEY").unwrap().unwrap();
+    assert!(v.descriptions_supported && v.description.is_none());
+    srv.without_descriptions();
+    let v = store.get("AWS_SECRET_ACCESS_KEY").unwrap().unwrap();
+    assert!(!v.descriptions_supported);
+}

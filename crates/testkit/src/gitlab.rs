@@ -40,6 +40,8 @@ struct State {
     /// (requests to let through first, fault).
     faults: VecDeque<(usize, Fault)>,
     requests: Vec<String>,
+    /// Answer like GitLab before variable descriptions: no `description` field at all.
+    no_descriptions: bool,
 }
 
 pub struct GitlabServer {
@@ -95,6 +97,11 @@ impl GitlabServer {
             s.faults
                 .push_back((if i == 0 { skip } else { 0 }, fault.clone()));
         }
+    }
+
+    /// From now on, behave like a GitLab version without variable descriptions.
+    pub fn without_descriptions(&self) {
+        self.state.lock().unwrap().no_descriptions = true;
     }
 
     /// Faults not yet used.
@@ -199,6 +206,10 @@ fn handle(state: &Mutex<State>, mut req: tiny_http::Request) {
         }
         None => route(state, &method, &url, token.as_deref(), &body),
     };
+    let mut ans = ans;
+    if state.lock().unwrap().no_descriptions {
+        strip_descriptions(&mut ans.body);
+    }
     let text = match &ans.body {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -214,6 +225,16 @@ fn handle(state: &Mutex<State>, mut req: tiny_http::Request) {
         resp.add_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
     }
     let _ = req.respond(resp);
+}
+
+fn strip_descriptions(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.remove("description");
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_descriptions),
+        _ => {}
+    }
 }
 
 fn decode(s: &str) -> String {

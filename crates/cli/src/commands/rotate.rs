@@ -141,7 +141,9 @@ pub fn run(args: Args) -> CliResult {
 
     let outcome = Rotator::new(&mut keys, &mut vars, &SystemClock, &settings)
         .run(|line| {
-            tracing::info!("{line}");
+            // The plain line is the progress report; tracing keeps it with the span's context
+            // for -vv without doubling every line at -v.
+            tracing::debug!("{line}");
             eprintln!("rotate: {line}");
         })
         .map_err(rotate_exit)?;
