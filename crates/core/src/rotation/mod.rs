@@ -405,6 +405,8 @@ struct Memory {
     probed: Option<(String, bool)>,
     /// This process carried a rotation to `retiring`: do not start another.
     rotated: bool,
+    /// The old key this process deleted at the end of its grace period.
+    retired: Option<String>,
 }
 
 /// What both stores hold now.
@@ -605,8 +607,8 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
             let new = w.held.clone().unwrap_or_default();
             return Ok(Action::Finish(Outcome::Rotated {
                 new,
-                old: None,
-                deleted: true,
+                old: self.mem.retired.clone(),
+                deleted: self.mem.retired.is_some(),
                 delete_due: None,
             }));
         }
@@ -751,6 +753,12 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
             Action::Finish(o) => return Ok(Step::Done(o)),
             Action::DeleteKey { id, why } => {
                 self.keys.delete_key(&id)?;
+                if let Some(r) = &w.record
+                    && r.phase == Phase::Retiring
+                    && r.old.as_deref() == Some(id.as_str())
+                {
+                    self.mem.retired = Some(id.clone());
+                }
                 format!("deleted access key `{id}` of `{}`: {why}", s.user)
             }
             Action::WriteRecord(rec) => {

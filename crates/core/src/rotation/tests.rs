@@ -226,6 +226,10 @@ fn delete_after_zero_ends_with_exactly_one_key_and_no_record() {
     let s = settings(Duration::ZERO);
     let o = run_to_end(&mut keys, &mut vars, &clock, &s);
     assert!(matches!(o, Outcome::Rotated { deleted: true, .. }), "{o:?}");
+    assert!(
+        o.to_string().contains(&format!("old key `{OLD}` deleted")),
+        "{o}"
+    );
     assert_converged(&keys, &vars, "fresh");
     assert_ne!(keys.keys[0].0.id, OLD);
 }
