@@ -6,7 +6,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::{StatusType, Tag};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use rolehop_core::Secret;
 use rolehop_core::rotation::{
     AccessKey, KeyStatus, KeyStore, RECORD_TAG, StoreError, StoreErrorKind, Verification,
@@ -80,6 +79,7 @@ impl IamKeyStore {
     {
         let code = e.code().unwrap_or("").to_owned();
         let kind = match (&e, code.as_str()) {
+            _ if no_credentials(&e) => StoreErrorKind::NoCredentials,
             (
                 _,
                 "AccessDenied"
@@ -108,16 +108,22 @@ impl IamKeyStore {
                 ": IAM user `{}` does not exist in this account (deploy the broker stack first with `rolehop rollout`, and check the AWS credentials belong to the broker account)",
                 self.user
             ),
+            StoreErrorKind::NoCredentials => ": no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, for an identity of the broker account allowed to manage the user's keys)".into(),
             StoreErrorKind::Denied => " (the AWS identity running rotate needs iam:ListAccessKeys, iam:CreateAccessKey, iam:UpdateAccessKey, iam:DeleteAccessKey, iam:ListUserTags, iam:TagUser and iam:UntagUser on the broker user)".into(),
             _ => String::new(),
         };
         StoreError::new(
             kind,
-            format!(
-                "iam:{action} on user `{}` failed: {}{hint}",
-                self.user,
-                DisplayErrorContext(&e)
-            ),
+            if kind == StoreErrorKind::NoCredentials {
+                // The SDK's list of every provider it tried says less than the hint.
+                format!("iam:{action} on user `{}` failed{hint}", self.user)
+            } else {
+                format!(
+                    "iam:{action} on user `{}` failed: {}{hint}",
+                    self.user,
+                    describe(&e)
+                )
+            },
         )
     }
 }
@@ -266,10 +272,54 @@ impl KeyStore for IamKeyStore {
                     StoreErrorKind::Unavailable,
                     format!(
                         "sts:GetCallerIdentity with key `{id}` failed: {}",
-                        DisplayErrorContext(&e)
+                        describe(&e)
                     ),
                 )),
             },
         }
     }
+}
+
+/// `Code: message` for a service error, else the chain of causes (no response dumps).
+fn describe<E>(e: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(code) = e.code() {
+        return format!("{code}: {}", e.message().unwrap_or("(no message)"));
+    }
+    let mut parts = vec![e.to_string()];
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = c.source();
+    }
+    parts.join(": ")
+}
+
+/// The SDK reports missing credentials as a dispatch failure; find it among the causes.
+fn no_credentials<E>(e: &SdkError<E>) -> bool
+where
+    E: std::error::Error + 'static,
+{
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some_and(|ce| {
+                matches!(
+                    ce,
+                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
+                        _
+                    )
+                )
+            })
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
 }

@@ -471,6 +471,16 @@ fn missing_token_oidc_mode_and_a_bad_token_are_explained() {
         r.stderr
     );
 
+    let r = run(rolehop(&moto, &srv, &cfg)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY"));
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no AWS credentials found"),
+        "{}",
+        r.stderr
+    );
+
     let r = run(rolehop(&moto, &srv, &cfg).env("GITLAB_TOKEN", "glpat-revoked-000000"));
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(

@@ -135,18 +135,20 @@ pub fn run(args: Args) -> CliResult {
                 println!("and end with: {outcome}");
                 Ok(Exit::Ok)
             }
-            Err(e) => Err(rotate_exit(e)),
+            Err(e) => Err(rotate_exit(e, false)),
         };
     }
 
+    let mut steps = 0;
     let outcome = Rotator::new(&mut keys, &mut vars, &SystemClock, &settings)
         .run(|line| {
+            steps += 1;
             // The plain line is the progress report; tracing keeps it with the span's context
             // for -vv without doubling every line at -v.
             tracing::debug!("{line}");
             eprintln!("rotate: {line}");
         })
-        .map_err(rotate_exit)?;
+        .map_err(|e| rotate_exit(e, steps > 0))?;
     println!("{outcome}");
     Ok(Exit::Ok)
 }
@@ -196,11 +198,16 @@ fn store_exit(kind: StoreErrorKind, message: String) -> CliError {
     CliError::msg(exit, message)
 }
 
-fn rotate_exit(e: RotateError) -> CliError {
-    let resume = format!(
-        "; the state recorded in the IAM user tag `{}` lets the next `rolehop rotate` complete or roll back",
-        rotation::RECORD_TAG
-    );
+/// `started`: this run changed something, so the recorded state is worth pointing at.
+fn rotate_exit(e: RotateError, started: bool) -> CliError {
+    let resume = if started {
+        format!(
+            "; the state recorded in the IAM user tag `{}` lets the next `rolehop rotate` complete or roll back",
+            rotation::RECORD_TAG
+        )
+    } else {
+        String::new()
+    };
     match e {
         RotateError::Store(s) => {
             let kind = s.kind;
