@@ -2,5 +2,6 @@
 //! crates. STS for the credential chain, IAM for key rotation, CloudFormation for rollout.
 
 pub mod chain;
+pub mod iam;
 pub mod rollout;
 pub mod sts;

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod duration;
 pub mod gitlab_ctx;
 pub mod id_token;
+pub mod rotation;
 pub mod secret;
 pub mod span;
 pub mod topology;

@@ -1,0 +1,506 @@
+//! `rolehop rotate` against moto (IAM, STS) and the local GitLab server: the command as users
+//! run it, plus the rotation machine over the real IAM and GitLab stores with a crash after
+//! every step and GitLab faults at every request.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use rolehop_aws::iam::IamKeyStore;
+use rolehop_core::rotation::{Rotator, Settings, Step, SystemClock};
+use rolehop_core::secret::secret;
+use rolehop_gitlab::{ClientOptions, GitlabClient, GitlabVariables, Target};
+use rolehop_testkit::Moto;
+use rolehop_testkit::gitlab::{Fault, GitlabServer, TOKEN};
+
+const USER: &str = "rolehop-prod";
+const OWNER: &str = "projects/acme/shop";
+const SCOPE: &str = "production";
+const AK: &str = "AWS_ACCESS_KEY_ID";
+const SK: &str = "AWS_SECRET_ACCESS_KEY";
+
+/// An IAM query to moto (auth off: the header only routes the request to IAM).
+fn iam(moto: &Moto, params: &str) -> String {
+    let (status, body) = moto.request(
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+        ],
+        &format!("{params}&Version=2010-05-08"),
+    );
+    assert_eq!(status, 200, "{params}: {body}");
+    body
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    s.split(open)
+        .skip(1)
+        .filter_map(|p| p.split(close).next())
+        .collect()
+}
+
+/// The broker user with one key, returned with its secret.
+fn seed_user(moto: &Moto) -> (String, String) {
+    iam(moto, &format!("Action=CreateUser&UserName={USER}"));
+    let body = iam(moto, &format!("Action=CreateAccessKey&UserName={USER}"));
+    (
+        between(&body, "<AccessKeyId>", "</AccessKeyId>")[0].to_owned(),
+        between(&body, "<SecretAccessKey>", "</SecretAccessKey>")[0].to_owned(),
+    )
+}
+
+/// `(key id, status)` of the user's keys.
+fn keys(moto: &Moto) -> Vec<(String, String)> {
+    let body = iam(moto, &format!("Action=ListAccessKeys&UserName={USER}"));
+    between(&body, "<member>", "</member>")
+        .into_iter()
+        .map(|m| {
+            (
+                between(m, "<AccessKeyId>", "</AccessKeyId>")[0].to_owned(),
+                between(m, "<Status>", "</Status>")[0].to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn record(moto: &Moto) -> Option<String> {
+    let body = iam(moto, &format!("Action=ListUserTags&UserName={USER}"));
+    between(&body, "<Value>", "</Value>")
+        .first()
+        .map(|v| v.to_string())
+}
+
+fn gitlab_value(srv: &GitlabServer, key: &str) -> Option<String> {
+    srv.variable(OWNER, key, SCOPE)
+        .map(|v| v["value"].as_str().unwrap().to_owned())
+}
+
+/// GitLab holds an active key of the user.
+fn assert_invariant(moto: &Moto, srv: &GitlabServer, ctx: &str) {
+    let held = gitlab_value(srv, AK).expect("GitLab holds a key id");
+    let ks = keys(moto);
+    assert!(
+        ks.iter().any(|(id, st)| id == &held && st == "Active"),
+        "{ctx}: GitLab holds `{held}`, not an active key of {ks:?}"
+    );
+}
+
+/// One active key, in GitLab, its secret's description naming it, no record, not `old`.
+fn assert_converged(moto: &Moto, srv: &GitlabServer, old: &str, ctx: &str) {
+    let ks = keys(moto);
+    assert_eq!(ks.len(), 1, "{ctx}: {ks:?}");
+    assert_eq!(ks[0].1, "Active", "{ctx}");
+    assert_ne!(ks[0].0, old, "{ctx}: not rotated");
+    assert_eq!(
+        gitlab_value(srv, AK).as_deref(),
+        Some(ks[0].0.as_str()),
+        "{ctx}"
+    );
+    let sk = srv.variable(OWNER, SK, SCOPE).unwrap();
+    assert!(
+        sk["description"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&ks[0].0),
+        "{ctx}: {sk}"
+    );
+    assert_eq!(sk["masked"], true);
+    assert_eq!(sk["protected"], true);
+    assert_eq!(record(moto), None, "{ctx}: record left");
+}
+
+/// A world with the user's one key in GitLab; returns the old key id and secret.
+fn fresh_world(moto: &Moto, srv: &GitlabServer) -> (String, String) {
+    let (status, _) = moto.request("POST", "/moto-api/reset", &[], "");
+    assert_eq!(status, 200);
+    let (id, sec) = seed_user(moto);
+    srv.set_variable(OWNER, AK, SCOPE, &id);
+    srv.set_variable(OWNER, SK, SCOPE, &sec);
+    (id, sec)
+}
+
+fn settings(delete_after: Duration) -> Settings {
+    Settings {
+        user: USER.into(),
+        access_key_var: AK.into(),
+        secret_key_var: SK.into(),
+        gitlab_place: "project `acme/shop` (scope `production`)".into(),
+        protected: true,
+        delete_after,
+        delete_inactive_extra: false,
+        verify_delays: vec![Duration::from_millis(10); 5],
+    }
+}
+
+fn stores(moto: &Moto, srv: &GitlabServer) -> (IamKeyStore, GitlabVariables) {
+    let keys = IamKeyStore::connect_with(
+        "eu-west-1",
+        USER,
+        Some(&moto.url()),
+        Some(("AKIAADMIN00000000000", &secret("admin-secret"))),
+    )
+    .unwrap();
+    let opts = ClientOptions {
+        timeout: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let client = GitlabClient::new(&srv.url(), secret(TOKEN), opts)
+        .unwrap()
+        .with_sleeper(Arc::new(|_| {}));
+    let vars = GitlabVariables::new(client, Target::Project("acme/shop".into()), SCOPE);
+    (keys, vars)
+}
+
+#[test]
+fn a_crash_after_any_step_against_moto_and_gitlab_converges_on_the_next_run() {
+    let moto = Moto::start();
+    let s = settings(Duration::ZERO);
+    // How many steps a clean rotation takes.
+    let total = {
+        let srv = GitlabServer::start();
+        let (old, _) = fresh_world(&moto, &srv);
+        let (mut k, mut v) = stores(&moto, &srv);
+        let mut r = Rotator::new(&mut k, &mut v, &SystemClock, &s);
+        let mut n = 0;
+        while !matches!(r.step().unwrap(), Step::Done(_)) {
+            n += 1;
+        }
+        assert_converged(&moto, &srv, &old, "clean run");
+        n
+    };
+    assert!(total >= 9, "{total} steps");
+    for k in 0..=total {
+        let ctx = format!("crash after step {k}");
+        let srv = GitlabServer::start();
+        let (old, _) = fresh_world(&moto, &srv);
+        {
+            let (mut ks, mut vs) = stores(&moto, &srv);
+            let mut r = Rotator::new(&mut ks, &mut vs, &SystemClock, &s);
+            for _ in 0..k {
+                r.step().unwrap();
+            }
+        }
+        assert_invariant(&moto, &srv, &ctx);
+        let (mut ks, mut vs) = stores(&moto, &srv);
+        Rotator::new(&mut ks, &mut vs, &SystemClock, &s)
+            .run(|_| {})
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_converged(&moto, &srv, &old, &ctx);
+    }
+}
+
+#[test]
+fn gitlab_faults_at_any_request_leave_a_working_key_and_a_rerun_converges() {
+    let moto = Moto::start();
+    let s = settings(Duration::ZERO);
+    let requests = {
+        let srv = GitlabServer::start();
+        let (old, _) = fresh_world(&moto, &srv);
+        let (mut k, mut v) = stores(&moto, &srv);
+        Rotator::new(&mut k, &mut v, &SystemClock, &s)
+            .run(|_| {})
+            .unwrap();
+        assert_converged(&moto, &srv, &old, "clean");
+        srv.requests()
+    };
+    let writes: Vec<usize> = (0..requests.len())
+        .filter(|i| !requests[*i].starts_with("GET"))
+        .collect();
+    assert_eq!(writes.len(), 2, "{requests:?}");
+    let mut cases: Vec<(usize, Fault, usize, bool)> = Vec::new();
+    for i in 0..requests.len() {
+        // Five 502s outlast the client's retries: the run fails at this request.
+        cases.push((i, Fault::Status(502), 5, true));
+        cases.push((i, Fault::Unauthorized, 1, true));
+    }
+    for &i in &writes {
+        cases.push((i, Fault::AppliedThen502, 1, false));
+        cases.push((i, Fault::TooManyRequests { retry_after: 1 }, 1, false));
+        cases.push((i, Fault::Slow(Duration::from_secs(2)), 1, false));
+    }
+    for (i, fault, count, fails) in cases {
+        let ctx = format!("{fault:?} x{count} at GitLab request {i} ({})", requests[i]);
+        let srv = GitlabServer::start();
+        let (old, _) = fresh_world(&moto, &srv);
+        srv.inject(i, count, fault);
+        let first = {
+            let (mut ks, mut vs) = stores(&moto, &srv);
+            Rotator::new(&mut ks, &mut vs, &SystemClock, &s).run(|_| {})
+        };
+        assert_eq!(first.is_err(), fails, "{ctx}: {first:?}");
+        assert_invariant(&moto, &srv, &ctx);
+        let (mut ks, mut vs) = stores(&moto, &srv);
+        Rotator::new(&mut ks, &mut vs, &SystemClock, &s)
+            .run(|_| {})
+            .unwrap_or_else(|e| panic!("{ctx}: rerun: {e}"));
+        assert_converged(&moto, &srv, &old, &ctx);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+// ---------------------------------------------------------------------------------------------
+
+fn topology(dir: &tempfile::TempDir) -> PathBuf {
+    let p = dir.path().join("rolehop.toml");
+    std::fs::write(
+        &p,
+        r#"
+[broker]
+account_id = "123456789012"
+region = "eu-west-1"
+
+[auth]
+mode = "access-keys"
+
+[gitlab]
+url = "https://gitlab.example.com"
+project = "acme/shop"
+
+[environments.prod]
+protected = true
+
+[environments.prod.gitlab]
+projects = ["acme/shop"]
+refs = ["main"]
+environments = ["production"]
+
+[environments.prod.accounts]
+prod-eu = "222222222222"
+"#,
+    )
+    .unwrap();
+    p
+}
+
+fn rolehop(moto: &Moto, srv: &GitlabServer, cfg: &PathBuf) -> Command {
+    let mut c = Command::cargo_bin("rolehop").unwrap();
+    c.args(["rotate", "--config"])
+        .arg(cfg)
+        .args(["--env", "prod", "--gitlab-url", &srv.url()])
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_ACCESS_KEY_ID", "AKIAADMIN00000000000")
+        .env("AWS_SECRET_ACCESS_KEY", "admin-secret-value-0000")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("GITLAB_TOKEN", TOKEN)
+        .env_remove("CI_SERVER_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("ROLEHOP_LOG");
+    c
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(c: &mut Command) -> Ran {
+    let o = c.output().unwrap();
+    Ran {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn rotate_with_vv_logs_every_step_and_never_a_secret() {
+    let moto = Moto::start();
+    let srv = GitlabServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = topology(&dir);
+    let (old, old_secret) = fresh_world(&moto, &srv);
+
+    let r = run(rolehop(&moto, &srv, &cfg).args(["-vv"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let new = gitlab_value(&srv, AK).unwrap();
+    let new_secret = gitlab_value(&srv, SK).unwrap();
+    assert_ne!(new, old);
+    assert_ne!(new_secret, old_secret);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    for (name, s) in [
+        ("old secret", old_secret.as_str()),
+        ("new secret", new_secret.as_str()),
+        ("GitLab token", TOKEN),
+        ("admin secret", "admin-secret-value-0000"),
+    ] {
+        assert!(!all.contains(s), "the {name} appears in the output:\n{all}");
+    }
+    for step in [
+        "created access key",
+        "verified key",
+        "wrote the secret of key",
+        "wrote key id",
+        "deactivated the old key",
+    ] {
+        assert!(
+            r.stderr.contains(step),
+            "missing `{step}` in:\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        r.stdout.contains(&format!("GitLab now holds key `{new}`")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("will be deleted by a run after"),
+        "{}",
+        r.stdout
+    );
+    // The old key is kept, inactive, for the grace period; the record says so.
+    let ks = keys(&moto);
+    assert!(ks.contains(&(old.clone(), "Inactive".into())), "{ks:?}");
+    assert!(record(&moto).unwrap().starts_with("v1 phase=retiring"));
+
+    // A second run inside the grace period changes nothing and says when to come back.
+    let r = run(&mut rolehop(&moto, &srv, &cfg));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("nothing to rotate yet"), "{}", r.stdout);
+    assert_eq!(keys(&moto).len(), 2);
+
+    // `--delete-after 0` ends the grace period: the old key goes, then a new rotation runs.
+    let r = run(rolehop(&moto, &srv, &cfg).args(["--delete-after", "0"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("deleted access key `{old}`")),
+        "{}",
+        r.stderr
+    );
+    assert_converged(&moto, &srv, &new, "after delete");
+}
+
+#[test]
+fn dry_run_says_what_it_would_do_and_changes_nothing() {
+    let moto = Moto::start();
+    let srv = GitlabServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = topology(&dir);
+    let (old, old_secret) = fresh_world(&moto, &srv);
+    let r = run(rolehop(&moto, &srv, &cfg).args(["--dry-run", "-vv"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("nothing was changed"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("created access key `NEW-KEY-1`"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("deactivated the old key `{old}`")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&old_secret) && !r.stderr.contains(&old_secret));
+    assert_eq!(keys(&moto), vec![(old.clone(), "Active".into())]);
+    assert_eq!(record(&moto), None);
+    assert_eq!(gitlab_value(&srv, AK), Some(old));
+    assert!(srv.requests().iter().all(|r| r.starts_with("GET")));
+}
+
+#[test]
+fn an_extra_key_is_refused_and_an_inactive_one_deleted_only_with_the_flag() {
+    let moto = Moto::start();
+    let srv = GitlabServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = topology(&dir);
+    let (old, _) = fresh_world(&moto, &srv);
+    let body = iam(&moto, &format!("Action=CreateAccessKey&UserName={USER}"));
+    let extra = between(&body, "<AccessKeyId>", "</AccessKeyId>")[0].to_owned();
+
+    let r = run(&mut rolehop(&moto, &srv, &cfg));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "active access key `{extra}` that GitLab does not hold"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("aws iam update-access-key"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(keys(&moto).len(), 2);
+
+    iam(
+        &moto,
+        &format!("Action=UpdateAccessKey&UserName={USER}&AccessKeyId={extra}&Status=Inactive"),
+    );
+    let r = run(&mut rolehop(&moto, &srv, &cfg));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("--delete-inactive-extra"), "{}", r.stderr);
+    assert_eq!(keys(&moto).len(), 2);
+
+    let r =
+        run(rolehop(&moto, &srv, &cfg).args(["--delete-inactive-extra", "--delete-after", "0"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("deleted access key `{extra}`")),
+        "{}",
+        r.stderr
+    );
+    assert_converged(&moto, &srv, &old, "extra deleted");
+}
+
+#[test]
+fn missing_token_oidc_mode_and_a_bad_token_are_explained() {
+    let moto = Moto::start();
+    let srv = GitlabServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = topology(&dir);
+    fresh_world(&moto, &srv);
+
+    let r = run(rolehop(&moto, &srv, &cfg).env_remove("GITLAB_TOKEN"));
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`GITLAB_TOKEN` is not set"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(rolehop(&moto, &srv, &cfg)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY"));
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no AWS credentials found"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(rolehop(&moto, &srv, &cfg).env("GITLAB_TOKEN", "glpat-revoked-000000"));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("401 Unauthorized") && r.stderr.contains("`api` scope"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("glpat-revoked-000000"));
+
+    let oidc = dir.path().join("oidc.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "mode = \"access-keys\"",
+        "mode = \"oidc\"\nissuer = \"https://gitlab.example.com\"",
+    );
+    std::fs::write(&oidc, text).unwrap();
+    let r = run(&mut rolehop(&moto, &srv, &oidc));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no broker access keys to rotate"),
+        "{}",
+        r.stderr
+    );
+}
