@@ -2,6 +2,7 @@
 //! maps its error to a documented exit code. Nothing else lives here.
 
 mod commands;
+mod config;
 mod exit;
 
 use std::io::Write;

@@ -4,8 +4,10 @@
 //! environment, the clock and file reads.
 
 pub mod chain;
+pub mod credentials;
 pub mod duration;
 pub mod gitlab_ctx;
+pub mod id_token;
 pub mod secret;
 pub mod span;
 pub mod topology;

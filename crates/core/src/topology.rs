@@ -829,14 +829,14 @@ fn build_env(
     }
     for p in &ra.projects {
         let s = p.get_ref();
-        if s.is_empty() || !s.contains('/') || !s.chars().all(is_glob_char) {
+        if s.starts_with('*') {
+            c.report(p.span(), "gitlab-project", format!("`{s}` would admit projects of any namespace on the GitLab instance; name the group (`acme/*`)"));
+        } else if s.is_empty() || !s.contains('/') || !s.chars().all(is_glob_char) {
             c.report(
                 p.span(),
                 "gitlab-project",
                 format!("`{s}` is not a GitLab project path or glob (like `acme/app` or `acme/*`)"),
             );
-        } else if s == "*" || s == "*/*" || s.starts_with('*') {
-            c.report(p.span(), "gitlab-project", format!("`{s}` would admit projects of any namespace on the GitLab instance; name the group (`acme/*`)"));
         }
     }
     if ra.refs.is_empty() {

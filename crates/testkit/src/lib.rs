@@ -167,3 +167,133 @@ pub fn aws_cli(moto: &Moto) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true");
     c
 }
+
+/// Percent-encodes a form value (RFC 3986 unreserved characters stay).
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The text of the first `<tag>...</tag>` in an XML answer.
+pub fn xml_value(body: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].to_owned())
+}
+
+impl Moto {
+    /// A query-protocol call (IAM, STS) acting in `account`, for seeding state before auth is
+    /// switched on. Panics on a non-200 answer, with the body.
+    pub fn query(
+        &self,
+        service: &str,
+        account: &str,
+        action: &str,
+        version: &str,
+        params: &[(&str, &str)],
+    ) -> String {
+        let mut body = format!("Action={action}&Version={version}");
+        for (k, v) in params {
+            body.push_str(&format!("&{k}={}", form_encode(v)));
+        }
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        let (status, text) = self.request(
+            "POST",
+            "/",
+            &[
+                ("Authorization", &auth),
+                ("x-moto-account-id", account),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &body,
+        );
+        assert_eq!(
+            status, 200,
+            "{service}:{action} in {account} failed: {text}"
+        );
+        text
+    }
+
+    /// An IAM call in `account`.
+    pub fn iam(&self, account: &str, action: &str, params: &[(&str, &str)]) -> String {
+        self.query("iam", account, action, "2010-05-08", params)
+    }
+}
+
+/// The broker pattern, seeded into moto: a broker user in `broker` whose only right is
+/// assuming `service_role`, which may only assume `deploy_role` in `target`, which trusts it.
+pub struct SeededChain {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub service_role_arn: String,
+    pub deploy_role_arn: String,
+}
+
+pub fn seed_chain(moto: &Moto, broker: &str, target: &str) -> SeededChain {
+    let user = "rolehop-test";
+    let service_role_arn = format!("arn:aws:iam::{broker}:role/rolehop-test-service");
+    let deploy_role_arn = format!("arn:aws:iam::{target}:role/rolehop-test-deploy");
+    let user_arn = format!("arn:aws:iam::{broker}:user/{user}");
+    let assume = |arn: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"],"Resource":"{arn}"}}]}}"#
+        )
+    };
+    let trust = |arn: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{arn}"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#
+        )
+    };
+    moto.iam(broker, "CreateUser", &[("UserName", user)]);
+    moto.iam(
+        broker,
+        "PutUserPolicy",
+        &[
+            ("UserName", user),
+            ("PolicyName", "assume-service"),
+            ("PolicyDocument", &assume(&service_role_arn)),
+        ],
+    );
+    let keys = moto.iam(broker, "CreateAccessKey", &[("UserName", user)]);
+    moto.iam(
+        broker,
+        "CreateRole",
+        &[
+            ("RoleName", "rolehop-test-service"),
+            ("AssumeRolePolicyDocument", &trust(&user_arn)),
+        ],
+    );
+    moto.iam(
+        broker,
+        "PutRolePolicy",
+        &[
+            ("RoleName", "rolehop-test-service"),
+            ("PolicyName", "assume-deploy"),
+            ("PolicyDocument", &assume(&deploy_role_arn)),
+        ],
+    );
+    moto.iam(
+        target,
+        "CreateRole",
+        &[
+            ("RoleName", "rolehop-test-deploy"),
+            ("AssumeRolePolicyDocument", &trust(&service_role_arn)),
+        ],
+    );
+    SeededChain {
+        access_key_id: xml_value(&keys, "AccessKeyId").unwrap(),
+        secret_access_key: xml_value(&keys, "SecretAccessKey").unwrap(),
+        service_role_arn,
+        deploy_role_arn,
+    }
+}

@@ -9,4 +9,5 @@ pub mod graph;
 pub mod render;
 pub mod rollout;
 pub mod rotate;
+pub mod selection;
 pub mod simulate;

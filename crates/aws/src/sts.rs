@@ -1,0 +1,113 @@
+//! Building STS clients quickly and predictably.
+//!
+//! The chain runs at the start of every deploy job, so it skips aws-config's full default
+//! chain (profile files, IMDS region probing) and builds clients from exactly the settings it
+//! was given: region, optional endpoint, bounded retries and timeouts.
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials as SdkCredentials;
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::{BehaviorVersion, Region};
+use secrecy::ExposeSecret;
+
+use rolehop_core::Secret;
+
+/// Where and how to talk to STS.
+#[derive(Debug, Clone)]
+pub struct StsSettings {
+    pub region: String,
+    /// `AWS_ENDPOINT_URL(_STS)` (moto in tests); `None` uses the regional STS endpoint.
+    pub endpoint_url: Option<String>,
+    /// Total attempts per call, including the first (throttling and 5xx are retried).
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+}
+
+impl StsSettings {
+    pub fn new(region: impl Into<String>, endpoint_url: Option<String>) -> Self {
+        Self {
+            region: region.into(),
+            endpoint_url,
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(200),
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Static AWS credentials as the base identity (a broker user's keys, or any session).
+#[derive(Debug, Clone)]
+pub struct StaticKeys {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// A config with rolehop's retry, timeout and endpoint settings, without credentials.
+pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
+    // Exponential backoff with full jitter is the SDK's standard mode; rolehop only bounds it.
+    let retry = RetryConfig::standard()
+        .with_max_attempts(s.max_attempts)
+        .with_initial_backoff(s.initial_backoff)
+        .with_max_backoff(Duration::from_secs(5));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(s.connect_timeout)
+        .operation_attempt_timeout(s.attempt_timeout)
+        .operation_timeout(s.attempt_timeout * s.max_attempts + Duration::from_secs(10))
+        .build();
+    let mut b = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(s.region.clone()))
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(url) = &s.endpoint_url {
+        b = b.endpoint_url(url.clone());
+    }
+    b
+}
+
+/// An STS client signing with `keys`.
+pub fn client_with_keys(
+    builder: aws_sdk_sts::config::Builder,
+    keys: &StaticKeys,
+) -> aws_sdk_sts::Client {
+    let creds = SdkCredentials::new(
+        keys.access_key_id.clone(),
+        keys.secret_access_key.expose_secret().to_owned(),
+        keys.session_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        None,
+        "rolehop",
+    );
+    aws_sdk_sts::Client::from_conf(builder.credentials_provider(creds).build())
+}
+
+/// An STS client for unsigned calls (AssumeRoleWithWebIdentity).
+pub fn anonymous_client(builder: aws_sdk_sts::config::Builder) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::from_conf(builder.build())
+}
+
+/// `sts:GetCallerIdentity` with `keys`: who the base identity is. Errors come back as the
+/// SDK's text; callers explain them.
+pub async fn caller_identity(settings: &StsSettings, keys: &StaticKeys) -> Result<String, String> {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let client = client_with_keys(base_config(settings), keys);
+    match client.get_caller_identity().send().await {
+        Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
+        Err(e) => Err(match (e.code(), e.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.to_owned(),
+            _ => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(403) => "AccessDenied (HTTP 403): the access key is unknown, inactive or its secret is wrong".to_owned(),
+                Some(s) => format!("HTTP {s}"),
+                None => "could not reach STS".to_owned(),
+            },
+        }),
+    }
+}

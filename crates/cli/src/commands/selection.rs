@@ -1,0 +1,315 @@
+//! The flags that pick a chain (shared by assume, exec, credential-process and doctor), and
+//! their resolution into a plan, a base identity and STS settings.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use time::OffsetDateTime;
+
+use rolehop_aws::chain::{Base, ChainError, FailureKind};
+use rolehop_aws::sts::{StaticKeys, StsSettings};
+use rolehop_core::chain::{self, BaseKind, ChainPlan, ChainRequest};
+use rolehop_core::credentials::ChainOutcome;
+use rolehop_core::gitlab_ctx::{Env, JobContext};
+use rolehop_core::id_token::{self, Claims};
+use rolehop_core::secret::secret;
+use rolehop_core::topology::Auth;
+use rolehop_core::{Secret, duration};
+
+use crate::config::load_topology;
+use crate::exit::{CliError, CliResult, Exit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaseArg {
+    /// The topology's auth mode, else OIDC when an ID token is present, else access keys.
+    Auto,
+    /// AWS credentials from the environment (AWS_ACCESS_KEY_ID, ...).
+    AccessKeys,
+    /// A GitLab ID token exchanged with AssumeRoleWithWebIdentity.
+    Oidc,
+}
+
+/// Which deployment role to reach, and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// The topology file; with it, --env and --account pick the role.
+    #[arg(long, value_name = "FILE", env = "ROLEHOP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Environment name in the topology.
+    #[arg(long, value_name = "ENV", requires = "config", env = "ROLEHOP_ENV")]
+    pub env: Option<String>,
+    /// Target account name in that environment (may be omitted when it has only one).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "config",
+        env = "ROLEHOP_ACCOUNT"
+    )]
+    pub account: Option<String>,
+    /// Service role ARN in the broker account (without --config).
+    #[arg(
+        long,
+        value_name = "ARN",
+        env = "ROLEHOP_SERVICE_ROLE_ARN",
+        hide_env_values = true,
+        conflicts_with = "config"
+    )]
+    pub service_role_arn: Option<String>,
+    /// Deployment role ARN in the target account (without --config).
+    #[arg(
+        long,
+        value_name = "ARN",
+        env = "ROLEHOP_DEPLOY_ROLE_ARN",
+        hide_env_values = true,
+        conflicts_with = "config"
+    )]
+    pub deploy_role_arn: Option<String>,
+    /// External id for the deployment role (without --config; with it, the topology's).
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "ROLEHOP_EXTERNAL_ID",
+        hide_env_values = true
+    )]
+    pub external_id: Option<String>,
+    /// Treat the environment as protected (without --config; with it, the topology decides).
+    #[arg(long, env = "ROLEHOP_PROTECTED")]
+    pub protected: bool,
+    /// How the job enters AWS.
+    #[arg(long, value_enum, default_value_t = BaseArg::Auto)]
+    pub base: BaseArg,
+    /// Variable holding the GitLab ID token (OIDC).
+    #[arg(long, value_name = "VAR", default_value = "ROLEHOP_ID_TOKEN")]
+    pub id_token_var: String,
+    /// File holding the GitLab ID token (OIDC), instead of a variable.
+    #[arg(long, value_name = "FILE")]
+    pub id_token_file: Option<PathBuf>,
+    /// AWS region for the regional STS endpoint [default: AWS_REGION, AWS_DEFAULT_REGION, the topology's].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Deployment session length (`1h`, `45m`, `900`); chained sessions cap at 1h.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Do not pass session tags (for trust policies without sts:TagSession).
+    #[arg(long)]
+    pub no_tags: bool,
+    /// Do not set a SourceIdentity (for trust policies without sts:SetSourceIdentity).
+    #[arg(long)]
+    pub no_source_identity: bool,
+    /// Allow a protected environment from an unprotected ref. For local use only.
+    #[arg(long)]
+    pub allow_unprotected_ref: bool,
+}
+
+/// Everything needed to run a chain.
+pub struct Resolved {
+    pub plan: ChainPlan,
+    pub base: Base,
+    pub settings: StsSettings,
+    /// The ID token's claims (OIDC), decoded without trust, for messages.
+    pub claims: Option<Claims>,
+}
+
+fn usage(msg: impl std::fmt::Display) -> CliError {
+    CliError::msg(Exit::Usage, msg)
+}
+
+/// Resolves the selection against the environment `env` at time `now`.
+pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Resolved> {
+    let job = JobContext::from_env(env);
+    let topo = sel.config.as_deref().map(load_topology).transpose()?;
+
+    let (service_role_arn, deploy_role_arn, external_id, protected, env_max, env_name, topo_mode) =
+        match &topo {
+            Some(t) => {
+                let name = sel
+                    .env
+                    .as_deref()
+                    .ok_or_else(|| usage("--config needs --env ENV"))?;
+                let e = t.require_environment(name).map_err(usage)?;
+                let account = match (&sel.account, e.accounts.as_slice()) {
+                    (Some(a), _) => e.require_account(a).map_err(usage)?,
+                    (None, [only]) => only,
+                    (None, _) => {
+                        let names: Vec<&str> = e.accounts.iter().map(|a| a.name.as_str()).collect();
+                        return Err(usage(format!(
+                            "environment `{name}` has several accounts; pick one with --account ({})",
+                            names.join(", ")
+                        )));
+                    }
+                };
+                (
+                    t.service_role_arn(e),
+                    t.deployment_role_arn(e, account),
+                    e.external_id.clone(),
+                    e.protected,
+                    Some(e.max_session_secs),
+                    Some(e.name.clone()),
+                    Some(matches!(t.auth, Auth::Oidc { .. })),
+                )
+            }
+            None => {
+                let s = sel.service_role_arn.clone().ok_or_else(|| {
+                usage("no chain selected: pass --config F --env E [--account A], or --service-role-arn and --deploy-role-arn (or ROLEHOP_SERVICE_ROLE_ARN / ROLEHOP_DEPLOY_ROLE_ARN)")
+            })?;
+                let d = sel.deploy_role_arn.clone().ok_or_else(|| {
+                    usage("--service-role-arn needs --deploy-role-arn (or ROLEHOP_DEPLOY_ROLE_ARN)")
+                })?;
+                (s, d, None, sel.protected, None, None, None)
+            }
+        };
+    let external_id = sel.external_id.clone().or(external_id);
+
+    chain::check_protected(
+        env_name.as_deref().unwrap_or("(selected by ARN)"),
+        protected,
+        &job,
+        sel.allow_unprotected_ref,
+    )
+    .map_err(|r| CliError::new(Exit::Refused, r))?;
+
+    let token = read_token(sel, env)?;
+    let oidc = match sel.base {
+        BaseArg::AccessKeys => false,
+        BaseArg::Oidc => true,
+        BaseArg::Auto => topo_mode.unwrap_or(token.is_some()),
+    };
+    let (base, claims) = if oidc {
+        let token = token.ok_or_else(|| {
+            CliError::msg(
+                Exit::NoCredentials,
+                format!(
+                    "OIDC mode needs a GitLab ID token in `{}` (declare it under `id_tokens:` in .gitlab-ci.yml) or --id-token-file",
+                    sel.id_token_var
+                ),
+            )
+        })?;
+        let claims =
+            id_token::decode_unverified(&token).map_err(|e| CliError::new(Exit::Input, e))?;
+        id_token::check_not_expired(&claims, now).map_err(|e| CliError::new(Exit::Denied, e))?;
+        (Base::WebIdentity(token), Some(claims))
+    } else {
+        (Base::Keys(env_keys(env)?), None)
+    };
+
+    let duration_secs = sel
+        .duration
+        .as_deref()
+        .map(duration::parse_duration_secs)
+        .transpose()
+        .map_err(|m| usage(format!("--duration: {m}")))?;
+    let req = ChainRequest {
+        base: if oidc {
+            BaseKind::WebIdentity
+        } else {
+            BaseKind::AccessKeys
+        },
+        service_role_arn,
+        deploy_role_arn,
+        duration_secs,
+        environment_max_secs: env_max,
+        external_id,
+        tags: !sel.no_tags,
+        source_identity: !sel.no_source_identity,
+    };
+    let plan = chain::plan(&req, &job).map_err(|e| CliError::new(Exit::Input, e))?;
+
+    let region = sel
+        .region
+        .clone()
+        .or_else(|| env.var("AWS_REGION"))
+        .or_else(|| env.var("AWS_DEFAULT_REGION"))
+        .or_else(|| topo.as_ref().map(|t| t.broker.region.clone()))
+        .ok_or_else(|| usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)"))?;
+    rolehop_core::validate::region(&region).map_err(usage)?;
+    let endpoint = env
+        .var("AWS_ENDPOINT_URL_STS")
+        .or_else(|| env.var("AWS_ENDPOINT_URL"));
+    Ok(Resolved {
+        plan,
+        base,
+        settings: StsSettings::new(region, endpoint),
+        claims,
+    })
+}
+
+pub fn read_token(sel: &Selection, env: &dyn Env) -> CliResult<Option<Secret>> {
+    if let Some(path) = &sel.id_token_file {
+        let t = std::fs::read_to_string(path).map_err(|e| {
+            CliError::msg(
+                Exit::Io,
+                format!("cannot read ID token file `{}`: {e}", path.display()),
+            )
+        })?;
+        return Ok(Some(secret(t.trim().to_owned())));
+    }
+    Ok(env
+        .var(&sel.id_token_var)
+        .map(|t| secret(t.trim().to_owned())))
+}
+
+fn env_keys(env: &dyn Env) -> CliResult<StaticKeys> {
+    let id = env.var("AWS_ACCESS_KEY_ID");
+    let secret_key = env.var("AWS_SECRET_ACCESS_KEY");
+    match (id, secret_key) {
+        (Some(id), Some(s)) => Ok(StaticKeys {
+            access_key_id: id,
+            secret_access_key: secret(s),
+            session_token: env.var("AWS_SESSION_TOKEN").map(secret),
+        }),
+        _ => Err(CliError::msg(
+            Exit::NoCredentials,
+            "no base AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set. In GitLab they are masked, \
+             protected variables, so jobs on unprotected refs do not get them; or use OIDC (--base oidc)",
+        )),
+    }
+}
+
+/// Runs the chain on a single-threaded runtime: two sequential calls need no more, and it
+/// starts faster than a multi-threaded one.
+pub fn execute(resolved: &Resolved) -> CliResult<ChainOutcome> {
+    execute_raw(resolved).map_err(|e| chain_error(e, resolved.claims.as_ref()))
+}
+
+/// Like [`execute`], keeping the chain's own error (for `doctor`, which reports partial progress).
+pub fn execute_raw(resolved: &Resolved) -> Result<ChainOutcome, ChainError> {
+    for note in &resolved.plan.notes {
+        eprintln!("rolehop: note: {note}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ChainError {
+            hop: "chain",
+            role_arn: String::new(),
+            kind: FailureKind::Unexpected,
+            code: None,
+            aws_message: Some(format!("cannot start the async runtime: {e}")),
+            hint: "this is a rolehop bug".into(),
+            completed: Vec::new(),
+        })?;
+    rt.block_on(rolehop_aws::chain::run(
+        &resolved.plan,
+        resolved.base.clone(),
+        &resolved.settings,
+    ))
+}
+
+fn chain_error(e: ChainError, claims: Option<&Claims>) -> CliError {
+    let exit = match e.kind {
+        FailureKind::Denied | FailureKind::BadBaseCredentials => Exit::Denied,
+        FailureKind::Unavailable => Exit::Unavailable,
+        FailureKind::Unexpected => Exit::Internal,
+    };
+    let mut msg = e.to_string();
+    if let (Some(c), "service role") = (claims, e.hop) {
+        msg.push_str(&format!(
+            "\n  the token says: sub `{}`, aud `{}`",
+            c.sub.as_deref().unwrap_or("?"),
+            c.aud
+                .as_ref()
+                .map_or_else(|| "?".to_owned(), ToString::to_string)
+        ));
+    }
+    CliError::msg(exit, msg)
+}

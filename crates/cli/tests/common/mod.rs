@@ -1,0 +1,109 @@
+//! Helpers shared by the CLI integration tests: a GitLab job's environment, a rolehop
+//! command pointed at a private moto, and test-signed GitLab ID tokens.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use rolehop_testkit::{Moto, SeededChain};
+
+pub const BROKER: &str = "111111111111";
+pub const TARGET: &str = "222222222222";
+
+/// A GitLab job's predefined variables, as a protected `main` pipeline has them.
+pub fn job_env(cmd: &mut Command) {
+    cmd.env("CI_PROJECT_PATH", "acme/shop")
+        .env("CI_PROJECT_ID", "42")
+        .env("CI_PIPELINE_ID", "1001")
+        .env("CI_JOB_ID", "5005")
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_REF_PROTECTED", "true")
+        .env("CI_ENVIRONMENT_NAME", "production");
+}
+
+pub fn rolehop(moto: &Moto, seed: &SeededChain) -> Command {
+    let mut cmd = Command::cargo_bin("rolehop").unwrap();
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", "/nonexistent")
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", &seed.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &seed.secret_access_key)
+        .env("ROLEHOP_SERVICE_ROLE_ARN", &seed.service_role_arn)
+        .env("ROLEHOP_DEPLOY_ROLE_ARN", &seed.deploy_role_arn);
+    job_env(&mut cmd);
+    cmd
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+/// Signs a GitLab-shaped ID token with the test key (moto does not verify it; STS would).
+pub fn id_token(sub: &str, aud: &str, exp_in: i64) -> String {
+    let key = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-oidc-es256.pem"),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = serde_json::json!({
+        "iss": "https://gitlab.example.com", "sub": sub, "aud": aud,
+        "iat": now, "nbf": now, "exp": now + exp_in,
+        "project_path": "acme/shop", "ref": "main", "ref_type": "branch", "ref_protected": "true",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&key).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A topology matching what `rolehop_testkit::seed_chain` creates, in `mode`.
+pub fn seeded_topology(dir: &Path, oidc: bool) -> std::path::PathBuf {
+    let auth = if oidc {
+        "mode = \"oidc\"\nissuer = \"https://gitlab.example.com\"\naudience = \"https://aws.example\""
+    } else {
+        "mode = \"access-keys\""
+    };
+    let text = format!(
+        r#"[broker]
+account_id = "111111111111"
+region = "eu-west-1"
+
+[auth]
+{auth}
+
+[environments.prod]
+protected = true
+service_role = "rolehop-test-service"
+deployment_role = "rolehop-test-deploy"
+broker_user = "rolehop-test"
+
+[environments.prod.gitlab]
+projects = ["acme/shop"]
+refs = ["main"]
+environments = ["production"]
+
+[environments.prod.accounts]
+prod-eu = "222222222222"
+"#
+    );
+    let path = dir.join("rolehop.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -1,0 +1,227 @@
+//! `rolehop doctor`: one test per failure cause it names, each checking the explanation and
+//! the fix a user reads, plus the healthy case.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rolehop_testkit::{Moto, SeededChain, seed_chain};
+
+mod common;
+
+use common::*;
+
+struct Case {
+    moto: Moto,
+    seed: SeededChain,
+    dir: tempfile::TempDir,
+}
+
+fn case() -> Case {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    Case {
+        moto,
+        seed,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn doctor(c: &Case, oidc: bool) -> assert_cmd::Command {
+    let cfg = seeded_topology(c.dir.path(), oidc);
+    let mut cmd = rolehop(&c.moto, &c.seed);
+    cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .args(["doctor", "--config", cfg.to_str().unwrap(), "--env", "prod"]);
+    cmd
+}
+
+fn run(cmd: &mut assert_cmd::Command) -> (Option<i32>, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    )
+}
+
+#[test]
+fn a_healthy_job_passes_and_shows_the_session_left() {
+    let c = case();
+    let (code, text) = run(&mut doctor(&c, false));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(
+            "ok    the keys work: they belong to arn:aws:iam::111111111111:user/rolehop-test"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("ok    deployment role hop: arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-5005"), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("session")
+            && (l.contains(" 1h left") || l.contains(" 59m"))),
+        "{text}"
+    );
+    assert!(text.contains("all checks passed"));
+    assert!(!text.contains(&c.seed.secret_access_key));
+}
+
+#[test]
+fn an_unprotected_ref_for_a_protected_environment() {
+    let c = case();
+    let (code, text) = run(doctor(&c, false)
+        .env("CI_COMMIT_REF_PROTECTED", "false")
+        .env("CI_COMMIT_REF_NAME", "feature-x"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  environment `prod` is protected but ref `feature-x` is not"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: deploy from a protected branch or tag"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_keys_point_at_protected_variables() {
+    let c = case();
+    let (code, text) = run(doctor(&c, false).env_remove("AWS_ACCESS_KEY_ID"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the job"),
+        "{text}"
+    );
+    assert!(text.contains("masked, protected variables"), "{text}");
+}
+
+#[test]
+fn keys_of_another_user_are_named() {
+    let c = case();
+    c.moto
+        .iam(BROKER, "CreateUser", &[("UserName", "someone-else")]);
+    let keys = c
+        .moto
+        .iam(BROKER, "CreateAccessKey", &[("UserName", "someone-else")]);
+    let id = rolehop_testkit::xml_value(&keys, "AccessKeyId").unwrap();
+    let secret = rolehop_testkit::xml_value(&keys, "SecretAccessKey").unwrap();
+    let (code, text) = run(doctor(&c, false)
+        .env("AWS_ACCESS_KEY_ID", &id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("these are not environment `prod`'s broker keys (`arn:aws:iam::111111111111:user/rolehop-test`)"), "{text}");
+    assert!(!text.contains(&secret));
+}
+
+#[test]
+fn a_dead_key_is_explained() {
+    let c = case();
+    c.moto.enable_auth();
+    let (code, text) = run(doctor(&c, false).env("AWS_ACCESS_KEY_ID", "AKIADEADDEADDEADDEAD"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  GetCallerIdentity with the job's keys failed"),
+        "{text}"
+    );
+    assert!(text.contains("rotated"), "{text}");
+}
+
+#[test]
+fn a_hop_the_service_role_may_not_make_is_explained() {
+    let c = case();
+    // Remove the service role's right to assume the deployment role.
+    c.moto.iam(
+        BROKER,
+        "DeleteRolePolicy",
+        &[
+            ("RoleName", "rolehop-test-service"),
+            ("PolicyName", "assume-deploy"),
+        ],
+    );
+    c.moto.enable_auth();
+    let (code, text) = run(&mut doctor(&c, false));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("ok    service role hop"), "{text}");
+    assert!(
+        text.contains("FAIL  rolehop: error: deployment role hop failed")
+            || text.contains("FAIL  deployment role hop failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the service role may not assume this deployment role"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_id_token_for_another_ref_shows_both_subjects() {
+    let c = case();
+    let token = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:feature-x",
+        "https://aws.example",
+        600,
+    );
+    let (code, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("the service role trusts sub like project_path:acme/shop:ref_type:branch:ref:main, the token's sub is project_path:acme/shop:ref_type:branch:ref:feature-x"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    audience `https://aws.example` matches"),
+        "{text}"
+    );
+    assert!(!text.contains(&token), "the token itself is never printed");
+}
+
+#[test]
+fn a_wrong_audience_and_an_expired_token_are_named() {
+    let c = case();
+    let token = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://gitlab.example.com",
+        600,
+    );
+    let (code, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("the token's aud `https://gitlab.example.com` is not the audience"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: set `id_tokens: ROLEHOP_ID_TOKEN: aud: https://aws.example`"),
+        "{text}"
+    );
+
+    let token = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://aws.example",
+        -30,
+    );
+    let (code, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL  the ID token expired"), "{text}");
+}
+
+#[test]
+fn a_matching_id_token_passes() {
+    let c = case();
+    let token = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://aws.example",
+        600,
+    );
+    let (code, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("ok    sub `project_path:acme/shop:ref_type:branch:ref:main` matches the service role's trust"), "{text}");
+}
+
+#[test]
+fn a_job_in_the_wrong_gitlab_environment_is_warned_about() {
+    let c = case();
+    let (code, text) = run(doctor(&c, false).env("CI_ENVIRONMENT_NAME", "staging"));
+    assert_eq!(code, Some(0), "a warning is not a failure: {text}");
+    assert!(
+        text.contains(
+            "warn  the job's GitLab environment `staging` is not one of `prod`'s (production)"
+        ),
+        "{text}"
+    );
+}

@@ -1,0 +1,268 @@
+//! Deployment credentials and the formats they are handed out in.
+//!
+//! Formatting is pure: the caller decides where the text goes (stdout, a 0600 file, a child's
+//! environment), so the secret only ever reaches the output the user asked for.
+
+use std::fmt::Write as _;
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Secret;
+
+/// Temporary AWS credentials (an assumed-role session).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: OffsetDateTime,
+}
+
+/// What one STS call gave: for the `json` output and for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopOutcome {
+    pub label: &'static str,
+    pub role_arn: String,
+    pub assumed_role_arn: String,
+    pub session_name: String,
+    pub source_identity: Option<String>,
+    pub tags: usize,
+    pub expiration: OffsetDateTime,
+}
+
+/// The end of a chain: the deployment credentials and how they were reached.
+#[derive(Debug, Clone)]
+pub struct ChainOutcome {
+    pub credentials: Credentials,
+    pub hops: Vec<HopOutcome>,
+}
+
+impl ChainOutcome {
+    /// The deployment role session's ARN.
+    pub fn assumed_role_arn(&self) -> &str {
+        self.hops.last().map_or("", |h| h.assumed_role_arn.as_str())
+    }
+
+    /// The target account (from the deployment role session's ARN).
+    pub fn account(&self) -> &str {
+        self.assumed_role_arn().split(':').nth(4).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Format {
+    /// `export K='v'` lines for `eval` in a shell.
+    Env,
+    /// `K=v` lines (docker `--env-file`, local `.env`; never a GitLab dotenv artifact).
+    Dotenv,
+    /// Everything, for programs.
+    Json,
+    /// The AWS CLI/SDK `credential_process` document.
+    CredentialProcess,
+}
+
+/// RFC 3339 in UTC, as the AWS CLI and SDKs expect (`2026-11-25T10:00:00Z`).
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Quotes `v` for a POSIX shell: single quotes, embedded `'` closed and escaped.
+pub fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+fn env_pairs(c: &Credentials) -> [(&'static str, String); 4] {
+    [
+        ("AWS_ACCESS_KEY_ID", c.access_key_id.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            c.secret_access_key.expose_secret().to_owned(),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            c.session_token.expose_secret().to_owned(),
+        ),
+        ("AWS_CREDENTIAL_EXPIRATION", rfc3339(c.expiration)),
+    ]
+}
+
+/// The variables a child process gets (`rolehop exec`).
+pub fn environment(c: &Credentials) -> Vec<(&'static str, String)> {
+    env_pairs(c).into()
+}
+
+/// Renders `outcome` in `format`. This is the only place secrets become text for stdout.
+pub fn render(format: Format, outcome: &ChainOutcome) -> String {
+    let c = &outcome.credentials;
+    match format {
+        Format::Env => {
+            let mut s = String::new();
+            for (k, v) in env_pairs(c) {
+                let _ = writeln!(s, "export {k}={}", shell_quote(&v));
+            }
+            s
+        }
+        Format::Dotenv => {
+            let mut s = String::new();
+            for (k, v) in env_pairs(c) {
+                let _ = writeln!(s, "{k}={v}");
+            }
+            s
+        }
+        Format::CredentialProcess => {
+            let doc = json!({
+                "Version": 1,
+                "AccessKeyId": c.access_key_id,
+                "SecretAccessKey": c.secret_access_key.expose_secret(),
+                "SessionToken": c.session_token.expose_secret(),
+                "Expiration": rfc3339(c.expiration),
+            });
+            format!("{doc}\n")
+        }
+        Format::Json => {
+            let hops: Vec<_> = outcome
+                .hops
+                .iter()
+                .map(|h| {
+                    json!({
+                        "hop": h.label,
+                        "role_arn": h.role_arn,
+                        "assumed_role_arn": h.assumed_role_arn,
+                        "session_name": h.session_name,
+                        "source_identity": h.source_identity,
+                        "session_tags": h.tags,
+                        "expiration": rfc3339(h.expiration),
+                    })
+                })
+                .collect();
+            let doc = json!({
+                "credentials": {
+                    "access_key_id": c.access_key_id,
+                    "secret_access_key": c.secret_access_key.expose_secret(),
+                    "session_token": c.session_token.expose_secret(),
+                    "expiration": rfc3339(c.expiration),
+                },
+                "assumed_role_arn": outcome.assumed_role_arn(),
+                "account": outcome.account(),
+                "hops": hops,
+            });
+            let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// Replaces (or appends) the `[header]` section of an INI-style AWS file, keeping every
+/// other line of the user's file as it was.
+pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    let mut replaced = false;
+    let mut section = String::new();
+    let _ = writeln!(section, "[{header}]");
+    for (k, v) in body {
+        let _ = writeln!(section, "{k} = {v}");
+    }
+    for line in existing.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            let name = t.trim_start_matches('[').trim_end_matches(']').trim();
+            if name == header {
+                skipping = true;
+                replaced = true;
+                out.push_str(&section);
+                continue;
+            }
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        if !out.is_empty() && !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        out.push_str(&section);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::secret::secret;
+
+    fn outcome() -> ChainOutcome {
+        let exp = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        ChainOutcome {
+            credentials: Credentials {
+                access_key_id: "ASIAEXAMPLE".into(),
+                secret_access_key: secret("se'cret/+="),
+                session_token: secret("tok"),
+                expiration: exp,
+            },
+            hops: vec![HopOutcome {
+                label: "deployment role",
+                role_arn: "arn:aws:iam::222222222222:role/d".into(),
+                assumed_role_arn: "arn:aws:sts::222222222222:assumed-role/d/gl-1-2-3".into(),
+                session_name: "gl-1-2-3".into(),
+                source_identity: Some("acme.app@2".into()),
+                tags: 0,
+                expiration: exp,
+            }],
+        }
+    }
+
+    #[test]
+    fn env_lines_survive_a_shell() {
+        let s = render(Format::Env, &outcome());
+        assert!(s.contains(r"export AWS_SECRET_ACCESS_KEY='se'\''cret/+='"));
+        assert!(s.contains("export AWS_CREDENTIAL_EXPIRATION='2027-01-15T08:00:00Z'"));
+    }
+
+    #[test]
+    fn credential_process_document_is_what_the_cli_reads() {
+        let v: serde_json::Value =
+            serde_json::from_str(&render(Format::CredentialProcess, &outcome())).unwrap();
+        assert_eq!(v["Version"], 1);
+        assert_eq!(v["SessionToken"], "tok");
+        assert_eq!(v["Expiration"], "2027-01-15T08:00:00Z");
+    }
+
+    #[test]
+    fn json_names_the_account_and_hops() {
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Json, &outcome())).unwrap();
+        assert_eq!(v["account"], "222222222222");
+        assert_eq!(v["hops"][0]["source_identity"], "acme.app@2");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let dbg = format!("{:?}", outcome());
+        assert!(!dbg.contains("se'cret") && !dbg.contains("\"tok\""));
+    }
+
+    #[test]
+    fn ini_sections_are_replaced_in_place() {
+        let old = "[default]\nregion = x\n\n[deploy]\naws_access_key_id = OLD\n\n[other]\na = b\n";
+        let new = upsert_ini_section(old, "deploy", &[("aws_access_key_id", "NEW".into())]);
+        assert_eq!(
+            new,
+            "[default]\nregion = x\n\n[deploy]\naws_access_key_id = NEW\n[other]\na = b\n"
+        );
+        let appended =
+            upsert_ini_section("[default]\nregion = x\n", "deploy", &[("k", "v".into())]);
+        assert_eq!(appended, "[default]\nregion = x\n\n[deploy]\nk = v\n");
+    }
+}

@@ -1,0 +1,330 @@
+//! `rolehop.toml` validation, data-driven: each case breaks one rule and must be reported with
+//! that rule's name at the line and column of the offending value.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rolehop_core::Topology;
+use rolehop_core::topology::{Auth, RefType, Tier};
+
+const VALID: &str = r#"[broker]
+account_id = "111111111111"
+region = "eu-west-1"
+
+[auth]
+mode = "access-keys"
+
+[environments.prod]
+protected = true
+external_id = "acme-prod"
+
+[environments.prod.gitlab]
+projects = ["acme/shop"]
+refs = ["main"]
+
+[environments.prod.accounts]
+prod-eu = "222222222222"
+
+[environments.prod.permissions]
+inline_policies = ["deploy.json"]
+
+[environments.dev]
+max_session = "30m"
+
+[environments.dev.gitlab]
+projects = ["acme/*"]
+refs = ["*"]
+
+[environments.dev.accounts]
+dev = "333333333333"
+"#;
+
+fn parse(src: &str) -> Result<Topology, rolehop_core::TopologyError> {
+    let mut read = |p: &str| {
+        match p {
+        "deploy.json" => Ok(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#.to_owned()),
+        "broken.json" => Ok("{not json".to_owned()),
+        _ => Err("No such file or directory (os error 2)".to_owned()),
+    }
+    };
+    Topology::parse("rolehop.toml", src, &mut read)
+}
+
+#[test]
+fn the_valid_topology_has_defaults_filled_in() {
+    let t = parse(VALID).unwrap();
+    assert_eq!(t.auth, Auth::AccessKeys);
+    let names: Vec<&str> = t.environments.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["prod", "dev"], "environments keep file order");
+    let prod = &t.environments[0];
+    assert_eq!(prod.tier, Tier::Production);
+    assert_eq!(prod.service_role, "rolehop-prod-service");
+    assert_eq!(prod.deployment_role, "rolehop-prod-deploy");
+    assert_eq!(prod.max_session_secs, 3600);
+    assert_eq!(prod.gitlab.ref_types, [RefType::Branch]);
+    assert_eq!(prod.gitlab.environments, ["prod"]);
+    assert_eq!(prod.permissions.inline_policies[0].name, "deploy");
+    assert_eq!(t.environments[1].max_session_secs, 1800);
+    assert_eq!(
+        t.service_role_arn(prod),
+        "arn:aws:iam::111111111111:role/rolehop-prod-service"
+    );
+    assert_eq!(
+        t.deployment_role_arn(prod, &prod.accounts[0]),
+        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    );
+    assert_eq!(
+        prod.gitlab.sub_patterns(),
+        ["project_path:acme/shop:ref_type:branch:ref:main"]
+    );
+}
+
+#[test]
+fn the_examples_parse() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for ex in ["access-keys", "oidc"] {
+        let dir = root.join(ex);
+        let src = std::fs::read_to_string(dir.join("rolehop.toml")).unwrap();
+        let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
+        let t = Topology::parse(ex, &src, &mut read).unwrap_or_else(|e| panic!("{ex}: {e}"));
+        assert_eq!(t.environments.len(), 2);
+        assert_eq!(
+            t.environments
+                .iter()
+                .map(|e| e.accounts.len())
+                .sum::<usize>(),
+            3
+        );
+    }
+}
+
+/// (what to replace in VALID, with what, rule expected, line, column, a word of the message)
+const CASES: &[(&str, &str, &str, usize, usize, &str)] = &[
+    (
+        "\"111111111111\"",
+        "\"11111111111\"",
+        "account-id",
+        2,
+        14,
+        "exactly 12 digits",
+    ),
+    (
+        "region = \"eu-west-1\"",
+        "region = \"Europe\"",
+        "region",
+        3,
+        10,
+        "region",
+    ),
+    (
+        "mode = \"access-keys\"",
+        "mode = \"ldap\"",
+        "auth-mode",
+        6,
+        8,
+        "`ldap`",
+    ),
+    (
+        "mode = \"access-keys\"",
+        "mode = \"oidc\"",
+        "oidc-issuer",
+        5,
+        1,
+        "needs `issuer`",
+    ),
+    (
+        "prod-eu = \"222222222222\"",
+        "prod-eu = \"333333333333\"",
+        "shared-account",
+        30,
+        7,
+        "`prod`",
+    ),
+    (
+        "prod-eu = \"222222222222\"",
+        "prod-eu = \"111111111111\"",
+        "broker-as-target",
+        17,
+        11,
+        "broker",
+    ),
+    (
+        "protected = true",
+        "protected = true\nservice_role = \"a-role-name-that-is-far-too-long-for-iam-because-it-has-more-than-64\"",
+        "role-name",
+        10,
+        16,
+        "1 to 64",
+    ),
+    (
+        "max_session = \"30m\"",
+        "max_session = \"2h\"",
+        "session-duration",
+        23,
+        15,
+        "1h",
+    ),
+    (
+        "max_session = \"30m\"",
+        "max_session = \"10m\"",
+        "session-duration",
+        23,
+        15,
+        "15m",
+    ),
+    (
+        "max_session = \"30m\"",
+        "max_session = \"soon\"",
+        "session-duration",
+        23,
+        15,
+        "duration `soon`",
+    ),
+    (
+        "external_id = \"acme-prod\"",
+        "external_id = \"a b\"",
+        "external-id",
+        10,
+        15,
+        "external id",
+    ),
+    (
+        "projects = [\"acme/*\"]",
+        "projects = [\"*\"]",
+        "gitlab-project",
+        26,
+        13,
+        "any namespace",
+    ),
+    (
+        "projects = [\"acme/shop\"]",
+        "projects = []",
+        "gitlab-projects",
+        12,
+        1,
+        "at least one",
+    ),
+    (
+        "refs = [\"main\"]",
+        "refs = [\"main\"]\nref_types = [\"merge_request\"]",
+        "ref-type",
+        15,
+        14,
+        "`merge_request`",
+    ),
+    (
+        "inline_policies = [\"deploy.json\"]",
+        "inline_policies = [\"missing.json\"]",
+        "policy-file",
+        20,
+        20,
+        "cannot read",
+    ),
+    (
+        "inline_policies = [\"deploy.json\"]",
+        "inline_policies = [\"broken.json\"]",
+        "policy-file",
+        20,
+        20,
+        "not JSON",
+    ),
+    (
+        "inline_policies = [\"deploy.json\"]",
+        "managed_policies = [\"arn:aws:iam::aws:role/x\"]",
+        "policy-arn",
+        20,
+        21,
+        "managed policy ARN",
+    ),
+    (
+        "environments.dev",
+        "environments.Dev",
+        "environment-name",
+        22,
+        15,
+        "`Dev`",
+    ),
+    (
+        "protected = true",
+        "protected = true\ncolour = \"blue\"",
+        "syntax",
+        10,
+        1,
+        "unknown field `colour`",
+    ),
+    (
+        "region = \"eu-west-1\"",
+        "region = eu-west-1",
+        "syntax",
+        3,
+        10,
+        "",
+    ),
+    (
+        "dev = \"333333333333\"",
+        "dev = 333333333333",
+        "syntax",
+        30,
+        7,
+        "string",
+    ),
+    (
+        "protected = true",
+        "protected = true\ntier = \"prod\"",
+        "tier",
+        10,
+        8,
+        "deployment tier",
+    ),
+];
+
+#[test]
+fn every_broken_rule_is_located() {
+    for (from, to, rule, line, col, word) in CASES {
+        assert!(VALID.contains(from), "case {rule}: `{from}` not in VALID");
+        // A renamed table must be renamed everywhere; other edits touch one place.
+        let src = if from.starts_with("environments.") {
+            VALID.replace(from, to)
+        } else {
+            VALID.replacen(from, to, 1)
+        };
+        let err = parse(&src).expect_err(&format!("{rule}: accepted\n{src}"));
+        let d = err
+            .diagnostics
+            .iter()
+            .find(|d| d.rule == *rule)
+            .unwrap_or_else(|| panic!("{rule}: not reported; got {err}"));
+        assert_eq!(
+            (d.location.line, d.location.column),
+            (*line, *col),
+            "{rule}: {d}"
+        );
+        assert!(
+            d.message.contains(word),
+            "{rule}: `{}` lacks `{word}`",
+            d.message
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&format!("rolehop.toml:{line}:{col}")),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let src = VALID.replacen("\"111111111111\"", "\"1\"", 1).replacen(
+        "region = \"eu-west-1\"",
+        "region = \"x\"",
+        1,
+    );
+    let err = parse(&src).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 2, "{err}");
+    assert!(err.to_string().ends_with("2 problems in the topology"));
+}
+
+#[test]
+fn an_empty_file_says_what_is_missing() {
+    let err = parse("").unwrap_err();
+    assert!(err.to_string().contains("missing field `broker`"), "{err}");
+}
