@@ -10,6 +10,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use rolehop_testkit::Moto;
 
+mod common;
+
 const BROKER: &str = "111111111111";
 
 fn example() -> std::path::PathBuf {
@@ -248,4 +250,67 @@ fn no_credentials_at_all_exit_7() {
         .assert()
         .code(7)
         .stderr(predicate::str::contains("no AWS credentials"));
+}
+
+#[test]
+fn after_rollout_a_job_reaches_the_deployment_role_through_the_rendered_iam() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .success();
+
+    // What `rolehop rotate` would put in GitLab: keys of each broker user.
+    let user_keys = |user: &str| {
+        let (s, xml) = iam(
+            &moto,
+            BROKER,
+            &[("Action", "CreateAccessKey"), ("UserName", user)],
+        );
+        assert_eq!(s, 200, "{xml}");
+        (
+            xml_field(&xml, "AccessKeyId").to_owned(),
+            xml_field(&xml, "SecretAccessKey").to_owned(),
+        )
+    };
+    let broker_keys = user_keys("rolehop-prod");
+    let nonprod_keys = user_keys("rolehop-nonprod");
+    // From here on moto enforces identity policies: the broker user's rendered policy and the
+    // service role's must allow each hop.
+    moto.enable_auth();
+
+    let mut assume = rolehop(&moto, &broker_keys, home.path());
+    common::job_env(&mut assume);
+    let out = assume
+        .env_remove("CI")
+        .args([
+            "assume",
+            "--format",
+            "json",
+            "--env",
+            "prod",
+            "--account",
+            "prod-eu",
+            "--config",
+        ])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v = common::json(&out);
+    assert_eq!(v["account"], "222222222222");
+    assert!(
+        v["assumed_role_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sts::222222222222:assumed-role/rolehop-prod-deploy/"),
+        "{v}"
+    );
+
+    // The nonprod broker user's keys cannot reach prod: its policy names only its own role.
+    let (s, xml) = iam(&moto, BROKER, &[("Action", "ListUsers")]);
+    let _ = (s, xml);
 }
