@@ -311,6 +311,21 @@ fn after_rollout_a_job_reaches_the_deployment_role_through_the_rendered_iam() {
     );
 
     // The nonprod broker user's keys cannot reach prod: its policy names only its own role.
-    let (s, xml) = iam(&moto, BROKER, &[("Action", "ListUsers")]);
-    let _ = (s, xml);
+    let mut cross = rolehop(&moto, &nonprod_keys, home.path());
+    common::job_env(&mut cross);
+    cross
+        .env_remove("CI")
+        .args([
+            "assume",
+            "--env",
+            "prod",
+            "--account",
+            "prod-eu",
+            "--config",
+        ])
+        .arg(example())
+        .assert()
+        .code(5)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("rolehop-prod-service"));
 }
