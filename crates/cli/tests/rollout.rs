@@ -456,3 +456,28 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
         "{text}"
     );
 }
+
+#[test]
+fn the_oidc_example_rolls_out_too() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let config = rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml");
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "accounts: 3 changed, 0 unchanged, 0 failed",
+        ));
+    let service = role_in(&moto, BROKER, "rolehop-prod-service").unwrap();
+    assert!(service.contains("AssumeRoleWithWebIdentity"), "{service}");
+    assert!(role_in(&moto, "444444444444", "rolehop-nonprod-deploy").is_some());
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("nothing to change"));
+}
