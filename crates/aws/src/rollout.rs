@@ -548,9 +548,16 @@ impl Rollout {
                 self.deploy_stack(input, plan.broker, progress).await?
             }
         };
+        // StackSets of different environments are independent; each takes a minute or more on
+        // AWS, so they run side by side (operations within one StackSet stay sequential).
+        let runs = input
+            .stack_sets
+            .iter()
+            .zip(&plan.stack_sets)
+            .map(|(spec, p)| self.apply_stack_set(input, spec, p, progress));
         let mut accounts = Vec::new();
-        for (spec, p) in input.stack_sets.iter().zip(&plan.stack_sets) {
-            accounts.extend(self.apply_stack_set(input, spec, p, progress).await?);
+        for r in futures_util::future::join_all(runs).await {
+            accounts.extend(r?);
         }
         Ok(Report { broker, accounts })
     }

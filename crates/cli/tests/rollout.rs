@@ -10,6 +10,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use rolehop_testkit::Moto;
 
+mod common;
+
 const BROKER: &str = "111111111111";
 
 fn example() -> std::path::PathBuf {
@@ -248,4 +250,234 @@ fn no_credentials_at_all_exit_7() {
         .assert()
         .code(7)
         .stderr(predicate::str::contains("no AWS credentials"));
+}
+
+#[test]
+fn after_rollout_a_job_reaches_the_deployment_role_through_the_rendered_iam() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(example())
+        .assert()
+        .success();
+
+    // What `rolehop rotate` would put in GitLab: keys of each broker user.
+    let user_keys = |user: &str| {
+        let (s, xml) = iam(
+            &moto,
+            BROKER,
+            &[("Action", "CreateAccessKey"), ("UserName", user)],
+        );
+        assert_eq!(s, 200, "{xml}");
+        (
+            xml_field(&xml, "AccessKeyId").to_owned(),
+            xml_field(&xml, "SecretAccessKey").to_owned(),
+        )
+    };
+    let broker_keys = user_keys("rolehop-prod");
+    let nonprod_keys = user_keys("rolehop-nonprod");
+    // From here on moto enforces identity policies: the broker user's rendered policy and the
+    // service role's must allow each hop.
+    moto.enable_auth();
+
+    let mut assume = rolehop(&moto, &broker_keys, home.path());
+    common::job_env(&mut assume);
+    let out = assume
+        .env_remove("CI")
+        .args([
+            "assume",
+            "--format",
+            "json",
+            "--env",
+            "prod",
+            "--account",
+            "prod-eu",
+            "--config",
+        ])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v = common::json(&out);
+    assert_eq!(v["account"], "222222222222");
+    assert!(
+        v["assumed_role_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sts::222222222222:assumed-role/rolehop-prod-deploy/"),
+        "{v}"
+    );
+
+    // The nonprod broker user's keys cannot reach prod: its policy names only its own role.
+    let mut cross = rolehop(&moto, &nonprod_keys, home.path());
+    common::job_env(&mut cross);
+    cross
+        .env_remove("CI")
+        .args([
+            "assume",
+            "--env",
+            "prod",
+            "--account",
+            "prod-eu",
+            "--config",
+        ])
+        .arg(example())
+        .assert()
+        .code(5)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("rolehop-prod-service"));
+}
+
+/// gitlab-ci-local from `scripts/tools.sh --node`.
+fn gitlab_ci_local() -> std::path::PathBuf {
+    let p = rolehop_testkit::tools_dir().join("node/node_modules/.bin");
+    assert!(
+        p.join("gitlab-ci-local").exists(),
+        "{} is missing: run `scripts/tools.sh --node`",
+        p.display()
+    );
+    p
+}
+
+#[test]
+#[ignore = "needs gitlab-ci-local: run `scripts/tools.sh --node`, then `cargo test -- --ignored`"]
+fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let src = example().parent().unwrap().to_path_buf();
+    std::fs::copy(src.join("rolehop.toml"), p.join("rolehop.toml")).unwrap();
+    std::fs::create_dir(p.join("policies")).unwrap();
+    std::fs::copy(
+        src.join("policies/deploy-app.json"),
+        p.join("policies/deploy-app.json"),
+    )
+    .unwrap();
+    rolehop(&moto, &keys, home.path())
+        .current_dir(p)
+        .args(["render", "--config", "rolehop.toml", "--out", "rolehop"])
+        .assert()
+        .success();
+    std::fs::write(
+        p.join(".gitlab-ci.yml"),
+        "include:\n  - local: rolehop/gitlab-ci.yml\nvariables:\n  ROLEHOP_DEPLOY_SCRIPT: aws sts get-caller-identity --query Arn --output text\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        assert!(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(p)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    rolehop(&moto, &keys, home.path())
+        .current_dir(p)
+        .args(["rollout", "--config", "rolehop.toml"])
+        .assert()
+        .success();
+    let (s, xml) = iam(
+        &moto,
+        BROKER,
+        &[
+            ("Action", "CreateAccessKey"),
+            ("UserName", "rolehop-nonprod"),
+        ],
+    );
+    assert_eq!(s, 200, "{xml}");
+    moto.enable_auth();
+
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        assert_cmd::cargo::cargo_bin("rolehop"),
+        bin_dir.path().join("rolehop"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}:{}:{}",
+        bin_dir.path().display(),
+        gitlab_ci_local().display(),
+        rolehop_testkit::venv_tool("aws")
+            .parent()
+            .unwrap()
+            .display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = std::process::Command::new("gitlab-ci-local")
+        .current_dir(p)
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .args(["rolehop:deploy:nonprod:staging", "--variable"])
+        .arg(format!(
+            "AWS_ACCESS_KEY_ID={}",
+            xml_field(&xml, "AccessKeyId")
+        ))
+        .arg("--variable")
+        .arg(format!(
+            "AWS_SECRET_ACCESS_KEY={}",
+            xml_field(&xml, "SecretAccessKey")
+        ))
+        .arg("--variable")
+        .arg(format!("AWS_ENDPOINT_URL={}", moto.url()))
+        .args(["--variable", "AWS_DEFAULT_REGION=eu-west-1"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("PASS  rolehop:deploy:nonprod:staging"),
+        "{text}"
+    );
+    // The deploy command ran as the deployment role of the staging account.
+    assert!(
+        text.contains("arn:aws:sts::333333333333:assumed-role/rolehop-nonprod-deploy/"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_oidc_example_rolls_out_too() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let config = rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml");
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "accounts: 3 changed, 0 unchanged, 0 failed",
+        ));
+    let service = role_in(&moto, BROKER, "rolehop-prod-service").unwrap();
+    assert!(service.contains("AssumeRoleWithWebIdentity"), "{service}");
+    assert!(role_in(&moto, "444444444444", "rolehop-nonprod-deploy").is_some());
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("nothing to change"));
 }

@@ -15,7 +15,11 @@ const TAG_ENVIRONMENT: &str = "rolehop:environment";
 /// A CloudFormation logical id (`[A-Za-z0-9]+`) for each environment, in topology order:
 /// `non-prod` becomes `NonProd`; names that would collide get their position appended.
 pub fn logical_names(topo: &Topology) -> Vec<String> {
-    let base: Vec<String> = topo.environments.iter().map(|e| camel(&e.name)).collect();
+    unique(topo.environments.iter().map(|e| camel(&e.name)).collect())
+}
+
+/// Appends their position (1-based) to names that occur more than once.
+fn unique(base: Vec<String>) -> Vec<String> {
     base.iter()
         .enumerate()
         .map(|(i, b)| {
@@ -136,14 +140,20 @@ pub fn broker(topo: &Topology) -> String {
             "AssumeRolePolicyDocument".into(),
             iam::service_role_trust(topo, env),
         );
-        role_props.insert(
-            "Policies".into(),
-            json!([{
-                "PolicyName": "rolehop-assume-deployment-roles",
-                "PolicyDocument": iam::service_role_policy(topo, env),
-            }]),
-        );
         role_props.insert("Tags".into(), tags(Some(env)));
+        // The inline policy is its own resource (as the users' are): the same IAM result, and
+        // moto, the local test AWS, only evaluates inline policies created this way.
+        let role_policy = Entry::new(
+            format!("{role_id}Policy"),
+            json!({
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "rolehop-assume-deployment-roles",
+                    "Roles": [{"Ref": role_id}],
+                    "PolicyDocument": iam::service_role_policy(topo, env),
+                }
+            }),
+        );
 
         if matches!(topo.auth, Auth::AccessKeys) {
             let user_id = format!("{id}BrokerUser");
@@ -190,6 +200,7 @@ pub fn broker(topo: &Topology) -> String {
                 "Reaches the deployment roles of: {}.",
                 accounts.join(", ")
             )]));
+            resources.push(role_policy);
         } else {
             let mut role = json!({"Type": "AWS::IAM::Role", "DependsOn": "GitlabOidcProvider"});
             role["Properties"] = Value::Object(role_props);
@@ -197,6 +208,7 @@ pub fn broker(topo: &Topology) -> String {
                 &format!("Environment `{}`.", env.name),
                 &format!("Reaches the deployment roles of: {}.", accounts.join(", ")),
             ]));
+            resources.push(role_policy);
         }
         outputs.push(Entry::new(
             format!("{role_id}Arn"),
@@ -268,15 +280,38 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
             json!(env.permissions.managed_policies),
         );
     }
-    if !env.permissions.inline_policies.is_empty() {
-        let policies: Vec<Value> = env
-            .permissions
+    // Inline policies are resources of their own (AWS::IAM::Policy on this role): the same
+    // IAM result as Role.Policies, and the form moto evaluates when it enforces policies.
+    let ids = unique(
+        env.permissions
             .inline_policies
             .iter()
-            .map(|p| json!({"PolicyName": p.name, "PolicyDocument": p.document}))
-            .collect();
-        props.insert("Policies".into(), Value::Array(policies));
-    }
+            .map(|p| {
+                let id = camel(&p.name.replace(['.', '_', '+', '=', ',', '@'], "-"));
+                format!("{id}Policy")
+            })
+            .collect(),
+    );
+    let inline: Vec<Entry> = env
+        .permissions
+        .inline_policies
+        .iter()
+        .zip(ids)
+        .map(|(p, id)| {
+            Entry::new(
+                id,
+                json!({
+                    "Type": "AWS::IAM::Policy",
+                    "Properties": {
+                        "PolicyName": p.name,
+                        "Roles": [{"Ref": "DeploymentRole"}],
+                        "PolicyDocument": p.document,
+                    }
+                }),
+            )
+            .with_comment(&[&format!("From {}.", p.path)])
+        })
+        .collect();
     if let Some(b) = &env.permissions.boundary {
         props.insert("PermissionsBoundary".into(), json!(b));
     }
@@ -328,6 +363,7 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
     let mut role = json!({"Type": "AWS::IAM::Role"});
     role["Properties"] = Value::Object(props);
     yaml::entries(&mut out, 2, &[Entry::new("DeploymentRole", role)]);
+    yaml::entries(&mut out, 2, &inline);
     out.push_str("Outputs:\n");
     yaml::entries(
         &mut out,
@@ -341,4 +377,21 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
         )],
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn logical_ids_are_alphanumeric_and_distinct() {
+        assert_eq!(camel("non-prod"), "NonProd");
+        assert_eq!(camel("a1"), "A1");
+        assert_eq!(
+            unique(vec!["A1".into(), "A1".into(), "B".into()]),
+            ["A11", "A12", "B"]
+        );
+    }
 }

@@ -103,6 +103,9 @@ pub fn pipeline(topo: &Topology) -> String {
         String::new(),
         "The deploy command runs with the deployment role's credentials in AWS_* variables;"
             .to_owned(),
+        "GitLab expands `$VAR` in the variable's value before the job starts, so write `$$VAR`"
+            .to_owned(),
+        "for what must be read at deploy time (or call a script).".to_owned(),
         "`rolehop` must be on the runner's PATH (or add `image:`/`before_script:` to `.rolehop`"
             .to_owned(),
         "in your .gitlab-ci.yml: keys there merge with these).".to_owned(),

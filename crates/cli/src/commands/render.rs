@@ -5,10 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use rolehop_core::Topology;
-
+use crate::config::load_topology;
 use crate::exit::{CliError, CliResult, Exit};
+use anyhow::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,20 +17,6 @@ pub struct Args {
     /// The directory to write into (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-}
-
-/// Reads and validates a topology; inline policy paths are relative to its directory.
-pub fn load_topology(path: &Path) -> CliResult<Topology> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        CliError::msg(
-            Exit::Io,
-            format!("cannot read topology `{}`: {e}", path.display()),
-        )
-    })?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
-    Topology::parse(&path.display().to_string(), &src, &mut read)
-        .map_err(|e| CliError::new(Exit::Input, e))
 }
 
 pub fn run(args: Args) -> CliResult {

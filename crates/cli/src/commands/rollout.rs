@@ -12,7 +12,7 @@ use rolehop_aws::rollout::{
     RolloutInput, Timing, broker_config, real_sleep,
 };
 
-use crate::commands::render::load_topology;
+use crate::config::load_topology;
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
