@@ -32,6 +32,8 @@ ROLEHOP = Path(os.environ["ROLEHOP_BIN"])
 BOLD, DIM, RED, GREEN, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 
 checks = []  # (ok, what)
+transcript = []  # everything shown, to prove no secret was
+secrets = []  # values that must never be shown
 
 
 def step(title):
@@ -100,6 +102,7 @@ def run(cmd, cwd=None, env=None, show=True, check_rc=None):
     print(f"{DIM}   $ {shown}{RESET}", flush=True)
     p = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
     out = p.stdout + p.stderr
+    transcript.append(out)
     if show:
         for line in out.rstrip().splitlines():
             print(f"     {line}")
@@ -157,6 +160,7 @@ def demo(moto, work):
     moto.query(BROKER, "iam", "CreateUser", "2010-05-08", UserName="platform-admin")
     keys = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="platform-admin")
     admin = dict(base_env, AWS_ACCESS_KEY_ID=xml(keys, "AccessKeyId"), AWS_SECRET_ACCESS_KEY=xml(keys, "SecretAccessKey"))
+    secrets.append(admin["AWS_SECRET_ACCESS_KEY"])
     run([ROLEHOP, "rollout", "--config", "rolehop.toml"], cwd=repo, env=admin, check_rc=0)
     for account, env in [(PROD, "prod"), (STAGING, "nonprod"), (DEV, "nonprod")]:
         role = moto.query(account, "iam", "GetRole", "2010-05-08", RoleName=f"rolehop-{env}-deploy")
@@ -169,9 +173,15 @@ def demo(moto, work):
     for env, scope in [("prod", "production"), ("nonprod", "staging")]:
         k = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName=f"rolehop-{env}")
         broker_keys[scope] = (xml(k, "AccessKeyId"), xml(k, "SecretAccessKey"))
+        secrets.append(broker_keys[scope][1])
         print(f"     {scope}: key {broker_keys[scope][0]} of broker user rolehop-{env} (secret not shown)")
-    run(["git", "init", "-q", "-b", "main"], cwd=repo, env=base_env, check_rc=0)
-    git = ["git", "-c", "user.email=dev@acme.example", "-c", "user.name=dev"]
+    # gitlab-ci-local derives CI_PROJECT_PATH and friends from the repository and its remote.
+    git = ["git"]
+    run([*git, "init", "-q", "-b", "main"], cwd=repo, env=base_env, show=False, check_rc=0)
+    for k, v in [("user.email", "dev@acme.example"), ("user.name", "dev")]:
+        run([*git, "config", k, v], cwd=repo, env=base_env, show=False, check_rc=0)
+    run([*git, "remote", "add", "origin", "https://gitlab.example.com/acme/shop.git"], cwd=repo, env=base_env, show=False, check_rc=0)
+    run([*git, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"], cwd=repo, env=base_env, show=False, check_rc=0)
     run([*git, "add", "-A"], cwd=repo, env=base_env, show=False, check_rc=0)
     run([*git, "commit", "-q", "-m", "shop with rolehop"], cwd=repo, env=base_env, check_rc=0)
 
@@ -183,7 +193,9 @@ def demo(moto, work):
             lines.append(f"{var}:\n  values:")
             lines += [f'    "{s}": "{v[i]}"' for s, v in scopes.items()]
         (repo / ".gitlab-ci-local-variables.yml").write_text("\n".join(lines) + "\n")
-        cmd = ["gitlab-ci-local", "--shell-isolation", "--variable", f"CI_COMMIT_REF_PROTECTED={'true' if protected else 'false'}",
+        # gitlab-ci-local has no protected branches: the demo says which ref is protected.
+        cmd = ["gitlab-ci-local", "--shell-isolation", "--ignore-predefined-vars", "CI_COMMIT_REF_PROTECTED",
+               "--variable", f"CI_COMMIT_REF_PROTECTED={'true' if protected else 'false'}",
                "--variable", f"AWS_ENDPOINT_URL={moto.url}", "--variable", "AWS_DEFAULT_REGION=eu-west-1", "--variable", "AWS_REGION=eu-west-1",
                *jobs]
         return run(cmd, cwd=repo, env=base_env)
@@ -224,6 +236,10 @@ def demo(moto, work):
 
     step("9. the access graph (paste into a GitLab comment to see it drawn)")
     run([ROLEHOP, "graph", "--config", "rolehop.toml", "--format", "mermaid"], cwd=repo, env=base_env)
+
+    step("10. secret hygiene")
+    shown = "".join(transcript)
+    check(all(s and s not in shown for s in secrets), f"none of the {len(secrets)} secret keys appeared in any output above")
 
 
 if __name__ == "__main__":

@@ -225,7 +225,6 @@ fn exec_passes_credentials_exit_codes_and_signals_through() {
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_PROFILE", "would-shadow-the-credentials")
-        .env("AWS_DEFAULT_REGION", "eu-west-1")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));

@@ -342,7 +342,6 @@ fn gitlab_ci_local() -> std::path::PathBuf {
 }
 
 #[test]
-#[ignore = "needs gitlab-ci-local: run `scripts/tools.sh --node`, then `cargo test -- --ignored`"]
 fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
     let moto = Moto::start();
     let keys = admin_keys(&moto);

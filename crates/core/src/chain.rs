@@ -118,7 +118,16 @@ pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError
     }
     let mut notes = Vec::new();
 
-    let requested = req.duration_secs.unwrap_or(CHAINED_SESSION_MAX_SECS);
+    let ceiling = req
+        .environment_max_secs
+        .map_or(CHAINED_SESSION_MAX_SECS, |m| {
+            m.min(CHAINED_SESSION_MAX_SECS)
+        });
+    // Without a request the session is simply as long as allowed; only an explicit request
+    // that cannot be honoured is worth a note.
+    let Some(requested) = req.duration_secs else {
+        return finish(req, job, ceiling, notes);
+    };
     if requested < SESSION_MIN_SECS {
         return Err(PlanError::DurationTooShort { requested });
     }
@@ -130,17 +139,23 @@ pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError
             format_secs(requested)
         ));
     }
-    if let Some(max) = req.environment_max_secs {
-        if duration > max {
-            notes.push(format!(
-                "session clamped from {} to {}: the environment's max_session",
-                format_secs(duration),
-                format_secs(max)
-            ));
-            duration = max;
-        }
+    if duration > ceiling {
+        notes.push(format!(
+            "session clamped from {} to {}: the environment's max_session",
+            format_secs(duration),
+            format_secs(ceiling)
+        ));
+        duration = ceiling;
     }
+    finish(req, job, duration, notes)
+}
 
+fn finish(
+    req: &ChainRequest,
+    job: &JobContext,
+    duration: u64,
+    mut notes: Vec<String>,
+) -> Result<ChainPlan, PlanError> {
     let session_name = session_name(job);
     let source_identity = req.source_identity.then(|| source_identity(job));
     let tags = if req.tags {
@@ -379,6 +394,11 @@ mod tests {
         r.environment_max_secs = Some(1800);
         let p = plan(&r, &job()).unwrap();
         assert_eq!(p.hops[1].duration_secs, 1800);
+        // Without a request, the environment's maximum is simply the length, no note.
+        r.duration_secs = None;
+        let p = plan(&r, &job()).unwrap();
+        assert_eq!(p.hops[1].duration_secs, 1800);
+        assert!(p.notes.is_empty());
         r.duration_secs = Some(600);
         assert_eq!(
             plan(&r, &job()),

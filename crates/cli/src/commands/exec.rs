@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use time::OffsetDateTime;
 
 use rolehop_core::credentials;
-use rolehop_core::gitlab_ctx::ProcessEnv;
+use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
 
 use super::selection::{self, Selection};
 use crate::exit::{CliError, CliResult};
@@ -47,6 +47,21 @@ pub fn run(args: Args) -> CliResult {
     cmd.env_remove(&args.selection.id_token_var);
     for (k, v) in credentials::environment(&outcome.credentials) {
         cmd.env(k, v);
+    }
+    // SDKs and the aws CLI need a region: fill in whichever of the two variables the job left
+    // unset (the aws CLI v1 reads only AWS_DEFAULT_REGION, newer SDKs AWS_REGION first), with
+    // the job's own region if it has one, else the chain's.
+    let env = ProcessEnv;
+    let (region, default_region) = (env.var("AWS_REGION"), env.var("AWS_DEFAULT_REGION"));
+    let chosen = region
+        .clone()
+        .or_else(|| default_region.clone())
+        .unwrap_or_else(|| resolved.settings.region.clone());
+    if region.is_none() {
+        cmd.env("AWS_REGION", &chosen);
+    }
+    if default_region.is_none() {
+        cmd.env("AWS_DEFAULT_REGION", &chosen);
     }
     // Only returns on failure.
     let err = cmd.exec();
