@@ -32,7 +32,14 @@ fn the_demo_pipeline_deploys_where_it_must_and_is_refused_where_it_must() {
         "{text}"
     );
     let summary = text.split("== summary").nth(1).unwrap_or_default();
-    assert!(summary.lines().filter(|l| l.trim_start().starts_with("ok ")).count() >= 18, "{summary}");
+    assert!(
+        summary
+            .lines()
+            .filter(|l| l.trim_start().starts_with("ok "))
+            .count()
+            >= 18,
+        "{summary}"
+    );
     assert!(!summary.contains("FAIL"), "{summary}");
     for must in [
         "PASS  rolehop:deploy:prod:prod-eu",
