@@ -173,32 +173,13 @@ async fn assume_role(
     for k in &hop.transitive_tag_keys {
         req = req.transitive_tag_keys(k);
     }
-    match req.send().await {
-        Ok(out) => {
-            let arn = out
-                .assumed_role_user()
-                .map(|u| u.arn().to_owned())
-                .unwrap_or_default();
-            let c = out
-                .credentials()
-                .ok_or_else(|| unexpected(hop, "STS answered without credentials"))?;
-            let creds = convert(c);
-            let outcome = HopOutcome {
-                label: hop.label,
-                role_arn: hop.role_arn.clone(),
-                assumed_role_arn: arn,
-                session_name: hop.session_name.clone(),
-                source_identity: out
-                    .source_identity()
-                    .map(str::to_owned)
-                    .or_else(|| hop.source_identity.clone()),
-                tags: hop.tags.len(),
-                expiration: creds.expiration,
-            };
-            Ok((creds, outcome))
-        }
-        Err(e) => Err(explain(hop, index, &e)),
-    }
+    let out = req.send().await.map_err(|e| explain(hop, index, &e))?;
+    outcome(
+        hop,
+        out.assumed_role_user(),
+        out.credentials(),
+        out.source_identity(),
+    )
 }
 
 async fn assume_web(
@@ -214,29 +195,37 @@ async fn assume_web(
         .duration_seconds(duration_i32(hop.duration_secs))
         .send()
         .await;
-    match res {
-        Ok(out) => {
-            let arn = out
-                .assumed_role_user()
-                .map(|u| u.arn().to_owned())
-                .unwrap_or_default();
-            let c = out
-                .credentials()
-                .ok_or_else(|| unexpected(hop, "STS answered without credentials"))?;
-            let creds = convert(c);
-            let outcome = HopOutcome {
-                label: hop.label,
-                role_arn: hop.role_arn.clone(),
-                assumed_role_arn: arn,
-                session_name: hop.session_name.clone(),
-                source_identity: out.source_identity().map(str::to_owned),
-                tags: 0,
-                expiration: creds.expiration,
-            };
-            Ok((creds, outcome))
-        }
-        Err(e) => Err(explain(hop, 0, &e)),
-    }
+    let out = res.map_err(|e| explain(hop, 0, &e))?;
+    outcome(
+        hop,
+        out.assumed_role_user(),
+        out.credentials(),
+        out.source_identity(),
+    )
+}
+
+/// What a successful hop gave. The SourceIdentity STS reports wins over the one planned:
+/// once set on an earlier hop it persists, and that is what CloudTrail will show.
+fn outcome(
+    hop: &Hop,
+    user: Option<&aws_sdk_sts::types::AssumedRoleUser>,
+    credentials: Option<&aws_sdk_sts::types::Credentials>,
+    source_identity: Option<&str>,
+) -> Result<(Credentials, HopOutcome), ChainError> {
+    let c = credentials.ok_or_else(|| unexpected(hop, "STS answered without credentials"))?;
+    let creds = convert(c);
+    let outcome = HopOutcome {
+        label: hop.label,
+        role_arn: hop.role_arn.clone(),
+        assumed_role_arn: user.map(|u| u.arn().to_owned()).unwrap_or_default(),
+        session_name: hop.session_name.clone(),
+        source_identity: source_identity
+            .map(str::to_owned)
+            .or_else(|| hop.source_identity.clone()),
+        tags: hop.tags.len(),
+        expiration: creds.expiration,
+    };
+    Ok((creds, outcome))
 }
 
 fn convert(c: &aws_sdk_sts::types::Credentials) -> Credentials {

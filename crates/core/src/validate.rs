@@ -134,29 +134,6 @@ pub fn issuer_url(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// IAM `StringLike` matching: `*` any run of characters, `?` one character, case-sensitive.
-pub fn string_like(pattern: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,21 +190,6 @@ mod tests {
         );
         assert!(role_arn("arn:aws:iam::123:role/x").is_err());
         assert!(role_arn("arn:aws:iam::123456789012:user/x").is_err());
-    }
-
-    #[test]
-    fn string_like_globs() {
-        assert!(string_like(
-            "project_path:acme/*:ref_type:branch:ref:main",
-            "project_path:acme/shop:ref_type:branch:ref:main"
-        ));
-        assert!(!string_like(
-            "project_path:acme/shop:ref_type:branch:ref:main",
-            "project_path:acme/shop:ref_type:branch:ref:feature-x"
-        ));
-        assert!(string_like("a?c", "abc") && !string_like("a?c", "ac"));
-        assert!(string_like("*", "") && string_like("a**", "a"));
-        assert!(!string_like("Main", "main"));
     }
 
     #[test]

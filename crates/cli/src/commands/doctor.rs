@@ -16,7 +16,7 @@ use rolehop_core::gitlab_ctx::{Env, JobContext, ProcessEnv};
 use rolehop_core::id_token::{self, Claims};
 use rolehop_core::secret::secret;
 use rolehop_core::topology::{Auth, Environment};
-use rolehop_core::validate::string_like;
+use rolehop_policy::pattern::Glob;
 
 use super::selection::{self, Selection};
 use crate::config::load_topology;
@@ -142,25 +142,15 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
 
     r.section("Base identity");
     let token = selection::read_token(sel, env)?;
-    let oidc = match sel.base {
-        selection::BaseArg::AccessKeys => false,
-        selection::BaseArg::Oidc => true,
-        selection::BaseArg::Auto => topo
-            .as_ref()
-            .map_or(token.is_some(), |t| matches!(t.auth, Auth::Oidc { .. })),
-    };
-    let region = sel
-        .region
-        .clone()
-        .or_else(|| env.var("AWS_REGION"))
-        .or_else(|| env.var("AWS_DEFAULT_REGION"))
-        .or_else(|| topo.as_ref().map(|t| t.broker.region.clone()))
-        .unwrap_or_else(|| "us-east-1".to_owned());
-    let settings = StsSettings::new(
-        region,
-        env.var("AWS_ENDPOINT_URL_STS")
-            .or_else(|| env.var("AWS_ENDPOINT_URL")),
+    let oidc = selection::wants_oidc(
+        sel.base,
+        topo.as_ref().map(|t| matches!(t.auth, Auth::Oidc { .. })),
+        token.is_some(),
     );
+    // doctor reports a missing region as a failed hop, so any region does to get there.
+    let region =
+        selection::pick_region(sel, env, topo.as_ref()).unwrap_or_else(|| "us-east-1".to_owned());
+    let settings = StsSettings::new(region, selection::sts_endpoint(env));
     let base_ok = if oidc {
         check_token(&mut r, token, selected, sel, now)
     } else {
@@ -242,7 +232,12 @@ fn check_context(r: &mut Report, e: &Environment, job: &JobContext) {
         ),
     }
     if let Some(ci_env) = &job.environment {
-        if !e.gitlab.environments.iter().any(|p| string_like(p, ci_env)) {
+        if !e
+            .gitlab
+            .environments
+            .iter()
+            .any(|p| Glob::new(p, false).matches(ci_env))
+        {
             r.warn(
                 format!("the job's GitLab environment `{ci_env}` is not one of `{}`'s ({})", e.name, e.gitlab.environments.join(", ")),
                 "set `environment: name:` in the job to the topology's environment, so protected environments and scoped variables apply",
@@ -319,7 +314,7 @@ fn check_token(
             }
             let patterns = e.gitlab.sub_patterns();
             let sub = claims.sub.clone().unwrap_or_default();
-            if patterns.iter().any(|p| string_like(p, &sub)) {
+            if patterns.iter().any(|p| Glob::new(p, false).matches(&sub)) {
                 r.ok(format!("sub `{sub}` matches the service role's trust"));
             } else {
                 r.fail(

@@ -14,7 +14,7 @@ use rolehop_core::gitlab_ctx::{Env, JobContext};
 use rolehop_core::id_token::{self, Claims};
 use rolehop_core::secret::secret;
 use rolehop_core::topology::Auth;
-use rolehop_core::{Secret, duration};
+use rolehop_core::{Secret, Topology, duration};
 
 use crate::config::load_topology;
 use crate::exit::{CliError, CliResult, Exit};
@@ -169,11 +169,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     .map_err(|r| CliError::new(Exit::Refused, r))?;
 
     let token = read_token(sel, env)?;
-    let oidc = match sel.base {
-        BaseArg::AccessKeys => false,
-        BaseArg::Oidc => true,
-        BaseArg::Auto => topo_mode.unwrap_or(token.is_some()),
-    };
+    let oidc = wants_oidc(sel.base, topo_mode, token.is_some());
     let (base, claims) = if oidc {
         let token = token.ok_or_else(|| {
             CliError::msg(
@@ -214,23 +210,41 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     };
     let plan = chain::plan(&req, &job).map_err(|e| CliError::new(Exit::Input, e))?;
 
-    let region = sel
-        .region
-        .clone()
-        .or_else(|| env.var("AWS_REGION"))
-        .or_else(|| env.var("AWS_DEFAULT_REGION"))
-        .or_else(|| topo.as_ref().map(|t| t.broker.region.clone()))
-        .ok_or_else(|| usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)"))?;
+    let region = pick_region(sel, env, topo.as_ref()).ok_or_else(|| {
+        usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)")
+    })?;
     rolehop_core::validate::region(&region).map_err(usage)?;
-    let endpoint = env
-        .var("AWS_ENDPOINT_URL_STS")
-        .or_else(|| env.var("AWS_ENDPOINT_URL"));
+    let endpoint = sts_endpoint(env);
     Ok(Resolved {
         plan,
         base,
         settings: StsSettings::new(region, endpoint),
         claims,
     })
+}
+
+/// OIDC or access keys: the flag, else the topology's mode, else whether a token is present.
+pub fn wants_oidc(base: BaseArg, topology_says_oidc: Option<bool>, token_present: bool) -> bool {
+    match base {
+        BaseArg::AccessKeys => false,
+        BaseArg::Oidc => true,
+        BaseArg::Auto => topology_says_oidc.unwrap_or(token_present),
+    }
+}
+
+/// `--region`, else `AWS_REGION`, `AWS_DEFAULT_REGION`, the topology's broker region.
+pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> Option<String> {
+    sel.region
+        .clone()
+        .or_else(|| env.var("AWS_REGION"))
+        .or_else(|| env.var("AWS_DEFAULT_REGION"))
+        .or_else(|| topo.map(|t| t.broker.region.clone()))
+}
+
+/// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.
+pub fn sts_endpoint(env: &dyn Env) -> Option<String> {
+    env.var("AWS_ENDPOINT_URL_STS")
+        .or_else(|| env.var("AWS_ENDPOINT_URL"))
 }
 
 pub fn read_token(sel: &Selection, env: &dyn Env) -> CliResult<Option<Secret>> {
