@@ -42,6 +42,8 @@ struct State {
     requests: Vec<String>,
     /// Answer like GitLab before variable descriptions: no `description` field at all.
     no_descriptions: bool,
+    /// Requests being handled right now (a slow one may still land after its client gave up).
+    in_flight: usize,
 }
 
 pub struct GitlabServer {
@@ -66,7 +68,11 @@ impl GitlabServer {
         let thread = std::thread::spawn(move || {
             while let Ok(req) = srv.recv() {
                 let st = st.clone();
-                std::thread::spawn(move || handle(&st, req));
+                st.lock().unwrap().in_flight += 1;
+                std::thread::spawn(move || {
+                    handle(&st, req);
+                    st.lock().unwrap().in_flight -= 1;
+                });
             }
         });
         GitlabServer {
@@ -74,6 +80,19 @@ impl GitlabServer {
             server,
             state,
             thread: Some(thread),
+        }
+    }
+
+    /// Waits until no request is being handled. A request whose client timed out may still
+    /// be applied late; a rerun that happens later in real life must see it landed.
+    pub fn wait_idle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.state.lock().unwrap().in_flight > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "GitLab test server still busy after 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
