@@ -332,7 +332,9 @@ fn a_denied_hop_and_a_missing_role_are_explained() {
 fn bad_input_gets_its_exit_code_and_no_request() {
     let moto = Moto::start();
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let cases: &[(&[&str], &[(&str, &str)], i32, &str)] = &[
+    // (arguments, environment changes, exit code, a word of the message)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
         (
             &["assume"],
             &[("ROLEHOP_DEPLOY_ROLE_ARN", "arn:aws:iam::2222:role/x")],

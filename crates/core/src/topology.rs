@@ -563,11 +563,10 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
     let gitlab = raw.gitlab.map(|g| {
         let span = g.span();
         let g = g.into_inner();
-        if let Some(u) = &g.url {
-            if !(u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://")) {
+        if let Some(u) = &g.url
+            && !(u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://")) {
                 c.report(u.span(), "gitlab-url", format!("`{}` is not an http(s) URL", u.get_ref()));
             }
-        }
         let target = match (g.project, g.group) {
             (Some(p), None) => VariableTarget::Project(p.into_inner()),
             (None, Some(gr)) => VariableTarget::Group(gr.into_inner()),
@@ -669,17 +668,17 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
         if let Some(prev) = role_owner.insert(e.service_role.clone(), e.name.clone()) {
             c.report(env_span.clone(), "shared-service-role", format!("environments `{prev}` and `{}` share the service role `{}`: each environment needs its own, or one could reach the other's accounts", e.name, e.service_role));
         }
-        if matches!(broker_auth(&auth), AuthKind::Keys) {
-            if let Some(prev) = user_owner.insert(e.broker_user.clone(), e.name.clone()) {
-                c.report(
-                    env_span,
-                    "shared-broker-user",
-                    format!(
-                        "environments `{prev}` and `{}` share the broker user `{}`",
-                        e.name, e.broker_user
-                    ),
-                );
-            }
+        if matches!(broker_auth(&auth), AuthKind::Keys)
+            && let Some(prev) = user_owner.insert(e.broker_user.clone(), e.name.clone())
+        {
+            c.report(
+                env_span,
+                "shared-broker-user",
+                format!(
+                    "environments `{prev}` and `{}` share the broker user `{}`",
+                    e.name, e.broker_user
+                ),
+            );
         }
         environments.push(e);
     }

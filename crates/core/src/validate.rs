@@ -101,12 +101,11 @@ pub fn role_arn(s: &str) -> Result<(String, String, String), String> {
         && parts[2] == "iam"
         && parts[3].is_empty()
         && account_id(parts[4]).is_ok()
+        && let Some(name) = parts[5].strip_prefix("role/")
     {
-        if let Some(name) = parts[5].strip_prefix("role/") {
-            let short = name.rsplit('/').next().unwrap_or(name);
-            if iam_name("role name", short).is_ok() {
-                return Ok((parts[1].to_owned(), parts[4].to_owned(), name.to_owned()));
-            }
+        let short = name.rsplit('/').next().unwrap_or(name);
+        if iam_name("role name", short).is_ok() {
+            return Ok((parts[1].to_owned(), parts[4].to_owned(), name.to_owned()));
         }
     }
     Err(format!(

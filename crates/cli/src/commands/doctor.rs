@@ -131,13 +131,13 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
             r.info(&format!("account {}", a.name), t.deployment_role_arn(e, a));
         }
         check_context(&mut r, e, &job);
-    } else if sel.protected {
-        if let Err(refusal) = check_protected("(selected by ARN)", true, &job, false) {
-            r.fail(
-                refusal.to_string().lines().next().unwrap_or_default(),
-                "run from a protected branch or tag",
-            );
-        }
+    } else if sel.protected
+        && let Err(refusal) = check_protected("(selected by ARN)", true, &job, false)
+    {
+        r.fail(
+            refusal.to_string().lines().next().unwrap_or_default(),
+            "run from a protected branch or tag",
+        );
     }
 
     r.section("Base identity");
@@ -231,18 +231,17 @@ fn check_context(r: &mut Report, e: &Environment, job: &JobContext) {
             "deploy from a protected branch or tag (Settings > Repository > Protected branches)",
         ),
     }
-    if let Some(ci_env) = &job.environment {
-        if !e
+    if let Some(ci_env) = &job.environment
+        && !e
             .gitlab
             .environments
             .iter()
             .any(|p| Glob::new(p, false).matches(ci_env))
-        {
-            r.warn(
+    {
+        r.warn(
                 format!("the job's GitLab environment `{ci_env}` is not one of `{}`'s ({})", e.name, e.gitlab.environments.join(", ")),
                 "set `environment: name:` in the job to the topology's environment, so protected environments and scoped variables apply",
             );
-        }
     }
 }
 
@@ -282,47 +281,45 @@ fn check_token(
         );
         ok = false;
     }
-    if let Some((t, e)) = selected {
-        if let Auth::Oidc { issuer, audience } = &t.auth {
-            match &claims.iss {
-                Some(iss) if iss == issuer => r.ok(format!("issuer `{iss}` matches the topology")),
-                other => {
-                    r.fail(
-                        format!(
-                            "the token's issuer `{}` is not the topology's `{issuer}`",
-                            other.as_deref().unwrap_or("?")
-                        ),
-                        "set `auth.issuer` to your GitLab URL exactly as CI_SERVER_URL",
-                    );
-                    ok = false;
-                }
+    if let Some((t, e)) = selected
+        && let Auth::Oidc { issuer, audience } = &t.auth
+    {
+        match &claims.iss {
+            Some(iss) if iss == issuer => r.ok(format!("issuer `{iss}` matches the topology")),
+            other => {
+                r.fail(
+                    format!(
+                        "the token's issuer `{}` is not the topology's `{issuer}`",
+                        other.as_deref().unwrap_or("?")
+                    ),
+                    "set `auth.issuer` to your GitLab URL exactly as CI_SERVER_URL",
+                );
+                ok = false;
             }
-            match &claims.aud {
-                Some(aud) if aud.contains(audience) => {
-                    r.ok(format!("audience `{audience}` matches"))
-                }
-                other => {
-                    r.fail(
+        }
+        match &claims.aud {
+            Some(aud) if aud.contains(audience) => r.ok(format!("audience `{audience}` matches")),
+            other => {
+                r.fail(
                         format!(
                             "the token's aud `{}` is not the audience the OIDC provider and trust policy expect (`{audience}`)",
                             other.as_ref().map_or_else(|| "?".to_owned(), ToString::to_string)
                         ),
                         format!("set `id_tokens: {}: aud: {audience}` in .gitlab-ci.yml", sel.id_token_var),
                     );
-                    ok = false;
-                }
+                ok = false;
             }
-            let patterns = e.gitlab.sub_patterns();
-            let sub = claims.sub.clone().unwrap_or_default();
-            if patterns.iter().any(|p| Glob::new(p, false).matches(&sub)) {
-                r.ok(format!("sub `{sub}` matches the service role's trust"));
-            } else {
-                r.fail(
+        }
+        let patterns = e.gitlab.sub_patterns();
+        let sub = claims.sub.clone().unwrap_or_default();
+        if patterns.iter().any(|p| Glob::new(p, false).matches(&sub)) {
+            r.ok(format!("sub `{sub}` matches the service role's trust"));
+        } else {
+            r.fail(
                     format!("the service role trusts sub like {}, the token's sub is {sub}", patterns.join(" or ")),
                     format!("run from a project and ref that environment `{}` allows, or add them to its `[gitlab]` section and roll out", e.name),
                 );
-                ok = false;
-            }
+            ok = false;
         }
     }
     ok

@@ -286,6 +286,7 @@ pub fn execute(resolved: &Resolved) -> CliResult<ChainOutcome> {
 }
 
 /// Like [`execute`], keeping the chain's own error (for `doctor`, which reports partial progress).
+#[allow(clippy::result_large_err)] // built once, on the way out
 pub fn execute_raw(resolved: &Resolved) -> Result<ChainOutcome, ChainError> {
     for note in &resolved.plan.notes {
         eprintln!("rolehop: note: {note}");
