@@ -135,41 +135,6 @@ pub fn condition_text(c: &Value) -> String {
     parts.join("; ")
 }
 
-/// IAM's glob: `*` any run, `?` one character.
-pub fn glob(pat: &str, text: &str, fold_case: bool) -> bool {
-    // Byte-wise: IAM patterns and ARNs are ASCII in practice, and a multi-byte character
-    // only ever meets `*` or itself here, so bytes give the same answer without allocating.
-    let (p, t) = (pat.as_bytes(), text.as_bytes());
-    let eq = |a: u8, b: u8| {
-        if fold_case {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], t[ti]))) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 /// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (without the role's
 /// path, which session ARNs do not carry).
 pub fn session_role_arn(v: &str) -> Option<String> {
@@ -325,23 +290,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn glob_matches_like_iam() {
-        assert!(glob("sts:Assume*", "sts:AssumeRole", false));
-        assert!(glob("STS:assumerole", "sts:AssumeRole", true));
-        assert!(!glob(
-            "sts:AssumeRole",
-            "sts:AssumeRoleWithWebIdentity",
-            true
-        ));
-        assert!(glob(
-            "arn:aws:iam::*:role/x-?",
-            "arn:aws:iam::1:role/x-a",
-            false
-        ));
-        assert!(glob("*", "", false));
-    }
 
     #[test]
     fn cross_account_needs_both_sides() {
