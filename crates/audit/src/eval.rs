@@ -7,7 +7,7 @@
 //! other condition key is assumed in the access's favour and handed back as text.
 //! The rest of the crate never looks inside a [`Doc`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rolehop_policy::ast::Block;
 use rolehop_policy::{
@@ -20,8 +20,6 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Doc {
     policy: Policy,
-    /// Statement index -> its condition as text.
-    conditions: HashMap<usize, String>,
 }
 
 /// Who asks, as a trust policy sees it.
@@ -60,20 +58,7 @@ impl Doc {
     /// Parses a policy document; the error names the JSON path of what is wrong.
     pub fn parse(v: &Value) -> Result<Doc, String> {
         let policy = Policy::from_value(v).map_err(|e| e.to_string())?;
-        let raw: Vec<&Value> = match v.get("Statement") {
-            Some(Value::Array(a)) => a.iter().collect(),
-            Some(o) => vec![o],
-            None => vec![],
-        };
-        let conditions = raw
-            .iter()
-            .enumerate()
-            .filter_map(|(i, st)| {
-                let text = condition_text(st.get("Condition")?);
-                (!text.is_empty()).then_some((i, text))
-            })
-            .collect();
-        Ok(Doc { policy, conditions })
+        Ok(Doc { policy })
     }
 
     fn allows(&self) -> impl Iterator<Item = &rolehop_policy::Statement> {
@@ -150,41 +135,6 @@ pub fn condition_text(c: &Value) -> String {
     parts.join("; ")
 }
 
-/// IAM's glob: `*` any run, `?` one character.
-pub fn glob(pat: &str, text: &str, fold_case: bool) -> bool {
-    // Byte-wise: IAM patterns and ARNs are ASCII in practice, and a multi-byte character
-    // only ever meets `*` or itself here, so bytes give the same answer without allocating.
-    let (p, t) = (pat.as_bytes(), text.as_bytes());
-    let eq = |a: u8, b: u8| {
-        if fold_case {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], t[ti]))) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 /// `arn:aws:sts::A:assumed-role/R/session` -> `arn:aws:iam::A:role/R` (without the role's
 /// path, which session ARNs do not carry).
 pub fn session_role_arn(v: &str) -> Option<String> {
@@ -252,37 +202,12 @@ fn decide(
     if e.decision != Decision::Allowed {
         return Verdict::Denied;
     }
-    // The granting statements' conditions, per layer: none if one granted unconditionally,
-    // else their alternatives. (Read from the explanation rather than `assumed`, which keeps
-    // a layer's assumptions only when every granting statement of every layer needed one.)
-    let mut layers: BTreeMap<&str, Vec<Option<&String>>> = BTreeMap::new();
-    for r in &e.explanation.statements {
-        let doc = match r.layer {
-            Layer::Resource => trust,
-            Layer::Identity => identity.get(r.policy).copied(),
-            _ => continue,
-        };
-        layers
-            .entry(r.layer.as_str())
-            .or_default()
-            .push(doc.and_then(|d| d.conditions.get(&r.statement)));
-    }
+    // Per granting layer, its statements are alternatives and each statement's conditions
+    // all hold; rolehop-policy reports a layer's conditions only when none of its granting
+    // statements was unconditional. Capping layers (boundaries, SCPs) granted only under
+    // assumptions, and Denies escaped by assuming, are plain conditions.
+    let mut granting: BTreeMap<&str, BTreeMap<(usize, usize), Vec<String>>> = BTreeMap::new();
     let mut conditions = Vec::new();
-    for (_, texts) in layers {
-        if texts.iter().any(Option::is_none) {
-            continue;
-        }
-        let mut alts: Vec<&String> = texts.into_iter().flatten().collect();
-        alts.sort();
-        alts.dedup();
-        conditions.push(
-            alts.into_iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" OR "),
-        );
-    }
-    // Boundaries and SCPs granted only under assumptions, and Denies escaped by assuming.
     for a in &e.assumed {
         let text = if a.values.len() == 1 {
             format!("{} {} = {}", a.operator, a.key, a.values[0])
@@ -291,9 +216,20 @@ fn decide(
         };
         match (a.effect, a.statement.layer) {
             (Effect::Deny, _) => conditions.push(format!("unless {text}")),
-            (_, Layer::Resource | Layer::Identity) => {}
+            (_, layer @ (Layer::Resource | Layer::Identity)) => granting
+                .entry(layer.as_str())
+                .or_default()
+                .entry((a.statement.policy, a.statement.statement))
+                .or_default()
+                .push(text),
             _ => conditions.push(text),
         }
+    }
+    for statements in granting.into_values() {
+        let mut alts: Vec<String> = statements.into_values().map(|t| t.join("; ")).collect();
+        alts.sort();
+        alts.dedup();
+        conditions.push(alts.join(" OR "));
     }
     conditions.sort();
     conditions.dedup();
@@ -356,23 +292,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn glob_matches_like_iam() {
-        assert!(glob("sts:Assume*", "sts:AssumeRole", false));
-        assert!(glob("STS:assumerole", "sts:AssumeRole", true));
-        assert!(!glob(
-            "sts:AssumeRole",
-            "sts:AssumeRoleWithWebIdentity",
-            true
-        ));
-        assert!(glob(
-            "arn:aws:iam::*:role/x-?",
-            "arn:aws:iam::1:role/x-a",
-            false
-        ));
-        assert!(glob("*", "", false));
-    }
-
-    #[test]
     fn cross_account_needs_both_sides() {
         let trust = Doc::parse(&json!({"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}})).unwrap();
         let idp = Doc::parse(&json!({"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::222222222222:role/d"}})).unwrap();
@@ -401,6 +320,48 @@ mod tests {
         };
         assert_eq!(ask(&none), Verdict::Denied);
         assert_eq!(ask(&some), Verdict::Allowed { conditions: vec![] });
+    }
+
+    #[test]
+    fn cross_account_edge_keeps_the_trust_conditions_and_drops_decided_ones() {
+        let trust = Doc::parse(&json!({"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},
+             "Action":"sts:AssumeRole","Condition":{
+                "ArnLike":{"aws:PrincipalArn":"arn:aws:iam::111111111111:user/*"},
+                "StringLike":{"aws:SourceIdentity":"gitlab-*"}}},
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},
+             "Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"x"}}}
+        ]}))
+        .unwrap();
+        let idp = Doc::parse(
+            &json!({"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}),
+        )
+        .unwrap();
+        let who = "arn:aws:iam::111111111111:user/u";
+        let id = Identity {
+            arn: who.into(),
+            policies: vec![&idp],
+            boundary: None,
+            scps: vec![],
+        };
+        let v = may_assume(
+            &trust,
+            who,
+            &id,
+            "sts:AssumeRole",
+            "arn:aws:iam::222222222222:role/d",
+            "222222222222",
+        );
+        // `aws:PrincipalArn` is known and holds, so it is no condition on the edge.
+        assert_eq!(
+            v,
+            Verdict::Allowed {
+                conditions: vec![
+                    "StringEquals sts:ExternalId = x OR StringLike aws:SourceIdentity = gitlab-*"
+                        .into()
+                ]
+            }
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rolehop_policy::pattern::Glob;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -365,7 +366,7 @@ fn allows_assume(st: &Value) -> bool {
         && (st.get("NotAction").is_some()
             || actions_of(st)
                 .iter()
-                .any(|a| crate::eval::glob(a, "sts:AssumeRole", true)))
+                .any(|a| Glob::new(a, true).matches("sts:AssumeRole")))
 }
 
 fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {

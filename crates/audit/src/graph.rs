@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use rolehop_policy::pattern::Glob;
 use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
@@ -350,7 +351,7 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
     // a trust policy names a whole account or `*`.
     let mut capable_by_account: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut capable: Vec<usize> = Vec::new();
-    let mut patterns: Vec<Vec<String>> = vec![Vec::new(); estate.principals.len()];
+    let mut patterns: Vec<Vec<Glob>> = vec![Vec::new(); estate.principals.len()];
     for (i, p) in estate.principals.iter().enumerate() {
         let mut pats = Vec::new();
         for &d in &prep.policies[i] {
@@ -359,7 +360,7 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
         if !pats.is_empty() {
             pats.sort();
             pats.dedup();
-            patterns[i] = pats;
+            patterns[i] = pats.iter().map(|p| Glob::new(p, false)).collect();
             capable_by_account.entry(&p.account).or_default().push(i);
             capable.push(i);
         }
@@ -404,7 +405,7 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                             g.edge(n, to, ASSUME, conditions);
                         }
                         for &c in &capable {
-                            if patterns[c].iter().any(|p| eval::glob(p, &role.arn, false)) {
+                            if patterns[c].iter().any(|p| p.matches(&role.arn)) {
                                 any_session(&mut candidates, c);
                             }
                         }

@@ -65,7 +65,8 @@ proptest! {
         input::gaad::add_export(&mut e, "x.json", &export.to_string()).unwrap();
         let report = audit(&e, 0);
         // A document the auditor could not read is a finding, never silence.
-        let readable = input::gaad::document(&trust)
+        let readable = rolehop_policy::parse::document_value(trust.clone())
+            .map_err(|e| e.to_string())
             .and_then(|d| rolehop_audit::eval::Doc::parse(&d))
             .is_ok();
         if !readable {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use rolehop_testkit::Moto;
+use rolehop_testkit::{Moto, xml_value};
 
 mod common;
 
@@ -18,66 +18,18 @@ fn example() -> std::path::PathBuf {
     rolehop_testkit::workspace_root().join("examples/access-keys/rolehop.toml")
 }
 
-/// An IAM query API call in `account` (auth is off: the signature is not checked, the
-/// credential scope only routes the request to IAM).
-fn iam(moto: &Moto, account: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let mut body = String::from("Version=2010-05-08");
-    for (k, v) in params {
-        body.push('&');
-        body.push_str(k);
-        body.push('=');
-        body.push_str(&urlencode(v));
-    }
-    moto.request(
-        "POST",
-        "/",
-        &[
-            ("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
-            ("x-moto-account-id", account),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &body,
-    )
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn xml_field<'a>(xml: &'a str, tag: &str) -> &'a str {
-    let open = format!("<{tag}>");
-    let start = xml
-        .find(&open)
-        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
-        + open.len();
-    let end = xml[start..].find('<').unwrap() + start;
-    &xml[start..end]
+/// The text of `<tag>` in an IAM answer.
+fn xml_field(xml: &str, tag: &str) -> String {
+    xml_value(xml, tag).unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
 }
 
 /// Administrator keys in the broker account.
 fn admin_keys(moto: &Moto) -> (String, String) {
-    let (s, _) = iam(
-        moto,
-        BROKER,
-        &[("Action", "CreateUser"), ("UserName", "admin")],
-    );
-    assert_eq!(s, 200);
-    let (s, xml) = iam(
-        moto,
-        BROKER,
-        &[("Action", "CreateAccessKey"), ("UserName", "admin")],
-    );
-    assert_eq!(s, 200);
+    moto.iam(BROKER, "CreateUser", &[("UserName", "admin")]);
+    let xml = moto.iam(BROKER, "CreateAccessKey", &[("UserName", "admin")]);
     (
-        xml_field(&xml, "AccessKeyId").to_owned(),
-        xml_field(&xml, "SecretAccessKey").to_owned(),
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey"),
     )
 }
 
@@ -95,7 +47,13 @@ fn rolehop(moto: &Moto, keys: &(String, String), home: &std::path::Path) -> Comm
 }
 
 fn role_in(moto: &Moto, account: &str, role: &str) -> Option<String> {
-    let (s, xml) = iam(moto, account, &[("Action", "GetRole"), ("RoleName", role)]);
+    let (s, xml) = moto.try_query(
+        "iam",
+        account,
+        "GetRole",
+        "2010-05-08",
+        &[("RoleName", role)],
+    );
     (s == 200).then_some(xml)
 }
 
@@ -161,15 +119,11 @@ fn rollout_deploys_every_account_and_a_second_run_changes_nothing() {
     }
     for env in ["prod", "nonprod"] {
         assert!(role_in(&moto, BROKER, &format!("rolehop-{env}-service")).is_some());
-        let (s, xml) = iam(
-            &moto,
+        let xml = moto.iam(
             BROKER,
-            &[
-                ("Action", "ListUserPolicies"),
-                ("UserName", &format!("rolehop-{env}")),
-            ],
+            "ListUserPolicies",
+            &[("UserName", &format!("rolehop-{env}"))],
         );
-        assert_eq!(s, 200, "{xml}");
         assert!(xml.contains("rolehop-assume-service-role"), "{xml}");
     }
 
@@ -191,11 +145,10 @@ fn a_failing_account_is_named_with_its_reason_and_the_others_still_deploy() {
     let keys = admin_keys(&moto);
     let home = tempfile::tempdir().unwrap();
     // Someone already made a role of that name in the prod account by hand.
-    let (s, xml) = iam(
-        &moto,
+    moto.iam(
         "222222222222",
+        "CreateRole",
         &[
-            ("Action", "CreateRole"),
             ("RoleName", "rolehop-prod-deploy"),
             (
                 "AssumeRolePolicyDocument",
@@ -203,7 +156,6 @@ fn a_failing_account_is_named_with_its_reason_and_the_others_still_deploy() {
             ),
         ],
     );
-    assert_eq!(s, 200, "{xml}");
 
     rolehop(&moto, &keys, home.path())
         .args(["rollout", "--config"])
@@ -265,15 +217,10 @@ fn after_rollout_a_job_reaches_the_deployment_role_through_the_rendered_iam() {
 
     // What `rolehop rotate` would put in GitLab: keys of each broker user.
     let user_keys = |user: &str| {
-        let (s, xml) = iam(
-            &moto,
-            BROKER,
-            &[("Action", "CreateAccessKey"), ("UserName", user)],
-        );
-        assert_eq!(s, 200, "{xml}");
+        let xml = moto.iam(BROKER, "CreateAccessKey", &[("UserName", user)]);
         (
-            xml_field(&xml, "AccessKeyId").to_owned(),
-            xml_field(&xml, "SecretAccessKey").to_owned(),
+            xml_field(&xml, "AccessKeyId"),
+            xml_field(&xml, "SecretAccessKey"),
         )
     };
     let broker_keys = user_keys("rolehop-prod");
@@ -393,15 +340,11 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
         .args(["rollout", "--config", "rolehop.toml"])
         .assert()
         .success();
-    let (s, xml) = iam(
-        &moto,
+    let xml = moto.iam(
         BROKER,
-        &[
-            ("Action", "CreateAccessKey"),
-            ("UserName", "rolehop-nonprod"),
-        ],
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
     );
-    assert_eq!(s, 200, "{xml}");
     moto.enable_auth();
 
     let bin_dir = tempfile::tempdir().unwrap();

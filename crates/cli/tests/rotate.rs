@@ -12,8 +12,8 @@ use rolehop_aws::iam::IamKeyStore;
 use rolehop_core::rotation::{Rotator, Settings, Step, SystemClock};
 use rolehop_core::secret::secret;
 use rolehop_gitlab::{ClientOptions, GitlabClient, GitlabVariables, Target};
-use rolehop_testkit::Moto;
 use rolehop_testkit::gitlab::{Fault, GitlabServer, TOKEN};
+use rolehop_testkit::{Moto, xml_value};
 
 const USER: &str = "rolehop-prod";
 const OWNER: &str = "projects/acme/shop";
@@ -21,24 +21,10 @@ const SCOPE: &str = "production";
 const AK: &str = "AWS_ACCESS_KEY_ID";
 const SK: &str = "AWS_SECRET_ACCESS_KEY";
 
-/// An IAM query to moto (auth off: the header only routes the request to IAM).
-fn iam(moto: &Moto, params: &str) -> String {
-    let (status, body) = moto.request(
-        "POST",
-        "/",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            (
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
-            ),
-        ],
-        &format!("{params}&Version=2010-05-08"),
-    );
-    assert_eq!(status, 200, "{params}: {body}");
-    body
-}
+/// moto's default account, where credentials it does not know act.
+const ACCOUNT: &str = "123456789012";
 
+/// Every `open`...`close` run in `s`, for lists in IAM answers.
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Vec<&'a str> {
     s.split(open)
         .skip(1)
@@ -48,30 +34,30 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Vec<&'a str> {
 
 /// The broker user with one key, returned with its secret.
 fn seed_user(moto: &Moto) -> (String, String) {
-    iam(moto, &format!("Action=CreateUser&UserName={USER}"));
-    let body = iam(moto, &format!("Action=CreateAccessKey&UserName={USER}"));
+    moto.iam(ACCOUNT, "CreateUser", &[("UserName", USER)]);
+    let body = moto.iam(ACCOUNT, "CreateAccessKey", &[("UserName", USER)]);
     (
-        between(&body, "<AccessKeyId>", "</AccessKeyId>")[0].to_owned(),
-        between(&body, "<SecretAccessKey>", "</SecretAccessKey>")[0].to_owned(),
+        xml_value(&body, "AccessKeyId").unwrap(),
+        xml_value(&body, "SecretAccessKey").unwrap(),
     )
 }
 
 /// `(key id, status)` of the user's keys.
 fn keys(moto: &Moto) -> Vec<(String, String)> {
-    let body = iam(moto, &format!("Action=ListAccessKeys&UserName={USER}"));
+    let body = moto.iam(ACCOUNT, "ListAccessKeys", &[("UserName", USER)]);
     between(&body, "<member>", "</member>")
         .into_iter()
         .map(|m| {
             (
-                between(m, "<AccessKeyId>", "</AccessKeyId>")[0].to_owned(),
-                between(m, "<Status>", "</Status>")[0].to_owned(),
+                xml_value(m, "AccessKeyId").unwrap(),
+                xml_value(m, "Status").unwrap(),
             )
         })
         .collect()
 }
 
 fn record(moto: &Moto) -> Option<String> {
-    let body = iam(moto, &format!("Action=ListUserTags&UserName={USER}"));
+    let body = moto.iam(ACCOUNT, "ListUserTags", &[("UserName", USER)]);
     between(&body, "<Value>", "</Value>")
         .first()
         .map(|v| v.to_string())
@@ -419,8 +405,8 @@ fn an_extra_key_is_refused_and_an_inactive_one_deleted_only_with_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = topology(&dir);
     let (old, _) = fresh_world(&moto, &srv);
-    let body = iam(&moto, &format!("Action=CreateAccessKey&UserName={USER}"));
-    let extra = between(&body, "<AccessKeyId>", "</AccessKeyId>")[0].to_owned();
+    let body = moto.iam(ACCOUNT, "CreateAccessKey", &[("UserName", USER)]);
+    let extra = xml_value(&body, "AccessKeyId").unwrap();
 
     let r = run(&mut rolehop(&moto, &srv, &cfg));
     assert_eq!(r.code, 4, "{}", r.stderr);
@@ -438,9 +424,14 @@ fn an_extra_key_is_refused_and_an_inactive_one_deleted_only_with_the_flag() {
     );
     assert_eq!(keys(&moto).len(), 2);
 
-    iam(
-        &moto,
-        &format!("Action=UpdateAccessKey&UserName={USER}&AccessKeyId={extra}&Status=Inactive"),
+    moto.iam(
+        ACCOUNT,
+        "UpdateAccessKey",
+        &[
+            ("UserName", USER),
+            ("AccessKeyId", &extra),
+            ("Status", "Inactive"),
+        ],
     );
     let r = run(&mut rolehop(&moto, &srv, &cfg));
     assert_eq!(r.code, 4, "{}", r.stderr);

@@ -449,10 +449,15 @@ pub fn evaluate_with(request: &Request, input: &EvalInput<'_>, options: EvalOpti
     if options.discovery && eval.decision == Decision::Allowed {
         let ctx = &request.context;
         let mut assumed = Vec::new();
-        // Only when every deciding Allow needed an assumption does one of them matter.
-        if trace.deciding.iter().all(|h| h.assumed) {
-            for h in &trace.deciding {
-                h.assumptions(ctx, &mut assumed);
+        // Each granting layer must allow on its own (identity and trust policy across
+        // accounts), so its assumptions matter unless one of its own statements granted
+        // unconditionally; another layer's unconditional grant does not make them true.
+        for layer in [Layer::Identity, Layer::Resource] {
+            let hits = trace.deciding.iter().filter(|h| h.layer == layer);
+            if hits.clone().all(|h| h.assumed) {
+                for h in hits {
+                    h.assumptions(ctx, &mut assumed);
+                }
             }
         }
         for cap in &trace.caps {

@@ -12,6 +12,36 @@ use crate::pattern::Glob;
 
 /// Parses JSON text or URL-encoded JSON text.
 pub fn parse_text(text: &str) -> Result<Policy, PolicyError> {
+    parse_value(&decode_text(text)?)
+}
+
+/// Parses a JSON value: an object, or a string holding JSON or URL-encoded JSON.
+pub fn parse_value(value: &Value) -> Result<Policy, PolicyError> {
+    match value {
+        Value::Object(map) => parse_document(map),
+        Value::String(s) => parse_text(s),
+        other => Err(PolicyError::new(
+            "",
+            format!("expected a policy object, found {}", kind(other)),
+        )),
+    }
+}
+
+/// A policy document as the IAM API hands it out (a JSON object, or its JSON text, plain or
+/// URL-encoded) as a JSON value, for callers that keep more of it than the [`Policy`] AST.
+pub fn document_value(value: Value) -> Result<Value, PolicyError> {
+    match value {
+        Value::Object(_) => Ok(value),
+        Value::String(s) => decode_text(&s),
+        other => Err(PolicyError::new(
+            "",
+            format!("expected a policy object, found {}", kind(&other)),
+        )),
+    }
+}
+
+/// JSON text or URL-encoded JSON text -> its JSON value.
+fn decode_text(text: &str) -> Result<Value, PolicyError> {
     let trimmed = text.trim();
     let decoded;
     let json = if trimmed.starts_with('{') {
@@ -26,7 +56,7 @@ pub fn parse_text(text: &str) -> Result<Policy, PolicyError> {
             "a policy document must be a JSON object (or URL-encoded JSON)",
         ));
     };
-    let value: Value = serde_json::from_str(json).map_err(|e| {
+    serde_json::from_str(json).map_err(|e| {
         PolicyError::new(
             "",
             format!(
@@ -35,20 +65,7 @@ pub fn parse_text(text: &str) -> Result<Policy, PolicyError> {
                 e.column()
             ),
         )
-    })?;
-    parse_value(&value)
-}
-
-/// Parses a JSON value: an object, or a string holding JSON or URL-encoded JSON.
-pub fn parse_value(value: &Value) -> Result<Policy, PolicyError> {
-    match value {
-        Value::Object(map) => parse_document(map),
-        Value::String(s) => parse_text(s),
-        other => Err(PolicyError::new(
-            "",
-            format!("expected a policy object, found {}", kind(other)),
-        )),
-    }
+    })
 }
 
 /// Decodes `%XX` escapes (IAM does not use `+` for spaces).

@@ -184,18 +184,7 @@ impl Glob {
     /// pattern: an Allow applies when it may cover part of it).
     pub fn intersects(&self, other: &Glob) -> bool {
         let ci = self.case_insensitive || other.case_insensitive;
-        let (n, m) = (self.toks.len(), other.toks.len());
-        let mut seen = vec![false; (n + 1) * (m + 1)];
-        let mut stack = vec![(0usize, 0usize)];
-        while let Some((i, j)) = stack.pop() {
-            let idx = i * (m + 1) + j;
-            if seen[idx] {
-                continue;
-            }
-            seen[idx] = true;
-            if i == n && j == m {
-                return true;
-            }
+        walk_pairs(self.toks.len(), other.toks.len(), |i, j, stack| {
             let (a, b) = (self.toks.get(i), other.toks.get(j));
             if a == Some(&Tok::Star) {
                 stack.push((i + 1, j));
@@ -225,8 +214,7 @@ impl Glob {
                     stack.push((i + 1, j + 1));
                 }
             }
-        }
-        false
+        })
     }
 
     /// Whether every string matching `other` also matches `self` (used for Deny statements
@@ -234,18 +222,7 @@ impl Glob {
     /// exact for the patterns IAM policies use.
     pub fn covers(&self, other: &Glob) -> bool {
         let ci = self.case_insensitive;
-        let (n, m) = (self.toks.len(), other.toks.len());
-        let mut seen = vec![false; (n + 1) * (m + 1)];
-        let mut stack = vec![(0usize, 0usize)];
-        while let Some((i, j)) = stack.pop() {
-            let idx = i * (m + 1) + j;
-            if seen[idx] {
-                continue;
-            }
-            seen[idx] = true;
-            if i == n && j == m {
-                return true;
-            }
+        walk_pairs(self.toks.len(), other.toks.len(), |i, j, stack| {
             match (self.toks.get(i), other.toks.get(j)) {
                 (Some(Tok::Star), b) => {
                     stack.push((i + 1, j));
@@ -261,9 +238,32 @@ impl Glob {
                 }
                 _ => {}
             }
-        }
-        false
+        })
     }
+}
+
+/// Depth-first search over pairs of token positions of two globs (`n` and `m` tokens),
+/// from the start of both, each pair visited once: true when some path uses both up.
+/// `step(i, j, stack)` pushes the pairs reachable from `(i, j)`.
+fn walk_pairs(
+    n: usize,
+    m: usize,
+    mut step: impl FnMut(usize, usize, &mut Vec<(usize, usize)>),
+) -> bool {
+    let mut seen = vec![false; (n + 1) * (m + 1)];
+    let mut stack = vec![(0usize, 0usize)];
+    while let Some((i, j)) = stack.pop() {
+        let idx = i * (m + 1) + j;
+        if seen[idx] {
+            continue;
+        }
+        seen[idx] = true;
+        if i == n && j == m {
+            return true;
+        }
+        step(i, j, &mut stack);
+    }
+    false
 }
 
 fn utf8_len(lead: u8) -> usize {

@@ -482,3 +482,49 @@ fn discovery_mode_reports_the_conditions_access_depends_on() {
         Decision::Allowed
     );
 }
+
+/// Regression: discovery mode used to drop the trust policy's assumed conditions whenever the
+/// identity side granted unconditionally, so a cross-account AssumeRole looked unconditional.
+#[test]
+fn discovery_keeps_trust_conditions_when_identity_grants_unconditionally() {
+    use rolehop_policy::{Effect, EvalOptions, evaluate_with};
+    let id = allow("sts:AssumeRole", &format!("arn:aws:iam::{B}:role/deploy"));
+    let t = p(json!({"Version":"2012-10-17","Statement":[
+        {"Sid":"FromBroker","Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{A}:root")},
+         "Action":["sts:AssumeRole","sts:SetSourceIdentity"],
+         "Condition":{"StringLike":{"aws:SourceIdentity":"gitlab-*","gitlab.com:sub":"project_path:infra/*"}}}]}));
+    let req = assume(user(A), B);
+    let input = EvalInput {
+        identity: &[&id],
+        resource: Some(&t),
+        ..EvalInput::default()
+    };
+    let e = evaluate_with(&req, &input, EvalOptions { discovery: true });
+    assert_eq!(e.decision, Decision::Allowed);
+    let keys: Vec<&str> = e.assumed.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.contains(&"aws:SourceIdentity"), "{keys:?}");
+    assert!(keys.contains(&"gitlab.com:sub"), "{keys:?}");
+    assert!(
+        e.assumed
+            .iter()
+            .all(|a| a.effect == Effect::Allow && a.statement.layer == Layer::Resource)
+    );
+    assert_eq!(e.assumed[0].statement.sid.as_deref(), Some("FromBroker"));
+
+    // An unconditional grant inside the same layer still makes a sibling's conditions moot.
+    let t_open = p(json!({"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{A}:root")},
+         "Action":"sts:AssumeRole",
+         "Condition":{"StringLike":{"aws:SourceIdentity":"gitlab-*"}}},
+        {"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{A}:root")},
+         "Action":"sts:AssumeRole"}]}));
+    let input = EvalInput {
+        identity: &[&id],
+        resource: Some(&t_open),
+        ..EvalInput::default()
+    };
+    let e = evaluate_with(&req, &input, EvalOptions { discovery: true });
+    assert_eq!(e.decision, Decision::Allowed);
+    assert!(e.assumed.is_empty(), "{:?}", e.assumed);
+}

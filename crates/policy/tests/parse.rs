@@ -139,3 +139,16 @@ fn errors_point_at_the_offending_element() {
         }
     }
 }
+
+#[test]
+fn document_value_decodes_what_the_iam_api_returns() {
+    use rolehop_policy::parse::document_value;
+    let encoded = serde_json::Value::String(
+        "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D".into(),
+    );
+    assert_eq!(document_value(encoded).unwrap()["Version"], "2012-10-17");
+    let object = json!({"Statement": []});
+    assert_eq!(document_value(object.clone()).unwrap(), object);
+    let err = document_value(json!(3)).unwrap_err();
+    assert_eq!(err.to_string(), "expected a policy object, found a number");
+}

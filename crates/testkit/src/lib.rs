@@ -202,6 +202,23 @@ impl Moto {
         version: &str,
         params: &[(&str, &str)],
     ) -> String {
+        let (status, text) = self.try_query(service, account, action, version, params);
+        assert_eq!(
+            status, 200,
+            "{service}:{action} in {account} failed: {text}"
+        );
+        text
+    }
+
+    /// [`Moto::query`] for calls that may fail: status and body.
+    pub fn try_query(
+        &self,
+        service: &str,
+        account: &str,
+        action: &str,
+        version: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, String) {
         let mut body = format!("Action={action}&Version={version}");
         for (k, v) in params {
             body.push_str(&format!("&{k}={}", form_encode(v)));
@@ -209,7 +226,7 @@ impl Moto {
         let auth = format!(
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
         );
-        let (status, text) = self.request(
+        self.request(
             "POST",
             "/",
             &[
@@ -218,12 +235,7 @@ impl Moto {
                 ("Content-Type", "application/x-www-form-urlencoded"),
             ],
             &body,
-        );
-        assert_eq!(
-            status, 200,
-            "{service}:{action} in {account} failed: {text}"
-        );
-        text
+        )
     }
 
     /// An IAM call in `account`.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rolehop_policy::parse::document_value;
 use serde_json::Value;
 
 use crate::InputError;
@@ -61,7 +62,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
                 arn,
                 "managed policy has no default version document".to_owned(),
             ),
-            Some(d) => match document_owned(d) {
+            Some(d) => match document_value(d) {
                 Ok(doc) => policies.push((arn.to_owned(), doc)),
                 Err(m) => problem(arn, format!("default version document: {m}")),
             },
@@ -132,7 +133,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         p.unique_id = str_of(r, "RoleId");
         match r
             .get_mut("AssumeRolePolicyDocument")
-            .map(|d| document_owned(d.take()))
+            .map(|d| document_value(d.take()))
         {
             Some(Ok(d)) => p.trust = Some(d),
             Some(Err(m)) => problem(arn, format!("trust policy: {m}")),
@@ -205,7 +206,7 @@ fn inline_docs(
         let name = str_of(p, "PolicyName").unwrap_or_else(|| format!("{key}[{i}]"));
         match p
             .get_mut("PolicyDocument")
-            .map(|d| document_owned(d.take()))
+            .map(|d| document_value(d.take()))
         {
             Some(Ok(doc)) => out.push(NamedDoc { name, doc }),
             Some(Err(m)) => problem(owner, format!("inline policy `{name}`: {m}")),
@@ -213,81 +214,4 @@ fn inline_docs(
         }
     }
     out
-}
-
-/// A policy document as the IAM API gives it: a JSON object, or the URL-encoded JSON text.
-pub fn document(v: &Value) -> Result<Value, String> {
-    document_owned(v.clone())
-}
-
-/// [`document`] without copying an object document.
-pub fn document_owned(v: Value) -> Result<Value, String> {
-    match v {
-        Value::Object(_) => Ok(v),
-        Value::String(s) => {
-            let text = if s.trim_start().starts_with('{') {
-                s.clone()
-            } else {
-                percent_decode(&s)?
-            };
-            serde_json::from_str(&text).map_err(|e| format!("not a JSON policy document: {e}"))
-        }
-        other => Err(format!(
-            "expected a JSON object or URL-encoded text, found `{}`",
-            kind(&other)
-        )),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn percent_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("bad URL escape at byte {i}"))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| "URL-decoded document is not UTF-8".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-
-    #[test]
-    fn url_encoded_documents_decode() {
-        let v = Value::String(
-            "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D".into(),
-        );
-        assert_eq!(document(&v).unwrap()["Version"], "2012-10-17");
-    }
 }

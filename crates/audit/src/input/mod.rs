@@ -40,7 +40,8 @@ pub fn add_scps(estate: &mut Estate, file: &str, text: &str) -> Result<(), Input
             .and_then(Value::as_array)
             .ok_or_else(|| shape(format!("[{i}].policies must be a list")))?;
         for (j, p) in ps.iter().enumerate() {
-            let doc = gaad::document(p).map_err(|m| shape(format!("[{i}].policies[{j}]: {m}")))?;
+            let doc = rolehop_policy::parse::document_value(p.clone())
+                .map_err(|m| shape(format!("[{i}].policies[{j}]: {m}")))?;
             policies.push(doc);
         }
         let accounts = l
