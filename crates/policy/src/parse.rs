@@ -255,10 +255,23 @@ fn parse_statement(
     let action = match pick(map, "Action", "NotAction", path)? {
         None => return Err(PolicyError::new(path, "missing `Action` or `NotAction`")),
         Some((pos, v, p)) => {
-            let globs = strings(v, &p)?
-                .into_iter()
-                .map(|a| Glob::new(a, true))
-                .collect();
+            let actions = strings(v, &p)?;
+            // IAM refuses such a document (MalformedPolicyDocument: actions must be prefaced
+            // by a vendor); accepting it would decide requests with a policy AWS never holds.
+            if let Some(bad) = actions.iter().find(|a| {
+                let a = a.trim();
+                a != "*"
+                    && a.split_once(':')
+                        .is_none_or(|(vendor, _)| vendor.trim().is_empty())
+            }) {
+                return Err(PolicyError::new(
+                    &p,
+                    format!(
+                        "action `{bad}` must be `*` or `service:action` (like `sts:AssumeRole`)"
+                    ),
+                ));
+            }
+            let globs = actions.into_iter().map(|a| Glob::new(a, true)).collect();
             block(pos, globs)
         }
     };
