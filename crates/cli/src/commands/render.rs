@@ -22,12 +22,7 @@ pub struct Args {
 
 /// Reads and validates a topology; inline policy paths are relative to its directory.
 pub fn load_topology(path: &Path) -> CliResult<Topology> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        CliError::msg(
-            Exit::Io,
-            format!("cannot read topology `{}`: {e}", path.display()),
-        )
-    })?;
+    let src = crate::config::read_text(path, "topology")?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
     Topology::parse(&path.display().to_string(), &src, &mut read)
