@@ -156,3 +156,40 @@ fn truncated_and_garbled_answers_give_a_clear_error() {
         assert!(out.stdout.is_empty(), "{fault:?}");
     }
 }
+
+/// Without the cap, four faults in a row can hit one call (0.3^4, under 1% per call): such a
+/// chain must fail as unavailable (exit 6) naming the cause, and the others still succeed.
+#[test]
+fn uncapped_thirty_percent_faults_fail_only_as_unavailable() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let mut plan = FaultPlan::transient(0x0dd_5eed, 0.30, 0);
+    plan.max_consecutive = None;
+    let proxy = FaultProxy::start(moto.port, plan);
+    let chains = 20;
+    let mut ok = 0;
+    for _ in 0..chains {
+        let out = via(&proxy.url(), &moto, &seed)
+            .args(["assume", "--format", "json"])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        no_panic(&err);
+        if out.status.success() {
+            ok += 1;
+        } else {
+            assert_eq!(out.status.code(), Some(6), "{err}");
+            assert!(
+                err.contains("after bounded retries") || err.contains("could not reach STS"),
+                "{err}"
+            );
+        }
+    }
+    let stats = proxy.stats();
+    eprintln!(
+        "faults: uncapped: {ok}/{chains} chains ok, {} requests, {} faults",
+        stats.requests,
+        stats.faults.len()
+    );
+    assert!(ok >= chains - 2, "{ok}/{chains}");
+}
