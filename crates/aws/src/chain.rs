@@ -238,6 +238,8 @@ async fn assume_web(
 /// The SDK fills required fields it did not find with defaults (empty strings, the epoch), so
 /// a truncated or mangled answer can parse "successfully". Such an answer must never become
 /// credentials: they would be cut short, or expire in 1970.
+// ChainError is the crate's error everywhere; it is built at most once per run.
+#[allow(clippy::result_large_err)]
 fn complete<'a>(
     hop: &Hop,
     creds: Option<&'a aws_sdk_sts::types::Credentials>,
