@@ -390,3 +390,35 @@ fn no_command_reveals_a_secret_outside_the_requested_output() {
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     eprintln!("secrets: {} runs checked", runs.get());
 }
+
+/// The checker itself: a planted secret in each place it must not be is caught.
+#[test]
+fn the_checker_catches_planted_leaks() {
+    use std::os::unix::process::ExitStatusExt;
+    let output = |o: &str, e: &str| Output {
+        status: std::process::ExitStatus::from_raw(0),
+        stdout: o.as_bytes().to_vec(),
+        stderr: e.as_bytes().to_vec(),
+    };
+    let base = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let issued = "FQoGZXIvYXdzEXAMPLESESSIONTOKEN".to_owned();
+    let leaks = |allowed| Leaks {
+        base: vec![base],
+        issued: vec![issued.clone()],
+        stdout_may_hold_issued: allowed,
+    };
+    let caught = |o: &str, e: &str, allowed: bool| {
+        std::panic::catch_unwind(|| check("planted", &output(o, e), &leaks(allowed))).is_err()
+    };
+    assert!(caught("", &format!("DEBUG key={base}"), true));
+    assert!(caught(base, "", true));
+    assert!(caught("", &format!("token {issued}"), true));
+    assert!(caught(&format!("AWS_SESSION_TOKEN={issued}"), "", false));
+    // A session issued inside rolehop that the test never saw, by shape alone.
+    assert!(caught(
+        "",
+        "secret=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdI",
+        true
+    ));
+    assert!(!caught(&format!("AWS_SESSION_TOKEN={issued}"), "ok", true));
+}
