@@ -308,6 +308,23 @@ where
         completed: Vec::new(),
     };
     match err {
+        // hyper reports an answer it cannot parse as HTTP as a failure to send; saying
+        // "could not reach" would send the user after the network instead of the endpoint.
+        SdkError::DispatchFailure(d)
+            if d
+                .as_connector_error()
+                .is_some_and(|e| error_chain(e).contains(" parsed")) =>
+        {
+            ChainError {
+                kind: FailureKind::Unavailable,
+                aws_message: Some(format!(
+                    "STS's answer is not valid HTTP: {}",
+                    dispatch_reason(d)
+                )),
+                hint: "something other than STS answers at this address (a proxy, or AWS_ENDPOINT_URL pointing at the wrong port); check AWS_ENDPOINT_URL".into(),
+                ..base
+            }
+        }
         SdkError::DispatchFailure(d) => ChainError {
             kind: FailureKind::Unavailable,
             aws_message: Some(format!("could not reach STS: {}", dispatch_reason(d))),
