@@ -386,6 +386,18 @@ fn a_bad_scp_file_is_an_input_error() {
 }
 
 #[test]
+fn a_credential_report_time_that_does_not_parse_is_an_input_error() {
+    let mut e = Estate::default();
+    let report = "user,arn,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date\n\
+                  ci,arn:aws:iam::111111111111:user/ci,true,yesterday,N/A\n";
+    let err = input::add_credential_report(&mut e, "report.csv", report).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "report.csv: row 2: `access_key_1_last_rotated` is `yesterday`, not a time like `2026-01-02T00:00:00+00:00`"
+    );
+}
+
+#[test]
 fn group_policies_and_default_versions_count() {
     // The user's rights come only through its group: an inline group policy and a managed
     // policy whose default version (v2) is harmless while an old version (v1) was not.

@@ -216,8 +216,7 @@ fn outcome(
     credentials: Option<&aws_sdk_sts::types::Credentials>,
     source_identity: Option<&str>,
 ) -> Result<(Credentials, HopOutcome), ChainError> {
-    let c = credentials.ok_or_else(|| unexpected(hop, "STS answered without credentials"))?;
-    let creds = convert(c);
+    let creds = convert(complete(hop, credentials, user)?);
     let outcome = HopOutcome {
         label: hop.label,
         role_arn: hop.role_arn.clone(),
@@ -230,6 +229,51 @@ fn outcome(
         expiration: creds.expiration,
     };
     Ok((creds, outcome))
+}
+
+/// The SDK fills required fields it did not find with defaults (empty strings, the epoch), so
+/// a truncated or mangled answer can parse "successfully". Such an answer must never become
+/// credentials: they would be cut short, or expire in 1970.
+// ChainError is the crate's error everywhere; it is built at most once per run.
+#[allow(clippy::result_large_err)]
+fn complete<'a>(
+    hop: &Hop,
+    creds: Option<&'a aws_sdk_sts::types::Credentials>,
+    user: Option<&aws_sdk_sts::types::AssumedRoleUser>,
+) -> Result<&'a aws_sdk_sts::types::Credentials, ChainError> {
+    let mut missing = Vec::new();
+    match creds {
+        None => missing.push("Credentials"),
+        Some(c) => {
+            if c.access_key_id().is_empty() {
+                missing.push("AccessKeyId");
+            }
+            if c.secret_access_key().is_empty() {
+                missing.push("SecretAccessKey");
+            }
+            if c.session_token().is_empty() {
+                missing.push("SessionToken");
+            }
+            if c.expiration().secs() <= 0 {
+                missing.push("Expiration");
+            }
+        }
+    }
+    if user.is_none_or(|u| u.arn().is_empty()) {
+        missing.push("AssumedRoleUser");
+    }
+    match creds {
+        Some(c) if missing.is_empty() => Ok(c),
+        _ => Err(ChainError {
+            kind: FailureKind::Unavailable,
+            aws_message: Some(format!(
+                "STS's answer could not be read: it lacks {}",
+                missing.join(", ")
+            )),
+            hint: "the answer was truncated or mangled on the way (a proxy or load balancer in between?); retry the job, and check AWS_ENDPOINT_URL".into(),
+            ..unexpected(hop, "")
+        }),
+    }
 }
 
 fn convert(c: &aws_sdk_sts::types::Credentials) -> Credentials {
@@ -260,6 +304,23 @@ where
         completed: Vec::new(),
     };
     match err {
+        // hyper reports an answer it cannot parse as HTTP as a failure to send; saying
+        // "could not reach" would send the user after the network instead of the endpoint.
+        SdkError::DispatchFailure(d)
+            if d
+                .as_connector_error()
+                .is_some_and(|e| error_chain(e).contains(" parsed")) =>
+        {
+            ChainError {
+                kind: FailureKind::Unavailable,
+                aws_message: Some(format!(
+                    "STS's answer is not valid HTTP: {}",
+                    dispatch_reason(d)
+                )),
+                hint: "something other than STS answers at this address (a proxy, or AWS_ENDPOINT_URL pointing at the wrong port); check AWS_ENDPOINT_URL".into(),
+                ..base
+            }
+        }
         SdkError::DispatchFailure(d) => ChainError {
             kind: FailureKind::Unavailable,
             aws_message: Some(format!("could not reach STS: {}", dispatch_reason(d))),
@@ -270,6 +331,16 @@ where
             kind: FailureKind::Unavailable,
             aws_message: Some("STS did not answer in time".into()),
             hint: "the STS endpoint timed out after bounded retries; check the network and the region".into(),
+            ..base
+        },
+        SdkError::ResponseError(r) => ChainError {
+            kind: FailureKind::Unavailable,
+            aws_message: Some(format!(
+                "STS's answer could not be read (HTTP {}): {}",
+                r.raw().status().as_u16(),
+                error_chain(err)
+            )),
+            hint: "the answer was truncated or is not STS XML (a proxy or load balancer in between?); retry the job, and check AWS_ENDPOINT_URL".into(),
             ..base
         },
         SdkError::ConstructionFailure(_) => ChainError {
@@ -290,6 +361,19 @@ where
                 _ => None,
             });
             let message = err.message().map(str::to_owned).or_else(|| xml_text(&body, "Message"));
+            if code.is_none() && message.is_none() {
+                // Neither an STS answer nor an STS error: a captive proxy, an HTML error page,
+                // the wrong endpoint.
+                return ChainError {
+                    kind: FailureKind::Unavailable,
+                    aws_message: Some(format!(
+                        "STS's answer could not be read (HTTP {}): it is not STS XML",
+                        status.map_or_else(|| "?".to_owned(), |s| s.to_string())
+                    )),
+                    hint: "something other than STS answered (a proxy, a load balancer, or AWS_ENDPOINT_URL pointing at the wrong service); retry the job, and check AWS_ENDPOINT_URL".into(),
+                    ..base
+                };
+            }
             let (kind, hint) = hint_for(hop, index, code.as_deref().unwrap_or(""), message.as_deref().unwrap_or(""));
             ChainError { kind, code, aws_message: message, hint, ..base }
         }

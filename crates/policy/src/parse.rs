@@ -22,7 +22,7 @@ pub fn parse_value(value: &Value) -> Result<Policy, PolicyError> {
         Value::String(s) => parse_text(s),
         other => Err(PolicyError::new(
             "",
-            format!("expected a policy object, found {}", kind(other)),
+            format!("expected a policy object, found {}", json_kind(other)),
         )),
     }
 }
@@ -35,7 +35,7 @@ pub fn document_value(value: Value) -> Result<Value, PolicyError> {
         Value::String(s) => decode_text(&s),
         other => Err(PolicyError::new(
             "",
-            format!("expected a policy object, found {}", kind(&other)),
+            format!("expected a policy object, found {}", json_kind(&other)),
         )),
     }
 }
@@ -90,7 +90,8 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value reads in a message: "an object", "a string", ...
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -119,7 +120,7 @@ fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
                 other => {
                     return Err(PolicyError::new(
                         "Version",
-                        format!("expected a string, found {}", kind(other)),
+                        format!("expected a string, found {}", json_kind(other)),
                     ));
                 }
             },
@@ -146,7 +147,7 @@ fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
                     other => {
                         return Err(PolicyError::new(
                             path,
-                            format!("expected a statement object, found {}", kind(other)),
+                            format!("expected a statement object, found {}", json_kind(other)),
                         ));
                     }
                 }
@@ -156,7 +157,7 @@ fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
         Some(other) => {
             return Err(PolicyError::new(
                 "Statement",
-                format!("expected an object or an array, found {}", kind(other)),
+                format!("expected an object or an array, found {}", json_kind(other)),
             ));
         }
     };
@@ -173,7 +174,7 @@ fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, PolicyError> {
         Value::String(s) => Ok(s),
         other => Err(PolicyError::new(
             path,
-            format!("expected a string, found {}", kind(other)),
+            format!("expected a string, found {}", json_kind(other)),
         )),
     }
 }
@@ -196,7 +197,7 @@ fn strings<'v>(v: &'v Value, path: &str) -> Result<Vec<&'v str>, PolicyError> {
             path,
             format!(
                 "expected a string or an array of strings, found {}",
-                kind(other)
+                json_kind(other)
             ),
         )),
     }
@@ -272,10 +273,23 @@ fn parse_statement(
     let action = match pick(map, "Action", "NotAction", path)? {
         None => return Err(PolicyError::new(path, "missing `Action` or `NotAction`")),
         Some((pos, v, p)) => {
-            let globs = strings(v, &p)?
-                .into_iter()
-                .map(|a| Glob::new(a, true))
-                .collect();
+            let actions = strings(v, &p)?;
+            // IAM refuses such a document (MalformedPolicyDocument: actions must be prefaced
+            // by a vendor); accepting it would decide requests with a policy AWS never holds.
+            if let Some(bad) = actions.iter().find(|a| {
+                let a = a.trim();
+                a != "*"
+                    && a.split_once(':')
+                        .is_none_or(|(vendor, _)| vendor.trim().is_empty())
+            }) {
+                return Err(PolicyError::new(
+                    &p,
+                    format!(
+                        "action `{bad}` must be `*` or `service:action` (like `sts:AssumeRole`)"
+                    ),
+                ));
+            }
+            let globs = actions.into_iter().map(|a| Glob::new(a, true)).collect();
             block(pos, globs)
         }
     };
@@ -355,7 +369,7 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
         other => {
             return Err(PolicyError::new(
                 path,
-                format!("expected `*` or an object, found {}", kind(other)),
+                format!("expected `*` or an object, found {}", json_kind(other)),
             ));
         }
     }
@@ -366,7 +380,7 @@ fn parse_conditions(v: &Value, path: &str, variables: bool) -> Result<Vec<Condit
     let Value::Object(ops) = v else {
         return Err(PolicyError::new(
             path,
-            format!("expected an object of operators, found {}", kind(v)),
+            format!("expected an object of operators, found {}", json_kind(v)),
         ));
     };
     let mut out = Vec::new();
@@ -381,7 +395,10 @@ fn parse_conditions(v: &Value, path: &str, variables: bool) -> Result<Vec<Condit
         let Value::Object(keys) = keys else {
             return Err(PolicyError::new(
                 op_path,
-                format!("expected an object of condition keys, found {}", kind(keys)),
+                format!(
+                    "expected an object of condition keys, found {}",
+                    json_kind(keys)
+                ),
             ));
         };
         for (key, values) in keys {
@@ -414,7 +431,7 @@ fn condition_values(v: &Value, path: &str) -> Result<Vec<String>, PolicyError> {
                 p,
                 format!(
                     "expected a string, number or boolean, found {}",
-                    kind(other)
+                    json_kind(other)
                 ),
             )),
         }

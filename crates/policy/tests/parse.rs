@@ -86,6 +86,17 @@ fn errors_point_at_the_offending_element() {
             "Statement[0].Action",
             "at least one value",
         ),
+        // Found by the bad-input corpus: IAM refuses an action without a service prefix.
+        (
+            r#"{"Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","assumerole"]}]}"#,
+            "Statement[0].Action",
+            "action `assumerole` must be `*` or `service:action`",
+        ),
+        (
+            r#"{"Statement":[{"Effect":"Allow","NotAction":":AssumeRole"}]}"#,
+            "Statement[0].NotAction",
+            "must be `*` or `service:action`",
+        ),
         (
             r#"{"Statement":[{"Effect":"Allow","Action":[1]}]}"#,
             "Statement[0].Action[0]",

@@ -7,7 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fault;
 pub mod gitlab;
+
+pub use fault::{CannedServer, Fault, FaultPlan, FaultProxy, FaultStats};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

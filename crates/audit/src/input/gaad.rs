@@ -38,12 +38,29 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             message: format!("{file}: {message}"),
         });
     };
+    // A section of the wrong type would otherwise read as empty: an audit that silently
+    // saw no users is worse than one that says it could not read them.
+    for key in known {
+        if let Some(section) = v.get(key).filter(|s| !s.is_array()) {
+            problem(
+                file,
+                format!(
+                    "`{key}` must be a list, found {}: its entries were skipped",
+                    rolehop_policy::parse::json_kind(section)
+                ),
+            );
+        }
+    }
     let mut policies = Vec::new();
     for (i, p) in list_mut(&mut v, "Policies").enumerate() {
         let Some(arn) = p.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
             problem(file, format!("Policies[{i}] has no `Arn`"));
             continue;
         };
+        if !is_iam_arn(&arn) {
+            problem(file, format!("Policies[{i}]: `{arn}` is not an IAM ARN"));
+            continue;
+        }
         let arn = arn.as_str();
         let default = p
             .get("DefaultVersionId")
@@ -71,10 +88,18 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
     estate.managed.extend(policies);
 
     let mut groups = Vec::new();
-    for g in list_mut(&mut v, "GroupDetailList") {
+    for (i, g) in list_mut(&mut v, "GroupDetailList").enumerate() {
         let Some(arn) = g.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
+            problem(file, format!("GroupDetailList[{i}] has no `Arn`"));
             continue;
         };
+        if !is_iam_arn(&arn) {
+            problem(
+                file,
+                format!("GroupDetailList[{i}]: `{arn}` is not an IAM ARN"),
+            );
+            continue;
+        }
         let arn = arn.as_str();
         let inline = inline_docs(g, "GroupPolicyList", arn, &mut problem);
         groups.push(Group {
@@ -95,11 +120,18 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         estate.groups.insert(g.arn.clone(), g);
     }
 
-    for u in list_mut(&mut v, "UserDetailList") {
+    for (i, u) in list_mut(&mut v, "UserDetailList").enumerate() {
         let Some(arn) = u.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
-            problem(file, "a user has no `Arn`".to_owned());
+            problem(file, format!("UserDetailList[{i}]: a user has no `Arn`"));
             continue;
         };
+        if !is_iam_arn(&arn) {
+            problem(
+                file,
+                format!("UserDetailList[{i}]: `{arn}` is not an IAM ARN"),
+            );
+            continue;
+        }
         let arn = arn.as_str();
         let mut p = Principal::new(Kind::User, arn);
         p.unique_id = str_of(u, "UserId");
@@ -123,11 +155,18 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         estate.principals.push(p);
     }
 
-    for r in list_mut(&mut v, "RoleDetailList") {
+    for (i, r) in list_mut(&mut v, "RoleDetailList").enumerate() {
         let Some(arn) = r.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
-            problem(file, "a role has no `Arn`".to_owned());
+            problem(file, format!("RoleDetailList[{i}]: a role has no `Arn`"));
             continue;
         };
+        if !is_iam_arn(&arn) {
+            problem(
+                file,
+                format!("RoleDetailList[{i}]: `{arn}` is not an IAM ARN"),
+            );
+            continue;
+        }
         let arn = arn.as_str();
         let mut p = Principal::new(Kind::Role, arn);
         p.unique_id = str_of(r, "RoleId");
@@ -154,6 +193,15 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         estate.principals.push(p);
     }
     Ok(())
+}
+
+/// `arn:<partition>:iam::<account>:<type>/<name>`, the only ARNs an export holds.
+fn is_iam_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if !partition.is_empty()
+            && (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) || *account == "aws")
+            && resource.contains('/'))
 }
 
 fn list_mut<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {

@@ -93,8 +93,21 @@ pub fn add_credential_report(
                     .and_then(|c| rec.get(c))
                     .unwrap_or("N/A")
             };
+            // A time that does not parse would read as "never rotated/used" and change the
+            // findings without a word; refuse the report instead.
+            let time = |f: &str| {
+                let raw = get(f);
+                match parse_time(raw) {
+                    None if !is_no_time(raw) => Err(err(format!(
+                        "row {}: `access_key_{slot}_{f}` is `{raw}`, not a time like `2026-01-02T00:00:00+00:00`",
+                        n + 2
+                    ))),
+                    t => Ok(t),
+                }
+            };
             let active = get("active") == "true";
-            let last_rotated = parse_time(get("last_rotated"));
+            let last_rotated = time("last_rotated")?;
+            let last_used = time("last_used_date")?;
             if !active && last_rotated.is_none() {
                 continue;
             }
@@ -103,19 +116,24 @@ pub fn add_credential_report(
                 slot,
                 active,
                 last_rotated,
-                last_used: parse_time(get("last_used_date")),
+                last_used,
             });
         }
     }
     Ok(())
 }
 
+/// The credential report's ways of saying "no time here".
+fn is_no_time(s: &str) -> bool {
+    matches!(s.trim(), "" | "N/A" | "no_information" | "not_supported")
+}
+
 /// An AWS timestamp (`2023-03-09T10:41:45+00:00`, or with a space) as Unix seconds.
 pub fn parse_time(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.is_empty() || s == "N/A" || s == "no_information" || s == "not_supported" {
+    if is_no_time(s) {
         return None;
     }
+    let s = s.trim();
     let fixed = s.replacen(' ', "T", 1);
     OffsetDateTime::parse(&fixed, &Rfc3339)
         .ok()

@@ -113,8 +113,7 @@ fn pretty(v: &serde_json::Value) -> CliResult<String> {
 }
 
 fn read(p: &Path) -> CliResult<String> {
-    std::fs::read_to_string(p)
-        .map_err(|e| CliError::msg(Exit::Io, format!("cannot read `{}`: {e}", p.display())))
+    crate::config::read_text(p, "")
 }
 
 /// The estate of a topology or of exports (shared with `rolehop graph`).

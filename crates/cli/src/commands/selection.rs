@@ -249,12 +249,7 @@ pub fn sts_endpoint(env: &dyn Env) -> Option<String> {
 
 pub fn read_token(sel: &Selection, env: &dyn Env) -> CliResult<Option<Secret>> {
     if let Some(path) = &sel.id_token_file {
-        let t = std::fs::read_to_string(path).map_err(|e| {
-            CliError::msg(
-                Exit::Io,
-                format!("cannot read ID token file `{}`: {e}", path.display()),
-            )
-        })?;
+        let t = crate::config::read_text(path, "ID token file")?;
         return Ok(Some(secret(t.trim().to_owned())));
     }
     Ok(env

@@ -52,9 +52,7 @@ pub fn run(args: Args) -> CliResult {
     let mut files: Vec<(String, Vec<Case>)> = Vec::new();
     for path in &args.files {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::msg(Exit::Io, format!("cannot read case file `{shown}`: {e}"))
-        })?;
+        let text = crate::config::read_text(path, "case file")?;
         let cases = parse_cases(&text).map_err(|e| {
             CliError::new(
                 Exit::Input,
