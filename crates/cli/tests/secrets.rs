@@ -74,31 +74,6 @@ fn secret_key_like(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Secret key and session token values in any output format of `assume`.
-fn issued_in(out: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for key in [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "SecretAccessKey",
-        "SessionToken",
-        "secret_access_key",
-        "session_token",
-    ] {
-        for (i, _) in out.match_indices(key) {
-            let v: String = out[i + key.len()..]
-                .trim_start_matches(['=', '"', ':', ' ', '\''])
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '+' | '='))
-                .collect();
-            if v.len() >= 20 && !found.contains(&v) {
-                found.push(v);
-            }
-        }
-    }
-    found
-}
-
 fn traced(moto: &Moto, seed: &SeededChain, token: &str) -> assert_cmd::Command {
     let mut c = rolehop(moto, seed);
     c.arg("-vvv")

@@ -107,3 +107,28 @@ prod-eu = "222222222222"
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Secret key and session token values in any output format of `assume`.
+pub fn issued_in(out: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for key in [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "SecretAccessKey",
+        "SessionToken",
+        "secret_access_key",
+        "session_token",
+    ] {
+        for (i, _) in out.match_indices(key) {
+            let v: String = out[i + key.len()..]
+                .trim_start_matches(['=', '"', ':', ' ', '\''])
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '+' | '='))
+                .collect();
+            if v.len() >= 20 && !found.contains(&v) {
+                found.push(v);
+            }
+        }
+    }
+    found
+}
