@@ -5,16 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_testkit::{tools_dir, venv_tool, workspace_root};
+use rolehop_testkit::{node_bin_dir, tools_dir, venv_tool, workspace_root};
 
 #[test]
 fn the_demo_pipeline_deploys_where_it_must_and_is_refused_where_it_must() {
-    let node = tools_dir().join("node/node_modules/.bin/gitlab-ci-local");
-    assert!(
-        node.exists(),
-        "{} is missing: run scripts/test.sh (it installs gitlab-ci-local)",
-        node.display()
-    );
+    node_bin_dir(); // fails with the install hint when gitlab-ci-local is missing
     let out = std::process::Command::new(venv_tool("python"))
         .arg(workspace_root().join("scripts/demo.py"))
         .env("ROLEHOP_BIN", assert_cmd::cargo::cargo_bin("rolehop"))

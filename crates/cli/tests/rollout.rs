@@ -277,17 +277,6 @@ fn after_rollout_a_job_reaches_the_deployment_role_through_the_rendered_iam() {
         .stderr(predicate::str::contains("rolehop-prod-service"));
 }
 
-/// gitlab-ci-local from `scripts/tools.sh --node`.
-fn gitlab_ci_local() -> std::path::PathBuf {
-    let p = rolehop_testkit::tools_dir().join("node/node_modules/.bin");
-    assert!(
-        p.join("gitlab-ci-local").exists(),
-        "{} is missing: run `scripts/tools.sh --node`",
-        p.display()
-    );
-    p
-}
-
 #[test]
 fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
     let moto = Moto::start();
@@ -356,7 +345,7 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
     let path = format!(
         "{}:{}:{}:{}",
         bin_dir.path().display(),
-        gitlab_ci_local().display(),
+        rolehop_testkit::node_bin_dir().display(),
         rolehop_testkit::venv_tool("aws")
             .parent()
             .unwrap()

@@ -44,6 +44,18 @@ pub fn venv_tool(name: &str) -> PathBuf {
     p
 }
 
+/// The folder holding gitlab-ci-local and Node 22 (`scripts/tools.sh --node`), for PATH:
+/// gitlab-ci-local's shebang needs that `node` first on the PATH.
+pub fn node_bin_dir() -> PathBuf {
+    let p = tools_dir().join("node/node_modules/.bin");
+    assert!(
+        p.join("gitlab-ci-local").exists(),
+        "{} is missing: run the test command from the README (scripts/test.sh), which installs gitlab-ci-local",
+        p.join("gitlab-ci-local").display()
+    );
+    p
+}
+
 /// A free loopback port (bound then released; the tiny race is acceptable in tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

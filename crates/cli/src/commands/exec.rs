@@ -34,7 +34,8 @@ const SCRUBBED: &[&str] = &[
 ];
 
 pub fn run(args: Args) -> CliResult {
-    let resolved = selection::resolve(&args.selection, &ProcessEnv, OffsetDateTime::now_utc())?;
+    let env = ProcessEnv;
+    let resolved = selection::resolve(&args.selection, &env, OffsetDateTime::now_utc())?;
     let outcome = selection::execute(&resolved)?;
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         CliError::msg(crate::exit::Exit::Usage, "exec needs a command after `--`")
@@ -51,7 +52,6 @@ pub fn run(args: Args) -> CliResult {
     // SDKs and the aws CLI need a region: fill in whichever of the two variables the job left
     // unset (the aws CLI v1 reads only AWS_DEFAULT_REGION, newer SDKs AWS_REGION first), with
     // the job's own region if it has one, else the chain's.
-    let env = ProcessEnv;
     let (region, default_region) = (env.var("AWS_REGION"), env.var("AWS_DEFAULT_REGION"));
     let chosen = region
         .clone()
