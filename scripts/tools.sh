@@ -16,8 +16,26 @@ PY_PINS=(
   "boto3"
   "cfn-lint==1.58.0"
 )
-stamp="${PY_PINS[*]}"
-if [[ ! -x "$tools/venv/bin/moto_server" || "$(cat "$tools/venv/.rolehop-stamp" 2>/dev/null)" != "$stamp" ]]; then
+# The venv's path is part of the stamp: a venv is not relocatable (pip writes its absolute path
+# into every entry point's #! line), so a tools dir that was moved or copied is rebuilt.
+tools=$(cd "$tools" && pwd -P)
+stamp="${PY_PINS[*]} @ $tools/venv"
+
+# True when every entry point the tests run starts with an interpreter that exists and the
+# pinned packages import: catches a half-finished install and a moved or copied cache.
+venv_usable() {
+  local bin interp
+  [[ "$(cat "$tools/venv/.rolehop-stamp" 2>/dev/null)" == "$stamp" ]] || return 1
+  for bin in moto_server aws cfn-lint; do
+    [[ -x "$tools/venv/bin/$bin" ]] || return 1
+    interp=$(head -n 1 "$tools/venv/bin/$bin")
+    interp=${interp#\#!}
+    [[ -x "${interp%% *}" ]] || return 1
+  done
+  "$tools/venv/bin/python" -c 'import moto.server, boto3, cfnlint, awscli' 2>/dev/null
+}
+
+if ! venv_usable; then
   echo "tools: installing Python tools into $tools/venv" >&2
   rm -rf "$tools/venv"
   python3 -m venv "$tools/venv"
@@ -30,7 +48,8 @@ fi
 if [[ "${1:-}" == "--node" ]]; then
   NODE_PINS=("node@22" "gitlab-ci-local@4.75.1")
   nstamp="${NODE_PINS[*]}"
-  if [[ ! -x "$tools/node/node_modules/.bin/gitlab-ci-local" || "$(cat "$tools/node/.rolehop-stamp" 2>/dev/null)" != "$nstamp" ]]; then
+  if [[ ! -x "$tools/node/node_modules/.bin/gitlab-ci-local" || "$(cat "$tools/node/.rolehop-stamp" 2>/dev/null)" != "$nstamp" ]] ||
+    ! PATH="$tools/node/node_modules/.bin:$PATH" gitlab-ci-local --version >/dev/null 2>&1; then
     echo "tools: installing ${NODE_PINS[*]} into $tools/node" >&2
     command -v rsync >/dev/null || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
     rm -rf "$tools/node" && mkdir -p "$tools/node"

@@ -75,14 +75,20 @@ impl Moto {
     pub fn start() -> Moto {
         let bin = venv_tool("moto_server");
         let port = free_port();
-        let child = Command::new(bin)
+        let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env_remove("MOTO_ACCOUNT_ID")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start moto_server");
+            .unwrap_or_else(|e| {
+                // ENOENT here also means a venv whose #! interpreter is gone (a moved cache).
+                panic!(
+                    "cannot start {}: {e}; run scripts/tools.sh (or scripts/test.sh) to (re)install the tools",
+                    bin.display()
+                )
+            });
         let moto = Moto { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
