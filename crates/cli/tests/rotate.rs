@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use rolehop_aws::iam::IamKeyStore;
-use rolehop_core::rotation::{Rotator, Settings, Step, SystemClock};
+use rolehop_core::rotation::{Rotator, Settings, Step, SystemClock, secret_description};
 use rolehop_core::secret::secret;
 use rolehop_gitlab::{ClientOptions, GitlabClient, GitlabVariables, Target};
 use rolehop_testkit::gitlab::{Fault, GitlabServer, TOKEN};
@@ -368,6 +368,48 @@ fn rotate_with_vv_logs_every_step_and_never_a_secret() {
         r.stderr
     );
     assert_converged(&moto, &srv, &new, "after delete");
+}
+
+#[test]
+fn a_secret_overwritten_after_rotation_is_named_and_delete_after_zero_repairs_it() {
+    let moto = Moto::start();
+    let srv = GitlabServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = topology(&dir);
+    let (old, old_secret) = fresh_world(&moto, &srv);
+    let r = run(&mut rolehop(&moto, &srv, &cfg));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let new = gitlab_value(&srv, AK).unwrap();
+
+    // What a write GitLab applied after the client had given up on it leaves behind: the
+    // secret of another key, its description naming that key, beside the new key id.
+    srv.set_variable_described(
+        OWNER,
+        SK,
+        SCOPE,
+        &old_secret,
+        Some(&secret_description(USER, &old)),
+    );
+    let r = run(&mut rolehop(&moto, &srv, &cfg));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    for part in [
+        format!("holds the secret of key `{old}`"),
+        format!("holds key `{new}`"),
+        "jobs cannot authenticate".into(),
+        "rolehop rotate --delete-after 0".into(),
+    ] {
+        assert!(
+            r.stderr.contains(&part),
+            "missing `{part}` in:\n{}",
+            r.stderr
+        );
+    }
+    assert!(!r.stderr.contains(&old_secret) && !r.stdout.contains(&old_secret));
+
+    // The fix it names: the inactive old key goes and a fresh pair fills both variables.
+    let r = run(rolehop(&moto, &srv, &cfg).args(["--delete-after", "0"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_converged(&moto, &srv, &new, "repaired");
 }
 
 #[test]

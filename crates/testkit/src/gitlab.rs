@@ -140,10 +140,22 @@ impl GitlabServer {
 
     /// Sets a variable directly (test setup), masked and protected.
     pub fn set_variable(&self, owner: &str, key: &str, scope: &str, value: &str) {
+        self.set_variable_described(owner, key, scope, value, None);
+    }
+
+    /// [`GitlabServer::set_variable`] with a description, as a write from rotate leaves it.
+    pub fn set_variable_described(
+        &self,
+        owner: &str,
+        key: &str,
+        scope: &str,
+        value: &str,
+        description: Option<&str>,
+    ) {
         let v = json!({
             "variable_type": "env_var", "key": key, "value": value, "protected": true,
             "masked": true, "hidden": false, "raw": true, "environment_scope": scope,
-            "description": null,
+            "description": description,
         });
         self.state
             .lock()

@@ -407,6 +407,8 @@ struct Memory {
     rotated: bool,
     /// The old key this process deleted at the end of its grace period.
     retired: Option<String>,
+    /// Times this process rewrote a secret variable that changed after it was written.
+    repairs: usize,
 }
 
 /// What both stores hold now.
@@ -425,16 +427,31 @@ impl World {
 }
 
 enum Action {
-    DeleteKey { id: String, why: String },
+    DeleteKey {
+        id: String,
+        why: String,
+    },
     WriteRecord(Record),
     ClearRecord(&'static str),
     CreateKey,
     VerifyFresh,
-    VerifyStored { id: String },
-    Probe { id: String },
+    VerifyStored {
+        id: String,
+    },
+    Probe {
+        id: String,
+    },
     PutSecret,
-    PutAccessKey { id: String },
-    Deactivate { id: String },
+    /// Rewrite the secret variable, which names `found` instead of the key GitLab holds.
+    RepairSecret {
+        found: String,
+    },
+    PutAccessKey {
+        id: String,
+    },
+    Deactivate {
+        id: String,
+    },
     Finish(Outcome),
 }
 
@@ -475,7 +492,10 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
     /// Observes, decides and makes at most one change.
     pub fn step(&mut self) -> Result<Step, RotateError> {
         let world = self.observe()?;
-        let action = self.decide(&world)?;
+        let action = match self.decide(&world)? {
+            Action::Finish(outcome) => self.before_finishing(&world, outcome)?,
+            action => action,
+        };
         self.apply(action, &world)
     }
 
@@ -601,6 +621,56 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         }
     }
 
+    /// The last look before reporting success: both variables must name the same key. GitLab
+    /// has no conditional writes, and a write the client gave up on (a timeout) can still land
+    /// after later ones, leaving the secret of another key beside the key id jobs use.
+    fn before_finishing(&self, w: &World, outcome: Outcome) -> Result<Action, RotateError> {
+        let s = self.settings;
+        let Some(held) = w.held.as_deref() else {
+            return Ok(Action::Finish(outcome));
+        };
+        let Some(found) = self.secret_mismatch(w, held) else {
+            return Ok(Action::Finish(outcome));
+        };
+        let ours = self.mem.fresh.as_ref().is_some_and(|(id, _)| id == held);
+        if ours && self.mem.repairs < 2 {
+            return Ok(Action::RepairSecret { found });
+        }
+        let fix = if ours {
+            "it changed again after being rewritten; is another `rolehop rotate` or a person writing these variables? Stop the other writer, then rerun `rolehop rotate --delete-after 0`".to_owned()
+        } else {
+            format!(
+                "this run does not hold the secret of `{held}`. Rerun `rolehop rotate --delete-after 0`: it deletes the inactive old key and issues a fresh pair into both variables"
+            )
+        };
+        Err(RotateError::Inconsistent(format!(
+            "`{}` in {} holds the secret of {found} but `{}` holds key `{held}`, so jobs cannot authenticate; a GitLab write that timed out earlier may have landed late. {fix}",
+            s.secret_key_var, s.gitlab_place, s.access_key_var
+        )))
+    }
+
+    /// What the secret variable holds instead of the secret of `held`, if it can tell: its
+    /// description names another key, or (for the key this process created) its value differs.
+    fn secret_mismatch(&self, w: &World, held: &str) -> Option<String> {
+        let Some(var) = &w.secret_var else {
+            return Some("nothing (the variable is missing)".to_owned());
+        };
+        if var.descriptions_supported
+            && let Some(named) = var.description.as_deref().and_then(described_key)
+            && named != held
+        {
+            return Some(format!("key `{named}` (so its description says)"));
+        }
+        let value = var.value.expose_secret();
+        match &self.mem.fresh {
+            // An empty value is a hidden variable: only its description can tell.
+            Some((id, secret)) if id == held && !value.is_empty() => (value
+                != secret.expose_secret())
+            .then(|| "another key (its value differs from the one written)".to_owned()),
+            _ => None,
+        }
+    }
+
     fn decide_idle(&self, w: &World, now: OffsetDateTime) -> Result<Action, RotateError> {
         let s = self.settings;
         if self.mem.rotated {
@@ -696,10 +766,12 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         };
         if holds_new {
             if w.key(new).is_none() {
-                return Err(RotateError::Inconsistent(format!(
-                    "`{}` in {} holds the secret of key `{new}`, which IAM user `{}` no longer has; jobs cannot authenticate. Rerun `rolehop rotate` after removing the tag `{RECORD_TAG}` to issue a fresh key",
-                    s.secret_key_var, s.gitlab_place, s.user
-                )));
+                // The secret write landed after this rotation was rolled back (GitLab applied a
+                // request the client had given up on). A fresh rotation writes both variables
+                // again and never deletes the key GitLab holds, so starting over repairs it.
+                return Ok(Action::ClearRecord(
+                    "GitLab's secret variable names a key deleted when the interrupted rotation was rolled back (a write that landed late?); starting over",
+                ));
             }
             let hidden = w
                 .secret_var
@@ -849,6 +921,23 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                     s.secret_key_var,
                     s.gitlab_place,
                     if s.protected { ", protected" } else { "" }
+                )
+            }
+            Action::RepairSecret { found } => {
+                let Some((id, secret)) = self.mem.fresh.clone() else {
+                    return Err(RotateError::Inconsistent("no new secret to store".into()));
+                };
+                self.vars.put(&VariableWrite {
+                    key: s.secret_key_var.clone(),
+                    value: secret,
+                    masked: true,
+                    protected: s.protected,
+                    description: secret_description(&s.user, &id),
+                })?;
+                self.mem.repairs += 1;
+                format!(
+                    "rewrote `{}` in {}: it held the secret of {found} instead of key `{id}` (a late GitLab write?)",
+                    s.secret_key_var, s.gitlab_place
                 )
             }
             Action::PutAccessKey { id } => {

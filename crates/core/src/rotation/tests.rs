@@ -630,3 +630,120 @@ fn hidden_variables_are_tracked_by_their_description() {
         assert_converged(&keys, &vars, &format!("hidden, crash after {k}"));
     }
 }
+
+/// The secret variable holds the secret of the key the key id variable names.
+fn assert_pair_matches(keys: &SimKeys, vars: &SimVariables, ctx: &str) {
+    let held = vars.value(AK).expect("GitLab holds a key id");
+    assert_eq!(
+        keys.secret_of(held).map(|s| s.expose_secret()),
+        vars.value(SK),
+        "{ctx}: `{SK}` does not hold the secret of `{held}`"
+    );
+}
+
+/// GitLab with a write that times out for the client but lands later: the first write of the
+/// secret variable is held back and applied after `land_after` more calls, possibly in a later
+/// run (GitLab has no conditional writes, so nothing stops it overwriting newer values).
+struct LateWrite {
+    pending: RefCell<Option<VariableWrite>>,
+    calls: Cell<usize>,
+    land_after: usize,
+    landed: Cell<bool>,
+}
+
+struct LateVars<'a>(&'a mut SimVariables, Rc<LateWrite>);
+
+impl LateVars<'_> {
+    fn tick(&mut self) {
+        let late = &self.1;
+        if late.pending.borrow().is_some() {
+            late.calls.set(late.calls.get() + 1);
+            if late.calls.get() > late.land_after
+                && let Some(w) = late.pending.borrow_mut().take()
+            {
+                self.0.put(&w).unwrap();
+                late.landed.set(true);
+            }
+        }
+    }
+}
+
+impl VariableStore for LateVars<'_> {
+    fn get(&mut self, key: &str) -> Result<Option<StoredVariable>, StoreError> {
+        self.tick();
+        self.0.get(key)
+    }
+    fn put(&mut self, var: &VariableWrite) -> Result<(), StoreError> {
+        self.tick();
+        let first = !self.1.landed.get() && self.1.calls.get() == 0;
+        if var.key == SK && first && self.1.pending.borrow().is_none() {
+            *self.1.pending.borrow_mut() = Some(var.clone());
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "timed out after 30 s",
+            ));
+        }
+        self.0.put(var)
+    }
+}
+
+#[test]
+fn a_secret_write_that_lands_late_is_repaired_or_named_never_reported_as_success() {
+    let (mut landed_in_rerun, mut repaired, mut restarted) = (0, 0, 0);
+    for land_after in 0.. {
+        let ctx = format!("late write lands after {land_after} GitLab calls");
+        let (mut keys, mut vars) = healthy();
+        let clock = TestClock::new();
+        let grace = settings(Duration::from_secs(24 * 3600));
+        let late = Rc::new(LateWrite {
+            pending: RefCell::new(None),
+            calls: Cell::new(0),
+            land_after,
+            landed: Cell::new(false),
+        });
+        let mut lines = Vec::new();
+        let mut run = |keys: &mut SimKeys, vars: &mut SimVariables, s: &Settings| {
+            let mut lv = LateVars(vars, late.clone());
+            Rotator::new(keys, &mut lv, &clock, s).run(|l| lines.push(l.to_owned()))
+        };
+        // The first run gives up on its secret write; an operator reruns at once.
+        let first = run(&mut keys, &mut vars, &grace);
+        assert!(
+            matches!(first, Err(RotateError::Store(_))),
+            "{ctx}: {first:?}"
+        );
+        assert_invariant(&keys, &vars, &ctx);
+        let rerun = run(&mut keys, &mut vars, &grace);
+        if late.landed.get() {
+            // Landed while the rerun worked: it must not end with a mismatched pair.
+            landed_in_rerun += 1;
+            rerun.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            assert_invariant(&keys, &vars, &ctx);
+            assert_pair_matches(&keys, &vars, &ctx);
+            repaired += lines.iter().any(|l| l.starts_with("rewrote")) as usize;
+            restarted += lines.iter().any(|l| l.contains("starting over")) as usize;
+            continue;
+        }
+        // Landed after the rerun ended: the next run names it, and the fix it names works.
+        rerun.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let next = run(&mut keys, &mut vars, &grace).expect_err(&ctx);
+        assert!(late.landed.get(), "{ctx}");
+        let msg = next.to_string();
+        assert!(
+            msg.contains("jobs cannot authenticate") && msg.contains("--delete-after 0"),
+            "{ctx}: {msg}"
+        );
+        run(&mut keys, &mut vars, &settings(Duration::ZERO)).unwrap();
+        assert_converged(&keys, &vars, &ctx);
+        break;
+    }
+    assert!(
+        landed_in_rerun >= 5,
+        "only {landed_in_rerun} landing points"
+    );
+    // Both ways out are exercised: rewritten at the end of the run, or rotated afresh.
+    assert!(
+        repaired > 0 && restarted > 0,
+        "{repaired} repaired, {restarted} restarted"
+    );
+}
