@@ -528,19 +528,22 @@ pub fn statements(doc: &Value) -> Vec<&Value> {
     }
 }
 
-/// `(kind, value)` of a raw `Principal` (`("*", "*")` for `"Principal": "*"`).
+/// `(kind, value)` of a raw `Principal` (`("*", "*")` for `"Principal": "*"`). A bare ARN
+/// string is an `AWS` principal and values are trimmed, as the policy parser (and so the
+/// evaluator) reads them.
 pub fn principal_entries(p: Option<&Value>) -> Vec<(String, String)> {
     match p {
-        Some(Value::String(s)) => vec![("*".to_owned(), s.clone())],
+        Some(Value::String(s)) if s == "*" => vec![("*".to_owned(), s.clone())],
+        Some(Value::String(s)) => vec![("AWS".to_owned(), s.trim().to_owned())],
         Some(Value::Object(m)) => m
             .iter()
             .flat_map(|(k, v)| {
                 let vals: Vec<String> = match v {
-                    Value::String(s) => vec![s.clone()],
+                    Value::String(s) => vec![s.trim().to_owned()],
                     Value::Array(a) => a
                         .iter()
                         .filter_map(Value::as_str)
-                        .map(str::to_owned)
+                        .map(|s| s.trim().to_owned())
                         .collect(),
                     _ => vec![],
                 };

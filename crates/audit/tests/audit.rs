@@ -445,3 +445,67 @@ fn a_topology_letting_any_branch_reach_prod_is_found() {
         "arn:aws:iam::111111111111:role/rolehop-prod-service"
     );
 }
+
+/// The edges and findings of a one-user, two-role export whose trust policies name their
+/// principal as `principal` builds it (the user's ARN, then an outside account's root).
+fn trusted_as(principal: impl Fn(&str) -> serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let role = |name: &str, who: &str| {
+        serde_json::json!({
+            "RoleName": name, "Arn": format!("arn:aws:iam::111111111111:role/{name}"),
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": principal(who), "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]},
+            "RolePolicyList": [], "AttachedManagedPolicies": []})
+    };
+    let export = serde_json::json!({
+        "UserDetailList": [{"UserName": "ci", "Arn": "arn:aws:iam::111111111111:user/ci",
+            "UserPolicyList": [{"PolicyName": "p", "PolicyDocument": {"Statement": {
+                "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}}}]}],
+        "RoleDetailList": [
+            role("inside", "arn:aws:iam::111111111111:user/ci"),
+            role("outside", "arn:aws:iam::999999999999:root"),
+        ],
+    });
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, "x.json", &export.to_string()).unwrap();
+    let r = audit(&e, NOW);
+    let g = &r.graph;
+    let edges = g
+        .edges
+        .iter()
+        .map(|e| {
+            let (from, to) = (&g.nodes[e.from].id, &g.nodes[e.to].id);
+            format!("{from} -> {to} {} {:?}", e.action, e.conditions)
+        })
+        .collect();
+    let findings = r
+        .findings
+        .iter()
+        .map(|f| format!("{} {}", f.id, f.title))
+        .collect();
+    (edges, findings)
+}
+
+#[test]
+fn a_principal_written_as_a_bare_arn_a_string_or_a_list_is_the_same_principal() {
+    let aws = trusted_as(|a| serde_json::json!({"AWS": a}));
+    assert_eq!(
+        aws.0,
+        [
+            "arn:aws:iam::111111111111:user/ci -> arn:aws:iam::111111111111:role/inside sts:AssumeRole [\"StringEquals sts:ExternalId = x\"]",
+            "arn:aws:iam::999999999999:root -> arn:aws:iam::111111111111:role/outside sts:AssumeRole [\"StringEquals sts:ExternalId = x\"]",
+        ]
+    );
+    assert_eq!(
+        aws.1,
+        ["RH013 role `outside` is trusted by account `999999999999`, outside the audited estate"]
+    );
+    assert_eq!(trusted_as(|a| serde_json::json!({"AWS": [a]})), aws);
+    // Older documents name one principal as a bare string; IAM reads it as `AWS`.
+    assert_eq!(trusted_as(|a| serde_json::json!(a)), aws);
+    // Padding around a value is not part of the principal.
+    assert_eq!(
+        trusted_as(|a| serde_json::json!({"AWS": format!(" {a} ")})),
+        aws
+    );
+}
