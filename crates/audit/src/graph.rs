@@ -572,14 +572,16 @@ pub fn oidc_subjects(st: &Value, host: &str) -> Vec<String> {
             if op.starts_with("Null") || op.contains("Not") {
                 continue;
             }
-            if let Some(v) = kv.get(&key) {
-                match v {
-                    Value::String(s) => out.push(s.clone()),
-                    Value::Array(a) => {
-                        out.extend(a.iter().filter_map(Value::as_str).map(str::to_owned))
-                    }
-                    _ => {}
-                }
+            // Numbers and booleans are values too: the parser reads them as their text.
+            let text = |v: &Value| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+                _ => None,
+            };
+            match kv.get(&key) {
+                Some(Value::Array(a)) => out.extend(a.iter().filter_map(text)),
+                Some(v) => out.extend(text(v)),
+                None => {}
             }
         }
     }
