@@ -376,8 +376,13 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         .iter()
         .map(|p| p.account.as_str())
         .collect();
-    for p in &estate.principals {
+    for (i, p) in estate.principals.iter().enumerate() {
         let Some(trust) = &p.trust else { continue };
+        // A trust policy the parser refused is reported as RH090; reading pieces of it here
+        // would judge a document whose meaning the evaluator (and the graph) never saw.
+        if cx.prep.trust_doc(i).is_none() {
+            continue;
+        }
         let deploy = p.part == Part::DeploymentRole;
         let mut requires_source_identity = true;
         let mut any_assume = false;
