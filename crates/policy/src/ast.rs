@@ -113,4 +113,61 @@ pub struct PrincipalSet {
     pub federated: Vec<String>,
     /// `CanonicalUser` ids.
     pub canonical_user: Vec<String>,
+    /// The principal types in the order the document wrote them (each at most once, unused
+    /// slots `None`), so a reader can list the principals as written. Inline rather than a
+    /// `Vec`: every trust statement has one, and large estates hold tens of thousands.
+    pub order: [Option<PrincipalType>; 4],
+}
+
+/// A key of a `Principal` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalType {
+    /// `AWS`; also a bare `"*"` or ARN string, which IAM reads as `AWS`.
+    Aws,
+    Service,
+    Federated,
+    CanonicalUser,
+}
+
+impl PrincipalSet {
+    /// Records that the document wrote type `t` next.
+    pub fn push_order(&mut self, t: PrincipalType) {
+        if !self.order.contains(&Some(t))
+            && let Some(slot) = self.order.iter_mut().find(|s| s.is_none())
+        {
+            *slot = Some(t);
+        }
+    }
+
+    /// The values of one principal type.
+    pub fn of(&self, t: PrincipalType) -> &[String] {
+        match t {
+            PrincipalType::Aws => &self.aws,
+            PrincipalType::Service => &self.service,
+            PrincipalType::Federated => &self.federated,
+            PrincipalType::CanonicalUser => &self.canonical_user,
+        }
+    }
+
+    /// Every principal as `(type, value)`, in written order (types missing from
+    /// [`PrincipalSet::order`], as in a set built by hand, follow in declaration order).
+    /// `"Principal": "*"` is `(Aws, "*")`.
+    pub fn entries(&self) -> impl Iterator<Item = (PrincipalType, &str)> {
+        const ALL: [PrincipalType; 4] = [
+            PrincipalType::Aws,
+            PrincipalType::Service,
+            PrincipalType::Federated,
+            PrincipalType::CanonicalUser,
+        ];
+        let everyone = self.everyone.then_some((PrincipalType::Aws, "*"));
+        let rest = ALL.into_iter().filter(|&t| !self.order.contains(&Some(t)));
+        everyone.into_iter().chain(
+            self.order
+                .iter()
+                .flatten()
+                .copied()
+                .chain(rest)
+                .flat_map(move |t| self.of(t).iter().map(move |v| (t, v.as_str()))),
+        )
+    }
 }

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::arn::ArnPattern;
-use crate::ast::{Block, Effect, Policy, PrincipalSet, Statement};
+use crate::ast::{Block, Effect, Policy, PrincipalSet, PrincipalType, Statement};
 use crate::condition::{Condition, Operator};
 use crate::error::PolicyError;
 use crate::pattern::Glob;
@@ -342,16 +342,16 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
                     .into_iter()
                     .map(|s| s.trim().to_string())
                     .collect();
-                let target = match k.as_str() {
+                let (kind, target) = match k.as_str() {
                     "AWS" => {
                         if values.iter().any(|s| s == "*") {
                             set.wildcard = true;
                         }
-                        &mut set.aws
+                        (PrincipalType::Aws, &mut set.aws)
                     }
-                    "Service" => &mut set.service,
-                    "Federated" => &mut set.federated,
-                    "CanonicalUser" => &mut set.canonical_user,
+                    "Service" => (PrincipalType::Service, &mut set.service),
+                    "Federated" => (PrincipalType::Federated, &mut set.federated),
+                    "CanonicalUser" => (PrincipalType::CanonicalUser, &mut set.canonical_user),
                     other => {
                         return Err(PolicyError::new(
                             path,
@@ -362,10 +362,14 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
                     }
                 };
                 target.extend(values);
+                set.push_order(kind);
             }
         }
         // A bare ARN string is read as `{"AWS": ...}`, as IAM does for older documents.
-        Value::String(s) => set.aws.push(s.trim().to_string()),
+        Value::String(s) => {
+            set.aws.push(s.trim().to_string());
+            set.push_order(PrincipalType::Aws);
+        }
         other => {
             return Err(PolicyError::new(
                 path,

@@ -39,6 +39,36 @@ fn accepts_single_values_arrays_and_statement_objects() {
 }
 
 #[test]
+fn principals_are_listed_in_the_order_written() {
+    use rolehop_policy::ast::PrincipalType::{Aws, CanonicalUser, Federated, Service};
+    let p = Policy::parse(
+        r#"{"Statement":[
+            {"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"Service":"ec2.amazonaws.com",
+             "AWS":[" 111111111111 ","arn:aws:iam::2:root"],"CanonicalUser":"abc","Federated":"f"}},
+            {"Effect":"Allow","Action":"sts:AssumeRole","Principal":"*"},
+            {"Effect":"Allow","Action":"sts:AssumeRole","NotPrincipal":"arn:aws:iam::3:root"}]}"#,
+    )
+    .unwrap();
+    let entries = |i: usize| match &p.statements[i].principal {
+        Some(Block::Is(set) | Block::Not(set)) => set.entries().collect::<Vec<_>>(),
+        None => vec![],
+    };
+    assert_eq!(
+        entries(0),
+        [
+            (Service, "ec2.amazonaws.com"),
+            (Aws, "111111111111"),
+            (Aws, "arn:aws:iam::2:root"),
+            (CanonicalUser, "abc"),
+            (Federated, "f"),
+        ]
+    );
+    // IAM reads a bare `*` or ARN as an `AWS` principal.
+    assert_eq!(entries(1), [(Aws, "*")]);
+    assert_eq!(entries(2), [(Aws, "arn:aws:iam::3:root")]);
+}
+
+#[test]
 fn accepts_url_encoded_documents_as_iam_returns_them() {
     let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Service%22%3A%22ec2.amazonaws.com%22%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D";
     let p = Policy::parse(encoded).unwrap();
