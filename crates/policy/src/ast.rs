@@ -91,6 +91,20 @@ pub enum Block<T> {
     Not(T),
 }
 
+impl<T> Block<T> {
+    /// The items, whether the block is positive or negated.
+    pub fn items(&self) -> &T {
+        match self {
+            Block::Is(t) | Block::Not(t) => t,
+        }
+    }
+
+    /// Whether this is a `Not...` block.
+    pub fn is_not(&self) -> bool {
+        matches!(self, Block::Not(_))
+    }
+}
+
 /// Action patterns such as `s3:Get*` (matched case-insensitively).
 pub type ActionBlock = Block<Vec<Glob>>;
 /// Resource patterns, matched per ARN segment.
