@@ -5,14 +5,16 @@
 //! Decisions are rolehop-policy's [`evaluate_with`] in discovery mode: keys AWS derives from
 //! the caller (`aws:PrincipalArn`, `aws:PrincipalAccount`, ...) are known and decided; any
 //! other condition key is assumed in the access's favour and handed back as text.
-//! The rest of the crate never looks inside a [`Doc`].
+//! The rest of the crate reads a [`Doc`] only through the policy AST ([`Doc::statements`]),
+//! never as raw JSON.
 
 use std::collections::BTreeMap;
 
 use rolehop_policy::ast::Block;
+use rolehop_policy::condition::Condition;
 use rolehop_policy::{
     Decision, Effect, EvalInput, EvalOptions, Layer, Policy, Principal as Requester, Request,
-    evaluate_with,
+    Statement, evaluate_with,
 };
 use serde_json::Value;
 
@@ -61,7 +63,12 @@ impl Doc {
         Ok(Doc { policy })
     }
 
-    fn allows(&self) -> impl Iterator<Item = &rolehop_policy::Statement> {
+    /// The statements, in document order.
+    pub fn statements(&self) -> &[Statement] {
+        &self.policy.statements
+    }
+
+    fn allows(&self) -> impl Iterator<Item = &Statement> {
         self.policy
             .statements
             .iter()
@@ -103,35 +110,22 @@ fn action_hit(block: &Block<Vec<rolehop_policy::pattern::Glob>>, action: &str) -
     }
 }
 
-fn strings(v: &Value) -> Option<Vec<String>> {
-    match v {
-        Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(a) => Some(
-            a.iter()
-                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// `StringLike aud:sub in [a, b]; Bool aws:SecureTransport = true`: one line a reader can follow.
-pub fn condition_text(c: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Value::Object(ops) = c {
-        for (op, kv) in ops {
-            if let Value::Object(kv) = kv {
-                for (k, v) in kv {
-                    let vals = strings(v).unwrap_or_else(|| vec![v.to_string()]);
-                    if vals.len() == 1 {
-                        parts.push(format!("{op} {k} = {}", vals[0]));
-                    } else {
-                        parts.push(format!("{op} {k} in [{}]", vals.join(", ")));
-                    }
+/// `StringLike aud:sub in [a, b]; Bool aws:SecureTransport = true`: one line a reader can
+/// follow, operators and keys as written.
+pub fn condition_text(conditions: &[Condition]) -> String {
+    let parts: Vec<String> = conditions
+        .iter()
+        .map(|c| {
+            let (op, k) = (&c.operator.name, &c.key);
+            match c.values.as_slice() {
+                [one] => format!("{op} {k} = {}", one.raw),
+                vals => {
+                    let vals: Vec<&str> = vals.iter().map(|v| v.raw.as_str()).collect();
+                    format!("{op} {k} in [{}]", vals.join(", "))
                 }
             }
-        }
-    }
+        })
+        .collect();
     parts.join("; ")
 }
 

@@ -4,13 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rolehop_policy::pattern::Glob;
+use rolehop_policy::ast::{Block, PrincipalType};
+use rolehop_policy::{Effect, Statement};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::graph::{
-    Graph, NodeKind, Prepared, account_of_root, oidc_subjects, principal_entries, statements,
-};
+use crate::graph::{Graph, NodeKind, Prepared, account_of_root, oidc_subjects};
 use crate::model::{Kind, Part};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -327,46 +325,23 @@ fn cross_finding(
     )
 }
 
-fn cond_keys(st: &Value) -> Vec<(String, String, Vec<String>)> {
-    let mut out = Vec::new();
-    if let Some(Value::Object(ops)) = st.get("Condition") {
-        for (op, kv) in ops {
-            if let Value::Object(kv) = kv {
-                for (k, v) in kv {
-                    let vals = match v {
-                        Value::String(s) => vec![s.clone()],
-                        Value::Array(a) => a
-                            .iter()
-                            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-                            .collect(),
-                        other => vec![other.to_string()],
-                    };
-                    out.push((op.clone(), k.clone(), vals));
-                }
-            }
+/// `(operator, key, values)` of each condition, as written.
+fn cond_keys(st: &Statement) -> Vec<(&str, &str, Vec<&str>)> {
+    st.conditions
+        .iter()
+        .map(|c| {
+            let vals = c.values.iter().map(|v| v.raw.as_str()).collect();
+            (c.operator.name.as_str(), c.key.as_str(), vals)
+        })
+        .collect()
+}
+
+fn allows_assume(st: &Statement) -> bool {
+    st.effect == Effect::Allow
+        && match &st.action {
+            Block::Not(_) => true,
+            Block::Is(globs) => globs.iter().any(|g| g.matches("sts:AssumeRole")),
         }
-    }
-    out
-}
-
-fn actions_of(st: &Value) -> Vec<String> {
-    match st.get("Action") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => vec![],
-    }
-}
-
-fn allows_assume(st: &Value) -> bool {
-    st.get("Effect").and_then(Value::as_str) == Some("Allow")
-        && (st.get("NotAction").is_some()
-            || actions_of(st)
-                .iter()
-                .any(|a| Glob::new(a, true).matches("sts:AssumeRole")))
 }
 
 fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
@@ -377,43 +352,38 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         .map(|p| p.account.as_str())
         .collect();
     for (i, p) in estate.principals.iter().enumerate() {
-        let Some(trust) = &p.trust else { continue };
-        // A trust policy the parser refused is reported as RH090; reading pieces of it here
-        // would judge a document whose meaning the evaluator (and the graph) never saw.
-        if cx.prep.trust_doc(i).is_none() {
+        // A trust policy the parser refused is reported as RH090 and judged no further.
+        let Some(trust) = cx.prep.trust_doc(i) else {
             continue;
-        }
+        };
         let deploy = p.part == Part::DeploymentRole;
         let mut requires_source_identity = true;
         let mut any_assume = false;
-        for st in statements(trust) {
-            let cond = st
-                .get("Condition")
-                .map(crate::eval::condition_text)
-                .filter(|c| !c.is_empty());
+        for st in trust.statements() {
+            let cond = Some(crate::eval::condition_text(&st.conditions)).filter(|c| !c.is_empty());
             let cond_note = cond
                 .as_ref()
                 .map_or_else(|| "no condition".to_owned(), |c| format!("condition: {c}"));
-            let is_allow = st.get("Effect").and_then(Value::as_str) == Some("Allow");
+            let is_allow = st.effect == Effect::Allow;
             if allows_assume(st) {
                 any_assume = true;
                 let keys = cond_keys(st);
-                if !keys.iter().any(|(op, k, vals)| {
+                if !keys.iter().any(|&(op, k, ref vals)| {
                     k.eq_ignore_ascii_case("sts:SourceIdentity")
-                        && !(op == "Null" && vals.iter().any(|v| v == "true"))
+                        && !(op == "Null" && vals.contains(&"true"))
                 }) {
                     requires_source_identity = false;
                 }
             }
-            let entries = principal_entries(st.get("Principal").or_else(|| st.get("NotPrincipal")));
-            let not_principal = st.get("NotPrincipal").is_some();
-            for (kind, value) in &entries {
+            let not_principal = st.principal.as_ref().is_some_and(Block::is_not);
+            let entries = st.principal.iter().flat_map(|p| p.items().entries());
+            for (kind, value) in entries {
                 if !is_allow {
                     continue;
                 }
                 let anyone = not_principal || value == "*";
-                if deploy && kind != "Federated" {
-                    let own_service = cx.prep.by_arn.get(value.as_str()).is_some_and(|&i| {
+                if deploy && kind != PrincipalType::Federated {
+                    let own_service = cx.prep.by_arn.get(value).is_some_and(|&i| {
                         let s = &estate.principals[i];
                         s.part == Part::ServiceRole
                             && s.env.as_ref().map(|e| &e.name) == p.env.as_ref().map(|e| &e.name)
@@ -423,7 +393,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                             (Severity::Critical, "any AWS principal (`*`)".to_owned())
                         } else if let Some(a) = account_of_root(value) {
                             (Severity::High, format!("the whole account `{a}`"))
-                        } else if kind == "Service" {
+                        } else if kind == PrincipalType::Service {
                             (Severity::High, format!("the service `{value}`"))
                         } else {
                             (Severity::High, format!("`{value}`"))
@@ -445,7 +415,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                         format!("deployment roles are reached through the service role only ({cond_note})"),
                     ));
                 }
-                if !deploy && kind != "Federated" && kind != "Service" {
+                if !deploy && kind != PrincipalType::Federated && kind != PrincipalType::Service {
                     if anyone {
                         out.push(f(
                             "RH012",
@@ -468,7 +438,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                         ));
                     }
                 }
-                if kind == "Federated" && value.contains(":oidc-provider/") {
+                if kind == PrincipalType::Federated && value.contains(":oidc-provider/") {
                     oidc_rules(p, st, value, out);
                 }
             }
@@ -485,13 +455,18 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn oidc_rules(role: &crate::model::Principal, st: &Value, provider: &str, out: &mut Vec<Finding>) {
+fn oidc_rules(
+    role: &crate::model::Principal,
+    st: &Statement,
+    provider: &str,
+    out: &mut Vec<Finding>,
+) {
     let host = provider.split(":oidc-provider/").nth(1).unwrap_or("");
     let keys = cond_keys(st);
     let aud_key = format!("{host}:aud");
     let sub_key = format!("{host}:sub");
-    let has_aud = keys.iter().any(|(op, k, _)| {
-        (k == &aud_key || k.ends_with(":aud") || k.ends_with(":azp")) && !op.starts_with("Null")
+    let has_aud = keys.iter().any(|&(op, k, _)| {
+        (k == aud_key || k.ends_with(":aud") || k.ends_with(":azp")) && !op.starts_with("Null")
     });
     if !has_aud {
         out.push(f(
@@ -502,8 +477,8 @@ fn oidc_rules(role: &crate::model::Principal, st: &Value, provider: &str, out: &
             format!("any ID token from `{host}` (for any audience, minted for another service) is accepted; add `StringEquals` on `{aud_key}`"),
         ));
     }
-    for (op, k, vals) in &keys {
-        if (k == &aud_key || k == &sub_key)
+    for &(op, k, ref vals) in &keys {
+        if (k == aud_key || k == sub_key)
             && op
                 .trim_start_matches("ForAnyValue:")
                 .trim_start_matches("ForAllValues:")

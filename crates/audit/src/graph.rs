@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use rolehop_policy::ast::PrincipalType;
 use rolehop_policy::pattern::Glob;
+use rolehop_policy::{Effect, Statement};
 use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
@@ -375,9 +377,6 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
         let Some(trust) = prep.trust_doc(ri) else {
             continue;
         };
-        let Some(raw) = role.trust.as_ref() else {
-            continue;
-        };
         let to = g.index[role.arn.as_str()];
         // Candidate principal -> the one session of it the trust policy names, if that is
         // how it is named (otherwise any session of it asks).
@@ -385,19 +384,18 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
         let any_session = |c: &mut BTreeMap<usize, Option<String>>, i: usize| {
             c.insert(i, None);
         };
-        for st in statements(raw) {
-            if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
+        for st in trust.statements() {
+            if st.effect != Effect::Allow {
                 continue;
             }
-            let cond = st
-                .get("Condition")
-                .map(eval::condition_text)
-                .filter(|c| !c.is_empty());
-            let not_principal = st.get("NotPrincipal").is_some();
-            let principal = st.get("Principal").or_else(|| st.get("NotPrincipal"));
-            for (kind, value) in principal_entries(principal) {
-                match kind.as_str() {
-                    "*" | "AWS" if value == "*" || not_principal => {
+            let cond = Some(eval::condition_text(&st.conditions)).filter(|c| !c.is_empty());
+            let Some(principal) = &st.principal else {
+                continue;
+            };
+            let not_principal = principal.is_not();
+            for (kind, value) in principal.items().entries() {
+                match kind {
+                    PrincipalType::Aws if value == "*" || not_principal => {
                         let n = g.node("*", || external("*", NodeKind::Anyone, None));
                         if let Verdict::Allowed { conditions } =
                             eval::trust_allows(trust, Who::Anyone, ASSUME, &role.arn)
@@ -410,8 +408,8 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                             }
                         }
                     }
-                    "AWS" => {
-                        if let Some(account) = account_of_root(&value) {
+                    PrincipalType::Aws => {
+                        if let Some(account) = account_of_root(value) {
                             if accounts.contains(account) {
                                 for &c in capable_by_account.get(account).into_iter().flatten() {
                                     any_session(&mut candidates, c);
@@ -423,13 +421,11 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                                 });
                                 g.edge(n, to, ASSUME, cond.clone().into_iter().collect());
                             }
-                        } else if let Some(&pi) = prep
-                            .by_arn
-                            .get(value.as_str())
-                            .or_else(|| prep.by_id.get(value.as_str()))
+                        } else if let Some(&pi) =
+                            prep.by_arn.get(value).or_else(|| prep.by_id.get(value))
                         {
                             any_session(&mut candidates, pi);
-                        } else if let Some(&pi) = session_role_arn_of(&value)
+                        } else if let Some(&pi) = session_role_arn_of(value)
                             .and_then(|a| {
                                 let (acct, name) = split_arn(&a);
                                 prep.by_role_name
@@ -438,12 +434,14 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                             })
                             .as_ref()
                         {
-                            candidates.entry(pi).or_insert_with(|| Some(value.clone()));
+                            candidates
+                                .entry(pi)
+                                .or_insert_with(|| Some(value.to_owned()));
                         } else {
-                            let account = arn_account(&value).to_owned();
-                            let n = g.node(&value, || {
+                            let account = arn_account(value).to_owned();
+                            let n = g.node(value, || {
                                 external(
-                                    &value,
+                                    value,
                                     NodeKind::External,
                                     Some(account).filter(|a| !a.is_empty()),
                                 )
@@ -451,38 +449,37 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                             g.edge(n, to, ASSUME, cond.clone().into_iter().collect());
                         }
                     }
-                    "Federated" if value.contains(":oidc-provider/") => {
+                    PrincipalType::Federated if value.contains(":oidc-provider/") => {
                         let Verdict::Allowed { conditions } =
-                            eval::trust_allows(trust, Who::Federated(&value), WEB, &role.arn)
+                            eval::trust_allows(trust, Who::Federated(value), WEB, &role.arn)
                         else {
                             continue;
                         };
                         let host = value.split(":oidc-provider/").nth(1).unwrap_or("");
-                        let subs = oidc_subjects(st, host);
-                        for sub in subs {
+                        for sub in oidc_subjects(st, host) {
                             let id = format!("oidc:{host}:{sub}");
                             let n = g.node(&id, || external(&id, NodeKind::OidcSubject, None));
                             g.edge(n, to, WEB, conditions.clone());
                         }
                     }
-                    "Federated" => {
+                    PrincipalType::Federated => {
                         if let Verdict::Allowed { conditions } =
-                            eval::trust_allows(trust, Who::Federated(&value), SAML, &role.arn)
+                            eval::trust_allows(trust, Who::Federated(value), SAML, &role.arn)
                         {
-                            let n = g.node(&value, || external(&value, NodeKind::Saml, None));
+                            let n = g.node(value, || external(value, NodeKind::Saml, None));
                             g.edge(n, to, SAML, conditions);
                         }
                     }
-                    "Service" => {
+                    PrincipalType::Service => {
                         if let Verdict::Allowed { conditions } =
-                            eval::trust_allows(trust, Who::Service(&value), ASSUME, &role.arn)
+                            eval::trust_allows(trust, Who::Service(value), ASSUME, &role.arn)
                         {
                             let id = format!("service:{value}");
                             let n = g.node(&id, || external(&id, NodeKind::Service, None));
                             g.edge(n, to, ASSUME, conditions);
                         }
                     }
-                    _ => {}
+                    PrincipalType::CanonicalUser => {}
                 }
             }
         }
@@ -519,41 +516,6 @@ fn external(id: &str, kind: NodeKind, account: Option<String>) -> Node {
     }
 }
 
-/// The statements of a raw policy document (one object or a list).
-pub fn statements(doc: &Value) -> Vec<&Value> {
-    match doc.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(o @ Value::Object(_)) => vec![o],
-        _ => vec![],
-    }
-}
-
-/// `(kind, value)` of a raw `Principal` (`("*", "*")` for `"Principal": "*"`). A bare ARN
-/// string is an `AWS` principal and values are trimmed, as the policy parser (and so the
-/// evaluator) reads them.
-pub fn principal_entries(p: Option<&Value>) -> Vec<(String, String)> {
-    match p {
-        Some(Value::String(s)) if s == "*" => vec![("*".to_owned(), s.clone())],
-        Some(Value::String(s)) => vec![("AWS".to_owned(), s.trim().to_owned())],
-        Some(Value::Object(m)) => m
-            .iter()
-            .flat_map(|(k, v)| {
-                let vals: Vec<String> = match v {
-                    Value::String(s) => vec![s.trim().to_owned()],
-                    Value::Array(a) => a
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(|s| s.trim().to_owned())
-                        .collect(),
-                    _ => vec![],
-                };
-                vals.into_iter().map(move |s| (k.clone(), s))
-            })
-            .collect(),
-        _ => vec![],
-    }
-}
-
 /// `123456789012` or `arn:aws:iam::123456789012:root` -> the account.
 pub fn account_of_root(v: &str) -> Option<&str> {
     if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
@@ -564,27 +526,18 @@ pub fn account_of_root(v: &str) -> Option<&str> {
 }
 
 /// The `sub` patterns a federated statement admits (`*` when it does not restrict `sub`).
-pub fn oidc_subjects(st: &Value, host: &str) -> Vec<String> {
+/// Negated and `Null` operators name no subject that is admitted.
+pub fn oidc_subjects(st: &Statement, host: &str) -> Vec<String> {
     let key = format!("{host}:sub");
-    let mut out = Vec::new();
-    if let Some(Value::Object(ops)) = st.get("Condition") {
-        for (op, kv) in ops {
-            if op.starts_with("Null") || op.contains("Not") {
-                continue;
-            }
-            // Numbers and booleans are values too: the parser reads them as their text.
-            let text = |v: &Value| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
-                _ => None,
-            };
-            match kv.get(&key) {
-                Some(Value::Array(a)) => out.extend(a.iter().filter_map(text)),
-                Some(v) => out.extend(text(v)),
-                None => {}
-            }
-        }
-    }
+    let mut out: Vec<String> = st
+        .conditions
+        .iter()
+        .filter(|c| {
+            let op = c.operator.name.as_str();
+            !(op.starts_with("Null") || op.contains("Not")) && c.key == key
+        })
+        .flat_map(|c| c.values.iter().map(|v| v.raw.clone()))
+        .collect();
     if out.is_empty() {
         out.push("*".to_owned());
     }
