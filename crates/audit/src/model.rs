@@ -1,6 +1,8 @@
 //! The IAM estate the auditor reasons about, whatever it was read from (a topology through
 //! render's documents, or `get-account-authorization-details` exports): principals with their
 //! policies, managed policies, SCPs, access keys, and what environment each thing belongs to.
+//! Policy documents stay the JSON values that were read (the input record); `graph::Prepared`
+//! parses each one once, reports what does not parse (RH090), and nothing else reads them.
 
 use std::collections::{BTreeMap, HashMap};
 
