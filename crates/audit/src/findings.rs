@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rolehop_policy::ast::{Block, PrincipalType};
+use rolehop_policy::condition::BaseOp;
 use rolehop_policy::{Effect, Statement};
 use serde::Serialize;
 
@@ -325,17 +326,6 @@ fn cross_finding(
     )
 }
 
-/// `(operator, key, values)` of each condition, as written.
-fn cond_keys(st: &Statement) -> Vec<(&str, &str, Vec<&str>)> {
-    st.conditions
-        .iter()
-        .map(|c| {
-            let vals = c.values.iter().map(|v| v.raw.as_str()).collect();
-            (c.operator.name.as_str(), c.key.as_str(), vals)
-        })
-        .collect()
-}
-
 fn allows_assume(st: &Statement) -> bool {
     st.effect == Effect::Allow
         && match &st.action {
@@ -367,10 +357,11 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
             let is_allow = st.effect == Effect::Allow;
             if allows_assume(st) {
                 any_assume = true;
-                let keys = cond_keys(st);
-                if !keys.iter().any(|&(op, k, ref vals)| {
-                    k.eq_ignore_ascii_case("sts:SourceIdentity")
-                        && !(op == "Null" && vals.contains(&"true"))
+                // `Null: true` demands that there be no SourceIdentity.
+                if !st.conditions.iter().any(|c| {
+                    c.key_lower() == "sts:sourceidentity"
+                        && !(c.operator.base == BaseOp::Null
+                            && c.values.iter().any(|v| v.raw.eq_ignore_ascii_case("true")))
                 }) {
                     requires_source_identity = false;
                 }
@@ -462,11 +453,14 @@ fn oidc_rules(
     out: &mut Vec<Finding>,
 ) {
     let host = provider.split(":oidc-provider/").nth(1).unwrap_or("");
-    let keys = cond_keys(st);
     let aud_key = format!("{host}:aud");
     let sub_key = format!("{host}:sub");
-    let has_aud = keys.iter().any(|&(op, k, _)| {
-        (k == aud_key || k.ends_with(":aud") || k.ends_with(":azp")) && !op.starts_with("Null")
+    // IAM compares condition keys and operator names case-insensitively.
+    let (aud_lower, sub_lower) = (aud_key.to_ascii_lowercase(), sub_key.to_ascii_lowercase());
+    let has_aud = st.conditions.iter().any(|c| {
+        let k = c.key_lower();
+        (k == aud_lower || k.ends_with(":aud") || k.ends_with(":azp"))
+            && c.operator.base != BaseOp::Null
     });
     if !has_aud {
         out.push(f(
@@ -477,14 +471,16 @@ fn oidc_rules(
             format!("any ID token from `{host}` (for any audience, minted for another service) is accepted; add `StringEquals` on `{aud_key}`"),
         ));
     }
-    for &(op, k, ref vals) in &keys {
-        if (k == aud_key || k == sub_key)
-            && op
-                .trim_start_matches("ForAnyValue:")
-                .trim_start_matches("ForAllValues:")
-                == "StringEquals"
+    for c in &st.conditions {
+        let k = &c.key;
+        if (c.key_lower() == aud_lower || c.key_lower() == sub_lower)
+            && c.operator.base == BaseOp::StringEquals
+            && !c.operator.if_exists
         {
-            for v in vals.iter().filter(|v| v.contains('*') || v.contains('?')) {
+            for v in c.values.iter().map(|v| &v.raw) {
+                if !(v.contains('*') || v.contains('?')) {
+                    continue;
+                }
                 out.push(f(
                     "RH005",
                     Severity::Medium,

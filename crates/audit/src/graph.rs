@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rolehop_policy::ast::PrincipalType;
+use rolehop_policy::condition::BaseOp;
 use rolehop_policy::pattern::Glob;
 use rolehop_policy::{Effect, Statement};
 use serde_json::Value;
@@ -526,15 +527,16 @@ pub fn account_of_root(v: &str) -> Option<&str> {
 }
 
 /// The `sub` patterns a federated statement admits (`*` when it does not restrict `sub`).
-/// Negated and `Null` operators name no subject that is admitted.
+/// Negated and `Null` operators name no subject that is admitted. Keys and operators are
+/// matched case-insensitively, as IAM does.
 pub fn oidc_subjects(st: &Statement, host: &str) -> Vec<String> {
-    let key = format!("{host}:sub");
+    let key = format!("{host}:sub").to_ascii_lowercase();
     let mut out: Vec<String> = st
         .conditions
         .iter()
         .filter(|c| {
-            let op = c.operator.name.as_str();
-            !(op.starts_with("Null") || op.contains("Not")) && c.key == key
+            let op = c.operator.base;
+            op != BaseOp::Null && !op.is_negated() && c.key_lower() == key
         })
         .flat_map(|c| c.values.iter().map(|v| v.raw.clone()))
         .collect();

@@ -509,3 +509,57 @@ fn a_principal_written_as_a_bare_arn_a_string_or_a_list_is_the_same_principal() 
         aws
     );
 }
+
+/// Findings (id, severity) and graph edges (from -> to) of a one-role export whose OIDC
+/// trust has `conditions`.
+fn oidc_trust(conditions: serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let export = serde_json::json!({"RoleDetailList": [{
+        "RoleName": "ci", "Arn": "arn:aws:iam::111111111111:role/ci",
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Federated": "arn:aws:iam::111111111111:oidc-provider/gitlab.example.com"},
+            "Action": "sts:AssumeRoleWithWebIdentity", "Condition": conditions}]},
+        "RolePolicyList": [], "AttachedManagedPolicies": []}]});
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, "x.json", &export.to_string()).unwrap();
+    let r = audit(&e, NOW);
+    let g = &r.graph;
+    let findings = r
+        .findings
+        .iter()
+        .map(|f| format!("{} {:?}", f.id, f.severity))
+        .collect();
+    let edges = g
+        .edges
+        .iter()
+        .map(|e| format!("{} -> {}", g.nodes[e.from].id, g.nodes[e.to].id))
+        .collect();
+    (findings, edges)
+}
+
+#[test]
+fn oidc_condition_keys_and_operators_are_read_in_any_case() {
+    let sub = "project_path:acme/*:ref_type:branch:ref:main";
+    let written = oidc_trust(serde_json::json!({"StringEquals": {
+        "gitlab.example.com:aud": "https://aws.example.com", "gitlab.example.com:sub": sub}}));
+    assert_eq!(
+        written,
+        (
+            vec!["RH005 Medium".to_owned()],
+            vec![format!(
+                "oidc:gitlab.example.com:{sub} -> arn:aws:iam::111111111111:role/ci"
+            )]
+        )
+    );
+    // IAM compares condition keys and operator names case-insensitively.
+    let shouted = oidc_trust(serde_json::json!({"stringequals": {
+        "GitLab.Example.com:AUD": "https://aws.example.com", "GITLAB.EXAMPLE.COM:Sub": sub}}));
+    assert_eq!(shouted, written);
+    // A negated or Null condition on `sub` names no admitted subject.
+    let negated = oidc_trust(serde_json::json!({
+        "StringEquals": {"gitlab.example.com:aud": "https://aws.example.com"},
+        "stringnotlike": {"gitlab.example.com:sub": "project_path:evil/*"}}));
+    assert!(
+        negated.0.contains(&"RH006 Critical".to_owned()),
+        "{negated:?}"
+    );
+}
