@@ -10,7 +10,7 @@ use rolehop_policy::{Effect, Statement};
 use serde::Serialize;
 
 use crate::graph::{Graph, NodeKind, Prepared, account_of_root, oidc_subjects};
-use crate::model::{Kind, Part};
+use crate::model::{Kind, Part, ProblemKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,7 +55,7 @@ pub struct Finding {
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
-pub const RULES: [(&str, &str); 16] = [
+pub const RULES: [(&str, &str); 17] = [
     (
         "RH001",
         "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
@@ -96,6 +96,10 @@ pub const RULES: [(&str, &str); 16] = [
     ("RH014", "admin-equivalent principal"),
     ("RH090", "policy could not be evaluated"),
     ("RH091", "managed policy unknown: not evaluated"),
+    (
+        "RH092",
+        "trust policy could not be evaluated: who may assume the role is unknown",
+    ),
 ];
 
 pub const KEY_MAX_AGE_SECS: i64 = 90 * 24 * 3600;
@@ -143,14 +147,20 @@ fn f(
 
 fn problems(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     for p in cx.prep.problems.iter().chain(&cx.prep.estate.problems) {
-        let (id, sev, title) = if p.message.contains("not known to rolehop") {
-            (
+        let (id, sev, title) = match p.kind {
+            ProblemKind::UnknownManaged => (
                 "RH091",
                 Severity::Low,
                 "managed policy unknown: not evaluated",
-            )
-        } else {
-            ("RH090", Severity::Medium, "policy could not be evaluated")
+            ),
+            ProblemKind::Unreadable => ("RH090", Severity::Medium, "policy could not be evaluated"),
+            // Who may assume the role is unknown: fail closed, as loud as the worst trust
+            // finding a readable policy could have had short of `*`.
+            ProblemKind::UnreadableTrust => (
+                "RH092",
+                Severity::High,
+                "trust policy could not be evaluated: who may assume the role is unknown",
+            ),
         };
         out.push(f(id, sev, &p.resource, title, p.message.clone()));
     }
@@ -342,7 +352,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         .map(|p| p.account.as_str())
         .collect();
     for (i, p) in estate.principals.iter().enumerate() {
-        // A trust policy the parser refused is reported as RH090 and judged no further.
+        // A trust policy the parser refused is reported as RH092 and judged no further.
         let Some(trust) = cx.prep.trust_doc(i) else {
             continue;
         };

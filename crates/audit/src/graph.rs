@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
-use crate::model::{Env, Estate, Kind, Part, Problem, arn_account, split_arn};
+use crate::model::{Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeKind {
@@ -130,7 +130,7 @@ impl<'e> Prepared<'e> {
             trust.push(
                 p.trust
                     .as_ref()
-                    .and_then(|t| a.add(t, &p.arn, "trust policy")),
+                    .and_then(|t| a.add(t, &p.arn, TRUST_POLICY)),
             );
             scps.push(
                 scp_levels
@@ -216,6 +216,11 @@ impl Arena<'_> {
             }
             Err(m) => {
                 self.problems.push(Problem {
+                    kind: if what == TRUST_POLICY {
+                        ProblemKind::UnreadableTrust
+                    } else {
+                        ProblemKind::Unreadable
+                    },
                     resource: owner.to_owned(),
                     message: format!("{what} cannot be evaluated: {m}"),
                 });
@@ -239,6 +244,7 @@ impl Arena<'_> {
             Some(v) => self.add(&v, arn, "managed policy"),
             None => {
                 self.problems.push(Problem {
+                    kind: ProblemKind::UnknownManaged,
                     resource: owner.to_owned(),
                     message: format!("managed policy `{arn}` is not in the input and not known to rolehop: its permissions are not evaluated"),
                 });
@@ -250,6 +256,7 @@ impl Arena<'_> {
     }
 }
 
+const TRUST_POLICY: &str = "trust policy";
 const ASSUME: &str = "sts:AssumeRole";
 const WEB: &str = "sts:AssumeRoleWithWebIdentity";
 const SAML: &str = "sts:AssumeRoleWithSAML";

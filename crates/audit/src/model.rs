@@ -119,8 +119,21 @@ pub struct AccessKey {
 /// becomes a finding.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    pub kind: ProblemKind,
     pub resource: String,
     pub message: String,
+}
+
+/// What went wrong, which decides the finding: an unreadable trust policy hides who may
+/// assume the role, so it weighs more than an unreadable permissions policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A permissions policy, SCP or export entry that could not be read (RH090).
+    Unreadable,
+    /// A role's trust policy that could not be read (RH092).
+    UnreadableTrust,
+    /// A managed policy neither in the input nor known to rolehop (RH091).
+    UnknownManaged,
 }
 
 /// The whole estate.

@@ -563,3 +563,14 @@ fn oidc_condition_keys_and_operators_are_read_in_any_case() {
         "{negated:?}"
     );
 }
+
+#[test]
+fn a_trust_policy_that_cannot_be_read_is_a_high_finding_not_silence() {
+    // An operator rolehop does not know: the role's trust cannot be judged, so who may
+    // assume it is unknown, and the audit says so loudly instead of guessing.
+    let (findings, edges) = oidc_trust(serde_json::json!({
+        "StringEqualsSomeday": {"gitlab.example.com:aud": "https://gitlab.example.com"}
+    }));
+    assert_eq!(findings, ["RH092 High"]);
+    assert!(edges.is_empty(), "{edges:?}");
+}

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::InputError;
 use crate::model::{
-    Estate, Group, Kind, NamedDoc, Principal, Problem, guess_env, guess_part, split_arn,
+    Estate, Group, Kind, NamedDoc, Principal, Problem, ProblemKind, guess_env, guess_part,
+    split_arn,
 };
 
 /// Adds one export (`file` names it in messages) to `estate`.
@@ -32,8 +33,9 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             message: "not an authorization-details export: expected `UserDetailList`, `RoleDetailList`, `GroupDetailList` or `Policies`".to_owned(),
         });
     }
-    let mut problem = |resource: &str, message: String| {
+    let mut problem = |kind: ProblemKind, resource: &str, message: String| {
         estate.problems.push(Problem {
+            kind,
             resource: resource.to_owned(),
             message: format!("{file}: {message}"),
         });
@@ -43,6 +45,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
     for key in known {
         if let Some(section) = v.get(key).filter(|s| !s.is_array()) {
             problem(
+                ProblemKind::Unreadable,
                 file,
                 format!(
                     "`{key}` must be a list, found {}: its entries were skipped",
@@ -54,11 +57,19 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
     let mut policies = Vec::new();
     for (i, p) in list_mut(&mut v, "Policies").enumerate() {
         let Some(arn) = p.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
-            problem(file, format!("Policies[{i}] has no `Arn`"));
+            problem(
+                ProblemKind::Unreadable,
+                file,
+                format!("Policies[{i}] has no `Arn`"),
+            );
             continue;
         };
         if !is_iam_arn(&arn) {
-            problem(file, format!("Policies[{i}]: `{arn}` is not an IAM ARN"));
+            problem(
+                ProblemKind::Unreadable,
+                file,
+                format!("Policies[{i}]: `{arn}` is not an IAM ARN"),
+            );
             continue;
         }
         let arn = arn.as_str();
@@ -76,12 +87,17 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .map(Value::take)
         {
             None => problem(
+                ProblemKind::Unreadable,
                 arn,
                 "managed policy has no default version document".to_owned(),
             ),
             Some(d) => match document_value(d) {
                 Ok(doc) => policies.push((arn.to_owned(), doc)),
-                Err(m) => problem(arn, format!("default version document: {m}")),
+                Err(m) => problem(
+                    ProblemKind::Unreadable,
+                    arn,
+                    format!("default version document: {m}"),
+                ),
             },
         }
     }
@@ -90,11 +106,16 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
     let mut groups = Vec::new();
     for (i, g) in list_mut(&mut v, "GroupDetailList").enumerate() {
         let Some(arn) = g.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
-            problem(file, format!("GroupDetailList[{i}] has no `Arn`"));
+            problem(
+                ProblemKind::Unreadable,
+                file,
+                format!("GroupDetailList[{i}] has no `Arn`"),
+            );
             continue;
         };
         if !is_iam_arn(&arn) {
             problem(
+                ProblemKind::Unreadable,
                 file,
                 format!("GroupDetailList[{i}]: `{arn}` is not an IAM ARN"),
             );
@@ -122,11 +143,16 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
 
     for (i, u) in list_mut(&mut v, "UserDetailList").enumerate() {
         let Some(arn) = u.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
-            problem(file, format!("UserDetailList[{i}]: a user has no `Arn`"));
+            problem(
+                ProblemKind::Unreadable,
+                file,
+                format!("UserDetailList[{i}]: a user has no `Arn`"),
+            );
             continue;
         };
         if !is_iam_arn(&arn) {
             problem(
+                ProblemKind::Unreadable,
                 file,
                 format!("UserDetailList[{i}]: `{arn}` is not an IAM ARN"),
             );
@@ -144,6 +170,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
                 match group_by_name.get(&(p.account.clone(), name.to_owned())) {
                     Some(ga) => p.groups.push(ga.clone()),
                     None => problem(
+                        ProblemKind::Unreadable,
                         arn,
                         format!("user is in group `{name}`, which the export does not contain"),
                     ),
@@ -157,11 +184,16 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
 
     for (i, r) in list_mut(&mut v, "RoleDetailList").enumerate() {
         let Some(arn) = r.get("Arn").and_then(Value::as_str).map(str::to_owned) else {
-            problem(file, format!("RoleDetailList[{i}]: a role has no `Arn`"));
+            problem(
+                ProblemKind::Unreadable,
+                file,
+                format!("RoleDetailList[{i}]: a role has no `Arn`"),
+            );
             continue;
         };
         if !is_iam_arn(&arn) {
             problem(
+                ProblemKind::Unreadable,
                 file,
                 format!("RoleDetailList[{i}]: `{arn}` is not an IAM ARN"),
             );
@@ -175,8 +207,16 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .map(|d| document_value(d.take()))
         {
             Some(Ok(d)) => p.trust = Some(d),
-            Some(Err(m)) => problem(arn, format!("trust policy: {m}")),
-            None => problem(arn, "role has no `AssumeRolePolicyDocument`".to_owned()),
+            Some(Err(m)) => problem(
+                ProblemKind::UnreadableTrust,
+                arn,
+                format!("trust policy: {m}"),
+            ),
+            None => problem(
+                ProblemKind::UnreadableTrust,
+                arn,
+                "role has no `AssumeRolePolicyDocument`".to_owned(),
+            ),
         }
         p.inline = inline_docs(r, "RolePolicyList", arn, &mut problem);
         p.managed = attached(r);
@@ -247,7 +287,7 @@ fn inline_docs(
     v: &mut Value,
     key: &str,
     owner: &str,
-    problem: &mut impl FnMut(&str, String),
+    problem: &mut impl FnMut(ProblemKind, &str, String),
 ) -> Vec<NamedDoc> {
     let mut out = Vec::new();
     for (i, p) in list_mut(v, key).enumerate() {
@@ -257,8 +297,16 @@ fn inline_docs(
             .map(|d| document_value(d.take()))
         {
             Some(Ok(doc)) => out.push(NamedDoc { name, doc }),
-            Some(Err(m)) => problem(owner, format!("inline policy `{name}`: {m}")),
-            None => problem(owner, format!("inline policy `{name}` has no document")),
+            Some(Err(m)) => problem(
+                ProblemKind::Unreadable,
+                owner,
+                format!("inline policy `{name}`: {m}"),
+            ),
+            None => problem(
+                ProblemKind::Unreadable,
+                owner,
+                format!("inline policy `{name}` has no document"),
+            ),
         }
     }
     out
