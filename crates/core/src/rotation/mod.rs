@@ -906,16 +906,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 )
             }
             Action::PutSecret => {
-                let Some((id, secret)) = self.mem.fresh.clone() else {
-                    return Err(RotateError::Inconsistent("no new secret to store".into()));
-                };
-                self.vars.put(&VariableWrite {
-                    key: s.secret_key_var.clone(),
-                    value: secret,
-                    masked: true,
-                    protected: s.protected,
-                    description: secret_description(&s.user, &id),
-                })?;
+                let id = self.put_fresh_secret()?;
                 format!(
                     "wrote the secret of key `{id}` to `{}` in {} (masked{})",
                     s.secret_key_var,
@@ -924,16 +915,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 )
             }
             Action::RepairSecret { found } => {
-                let Some((id, secret)) = self.mem.fresh.clone() else {
-                    return Err(RotateError::Inconsistent("no new secret to store".into()));
-                };
-                self.vars.put(&VariableWrite {
-                    key: s.secret_key_var.clone(),
-                    value: secret,
-                    masked: true,
-                    protected: s.protected,
-                    description: secret_description(&s.user, &id),
-                })?;
+                let id = self.put_fresh_secret()?;
                 self.mem.repairs += 1;
                 format!(
                     "rewrote `{}` in {}: it held the secret of {found} instead of key `{id}` (a late GitLab write?)",
@@ -964,6 +946,23 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
             }
         };
         Ok(Step::Progress(msg))
+    }
+
+    /// Writes the secret of the key this process created, its description naming the key;
+    /// returns the key id.
+    fn put_fresh_secret(&mut self) -> Result<String, RotateError> {
+        let s = self.settings;
+        let Some((id, secret)) = self.mem.fresh.clone() else {
+            return Err(RotateError::Inconsistent("no new secret to store".into()));
+        };
+        self.vars.put(&VariableWrite {
+            key: s.secret_key_var.clone(),
+            value: secret,
+            masked: true,
+            protected: s.protected,
+            description: secret_description(&s.user, &id),
+        })?;
+        Ok(id)
     }
 
     fn verify_with_retries(
