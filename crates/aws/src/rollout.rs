@@ -12,9 +12,9 @@ use std::time::Duration;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{
-    AutoDeployment, Capability, DeploymentTargets, PermissionModels, RegionConcurrencyType,
-    StackInstanceStatus, StackSetOperationPreferences, StackSetOperationResultStatus,
-    StackSetOperationStatus, StackStatus, Tag, TemplateStage,
+    AccountFilterType, AutoDeployment, Capability, DeploymentTargets, PermissionModels,
+    RegionConcurrencyType, StackInstanceStatus, StackSetOperationPreferences,
+    StackSetOperationResultStatus, StackSetOperationStatus, StackStatus, Tag, TemplateStage,
 };
 use rolehop_core::topology::{Environment, PermissionModel, Topology};
 
@@ -154,8 +154,17 @@ pub struct StackSetPlan {
     pub remove: Vec<String>,
     /// Accounts already current.
     pub current: Vec<Account>,
+    /// Service-managed: the environment's OUs (empty for self-managed StackSets); `add`
+    /// accounts are reached through them, not named to CloudFormation.
+    pub organizational_units: Vec<String>,
     /// Service-managed: OUs not targeted yet.
     pub add_organizational_units: Vec<String>,
+    /// Service-managed: targeted OUs no longer in the topology; their instances (in `remove`)
+    /// are deleted.
+    pub remove_organizational_units: Vec<String>,
+    /// Service-managed: accounts that hold an instance through an OU but are not among the
+    /// environment's accounts (jobs cannot pick them). Reported, never removed.
+    pub unlisted: Vec<String>,
 }
 
 impl Plan {
@@ -168,7 +177,123 @@ impl Plan {
                     && s.retry.is_empty()
                     && s.remove.is_empty()
                     && s.add_organizational_units.is_empty()
+                    && s.remove_organizational_units.is_empty()
             })
+    }
+}
+
+/// What one StackSet has deployed in the rollout's region, as CloudFormation reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Deployed {
+    pub template: String,
+    /// Account id -> its stack instance.
+    pub instances: BTreeMap<String, Instance>,
+    /// OUs the StackSet reports as its targets (service-managed only).
+    pub organizational_units: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// CURRENT: neither outdated nor inoperable.
+    pub current: bool,
+    /// The OU it was deployed through (service-managed).
+    pub organizational_unit: Option<String>,
+}
+
+/// The plan of one StackSet: what `spec` wants against what is `deployed` (None: no
+/// StackSet yet). Pure, so the service-managed cases moto cannot produce are unit-tested.
+pub fn diff(spec: &StackSetSpec, deployed: Option<&Deployed>) -> StackSetPlan {
+    let service = spec.permission == Permission::ServiceManaged;
+    let mut plan = StackSetPlan {
+        environment: spec.environment.clone(),
+        name: spec.name.clone(),
+        set: Change::Create,
+        add: Vec::new(),
+        retry: Vec::new(),
+        remove: Vec::new(),
+        current: Vec::new(),
+        organizational_units: if service {
+            spec.organizational_units.clone()
+        } else {
+            Vec::new()
+        },
+        add_organizational_units: Vec::new(),
+        remove_organizational_units: Vec::new(),
+        unlisted: Vec::new(),
+    };
+    let Some(d) = deployed else {
+        plan.add = spec.accounts.clone();
+        if service {
+            plan.add_organizational_units = spec.organizational_units.clone();
+        }
+        return plan;
+    };
+    plan.set = if same_template(&d.template, &spec.template) {
+        Change::Unchanged
+    } else {
+        Change::Update
+    };
+
+    let wanted_ous: BTreeSet<&str> = spec
+        .organizational_units
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if service {
+        plan.remove_organizational_units = d
+            .organizational_units
+            .iter()
+            .filter(|ou| !wanted_ous.contains(ou.as_str()))
+            .cloned()
+            .collect();
+    }
+    let leaving = |i: &Instance| {
+        i.organizational_unit
+            .as_ref()
+            .is_some_and(|ou| plan.remove_organizational_units.contains(ou))
+    };
+    for a in &spec.accounts {
+        match d.instances.get(&a.id) {
+            None => plan.add.push(a.clone()),
+            Some(i) if service && leaving(i) => plan.remove.push(a.id.clone()),
+            Some(i) if i.current => plan.current.push(a.clone()),
+            Some(_) => plan.retry.push(a.clone()),
+        }
+    }
+    let listed: BTreeSet<&str> = spec.accounts.iter().map(|a| a.id.as_str()).collect();
+    for (id, i) in &d.instances {
+        if listed.contains(id.as_str()) {
+            continue;
+        }
+        if !service || leaving(i) {
+            plan.remove.push(id.clone());
+        } else {
+            plan.unlisted.push(id.clone());
+        }
+    }
+    if service {
+        plan.add_organizational_units = if !d.organizational_units.is_empty() {
+            spec.organizational_units
+                .iter()
+                .filter(|ou| !d.organizational_units.contains(*ou))
+                .cloned()
+                .collect()
+        } else if d.instances.is_empty() {
+            spec.organizational_units.clone()
+        } else {
+            // Instances that name no OU (moto does not record them): the listed accounts are
+            // the check, and any of them without an instance is in `add`.
+            Vec::new()
+        };
+    }
+    plan
+}
+
+/// `organizational unit ou-a` or `organizational units ou-a, ou-b`, for messages.
+pub fn organizational_units_text(ous: &[String]) -> String {
+    match ous {
+        [one] => format!("organizational unit {one}"),
+        _ => format!("organizational units {}", ous.join(", ")),
     }
 }
 
@@ -436,16 +561,6 @@ impl Rollout {
         input: &RolloutInput,
         spec: &StackSetSpec,
     ) -> Result<StackSetPlan, RolloutError> {
-        let mut plan = StackSetPlan {
-            environment: spec.environment.clone(),
-            name: spec.name.clone(),
-            set: Change::Create,
-            add: Vec::new(),
-            retry: Vec::new(),
-            remove: Vec::new(),
-            current: Vec::new(),
-            add_organizational_units: Vec::new(),
-        };
         let described = match self
             .cfn
             .describe_stack_set()
@@ -453,50 +568,57 @@ impl Rollout {
             .send()
             .await
         {
-            Ok(d) => Some(d),
-            Err(e) if is_not_found(&e) => None,
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) => return Ok(diff(spec, None)),
             Err(e) => return Err(classify("cloudformation:DescribeStackSet", e)),
         };
-        let Some(described) = described else {
-            plan.add = spec.accounts.clone();
-            plan.add_organizational_units = spec.organizational_units.clone();
-            if spec.permission == Permission::ServiceManaged {
-                plan.add.clear();
-            }
-            return Ok(plan);
+        let set = described.stack_set();
+        let instances = self.instances(&spec.name, &input.region).await?;
+        let mut organizational_units: BTreeSet<String> = set
+            .map(|s| s.organizational_unit_ids().iter().cloned().collect())
+            .unwrap_or_default();
+        organizational_units.extend(
+            instances
+                .values()
+                .filter_map(|i| i.organizational_unit.clone()),
+        );
+        let deployed = Deployed {
+            template: set.and_then(|s| s.template_body()).unwrap_or("").to_owned(),
+            instances,
+            organizational_units,
         };
-        let deployed = described
-            .stack_set()
-            .and_then(|s| s.template_body())
-            .unwrap_or("");
-        plan.set = if same_template(deployed, &spec.template) {
-            Change::Unchanged
-        } else {
-            Change::Update
-        };
+        Ok(diff(spec, Some(&deployed)))
+    }
 
-        // account id -> status of its instance in our region
-        let mut instances: BTreeMap<String, Option<StackInstanceStatus>> = BTreeMap::new();
-        let mut ous: BTreeSet<String> = BTreeSet::new();
+    /// The StackSet's instances in `region`, by account id.
+    async fn instances(
+        &self,
+        stack_set: &str,
+        region: &str,
+    ) -> Result<BTreeMap<String, Instance>, RolloutError> {
+        let mut instances = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
                 .cfn
                 .list_stack_instances()
-                .stack_set_name(&spec.name)
+                .stack_set_name(stack_set)
                 .set_next_token(token.take())
                 .send()
                 .await
                 .map_err(|e| classify("cloudformation:ListStackInstances", e))?;
             for s in page.summaries() {
-                if s.region() != Some(input.region.as_str()) {
+                if s.region() != Some(region) {
                     continue;
                 }
                 if let Some(a) = s.account() {
-                    instances.insert(a.to_owned(), s.status().cloned());
-                }
-                if let Some(ou) = s.organizational_unit_id() {
-                    ous.insert(ou.to_owned());
+                    instances.insert(
+                        a.to_owned(),
+                        Instance {
+                            current: s.status() == Some(&StackInstanceStatus::Current),
+                            organizational_unit: s.organizational_unit_id().map(str::to_owned),
+                        },
+                    );
                 }
             }
             match page.next_token() {
@@ -504,30 +626,7 @@ impl Rollout {
                 _ => break,
             }
         }
-
-        if spec.permission == Permission::ServiceManaged {
-            plan.add_organizational_units = spec
-                .organizational_units
-                .iter()
-                .filter(|ou| !ous.contains(*ou))
-                .cloned()
-                .collect();
-            return Ok(plan);
-        }
-        for a in &spec.accounts {
-            match instances.get(&a.id) {
-                None => plan.add.push(a.clone()),
-                Some(Some(StackInstanceStatus::Current)) => plan.current.push(a.clone()),
-                Some(_) => plan.retry.push(a.clone()),
-            }
-        }
-        let wanted: BTreeSet<&str> = spec.accounts.iter().map(|a| a.id.as_str()).collect();
-        plan.remove = instances
-            .keys()
-            .filter(|id| !wanted.contains(id.as_str()))
-            .cloned()
-            .collect();
-        Ok(plan)
+        Ok(instances)
     }
 
     /// Carries out a plan. Stops at the broker stack when that fails (the targets' trust
@@ -785,9 +884,21 @@ impl Rollout {
                         .stack_set_name(&spec.name)
                         .use_previous_template(true)
                         .capabilities(Capability::CapabilityNamedIam)
-                        .set_accounts(Some(ids))
                         .regions(&input.region)
                         .operation_preferences(Self::preferences());
+                    // Service-managed StackSets take accounts only within their OUs.
+                    let req = match &spec.permission {
+                        Permission::SelfManaged { .. } => req.set_accounts(Some(ids)),
+                        Permission::ServiceManaged => req.deployment_targets(
+                            DeploymentTargets::builder()
+                                .set_organizational_unit_ids(Some(
+                                    spec.organizational_units.clone(),
+                                ))
+                                .set_accounts(Some(ids))
+                                .account_filter_type(AccountFilterType::Intersection)
+                                .build(),
+                        ),
+                    };
                     let outcomes = match req.send().await {
                         Ok(o) => {
                             self.wait_operation(&spec.name, o.operation_id(), &p.retry)
@@ -806,78 +917,47 @@ impl Rollout {
             }
         }
 
-        if !p.add.is_empty() {
-            let ids: Vec<String> = p.add.iter().map(|a| a.id.clone()).collect();
-            progress.step(&format!(
-                "deploying {} to {} account(s)",
-                spec.name,
-                ids.len()
-            ));
-            progress.accounts_started(env, &p.add, "creating");
-            let r = self
-                .cfn
-                .create_stack_instances()
-                .stack_set_name(&spec.name)
-                .set_accounts(Some(ids))
-                .regions(&input.region)
-                .operation_preferences(Self::preferences())
-                .send()
-                .await;
-            let outcomes = match r {
-                Ok(o) => {
-                    self.wait_operation(&spec.name, o.operation_id(), &p.add)
-                        .await?
-                }
-                Err(e) => all_failed(&p.add, &classify("cloudformation:CreateStackInstances", e)),
-            };
-            for a in &p.add {
-                let r = result(a, outcome_for(&outcomes, &a.id, Outcome::Created));
-                progress.account_done(&r);
-                results.push(r);
-            }
-        }
-
-        if !p.add_organizational_units.is_empty() {
-            progress.step(&format!(
-                "deploying {} to organizational units {}",
-                spec.name,
-                p.add_organizational_units.join(", ")
-            ));
-            let r = self
-                .cfn
-                .create_stack_instances()
-                .stack_set_name(&spec.name)
-                .deployment_targets(
-                    DeploymentTargets::builder()
-                        .set_organizational_unit_ids(Some(p.add_organizational_units.clone()))
-                        .build(),
-                )
-                .regions(&input.region)
-                .operation_preferences(Self::preferences())
-                .send()
-                .await;
-            match r {
-                Ok(o) => {
-                    let outcomes = self
-                        .wait_operation(&spec.name, o.operation_id(), &[])
-                        .await?;
-                    for (id, outcome) in outcomes {
-                        let r = AccountResult {
-                            environment: env.clone(),
-                            name: id.clone(),
-                            id,
-                            outcome: if outcome.is_failure() {
-                                outcome
-                            } else {
-                                Outcome::Created
-                            },
-                        };
+        match &spec.permission {
+            Permission::SelfManaged { .. } => {
+                if !p.add.is_empty() {
+                    let ids: Vec<String> = p.add.iter().map(|a| a.id.clone()).collect();
+                    progress.step(&format!(
+                        "deploying {} to {} account(s)",
+                        spec.name,
+                        ids.len()
+                    ));
+                    progress.accounts_started(env, &p.add, "creating");
+                    let r = self
+                        .cfn
+                        .create_stack_instances()
+                        .stack_set_name(&spec.name)
+                        .set_accounts(Some(ids))
+                        .regions(&input.region)
+                        .operation_preferences(Self::preferences())
+                        .send()
+                        .await;
+                    let outcomes = match r {
+                        Ok(o) => {
+                            self.wait_operation(&spec.name, o.operation_id(), &p.add)
+                                .await?
+                        }
+                        Err(e) => {
+                            all_failed(&p.add, &classify("cloudformation:CreateStackInstances", e))
+                        }
+                    };
+                    for a in &p.add {
+                        let r = result(a, outcome_for(&outcomes, &a.id, Outcome::Created));
                         progress.account_done(&r);
                         results.push(r);
                     }
                 }
-                Err(e) => {
-                    return Err(classify("cloudformation:CreateStackInstances", e));
+            }
+            Permission::ServiceManaged => {
+                if !p.add.is_empty() || !p.add_organizational_units.is_empty() {
+                    results.extend(
+                        self.deploy_to_organizational_units(input, spec, p, progress)
+                            .await?,
+                    );
                 }
             }
         }
@@ -897,16 +977,23 @@ impl Rollout {
                 gone.len()
             ));
             progress.accounts_started(env, &gone, "removing");
-            let r = self
+            let req = self
                 .cfn
                 .delete_stack_instances()
                 .stack_set_name(&spec.name)
-                .set_accounts(Some(p.remove.clone()))
                 .regions(&input.region)
                 .retain_stacks(false)
-                .operation_preferences(Self::preferences())
-                .send()
-                .await;
+                .operation_preferences(Self::preferences());
+            // Service-managed instances go with their OU: CloudFormation removes them by OU.
+            let req = match &spec.permission {
+                Permission::SelfManaged { .. } => req.set_accounts(Some(p.remove.clone())),
+                Permission::ServiceManaged => req.deployment_targets(
+                    DeploymentTargets::builder()
+                        .set_organizational_unit_ids(Some(p.remove_organizational_units.clone()))
+                        .build(),
+                ),
+            };
+            let r = req.send().await;
             let outcomes = match r {
                 Ok(o) => {
                     self.wait_operation(&spec.name, o.operation_id(), &gone)
@@ -919,6 +1006,101 @@ impl Rollout {
                 progress.account_done(&r);
                 results.push(r);
             }
+        }
+        Ok(results)
+    }
+
+    /// Service-managed: deploys to the OUs not targeted yet, or, when all are, to the listed
+    /// accounts still without an instance (within the OUs). A listed account that has no
+    /// instance afterwards is outside the OUs and is reported as failed; accounts of the OUs
+    /// that the topology does not list are reported by id.
+    async fn deploy_to_organizational_units(
+        &self,
+        input: &RolloutInput,
+        spec: &StackSetSpec,
+        p: &StackSetPlan,
+        progress: &dyn Progress,
+    ) -> Result<Vec<AccountResult>, RolloutError> {
+        let env = &spec.environment;
+        let before = self.instances(&spec.name, &input.region).await?;
+        let (ous, targets) = if p.add_organizational_units.is_empty() {
+            let ids: Vec<String> = p.add.iter().map(|a| a.id.clone()).collect();
+            (
+                spec.organizational_units.clone(),
+                DeploymentTargets::builder()
+                    .set_organizational_unit_ids(Some(spec.organizational_units.clone()))
+                    .set_accounts(Some(ids))
+                    .account_filter_type(AccountFilterType::Intersection)
+                    .build(),
+            )
+        } else {
+            (
+                p.add_organizational_units.clone(),
+                DeploymentTargets::builder()
+                    .set_organizational_unit_ids(Some(p.add_organizational_units.clone()))
+                    .build(),
+            )
+        };
+        progress.step(&format!(
+            "deploying {} to {}",
+            spec.name,
+            organizational_units_text(&ous)
+        ));
+        progress.accounts_started(env, &p.add, "creating");
+        let r = self
+            .cfn
+            .create_stack_instances()
+            .stack_set_name(&spec.name)
+            .deployment_targets(targets)
+            .regions(&input.region)
+            .operation_preferences(Self::preferences())
+            .send()
+            .await;
+        let outcomes = match r {
+            Ok(o) => {
+                self.wait_operation(&spec.name, o.operation_id(), &p.add)
+                    .await?
+            }
+            // Without listed accounts there is nobody to pin the failure on.
+            Err(e) if p.add.is_empty() => {
+                return Err(classify("cloudformation:CreateStackInstances", e));
+            }
+            Err(e) => all_failed(&p.add, &classify("cloudformation:CreateStackInstances", e)),
+        };
+        let after = self.instances(&spec.name, &input.region).await?;
+
+        let mut results = Vec::new();
+        for a in &p.add {
+            let outcome = match outcomes.get(&a.id) {
+                Some(f @ Outcome::Failed(_)) => f.clone(),
+                _ if after.contains_key(&a.id) => Outcome::Created,
+                _ => Outcome::Failed(format!(
+                    "no stack instance was created: the account is not in {} (StackSets also skip the organization's management account)",
+                    organizational_units_text(&spec.organizational_units)
+                )),
+            };
+            let r = AccountResult {
+                environment: env.clone(),
+                name: a.name.clone(),
+                id: a.id.clone(),
+                outcome,
+            };
+            progress.account_done(&r);
+            results.push(r);
+        }
+        let listed: BTreeSet<&str> = spec.accounts.iter().map(|a| a.id.as_str()).collect();
+        for id in after.keys() {
+            if listed.contains(id.as_str()) || before.contains_key(id) {
+                continue;
+            }
+            let r = AccountResult {
+                environment: env.clone(),
+                name: id.clone(),
+                id: id.clone(),
+                outcome: outcome_for(&outcomes, id, Outcome::Created),
+            };
+            progress.account_done(&r);
+            results.push(r);
         }
         Ok(results)
     }
@@ -1052,4 +1234,154 @@ pub async fn broker_config(region: &str) -> aws_config::SdkConfig {
         .region(aws_config::Region::new(region.to_owned()))
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn spec(permission: Permission, ous: &[&str], accounts: &[(&str, &str)]) -> StackSetSpec {
+        StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: "Resources: {}\n".into(),
+            accounts: accounts
+                .iter()
+                .map(|(name, id)| Account {
+                    name: (*name).into(),
+                    id: (*id).into(),
+                })
+                .collect(),
+            permission,
+            organizational_units: ous.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn service(ous: &[&str], accounts: &[(&str, &str)]) -> StackSetSpec {
+        spec(Permission::ServiceManaged, ous, accounts)
+    }
+
+    /// Instances as (account, current, OU).
+    fn deployed(ous: &[&str], instances: &[(&str, bool, Option<&str>)]) -> Deployed {
+        Deployed {
+            template: "Resources: {}".into(),
+            instances: instances
+                .iter()
+                .map(|(id, current, ou)| {
+                    (
+                        (*id).to_owned(),
+                        Instance {
+                            current: *current,
+                            organizational_unit: ou.map(str::to_owned),
+                        },
+                    )
+                })
+                .collect(),
+            organizational_units: ous.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn ids(accounts: &[Account]) -> Vec<&str> {
+        accounts.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_new_service_managed_stack_set_deploys_to_its_ous_and_expects_the_listed_accounts() {
+        let p = diff(&service(&["ou-a"], &[("a", "210000000001")]), None);
+        assert_eq!(p.set, Change::Create);
+        assert_eq!(p.add_organizational_units, ["ou-a"]);
+        assert_eq!(ids(&p.add), ["210000000001"]);
+        assert!(!p.is_noop_for_test());
+    }
+
+    #[test]
+    fn an_ou_removed_from_the_topology_is_removed_with_its_instances() {
+        let s = service(&["ou-a"], &[("a", "210000000001"), ("b", "210000000002")]);
+        let d = deployed(
+            &["ou-a", "ou-gone"],
+            &[
+                ("210000000001", true, Some("ou-a")),
+                ("210000000002", true, Some("ou-gone")),
+                ("210000000003", true, Some("ou-gone")),
+            ],
+        );
+        let p = diff(&s, Some(&d));
+        assert_eq!(p.remove_organizational_units, ["ou-gone"]);
+        assert_eq!(p.remove, ["210000000002", "210000000003"]);
+        assert_eq!(ids(&p.current), ["210000000001"]);
+        assert!(p.unlisted.is_empty());
+        assert!(!p.is_noop_for_test());
+    }
+
+    #[test]
+    fn failed_instances_of_an_ou_are_retried_and_unlisted_members_only_reported() {
+        let s = service(&["ou-a"], &[("a", "210000000001"), ("b", "210000000002")]);
+        let d = deployed(
+            &["ou-a"],
+            &[
+                ("210000000001", true, Some("ou-a")),
+                ("210000000002", false, Some("ou-a")),
+                ("210000000009", true, Some("ou-a")),
+            ],
+        );
+        let p = diff(&s, Some(&d));
+        assert_eq!(ids(&p.retry), ["210000000002"]);
+        assert_eq!(p.unlisted, ["210000000009"]);
+        assert!(p.remove.is_empty() && p.add_organizational_units.is_empty());
+    }
+
+    #[test]
+    fn an_ou_added_to_the_topology_is_deployed_alone() {
+        let s = service(&["ou-a", "ou-b"], &[("a", "210000000001")]);
+        let d = deployed(&["ou-a"], &[("210000000001", true, Some("ou-a"))]);
+        let p = diff(&s, Some(&d));
+        assert_eq!(p.add_organizational_units, ["ou-b"]);
+        assert!(p.add.is_empty() && p.remove.is_empty());
+    }
+
+    #[test]
+    fn without_reported_ous_the_listed_accounts_decide() {
+        // moto records no OU on instances; every listed account is current: nothing to do.
+        let s = service(&["ou-a"], &[("a", "210000000001")]);
+        let d = deployed(&[], &[("210000000001", true, None)]);
+        let p = diff(&s, Some(&d));
+        assert!(p.is_noop_for_test(), "{p:?}");
+        // A listed account without an instance is deployed again within the OUs.
+        let s = service(&["ou-a"], &[("a", "210000000001"), ("b", "210000000002")]);
+        let p = diff(&s, Some(&d));
+        assert!(p.add_organizational_units.is_empty());
+        assert_eq!(ids(&p.add), ["210000000002"]);
+    }
+
+    #[test]
+    fn self_managed_removes_accounts_no_longer_listed() {
+        let s = spec(
+            Permission::SelfManaged {
+                administration_role_arn: "arn:aws:iam::111111111111:role/admin".into(),
+                execution_role_name: "exec".into(),
+            },
+            &[],
+            &[("a", "210000000001")],
+        );
+        let d = deployed(
+            &[],
+            &[("210000000001", true, None), ("210000000002", true, None)],
+        );
+        let p = diff(&s, Some(&d));
+        assert_eq!(p.remove, ["210000000002"]);
+        assert!(p.unlisted.is_empty() && p.organizational_units.is_empty());
+    }
+
+    impl StackSetPlan {
+        fn is_noop_for_test(&self) -> bool {
+            Plan {
+                broker_stack: "b".into(),
+                broker: Change::Unchanged,
+                stack_sets: vec![self.clone()],
+            }
+            .is_noop()
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! StackSet operation handling that moto cannot show (its operations finish at once and never
-//! fail per account): a scripted CloudFormation endpoint answers RUNNING twice, then FAILED
-//! with one account's reason. The injected sleep makes the polling instant and countable.
+//! StackSet operation handling that moto cannot show (its operations finish at once, never
+//! fail per account, and ignore AccountFilterType): a scripted CloudFormation endpoint answers
+//! RUNNING, then FAILED with one account's reason, and records the requests it got.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,14 +15,18 @@ use rolehop_aws::rollout::{
     StackSetPlan, StackSetSpec, Timing,
 };
 
-/// Answers CloudFormation query-protocol calls by action; records the actions seen.
-fn scripted_cloudformation(
-    describe_statuses: Vec<&'static str>,
-) -> (String, Arc<Mutex<Vec<String>>>) {
+/// Records seen by the scripted endpoint.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// Answers CloudFormation query-protocol calls by action; records the actions seen and the
+/// request bodies.
+fn scripted_cloudformation(describe_statuses: Vec<&'static str>) -> (String, Seen, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let bodies2 = bodies.clone();
     std::thread::spawn(move || {
         let mut statuses = describe_statuses.into_iter();
         for stream in listener.incoming() {
@@ -47,8 +51,11 @@ fn scripted_cloudformation(
                 .unwrap_or("")
                 .to_owned();
             seen2.lock().unwrap().push(action.clone());
+            bodies2.lock().unwrap().push(body.clone());
             let result = match action.as_str() {
-                "CreateStackInstances" => "<OperationId>op-1</OperationId>".to_owned(),
+                "CreateStackInstances" | "UpdateStackSet" => {
+                    "<OperationId>op-1</OperationId>".to_owned()
+                }
                 "DescribeStackSetOperation" => {
                     let s = statuses.next().unwrap_or("FAILED");
                     let reason = if s == "FAILED" {
@@ -64,6 +71,12 @@ fn scripted_cloudformation(
                     <StatusReason>ResourceLogicalId:DeploymentRole, ResourceType:AWS::IAM::Role, ResourceStatusReason:Role with name rolehop-prod-deploy already exists.</StatusReason></member>\
                     </Summaries>"
                     .to_owned(),
+                // Service-managed instances name the OU they came through.
+                "ListStackInstances" => "<Summaries>\
+                    <member><Account>222222222222</Account><Region>eu-west-1</Region><Status>CURRENT</Status><OrganizationalUnitId>ou-ab12-cdef3456</OrganizationalUnitId></member>\
+                    <member><Account>333333333333</Account><Region>eu-west-1</Region><Status>INOPERABLE</Status><OrganizationalUnitId>ou-ab12-cdef3456</OrganizationalUnitId></member>\
+                    </Summaries>"
+                    .to_owned(),
                 other => panic!("unexpected call {other}"),
             };
             let xml = format!(
@@ -76,7 +89,7 @@ fn scripted_cloudformation(
             );
         }
     });
-    (url, seen)
+    (url, seen, bodies)
 }
 
 #[derive(Default)]
@@ -92,7 +105,7 @@ impl Progress for Recorder {
 
 #[tokio::test]
 async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
-    let (url, seen) = scripted_cloudformation(vec!["RUNNING", "RUNNING", "FAILED"]);
+    let (url, seen, _) = scripted_cloudformation(vec!["RUNNING", "RUNNING", "FAILED"]);
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-1"))
         .endpoint_url(url)
@@ -154,7 +167,10 @@ async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
             retry: vec![],
             remove: vec![],
             current: vec![],
+            organizational_units: vec![],
             add_organizational_units: vec![],
+            remove_organizational_units: vec![],
+            unlisted: vec![],
         }],
     };
     let progress = Recorder::default();
@@ -185,4 +201,163 @@ async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
         2,
         "each account reported as it ends"
     );
+}
+
+#[tokio::test]
+async fn service_managed_deploys_by_ou_and_names_a_failed_member_with_its_reason() {
+    let (url, seen, bodies) = scripted_cloudformation(vec!["FAILED"]);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .load()
+        .await;
+    let r = Rollout::new(
+        &config,
+        Arc::new(|_| Box::pin(async {})),
+        Timing {
+            poll: Duration::from_secs(1),
+            max_polls: 10,
+        },
+    );
+    let accounts = vec![
+        Account {
+            name: "a".into(),
+            id: "222222222222".into(),
+        },
+        Account {
+            name: "b".into(),
+            id: "333333333333".into(),
+        },
+    ];
+    let ou = "ou-ab12-cdef3456".to_owned();
+    let input = RolloutInput {
+        broker_account: "111111111111".into(),
+        region: "eu-west-1".into(),
+        broker_stack: "rolehop-broker".into(),
+        broker_template: String::new(),
+        stack_sets: vec![StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: String::new(),
+            accounts: accounts.clone(),
+            permission: Permission::ServiceManaged,
+            organizational_units: vec![ou.clone()],
+        }],
+    };
+    let plan = Plan {
+        broker_stack: "rolehop-broker".into(),
+        broker: Change::Unchanged,
+        stack_sets: vec![StackSetPlan {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            set: Change::Unchanged,
+            add: accounts,
+            retry: vec![],
+            remove: vec![],
+            current: vec![],
+            organizational_units: vec![ou.clone()],
+            add_organizational_units: vec![ou.clone()],
+            remove_organizational_units: vec![],
+            unlisted: vec![],
+        }],
+    };
+    let report = r.apply(&input, &plan, &Recorder::default()).await.unwrap();
+
+    let create = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .position(|a| a == "CreateStackInstances")
+        .expect("CreateStackInstances was called");
+    let body = bodies.lock().unwrap()[create].clone();
+    // Service-managed StackSets refuse account targets: the OU is the target.
+    assert!(
+        body.contains(&format!(
+            "DeploymentTargets.OrganizationalUnitIds.member.1={ou}"
+        )),
+        "{body}"
+    );
+    assert!(!body.contains("Accounts.member"), "{body}");
+    assert_eq!(report.accounts[0].outcome, Outcome::Created);
+    match &report.accounts[1].outcome {
+        Outcome::Failed(reason) => assert!(reason.contains("already exists"), "{reason}"),
+        o => panic!("account b should have failed, got {o}"),
+    }
+}
+
+#[tokio::test]
+async fn service_managed_retries_a_failed_member_within_its_ou() {
+    let (url, seen, bodies) = scripted_cloudformation(vec!["SUCCEEDED"]);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .load()
+        .await;
+    let r = Rollout::new(&config, Arc::new(|_| Box::pin(async {})), Timing::default());
+    let a = Account {
+        name: "a".into(),
+        id: "222222222222".into(),
+    };
+    let b = Account {
+        name: "b".into(),
+        id: "333333333333".into(),
+    };
+    let ou = "ou-ab12-cdef3456".to_owned();
+    let input = RolloutInput {
+        broker_account: "111111111111".into(),
+        region: "eu-west-1".into(),
+        broker_stack: "rolehop-broker".into(),
+        broker_template: String::new(),
+        stack_sets: vec![StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: String::new(),
+            accounts: vec![a.clone(), b.clone()],
+            permission: Permission::ServiceManaged,
+            organizational_units: vec![ou.clone()],
+        }],
+    };
+    let plan = Plan {
+        broker_stack: "rolehop-broker".into(),
+        broker: Change::Unchanged,
+        stack_sets: vec![StackSetPlan {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            set: Change::Unchanged,
+            add: vec![],
+            retry: vec![b],
+            remove: vec![],
+            current: vec![a],
+            organizational_units: vec![ou.clone()],
+            add_organizational_units: vec![],
+            remove_organizational_units: vec![],
+            unlisted: vec![],
+        }],
+    };
+    let report = r.apply(&input, &plan, &Recorder::default()).await.unwrap();
+
+    assert_eq!(seen.lock().unwrap()[0], "UpdateStackSet");
+    let body = bodies.lock().unwrap()[0].clone();
+    // Only the failed member, and only within the OU: accounts alone are refused for
+    // service-managed StackSets, and the OU alone would redeploy every member.
+    for part in [
+        format!("DeploymentTargets.OrganizationalUnitIds.member.1={ou}"),
+        "DeploymentTargets.Accounts.member.1=333333333333".to_owned(),
+        "DeploymentTargets.AccountFilterType=INTERSECTION".to_owned(),
+    ] {
+        assert!(body.contains(&part), "{part} not in {body}");
+    }
+    assert!(!body.contains("&Accounts.member"), "{body}");
+    assert_eq!(report.accounts[0].outcome, Outcome::Unchanged);
+    // The script's operation results fail that account again: its reason is reported.
+    match &report.accounts[1].outcome {
+        Outcome::Failed(reason) => assert!(reason.contains("already exists"), "{reason}"),
+        o => panic!("account b should have failed, got {o}"),
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use rolehop_aws::rollout::{
     Account, AccountResult, Change, Outcome, Plan, Progress, Report, Rollout, RolloutError,
-    RolloutInput, Timing, broker_config, real_sleep,
+    RolloutInput, StackSetPlan, Timing, broker_config, organizational_units_text, real_sleep,
 };
 
 use crate::config::load_topology;
@@ -59,6 +59,9 @@ async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
             plan.broker_stack,
             plan.stack_sets.len()
         );
+        for s in &plan.stack_sets {
+            print_unlisted(&mut out, s);
+        }
         return Ok(Exit::Ok);
     }
     print_plan(&mut out, input, &plan);
@@ -108,11 +111,28 @@ fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
                 a.name, a.id
             );
         }
-        for a in &s.add {
-            let _ = writeln!(out, "  create    {} ({})", a.name, a.id);
-        }
         for ou in &s.add_organizational_units {
-            let _ = writeln!(out, "  create    organizational unit {ou}");
+            let _ = writeln!(out, "  deploy    organizational unit {ou}");
+        }
+        for a in &s.add {
+            if s.organizational_units.is_empty() {
+                let _ = writeln!(out, "  create    {} ({})", a.name, a.id);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  create    {} ({}) through {}",
+                    a.name,
+                    a.id,
+                    organizational_units_text(&s.organizational_units)
+                );
+            }
+        }
+        for ou in &s.remove_organizational_units {
+            let _ = writeln!(
+                out,
+                "  remove    organizational unit {ou}: no longer a target of {}",
+                s.environment
+            );
         }
         for id in &s.remove {
             let _ = writeln!(
@@ -121,6 +141,20 @@ fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
                 s.environment
             );
         }
+        print_unlisted(out, s);
+    }
+}
+
+/// Accounts an OU gave the deployment role that the topology does not list: not an error
+/// (auto-deployment does this for every new member), but jobs cannot pick them.
+fn print_unlisted(out: &mut impl Write, s: &StackSetPlan) {
+    for id in &s.unlisted {
+        let _ = writeln!(
+            out,
+            "  note      {id} has the deployment role through {} but is not among the accounts of environment {}",
+            organizational_units_text(&s.organizational_units),
+            s.environment
+        );
     }
 }
 
