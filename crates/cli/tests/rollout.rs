@@ -412,3 +412,259 @@ fn the_oidc_example_rolls_out_too() {
         .success()
         .stdout(predicate::str::starts_with("nothing to change"));
 }
+
+/// An AWS Organizations call (JSON 1.1) acting in `account`. Panics on a non-200 answer.
+fn org(moto: &Moto, account: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/organizations/aws4_request, SignedHeaders=host, Signature=0";
+    let target = format!("AWSOrganizationsV20161128.{action}");
+    let (status, text) = moto.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", auth),
+            ("x-moto-account-id", account),
+            ("X-Amz-Target", &target),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
+        &body.to_string(),
+    );
+    assert_eq!(status, 200, "organizations:{action} failed: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An organization run from the broker account, with one OU holding `members` new accounts
+/// and `outside` more left at the root. Returns the OU id, the members' and the others' ids.
+fn seed_organization(
+    moto: &Moto,
+    members: usize,
+    outside: usize,
+) -> (String, Vec<String>, Vec<String>) {
+    org(
+        moto,
+        BROKER,
+        "CreateOrganization",
+        serde_json::json!({"FeatureSet": "ALL"}),
+    );
+    let roots = org(moto, BROKER, "ListRoots", serde_json::json!({}));
+    let root = roots["Roots"][0]["Id"].as_str().unwrap().to_owned();
+    let ou = org(
+        moto,
+        BROKER,
+        "CreateOrganizationalUnit",
+        serde_json::json!({"ParentId": root, "Name": "deploy-prod"}),
+    )["OrganizationalUnit"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut create = |n: usize| {
+        let st = org(
+            moto,
+            BROKER,
+            "CreateAccount",
+            serde_json::json!({"AccountName": format!("acct{n}"), "Email": format!("acct{n}@example.com")}),
+        );
+        st["CreateAccountStatus"]["AccountId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let inside: Vec<String> = (0..members).map(&mut create).collect();
+    let others: Vec<String> = (members..members + outside).map(&mut create).collect();
+    for id in &inside {
+        org(
+            moto,
+            BROKER,
+            "MoveAccount",
+            serde_json::json!({"AccountId": id, "SourceParentId": root, "DestinationParentId": ou}),
+        );
+    }
+    (ou, inside, others)
+}
+
+/// A service-managed topology: environment `prod` targets `ou` and lists `accounts`.
+fn service_managed_topology(
+    dir: &std::path::Path,
+    ou: &str,
+    accounts: &[(&str, &str)],
+) -> std::path::PathBuf {
+    let listed: String = accounts
+        .iter()
+        .map(|(name, id)| format!("{name} = \"{id}\"\n"))
+        .collect();
+    let text = format!(
+        r#"[broker]
+account_id = "{BROKER}"
+region = "eu-west-1"
+
+[auth]
+mode = "access-keys"
+
+[gitlab]
+url = "https://gitlab.example.com"
+project = "acme/shop"
+
+[rollout]
+permission_model = "service-managed"
+
+[environments.prod]
+protected = true
+tier = "production"
+max_session = "1h"
+organizational_units = ["{ou}"]
+
+[environments.prod.gitlab]
+projects = ["acme/shop"]
+ref_types = ["branch"]
+refs = ["main"]
+environments = ["production"]
+
+[environments.prod.accounts]
+{listed}
+[environments.prod.permissions]
+managed_policies = ["arn:aws:iam::aws:policy/AWSCloudFormationFullAccess"]
+boundary = "arn:aws:iam::aws:policy/PowerUserAccess"
+"#
+    );
+    let path = dir.join("rolehop.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn service_managed_rollout_reaches_the_accounts_of_the_organizational_unit() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let (ou, members, _) = seed_organization(&moto, 2, 0);
+    let config = service_managed_topology(
+        home.path(),
+        &ou,
+        &[("prod-a", &members[0]), ("prod-b", &members[1])],
+    );
+
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--dry-run", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(format!("deploy    organizational unit {ou}"))
+                .and(predicate::str::contains(format!(
+                    "create    prod-a ({}) through organizational unit {ou}",
+                    members[0]
+                )))
+                .and(predicate::str::contains("dry run: nothing was changed")),
+        );
+    for id in &members {
+        assert!(
+            role_in(&moto, id, "rolehop-prod-deploy").is_none(),
+            "--dry-run must not deploy"
+        );
+    }
+
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "broker stack: created; accounts: 2 changed, 0 unchanged, 0 failed",
+        ))
+        .stderr(
+            predicate::str::contains(format!(
+                "deploying rolehop-prod to organizational unit {ou}"
+            ))
+            .and(predicate::str::contains(format!(
+                "[prod] prod-a ({}): created",
+                members[0]
+            )))
+            .and(predicate::str::contains(format!(
+                "[prod] prod-b ({}): created",
+                members[1]
+            ))),
+        );
+    for id in &members {
+        let role = role_in(&moto, id, "rolehop-prod-deploy")
+            .unwrap_or_else(|| panic!("no deployment role in member account {id}"));
+        assert!(role.contains("rolehop-prod-service"), "{id}: {role}");
+    }
+    // StackSets never deploy to the organization's management account.
+    assert!(role_in(&moto, BROKER, "rolehop-prod-deploy").is_none());
+
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "nothing to change: stack rolehop-broker and 1 stack set(s) on 2 account(s) are up to date",
+        ));
+
+    // A job reaches a member account's deployment role through the rolled-out broker IAM.
+    let xml = moto.iam(BROKER, "CreateAccessKey", &[("UserName", "rolehop-prod")]);
+    let job_keys = (
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey"),
+    );
+    moto.enable_auth();
+    let mut assume = rolehop(&moto, &job_keys, home.path());
+    common::job_env(&mut assume);
+    let out = assume
+        .env_remove("CI")
+        .args([
+            "assume",
+            "--format",
+            "json",
+            "--env",
+            "prod",
+            "--account",
+            "prod-b",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v = common::json(&out);
+    assert_eq!(v["account"], members[1].as_str());
+    assert!(
+        v["assumed_role_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "arn:aws:sts::{}:assumed-role/rolehop-prod-deploy/",
+                members[1]
+            )),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_listed_account_outside_the_organizational_unit_is_named_as_failed() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let (ou, members, outside) = seed_organization(&moto, 1, 1);
+    let config = service_managed_topology(
+        home.path(),
+        &ou,
+        &[("prod-a", &members[0]), ("stray", &outside[0])],
+    );
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .code(11)
+        .stdout(predicate::str::contains("1 changed, 0 unchanged, 1 failed"))
+        .stderr(
+            predicate::str::contains(format!(
+                "environment `prod` account `stray` ({})",
+                outside[0]
+            ))
+            .and(predicate::str::contains(format!(
+                "not in organizational unit {ou}"
+            ))),
+        );
+    assert!(role_in(&moto, &members[0], "rolehop-prod-deploy").is_some());
+    assert!(role_in(&moto, &outside[0], "rolehop-prod-deploy").is_none());
+}
