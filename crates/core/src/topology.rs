@@ -664,7 +664,20 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
             env.into_inner(),
             read,
             &mut account_owner,
+            &rollout.permission_model,
         );
+        if rollout.permission_model == PermissionModel::ServiceManaged
+            && e.organizational_units.is_empty()
+        {
+            c.report(
+                env_span.clone(),
+                "organizational-unit",
+                format!(
+                    "environment `{}` lists no `organizational_units`: service-managed StackSets (`[rollout] permission_model = \"service-managed\"`) deploy only to organizational units",
+                    e.name
+                ),
+            );
+        }
         if let Some(prev) = role_owner.insert(e.service_role.clone(), e.name.clone()) {
             c.report(env_span.clone(), "shared-service-role", format!("environments `{prev}` and `{}` share the service role `{}`: each environment needs its own, or one could reach the other's accounts", e.name, e.service_role));
         }
@@ -715,6 +728,24 @@ fn broker_auth(a: &Auth) -> AuthKind {
     }
 }
 
+/// CloudFormation's pattern for OU and root ids in DeploymentTargets:
+/// `ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}` or `r-[a-z0-9]{4,32}`.
+fn organizational_unit_id_ok(id: &str) -> bool {
+    let part = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = id.strip_prefix("ou-") {
+        rest.split_once('-')
+            .is_some_and(|(root, ou)| part(root, 4, 32) && part(ou, 8, 32))
+    } else if let Some(root) = id.strip_prefix("r-") {
+        part(root, 4, 32)
+    } else {
+        false
+    }
+}
+
 fn opt_string(v: Option<S<String>>, default: &str) -> String {
     v.map_or_else(|| default.to_owned(), Spanned::into_inner)
 }
@@ -730,6 +761,7 @@ fn build_env(
     e: RawEnv,
     read: &mut ReadFile<'_>,
     account_owner: &mut IndexMap<String, (String, String)>,
+    permission_model: &PermissionModel,
 ) -> Environment {
     let n = name.get_ref().clone();
     let name_ok = !n.is_empty()
@@ -1005,13 +1037,22 @@ fn build_env(
         .organizational_units
         .into_iter()
         .map(|ou| {
-            let ok = ou.get_ref().starts_with("ou-") || ou.get_ref().starts_with("r-");
-            if !ok {
+            if !organizational_unit_id_ok(ou.get_ref()) {
                 c.report(
                     ou.span(),
                     "organizational-unit",
                     format!(
-                        "`{}` is not an organizational unit or root id (`ou-...`, `r-...`)",
+                        "`{}` is not an organizational unit or root id (`ou-` 4-32 characters `-` 8-32 characters, or `r-` 4-32 characters; lowercase letters and digits)",
+                        ou.get_ref()
+                    ),
+                );
+            } else if *permission_model != PermissionModel::ServiceManaged {
+                // Self-managed StackSets take accounts only: the OU would be silently unused.
+                c.report(
+                    ou.span(),
+                    "organizational-unit",
+                    format!(
+                        "`{}`: `organizational_units` are only used with `[rollout] permission_model = \"service-managed\"`",
                         ou.get_ref()
                     ),
                 );

@@ -328,3 +328,68 @@ fn an_empty_file_says_what_is_missing() {
     let err = parse("").unwrap_err();
     assert!(err.to_string().contains("missing field `broker`"), "{err}");
 }
+
+/// VALID with service-managed StackSets; `prod_ous` and `dev_ous` are the TOML arrays.
+fn service_managed(prod_ous: &str, dev_ous: &str) -> String {
+    VALID
+        .replacen(
+            "[auth]",
+            "[rollout]\npermission_model = \"service-managed\"\n\n[auth]",
+            1,
+        )
+        .replacen(
+            "external_id = \"acme-prod\"",
+            &format!("external_id = \"acme-prod\"\norganizational_units = {prod_ous}"),
+            1,
+        )
+        .replacen(
+            "max_session = \"30m\"",
+            &format!("max_session = \"30m\"\norganizational_units = {dev_ous}"),
+            1,
+        )
+}
+
+#[test]
+fn service_managed_environments_each_need_valid_organizational_units() {
+    let t = parse(&service_managed(r#"["ou-ab12-cdef3456"]"#, r#"["r-ab12"]"#)).unwrap();
+    assert_eq!(t.environments[0].organizational_units, ["ou-ab12-cdef3456"]);
+
+    // CloudFormation refuses ids outside its pattern; say so at the value.
+    let err = parse(&service_managed(r#"["ou-prod"]"#, r#"["r-ab12"]"#)).unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!(
+        (d.rule, d.location.line),
+        ("organizational-unit", 14),
+        "{err}"
+    );
+    assert!(
+        d.message
+            .contains("`ou-prod` is not an organizational unit"),
+        "{d}"
+    );
+
+    // An environment without OUs would deploy nowhere.
+    let src = service_managed(r#"["ou-ab12-cdef3456"]"#, "[]");
+    let err = parse(&src).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    assert!(
+        err.diagnostics[0]
+            .message
+            .contains("environment `dev` lists no `organizational_units`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn organizational_units_of_a_self_managed_rollout_are_refused_not_ignored() {
+    let src = VALID.replacen(
+        "external_id = \"acme-prod\"",
+        "external_id = \"acme-prod\"\norganizational_units = [\"ou-ab12-cdef3456\"]",
+        1,
+    );
+    let err = parse(&src).unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!(d.rule, "organizational-unit");
+    assert_eq!((d.location.line, d.location.column), (11, 25), "{d}");
+    assert!(d.message.contains("only used with"), "{d}");
+}
