@@ -1,6 +1,8 @@
 //! `rolehop rollout` against a private moto server: the broker stack and the deployment roles
 //! appear in their accounts, a second run changes nothing and says so, a failing account is
 //! named with its reason (exit 11), and credentials of the wrong account are refused (exit 5).
+//! Service-managed StackSets run against moto's Organizations: OUs seeded in the broker
+//! (management) account, whose member accounts get the deployment role.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -667,4 +669,38 @@ fn a_listed_account_outside_the_organizational_unit_is_named_as_failed() {
         );
     assert!(role_in(&moto, &members[0], "rolehop-prod-deploy").is_some());
     assert!(role_in(&moto, &outside[0], "rolehop-prod-deploy").is_none());
+}
+
+#[test]
+fn an_ou_member_the_topology_does_not_list_gets_the_role_and_is_noted() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let (ou, members, _) = seed_organization(&moto, 2, 0);
+    let config = service_managed_topology(home.path(), &ou, &[("prod-a", &members[0])]);
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 changed, 0 unchanged, 0 failed"))
+        .stderr(predicate::str::contains(format!(
+            "[prod] {}: created",
+            members[1]
+        )));
+    // Auto-deployment gave it the role; rolehop says so but does not fight the OU.
+    assert!(role_in(&moto, &members[1], "rolehop-prod-deploy").is_some());
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("nothing to change").and(predicate::str::contains(
+                format!(
+                    "note      {} has the deployment role through organizational unit {ou} but is not among the accounts of environment prod",
+                    members[1]
+                ),
+            )),
+        );
 }
