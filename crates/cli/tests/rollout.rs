@@ -602,6 +602,33 @@ fn service_managed_rollout_reaches_the_accounts_of_the_organizational_unit() {
             "nothing to change: stack rolehop-broker and 1 stack set(s) on 2 account(s) are up to date",
         ));
 
+    // A changed deployment role updates the StackSet, whose instances are the listed accounts.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("max_session = \"1h\"", "max_session = \"30m\""),
+    )
+    .unwrap();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("stack set rolehop-prod (environment prod): update")
+                .and(predicate::str::contains(format!(
+                    "  update    prod-b ({})",
+                    members[1]
+                )))
+                .and(predicate::str::contains(
+                    "accounts: 2 changed, 0 unchanged, 0 failed",
+                )),
+        )
+        .stderr(predicate::str::contains(format!(
+            "[prod] prod-a ({}): updated",
+            members[0]
+        )));
+
     // A job reaches a member account's deployment role through the rolled-out broker IAM.
     let xml = moto.iam(BROKER, "CreateAccessKey", &[("UserName", "rolehop-prod")]);
     let job_keys = (
