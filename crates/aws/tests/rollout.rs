@@ -53,7 +53,7 @@ fn scripted_cloudformation(describe_statuses: Vec<&'static str>) -> (String, See
             seen2.lock().unwrap().push(action.clone());
             bodies2.lock().unwrap().push(body.clone());
             let result = match action.as_str() {
-                "CreateStackInstances" | "UpdateStackSet" => {
+                "CreateStackInstances" | "UpdateStackSet" | "DeleteStackInstances" => {
                     "<OperationId>op-1</OperationId>".to_owned()
                 }
                 "DescribeStackSetOperation" => {
@@ -90,6 +90,19 @@ fn scripted_cloudformation(describe_statuses: Vec<&'static str>) -> (String, See
         }
     });
     (url, seen, bodies)
+}
+
+/// A rollout against the scripted endpoint whose waits return at once.
+async fn instant_rollout(url: String) -> Rollout {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .load()
+        .await;
+    Rollout::new(&config, Arc::new(|_| Box::pin(async {})), Timing::default())
 }
 
 #[derive(Default)]
@@ -206,22 +219,7 @@ async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
 #[tokio::test]
 async fn service_managed_deploys_by_ou_and_names_a_failed_member_with_its_reason() {
     let (url, seen, bodies) = scripted_cloudformation(vec!["FAILED"]);
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDTEST", "secret", None, None, "test",
-        ))
-        .load()
-        .await;
-    let r = Rollout::new(
-        &config,
-        Arc::new(|_| Box::pin(async {})),
-        Timing {
-            poll: Duration::from_secs(1),
-            max_polls: 10,
-        },
-    );
+    let r = instant_rollout(url).await;
     let accounts = vec![
         Account {
             name: "a".into(),
@@ -291,15 +289,7 @@ async fn service_managed_deploys_by_ou_and_names_a_failed_member_with_its_reason
 #[tokio::test]
 async fn service_managed_retries_a_failed_member_within_its_ou() {
     let (url, seen, bodies) = scripted_cloudformation(vec!["SUCCEEDED"]);
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDTEST", "secret", None, None, "test",
-        ))
-        .load()
-        .await;
-    let r = Rollout::new(&config, Arc::new(|_| Box::pin(async {})), Timing::default());
+    let r = instant_rollout(url).await;
     let a = Account {
         name: "a".into(),
         id: "222222222222".into(),
@@ -360,4 +350,53 @@ async fn service_managed_retries_a_failed_member_within_its_ou() {
         Outcome::Failed(reason) => assert!(reason.contains("already exists"), "{reason}"),
         o => panic!("account b should have failed, got {o}"),
     }
+}
+
+#[tokio::test]
+async fn an_ou_dropped_from_the_topology_is_removed_by_ou() {
+    let (url, seen, bodies) = scripted_cloudformation(vec!["SUCCEEDED"]);
+    let r = instant_rollout(url).await;
+    let input = RolloutInput {
+        broker_account: "111111111111".into(),
+        region: "eu-west-1".into(),
+        broker_stack: "rolehop-broker".into(),
+        broker_template: String::new(),
+        stack_sets: vec![StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: String::new(),
+            accounts: vec![],
+            permission: Permission::ServiceManaged,
+            organizational_units: vec!["ou-ab12-keep0000".into()],
+        }],
+    };
+    let plan = Plan {
+        broker_stack: "rolehop-broker".into(),
+        broker: Change::Unchanged,
+        stack_sets: vec![StackSetPlan {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            set: Change::Unchanged,
+            add: vec![],
+            retry: vec![],
+            remove: vec!["222222222222".into()],
+            current: vec![],
+            organizational_units: vec!["ou-ab12-keep0000".into()],
+            add_organizational_units: vec![],
+            remove_organizational_units: vec!["ou-ab12-gone0000".into()],
+            unlisted: vec![],
+        }],
+    };
+    let report = r.apply(&input, &plan, &Recorder::default()).await.unwrap();
+
+    assert_eq!(seen.lock().unwrap()[0], "DeleteStackInstances");
+    let body = bodies.lock().unwrap()[0].clone();
+    assert!(
+        body.contains("DeploymentTargets.OrganizationalUnitIds.member.1=ou-ab12-gone0000"),
+        "{body}"
+    );
+    assert!(!body.contains("Accounts.member"), "{body}");
+    assert!(body.contains("RetainStacks=false"), "{body}");
+    assert_eq!(report.accounts[0].id, "222222222222");
+    assert_eq!(report.accounts[0].outcome, Outcome::Removed);
 }
