@@ -12,10 +12,11 @@ use std::time::Duration;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{
-    AccountFilterType, AutoDeployment, Capability, DeploymentTargets, PermissionModels,
-    RegionConcurrencyType, StackInstanceStatus, StackSetOperationPreferences,
+    AccountFilterType, AutoDeployment, CallAs as SdkCallAs, Capability, DeploymentTargets,
+    PermissionModels, RegionConcurrencyType, StackInstanceStatus, StackSetOperationPreferences,
     StackSetOperationResultStatus, StackSetOperationStatus, StackStatus, Tag, TemplateStage,
 };
+pub use rolehop_core::topology::CallAs;
 use rolehop_core::topology::{Environment, PermissionModel, Topology};
 
 /// Tag put on the broker stack and every StackSet, so people can tell who manages them.
@@ -57,7 +58,30 @@ pub enum Permission {
         administration_role_arn: String,
         execution_role_name: String,
     },
-    ServiceManaged,
+    /// Organizations-managed, called as the broker account in the role `call_as` names.
+    ServiceManaged { call_as: CallAs },
+}
+
+impl Permission {
+    pub fn is_service_managed(&self) -> bool {
+        matches!(self, Permission::ServiceManaged { .. })
+    }
+}
+
+impl StackSetSpec {
+    /// CloudFormation's `CallAs` for every request about this StackSet: service-managed
+    /// StackSets of a delegated administrator are invisible to requests without it.
+    fn call_as(&self) -> Option<SdkCallAs> {
+        match self.permission {
+            Permission::SelfManaged { .. } => None,
+            Permission::ServiceManaged {
+                call_as: CallAs::DelegatedAdmin,
+            } => Some(SdkCallAs::DelegatedAdmin),
+            Permission::ServiceManaged {
+                call_as: CallAs::Management,
+            } => Some(SdkCallAs::SelfValue),
+        }
+    }
 }
 
 impl RolloutInput {
@@ -81,7 +105,9 @@ impl RolloutInput {
                 }),
                 execution_role_name: execution_role_name.clone(),
             },
-            PermissionModel::ServiceManaged => Permission::ServiceManaged,
+            PermissionModel::ServiceManaged { call_as } => {
+                Permission::ServiceManaged { call_as: *call_as }
+            }
         };
         let stack_sets = topo
             .environments
@@ -203,7 +229,7 @@ pub struct Instance {
 /// The plan of one StackSet: what `spec` wants against what is `deployed` (None: no
 /// StackSet yet). Pure, so the service-managed cases moto cannot produce are unit-tested.
 pub fn diff(spec: &StackSetSpec, deployed: Option<&Deployed>) -> StackSetPlan {
-    let service = spec.permission == Permission::ServiceManaged;
+    let service = spec.permission.is_service_managed();
     let mut plan = StackSetPlan {
         environment: spec.environment.clone(),
         name: spec.name.clone(),
@@ -565,6 +591,7 @@ impl Rollout {
             .cfn
             .describe_stack_set()
             .stack_set_name(&spec.name)
+            .set_call_as(spec.call_as())
             .send()
             .await
         {
@@ -573,7 +600,7 @@ impl Rollout {
             Err(e) => return Err(classify("cloudformation:DescribeStackSet", e)),
         };
         let set = described.stack_set();
-        let instances = self.instances(&spec.name, &input.region).await?;
+        let instances = self.instances(spec, &input.region).await?;
         let mut organizational_units: BTreeSet<String> = set
             .map(|s| s.organizational_unit_ids().iter().cloned().collect())
             .unwrap_or_default();
@@ -593,7 +620,7 @@ impl Rollout {
     /// The StackSet's instances in `region`, by account id.
     async fn instances(
         &self,
-        stack_set: &str,
+        spec: &StackSetSpec,
         region: &str,
     ) -> Result<BTreeMap<String, Instance>, RolloutError> {
         let mut instances = BTreeMap::new();
@@ -602,7 +629,8 @@ impl Rollout {
             let page = self
                 .cfn
                 .list_stack_instances()
-                .stack_set_name(stack_set)
+                .stack_set_name(&spec.name)
+                .set_call_as(spec.call_as())
                 .set_next_token(token.take())
                 .send()
                 .await
@@ -809,6 +837,7 @@ impl Rollout {
                     .cfn
                     .create_stack_set()
                     .stack_set_name(&spec.name)
+                    .set_call_as(spec.call_as())
                     .description(format!("rolehop deployment role of environment {env}"))
                     .template_body(&spec.template)
                     .capabilities(Capability::CapabilityNamedIam)
@@ -821,7 +850,7 @@ impl Rollout {
                         .permission_model(PermissionModels::SelfManaged)
                         .administration_role_arn(administration_role_arn)
                         .execution_role_name(execution_role_name),
-                    Permission::ServiceManaged => req
+                    Permission::ServiceManaged { .. } => req
                         .permission_model(PermissionModels::ServiceManaged)
                         .auto_deployment(
                             AutoDeployment::builder()
@@ -843,6 +872,7 @@ impl Rollout {
                     .cfn
                     .update_stack_set()
                     .stack_set_name(&spec.name)
+                    .set_call_as(spec.call_as())
                     .template_body(&spec.template)
                     .capabilities(Capability::CapabilityNamedIam)
                     .operation_preferences(Self::preferences());
@@ -853,11 +883,11 @@ impl Rollout {
                     } => req
                         .administration_role_arn(administration_role_arn)
                         .execution_role_name(execution_role_name),
-                    Permission::ServiceManaged => req,
+                    Permission::ServiceManaged { .. } => req,
                 };
                 let outcomes = match req.send().await {
                     Ok(o) => {
-                        self.wait_operation(&spec.name, o.operation_id(), &targets)
+                        self.wait_operation(spec, o.operation_id(), &targets)
                             .await?
                     }
                     Err(e) => all_failed(&targets, &classify("cloudformation:UpdateStackSet", e)),
@@ -882,6 +912,7 @@ impl Rollout {
                         .cfn
                         .update_stack_set()
                         .stack_set_name(&spec.name)
+                        .set_call_as(spec.call_as())
                         .use_previous_template(true)
                         .capabilities(Capability::CapabilityNamedIam)
                         .regions(&input.region)
@@ -889,7 +920,7 @@ impl Rollout {
                     // Service-managed StackSets take accounts only within their OUs.
                     let req = match &spec.permission {
                         Permission::SelfManaged { .. } => req.set_accounts(Some(ids)),
-                        Permission::ServiceManaged => req.deployment_targets(
+                        Permission::ServiceManaged { .. } => req.deployment_targets(
                             DeploymentTargets::builder()
                                 .set_organizational_unit_ids(Some(
                                     spec.organizational_units.clone(),
@@ -901,7 +932,7 @@ impl Rollout {
                     };
                     let outcomes = match req.send().await {
                         Ok(o) => {
-                            self.wait_operation(&spec.name, o.operation_id(), &p.retry)
+                            self.wait_operation(spec, o.operation_id(), &p.retry)
                                 .await?
                         }
                         Err(e) => {
@@ -931,16 +962,14 @@ impl Rollout {
                         .cfn
                         .create_stack_instances()
                         .stack_set_name(&spec.name)
+                        .set_call_as(spec.call_as())
                         .set_accounts(Some(ids))
                         .regions(&input.region)
                         .operation_preferences(Self::preferences())
                         .send()
                         .await;
                     let outcomes = match r {
-                        Ok(o) => {
-                            self.wait_operation(&spec.name, o.operation_id(), &p.add)
-                                .await?
-                        }
+                        Ok(o) => self.wait_operation(spec, o.operation_id(), &p.add).await?,
                         Err(e) => {
                             all_failed(&p.add, &classify("cloudformation:CreateStackInstances", e))
                         }
@@ -952,7 +981,7 @@ impl Rollout {
                     }
                 }
             }
-            Permission::ServiceManaged => {
+            Permission::ServiceManaged { .. } => {
                 if !p.add.is_empty() || !p.add_organizational_units.is_empty() {
                     results.extend(
                         self.deploy_to_organizational_units(input, spec, p, progress)
@@ -981,13 +1010,14 @@ impl Rollout {
                 .cfn
                 .delete_stack_instances()
                 .stack_set_name(&spec.name)
+                .set_call_as(spec.call_as())
                 .regions(&input.region)
                 .retain_stacks(false)
                 .operation_preferences(Self::preferences());
             // Service-managed instances go with their OU: CloudFormation removes them by OU.
             let req = match &spec.permission {
                 Permission::SelfManaged { .. } => req.set_accounts(Some(p.remove.clone())),
-                Permission::ServiceManaged => req.deployment_targets(
+                Permission::ServiceManaged { .. } => req.deployment_targets(
                     DeploymentTargets::builder()
                         .set_organizational_unit_ids(Some(p.remove_organizational_units.clone()))
                         .build(),
@@ -995,10 +1025,7 @@ impl Rollout {
             };
             let r = req.send().await;
             let outcomes = match r {
-                Ok(o) => {
-                    self.wait_operation(&spec.name, o.operation_id(), &gone)
-                        .await?
-                }
+                Ok(o) => self.wait_operation(spec, o.operation_id(), &gone).await?,
                 Err(e) => all_failed(&gone, &classify("cloudformation:DeleteStackInstances", e)),
             };
             for a in &gone {
@@ -1022,7 +1049,7 @@ impl Rollout {
         progress: &dyn Progress,
     ) -> Result<Vec<AccountResult>, RolloutError> {
         let env = &spec.environment;
-        let before = self.instances(&spec.name, &input.region).await?;
+        let before = self.instances(spec, &input.region).await?;
         let (ous, targets) = if p.add_organizational_units.is_empty() {
             let ids: Vec<String> = p.add.iter().map(|a| a.id.clone()).collect();
             (
@@ -1051,23 +1078,21 @@ impl Rollout {
             .cfn
             .create_stack_instances()
             .stack_set_name(&spec.name)
+            .set_call_as(spec.call_as())
             .deployment_targets(targets)
             .regions(&input.region)
             .operation_preferences(Self::preferences())
             .send()
             .await;
         let outcomes = match r {
-            Ok(o) => {
-                self.wait_operation(&spec.name, o.operation_id(), &p.add)
-                    .await?
-            }
+            Ok(o) => self.wait_operation(spec, o.operation_id(), &p.add).await?,
             // Without listed accounts there is nobody to pin the failure on.
             Err(e) if p.add.is_empty() => {
                 return Err(classify("cloudformation:CreateStackInstances", e));
             }
             Err(e) => all_failed(&p.add, &classify("cloudformation:CreateStackInstances", e)),
         };
-        let after = self.instances(&spec.name, &input.region).await?;
+        let after = self.instances(spec, &input.region).await?;
 
         let mut results = Vec::new();
         for a in &p.add {
@@ -1109,13 +1134,14 @@ impl Rollout {
     /// (accounts absent from the results took the operation's overall outcome).
     async fn wait_operation(
         &self,
-        stack_set: &str,
+        spec: &StackSetSpec,
         operation_id: Option<&str>,
         accounts: &[Account],
     ) -> Result<BTreeMap<String, Outcome>, RolloutError> {
         let Some(op) = operation_id else {
             return Ok(BTreeMap::new());
         };
+        let stack_set = spec.name.as_str();
         let mut status = StackSetOperationStatus::Running;
         let mut reason = String::new();
         let mut polls = 0;
@@ -1124,6 +1150,7 @@ impl Rollout {
                 .cfn
                 .describe_stack_set_operation()
                 .stack_set_name(stack_set)
+                .set_call_as(spec.call_as())
                 .operation_id(op)
                 .send()
                 .await
@@ -1160,6 +1187,7 @@ impl Rollout {
                 .cfn
                 .list_stack_set_operation_results()
                 .stack_set_name(stack_set)
+                .set_call_as(spec.call_as())
                 .operation_id(op)
                 .set_next_token(token.take())
                 .send()
@@ -1260,7 +1288,13 @@ mod tests {
     }
 
     fn service(ous: &[&str], accounts: &[(&str, &str)]) -> StackSetSpec {
-        spec(Permission::ServiceManaged, ous, accounts)
+        spec(
+            Permission::ServiceManaged {
+                call_as: CallAs::DelegatedAdmin,
+            },
+            ous,
+            accounts,
+        )
     }
 
     /// Instances as (account, current, OU).

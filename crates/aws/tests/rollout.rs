@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rolehop_aws::rollout::{
-    Account, AccountResult, Change, Outcome, Permission, Plan, Progress, Rollout, RolloutInput,
-    StackSetPlan, StackSetSpec, Timing,
+    Account, AccountResult, CallAs, Change, Outcome, Permission, Plan, Progress, Rollout,
+    RolloutInput, StackSetPlan, StackSetSpec, Timing,
 };
 
 /// Records seen by the scripted endpoint.
@@ -118,7 +118,7 @@ impl Progress for Recorder {
 
 #[tokio::test]
 async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
-    let (url, seen, _) = scripted_cloudformation(vec!["RUNNING", "RUNNING", "FAILED"]);
+    let (url, seen, bodies) = scripted_cloudformation(vec!["RUNNING", "RUNNING", "FAILED"]);
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-1"))
         .endpoint_url(url)
@@ -204,6 +204,12 @@ async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
             "ListStackSetOperationResults"
         ]
     );
+    // Self-managed StackSets belong to the caller's account: no CallAs.
+    assert!(
+        bodies.lock().unwrap().iter().all(|b| !b.contains("CallAs")),
+        "{:?}",
+        bodies.lock().unwrap()
+    );
     assert_eq!(report.accounts[0].outcome, Outcome::Created);
     match &report.accounts[1].outcome {
         Outcome::Failed(reason) => assert!(reason.contains("already exists"), "{reason}"),
@@ -241,7 +247,9 @@ async fn service_managed_deploys_by_ou_and_names_a_failed_member_with_its_reason
             name: "rolehop-prod".into(),
             template: String::new(),
             accounts: accounts.clone(),
-            permission: Permission::ServiceManaged,
+            permission: Permission::ServiceManaged {
+                call_as: CallAs::DelegatedAdmin,
+            },
             organizational_units: vec![ou.clone()],
         }],
     };
@@ -279,6 +287,15 @@ async fn service_managed_deploys_by_ou_and_names_a_failed_member_with_its_reason
         "{body}"
     );
     assert!(!body.contains("Accounts.member"), "{body}");
+    // A delegated administrator's StackSets exist only for requests that say so: every
+    // request about the StackSet carries CallAs.
+    let bodies = bodies.lock().unwrap().clone();
+    let seen = seen.lock().unwrap().clone();
+    for (action, body) in seen.iter().zip(&bodies) {
+        if action.contains("StackSet") || action.contains("StackInstances") {
+            assert!(body.contains("CallAs=DELEGATED_ADMIN"), "{action}: {body}");
+        }
+    }
     assert_eq!(report.accounts[0].outcome, Outcome::Created);
     match &report.accounts[1].outcome {
         Outcome::Failed(reason) => assert!(reason.contains("already exists"), "{reason}"),
@@ -309,7 +326,9 @@ async fn service_managed_retries_a_failed_member_within_its_ou() {
             name: "rolehop-prod".into(),
             template: String::new(),
             accounts: vec![a.clone(), b.clone()],
-            permission: Permission::ServiceManaged,
+            permission: Permission::ServiceManaged {
+                call_as: CallAs::DelegatedAdmin,
+            },
             organizational_units: vec![ou.clone()],
         }],
     };
@@ -366,7 +385,9 @@ async fn an_ou_dropped_from_the_topology_is_removed_by_ou() {
             name: "rolehop-prod".into(),
             template: String::new(),
             accounts: vec![],
-            permission: Permission::ServiceManaged,
+            permission: Permission::ServiceManaged {
+                call_as: CallAs::DelegatedAdmin,
+            },
             organizational_units: vec!["ou-ab12-keep0000".into()],
         }],
     };

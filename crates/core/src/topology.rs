@@ -80,7 +80,17 @@ pub enum PermissionModel {
         execution_role_name: String,
     },
     /// AWS Organizations-managed StackSets targeting organizational units.
-    ServiceManaged,
+    ServiceManaged { call_as: CallAs },
+}
+
+/// Whose StackSets these are, for service-managed StackSets (CloudFormation's `CallAs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallAs {
+    /// The broker account is registered as a delegated administrator for StackSets: the
+    /// default, since the design keeps the broker account apart from the management account.
+    DelegatedAdmin,
+    /// Rollout runs in the organization's management account (which is then the broker).
+    Management,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -365,6 +375,7 @@ struct RawRollout {
     permission_model: Option<S<String>>,
     administration_role_arn: Option<S<String>>,
     execution_role_name: Option<S<String>>,
+    call_as: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -611,6 +622,9 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
             let prefix = opt_string(r.stack_set_prefix, "rolehop");
             let model = match r.permission_model.as_ref().map(|m| m.get_ref().as_str()) {
                 None | Some("self-managed") => {
+                    if let Some(a) = &r.call_as {
+                        c.report(a.span(), "call-as", "`call_as` applies to service-managed StackSets only: self-managed StackSets belong to the account rollout runs in");
+                    }
                     if let Some(a) = &r.administration_role_arn {
                         c.check(a, "role-arn", |s| validate::role_arn(s).map(|_| ()));
                     }
@@ -628,12 +642,26 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
                         execution_role_name: exec,
                     }
                 }
-                Some("service-managed") => PermissionModel::ServiceManaged,
+                Some("service-managed") => {
+                    let call_as = match r.call_as.as_ref().map(|a| a.get_ref().as_str()) {
+                        None | Some("delegated-admin") => CallAs::DelegatedAdmin,
+                        Some("management-account") => CallAs::Management,
+                        Some(other) => {
+                            if let Some(a) = &r.call_as {
+                                c.report(a.span(), "call-as", format!("unknown `call_as` `{other}`: use `delegated-admin` (the broker account is a delegated StackSets administrator) or `management-account`"));
+                            }
+                            CallAs::DelegatedAdmin
+                        }
+                    };
+                    PermissionModel::ServiceManaged { call_as }
+                }
                 Some(other) => {
                     if let Some(m) = &r.permission_model {
                         c.report(m.span(), "permission-model", format!("unknown permission model `{other}`: use `self-managed` or `service-managed`"));
                     }
-                    PermissionModel::ServiceManaged
+                    PermissionModel::ServiceManaged {
+                        call_as: CallAs::DelegatedAdmin,
+                    }
                 }
             };
             Rollout {
@@ -666,8 +694,10 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
             &mut account_owner,
             &rollout.permission_model,
         );
-        if rollout.permission_model == PermissionModel::ServiceManaged
-            && e.organizational_units.is_empty()
+        if matches!(
+            rollout.permission_model,
+            PermissionModel::ServiceManaged { .. }
+        ) && e.organizational_units.is_empty()
         {
             c.report(
                 env_span.clone(),
@@ -1046,7 +1076,7 @@ fn build_env(
                         ou.get_ref()
                     ),
                 );
-            } else if *permission_model != PermissionModel::ServiceManaged {
+            } else if !matches!(permission_model, PermissionModel::ServiceManaged { .. }) {
                 // Self-managed StackSets take accounts only: the OU would be silently unused.
                 c.report(
                     ou.span(),

@@ -393,3 +393,43 @@ fn organizational_units_of_a_self_managed_rollout_are_refused_not_ignored() {
     assert_eq!((d.location.line, d.location.column), (11, 25), "{d}");
     assert!(d.message.contains("only used with"), "{d}");
 }
+
+#[test]
+fn service_managed_stack_sets_are_called_as_a_delegated_administrator_unless_told() {
+    use rolehop_core::topology::{CallAs, PermissionModel};
+    let ous = (r#"["ou-ab12-cdef3456"]"#, r#"["r-ab12"]"#);
+    let with = |call_as: &str| {
+        service_managed(ous.0, ous.1).replacen(
+            "permission_model = \"service-managed\"",
+            &format!("permission_model = \"service-managed\"\ncall_as = \"{call_as}\""),
+            1,
+        )
+    };
+    // The broker account stays apart from the organization's management account by default.
+    let model = |src: &str| parse(src).unwrap().rollout.permission_model;
+    let delegated = PermissionModel::ServiceManaged {
+        call_as: CallAs::DelegatedAdmin,
+    };
+    assert_eq!(model(&service_managed(ous.0, ous.1)), delegated);
+    assert_eq!(model(&with("delegated-admin")), delegated);
+    assert_eq!(
+        model(&with("management-account")),
+        PermissionModel::ServiceManaged {
+            call_as: CallAs::Management
+        }
+    );
+
+    let err = parse(&with("root")).unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!(d.rule, "call-as", "{err}");
+    assert!(d.message.contains("unknown `call_as` `root`"), "{d}");
+
+    // Self-managed StackSets belong to the caller: a `call_as` there is a mistake.
+    let src = VALID.replacen(
+        "[auth]",
+        "[rollout]\ncall_as = \"delegated-admin\"\n\n[auth]",
+        1,
+    );
+    let err = parse(&src).unwrap_err();
+    assert_eq!(err.diagnostics[0].rule, "call-as", "{err}");
+}
