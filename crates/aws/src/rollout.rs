@@ -69,6 +69,16 @@ impl Permission {
 }
 
 impl StackSetSpec {
+    /// Service-managed StackSets take accounts only as a filter on their OUs (INTERSECTION;
+    /// UNION is refused for creating instances).
+    fn accounts_within_ous(&self, ids: Vec<String>) -> DeploymentTargets {
+        DeploymentTargets::builder()
+            .set_organizational_unit_ids(Some(self.organizational_units.clone()))
+            .set_accounts(Some(ids))
+            .account_filter_type(AccountFilterType::Intersection)
+            .build()
+    }
+
     /// CloudFormation's `CallAs` for every request about this StackSet: service-managed
     /// StackSets of a delegated administrator are invisible to requests without it.
     fn call_as(&self) -> Option<SdkCallAs> {
@@ -920,15 +930,9 @@ impl Rollout {
                     // Service-managed StackSets take accounts only within their OUs.
                     let req = match &spec.permission {
                         Permission::SelfManaged { .. } => req.set_accounts(Some(ids)),
-                        Permission::ServiceManaged { .. } => req.deployment_targets(
-                            DeploymentTargets::builder()
-                                .set_organizational_unit_ids(Some(
-                                    spec.organizational_units.clone(),
-                                ))
-                                .set_accounts(Some(ids))
-                                .account_filter_type(AccountFilterType::Intersection)
-                                .build(),
-                        ),
+                        Permission::ServiceManaged { .. } => {
+                            req.deployment_targets(spec.accounts_within_ous(ids))
+                        }
                     };
                     let outcomes = match req.send().await {
                         Ok(o) => {
@@ -1054,11 +1058,7 @@ impl Rollout {
             let ids: Vec<String> = p.add.iter().map(|a| a.id.clone()).collect();
             (
                 spec.organizational_units.clone(),
-                DeploymentTargets::builder()
-                    .set_organizational_unit_ids(Some(spec.organizational_units.clone()))
-                    .set_accounts(Some(ids))
-                    .account_filter_type(AccountFilterType::Intersection)
-                    .build(),
+                spec.accounts_within_ous(ids),
             )
         } else {
             (
