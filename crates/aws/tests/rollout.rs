@@ -116,6 +116,48 @@ impl Progress for Recorder {
     }
 }
 
+/// One StackSet, `rolehop-prod`, with its template and broker stack left empty.
+fn one_stack_set(permission: Permission, accounts: Vec<Account>, ous: Vec<String>) -> RolloutInput {
+    RolloutInput {
+        broker_account: "111111111111".into(),
+        region: "eu-west-1".into(),
+        broker_stack: "rolehop-broker".into(),
+        broker_template: String::new(),
+        stack_sets: vec![StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: String::new(),
+            accounts,
+            permission,
+            organizational_units: ous,
+        }],
+    }
+}
+
+/// A plan that leaves the broker and the StackSet's template alone and does what `fill` puts
+/// in the StackSet's lists.
+fn plan_of(fill: impl FnOnce(&mut StackSetPlan)) -> Plan {
+    let mut set = StackSetPlan {
+        environment: "prod".into(),
+        name: "rolehop-prod".into(),
+        set: Change::Unchanged,
+        add: vec![],
+        retry: vec![],
+        remove: vec![],
+        current: vec![],
+        organizational_units: vec![],
+        add_organizational_units: vec![],
+        remove_organizational_units: vec![],
+        unlisted: vec![],
+    };
+    fill(&mut set);
+    Plan {
+        broker_stack: "rolehop-broker".into(),
+        broker: Change::Unchanged,
+        stack_sets: vec![set],
+    }
+}
+
 #[tokio::test]
 async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
     let (url, seen, bodies) = scripted_cloudformation(vec!["RUNNING", "RUNNING", "FAILED"]);
@@ -152,40 +194,17 @@ async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
             id: "333333333333".into(),
         },
     ];
-    let input = RolloutInput {
-        broker_account: "111111111111".into(),
-        region: "eu-west-1".into(),
-        broker_stack: "rolehop-broker".into(),
-        broker_template: String::new(),
-        stack_sets: vec![StackSetSpec {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            template: String::new(),
-            accounts: accounts.clone(),
-            permission: Permission::SelfManaged {
-                administration_role_arn: "arn:aws:iam::111111111111:role/Admin".into(),
-                execution_role_name: "Exec".into(),
-            },
-            organizational_units: vec![],
-        }],
-    };
-    let plan = Plan {
-        broker_stack: "rolehop-broker".into(),
-        broker: Change::Unchanged,
-        stack_sets: vec![StackSetPlan {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            set: Change::Unchanged,
-            add: accounts,
-            retry: vec![],
-            remove: vec![],
-            current: vec![],
-            organizational_units: vec![],
-            add_organizational_units: vec![],
-            remove_organizational_units: vec![],
-            unlisted: vec![],
-        }],
-    };
+    let input = one_stack_set(
+        Permission::SelfManaged {
+            administration_role_arn: "arn:aws:iam::111111111111:role/Admin".into(),
+            execution_role_name: "Exec".into(),
+        },
+        accounts.clone(),
+        vec![],
+    );
+    let plan = plan_of(|p| {
+        p.add = accounts;
+    });
     let progress = Recorder::default();
     let report = r.apply(&input, &plan, &progress).await.unwrap();
 
@@ -237,39 +256,18 @@ async fn service_managed_deploys_by_ou_and_names_a_failed_member_with_its_reason
         },
     ];
     let ou = "ou-ab12-cdef3456".to_owned();
-    let input = RolloutInput {
-        broker_account: "111111111111".into(),
-        region: "eu-west-1".into(),
-        broker_stack: "rolehop-broker".into(),
-        broker_template: String::new(),
-        stack_sets: vec![StackSetSpec {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            template: String::new(),
-            accounts: accounts.clone(),
-            permission: Permission::ServiceManaged {
-                call_as: CallAs::DelegatedAdmin,
-            },
-            organizational_units: vec![ou.clone()],
-        }],
-    };
-    let plan = Plan {
-        broker_stack: "rolehop-broker".into(),
-        broker: Change::Unchanged,
-        stack_sets: vec![StackSetPlan {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            set: Change::Unchanged,
-            add: accounts,
-            retry: vec![],
-            remove: vec![],
-            current: vec![],
-            organizational_units: vec![ou.clone()],
-            add_organizational_units: vec![ou.clone()],
-            remove_organizational_units: vec![],
-            unlisted: vec![],
-        }],
-    };
+    let input = one_stack_set(
+        Permission::ServiceManaged {
+            call_as: CallAs::DelegatedAdmin,
+        },
+        accounts.clone(),
+        vec![ou.clone()],
+    );
+    let plan = plan_of(|p| {
+        p.add = accounts;
+        p.organizational_units = vec![ou.clone()];
+        p.add_organizational_units = vec![ou.clone()];
+    });
     let report = r.apply(&input, &plan, &Recorder::default()).await.unwrap();
 
     let create = seen
@@ -316,39 +314,18 @@ async fn service_managed_retries_a_failed_member_within_its_ou() {
         id: "333333333333".into(),
     };
     let ou = "ou-ab12-cdef3456".to_owned();
-    let input = RolloutInput {
-        broker_account: "111111111111".into(),
-        region: "eu-west-1".into(),
-        broker_stack: "rolehop-broker".into(),
-        broker_template: String::new(),
-        stack_sets: vec![StackSetSpec {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            template: String::new(),
-            accounts: vec![a.clone(), b.clone()],
-            permission: Permission::ServiceManaged {
-                call_as: CallAs::DelegatedAdmin,
-            },
-            organizational_units: vec![ou.clone()],
-        }],
-    };
-    let plan = Plan {
-        broker_stack: "rolehop-broker".into(),
-        broker: Change::Unchanged,
-        stack_sets: vec![StackSetPlan {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            set: Change::Unchanged,
-            add: vec![],
-            retry: vec![b],
-            remove: vec![],
-            current: vec![a],
-            organizational_units: vec![ou.clone()],
-            add_organizational_units: vec![],
-            remove_organizational_units: vec![],
-            unlisted: vec![],
-        }],
-    };
+    let input = one_stack_set(
+        Permission::ServiceManaged {
+            call_as: CallAs::DelegatedAdmin,
+        },
+        vec![a.clone(), b.clone()],
+        vec![ou.clone()],
+    );
+    let plan = plan_of(|p| {
+        p.retry = vec![b];
+        p.current = vec![a];
+        p.organizational_units = vec![ou.clone()];
+    });
     let report = r.apply(&input, &plan, &Recorder::default()).await.unwrap();
 
     assert_eq!(seen.lock().unwrap()[0], "UpdateStackSet");
@@ -375,39 +352,18 @@ async fn service_managed_retries_a_failed_member_within_its_ou() {
 async fn an_ou_dropped_from_the_topology_is_removed_by_ou() {
     let (url, seen, bodies) = scripted_cloudformation(vec!["SUCCEEDED"]);
     let r = instant_rollout(url).await;
-    let input = RolloutInput {
-        broker_account: "111111111111".into(),
-        region: "eu-west-1".into(),
-        broker_stack: "rolehop-broker".into(),
-        broker_template: String::new(),
-        stack_sets: vec![StackSetSpec {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            template: String::new(),
-            accounts: vec![],
-            permission: Permission::ServiceManaged {
-                call_as: CallAs::DelegatedAdmin,
-            },
-            organizational_units: vec!["ou-ab12-keep0000".into()],
-        }],
-    };
-    let plan = Plan {
-        broker_stack: "rolehop-broker".into(),
-        broker: Change::Unchanged,
-        stack_sets: vec![StackSetPlan {
-            environment: "prod".into(),
-            name: "rolehop-prod".into(),
-            set: Change::Unchanged,
-            add: vec![],
-            retry: vec![],
-            remove: vec!["222222222222".into()],
-            current: vec![],
-            organizational_units: vec!["ou-ab12-keep0000".into()],
-            add_organizational_units: vec![],
-            remove_organizational_units: vec!["ou-ab12-gone0000".into()],
-            unlisted: vec![],
-        }],
-    };
+    let input = one_stack_set(
+        Permission::ServiceManaged {
+            call_as: CallAs::DelegatedAdmin,
+        },
+        vec![],
+        vec!["ou-ab12-keep0000".into()],
+    );
+    let plan = plan_of(|p| {
+        p.remove = vec!["222222222222".into()];
+        p.organizational_units = vec!["ou-ab12-keep0000".into()];
+        p.remove_organizational_units = vec!["ou-ab12-gone0000".into()];
+    });
     let report = r.apply(&input, &plan, &Recorder::default()).await.unwrap();
 
     assert_eq!(seen.lock().unwrap()[0], "DeleteStackInstances");
