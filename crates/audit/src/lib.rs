@@ -16,6 +16,8 @@ pub mod managed;
 pub mod model;
 pub mod output;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 pub use findings::{Finding, Severity};
@@ -54,6 +56,15 @@ pub struct Report {
     pub graph: Graph,
     /// Where the estate came from (for report locations).
     pub source: String,
+    /// Resource ARN -> the line of `source` declaring it; findings elsewhere point at line 1.
+    pub lines: BTreeMap<String, usize>,
+}
+
+impl Report {
+    /// The line of `source` a finding about `resource` points at.
+    pub fn line_of(&self, resource: &str) -> usize {
+        self.lines.get(resource).copied().unwrap_or(1)
+    }
 }
 
 impl Report {
@@ -126,5 +137,6 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         blast_radius,
         graph: g,
         source: estate.source.clone(),
+        lines: estate.lines.clone(),
     }
 }

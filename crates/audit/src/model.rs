@@ -148,6 +148,8 @@ pub struct Estate {
     pub problems: Vec<Problem>,
     /// Where the estate came from, for SARIF/Code Quality locations.
     pub source: String,
+    /// Resource ARN -> the line of `source` that declares it (topologies only).
+    pub lines: BTreeMap<String, usize>,
 }
 
 /// `arn:aws:iam::123:role/path/name` -> ("123", "name").

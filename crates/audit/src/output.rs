@@ -81,7 +81,7 @@ pub fn sarif(r: &Report) -> Value {
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": r.source},
-                        "region": {"startLine": 1}
+                        "region": {"startLine": r.line_of(&f.resource)}
                     },
                     "logicalLocations": [{"fullyQualifiedName": f.resource, "kind": "resource"}]
                 }],
@@ -126,7 +126,7 @@ pub fn codequality(r: &Report) -> Value {
                 "check_name": f.id,
                 "fingerprint": fingerprint(f),
                 "severity": sev,
-                "location": {"path": r.source, "lines": {"begin": 1}},
+                "location": {"path": r.source, "lines": {"begin": r.line_of(&f.resource)}},
             })
         })
         .collect();

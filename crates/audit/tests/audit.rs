@@ -132,6 +132,34 @@ fn admin_deployment_role_without_boundary_in_a_topology_is_found() {
         .find(|b| b.principal.ends_with(":user/rolehop-prod"))
         .unwrap();
     assert!(prod_user.admin);
+
+    // Dashboards and merge request widgets point at the account's line in rolehop.toml.
+    let line = src
+        .lines()
+        .position(|l| l.contains("\"222222222222\""))
+        .unwrap()
+        + 1;
+    let sarif = rolehop_audit::output::sarif(&report);
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "RH009")
+        .unwrap();
+    let physical = &result["locations"][0]["physicalLocation"];
+    assert_eq!(physical["region"]["startLine"], line, "{result}");
+    assert_eq!(
+        physical["artifactLocation"]["uri"],
+        "examples/access-keys/rolehop.toml"
+    );
+    let cq = rolehop_audit::output::codequality(&report);
+    let issue = cq
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["check_name"] == "RH009")
+        .unwrap();
+    assert_eq!(issue["location"]["lines"]["begin"], line, "{issue}");
 }
 
 #[test]
@@ -444,6 +472,13 @@ fn a_topology_letting_any_branch_reach_prod_is_found() {
         f.resource,
         "arn:aws:iam::111111111111:role/rolehop-prod-service"
     );
+    // A service role's finding points at its environment's table.
+    let header = src
+        .lines()
+        .position(|l| l.trim() == "[environments.prod]")
+        .unwrap()
+        + 1;
+    assert_eq!(report.line_of(&f.resource), header);
 }
 
 /// The edges and findings of a one-user, two-role export whose trust policies name their

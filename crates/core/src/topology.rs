@@ -133,6 +133,8 @@ impl RefType {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Environment {
     pub name: String,
+    /// The line of the environment's `[environments.<name>]` header (1-based).
+    pub line: usize,
     pub protected: bool,
     pub tier: Tier,
     pub service_role: String,
@@ -186,6 +188,8 @@ impl GitlabAccess {
 pub struct TargetAccount {
     pub name: String,
     pub id: String,
+    /// The line of `name = "id"` in the topology file (1-based): where reports point.
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -440,6 +444,11 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// The 1-based line of `span` in the file.
+    fn line(&self, span: Range<usize>) -> usize {
+        Location::from_span(self.file, self.src, span).line
+    }
+
     fn report(&mut self, span: Range<usize>, rule: &'static str, message: impl Into<String>) {
         self.diagnostics.push(Diagnostic {
             location: Location::from_span(self.file, self.src, span),
@@ -987,6 +996,7 @@ fn build_env(
             account_owner.insert(id.get_ref().clone(), (n.clone(), an_s.clone()));
         }
         accounts.push(TargetAccount {
+            line: c.line(an.span()),
             name: an.into_inner(),
             id: id.into_inner(),
         });
@@ -1092,6 +1102,7 @@ fn build_env(
         .collect();
 
     Environment {
+        line: c.line(name.span()),
         name: n,
         protected: e.protected,
         tier,

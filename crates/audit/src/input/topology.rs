@@ -28,6 +28,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
+            e.lines.insert(u.arn.clone(), env.line);
             e.principals.push(u);
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
@@ -39,6 +40,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
+        e.lines.insert(s.arn.clone(), env.line);
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
@@ -58,6 +60,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());
             d.part = Part::DeploymentRole;
+            e.lines.insert(d.arn.clone(), account.line);
             e.principals.push(d);
         }
     }
