@@ -56,14 +56,17 @@ pub struct Report {
     pub graph: Graph,
     /// Where the estate came from (for report locations).
     pub source: String,
-    /// Resource ARN -> the line of `source` declaring it; findings elsewhere point at line 1.
-    pub lines: BTreeMap<String, usize>,
+    /// Resource ARN -> the file and line declaring it.
+    pub origins: BTreeMap<String, model::Origin>,
 }
 
 impl Report {
-    /// The line of `source` a finding about `resource` points at.
-    pub fn line_of(&self, resource: &str) -> usize {
-        self.lines.get(resource).copied().unwrap_or(1)
+    /// The file and line a finding about `resource` points at: where it was declared, else
+    /// the first line of the input.
+    pub fn origin_of(&self, resource: &str) -> (&str, usize) {
+        self.origins
+            .get(resource)
+            .map_or((self.source.as_str(), 1), |o| (o.file.as_str(), o.line))
     }
 }
 
@@ -137,6 +140,6 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         blast_radius,
         graph: g,
         source: estate.source.clone(),
-        lines: estate.lines.clone(),
+        origins: estate.origins.clone(),
     }
 }

@@ -148,8 +148,16 @@ pub struct Estate {
     pub problems: Vec<Problem>,
     /// Where the estate came from, for SARIF/Code Quality locations.
     pub source: String,
-    /// Resource ARN -> the line of `source` that declares it (topologies only).
-    pub lines: BTreeMap<String, usize>,
+    /// Resource ARN -> the file and line that declare it.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+/// Where a resource was declared: a topology line, or the export file that listed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: String,
+    /// 1-based; exports do not keep lines, so 1.
+    pub line: usize,
 }
 
 /// `arn:aws:iam::123:role/path/name` -> ("123", "name").

@@ -73,6 +73,7 @@ pub fn sarif(r: &Report) -> Value {
         .findings
         .iter()
         .map(|f| {
+            let (file, line) = r.origin_of(&f.resource);
             json!({
                 "ruleId": f.id,
                 "ruleIndex": RULES.iter().position(|(id, _)| *id == f.id).unwrap_or(0),
@@ -80,8 +81,8 @@ pub fn sarif(r: &Report) -> Value {
                 "message": {"text": format!("{}: {}", f.title, f.detail)},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": r.source},
-                        "region": {"startLine": r.line_of(&f.resource)}
+                        "artifactLocation": {"uri": file},
+                        "region": {"startLine": line}
                     },
                     "logicalLocations": [{"fullyQualifiedName": f.resource, "kind": "resource"}]
                 }],
@@ -121,12 +122,13 @@ pub fn codequality(r: &Report) -> Value {
                 Severity::High => "critical",
                 Severity::Critical => "blocker",
             };
+            let (file, line) = r.origin_of(&f.resource);
             json!({
                 "description": format!("{} {} ({})", f.id, f.title, f.resource),
                 "check_name": f.id,
                 "fingerprint": fingerprint(f),
                 "severity": sev,
-                "location": {"path": r.source, "lines": {"begin": r.line_of(&f.resource)}},
+                "location": {"path": file, "lines": {"begin": line}},
             })
         })
         .collect();

@@ -207,6 +207,24 @@ fn planted_defects_are_each_found_with_their_id() {
             report.findings
         );
     }
+    // With one export per account, each finding points at its account's export.
+    let sarif = rolehop_audit::output::sarif(&report);
+    let uri_of = |resource: &str| {
+        sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == resource)
+            .map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].clone())
+    };
+    assert_eq!(
+        uri_of("arn:aws:iam::333333333333:role/broken-policy").unwrap(),
+        "nonprod-333333333333.json"
+    );
+    assert_eq!(
+        uri_of(&format!("{b}user/rolehop-prod")).unwrap(),
+        "broker-111111111111.json"
+    );
     // Nothing is found about what was not planted.
     assert!(!has(&report, "RH001", &format!("{b}user/rolehop-nonprod")));
     assert!(!has(&report, "RH010", &format!("{b}user/rolehop-nonprod")));
@@ -478,7 +496,7 @@ fn a_topology_letting_any_branch_reach_prod_is_found() {
         .position(|l| l.trim() == "[environments.prod]")
         .unwrap()
         + 1;
-    assert_eq!(report.line_of(&f.resource), header);
+    assert_eq!(report.origin_of(&f.resource).1, header);
 }
 
 /// The edges and findings of a one-user, two-role export whose trust policies name their

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::InputError;
 use crate::model::{
-    Estate, Group, Kind, NamedDoc, Principal, Problem, ProblemKind, guess_env, guess_part,
+    Estate, Group, Kind, NamedDoc, Origin, Principal, Problem, ProblemKind, guess_env, guess_part,
     split_arn,
 };
 
@@ -179,6 +179,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         }
         p.env = guess_env(&p.name, &p.tags);
         p.part = guess_part(Kind::User, &p.name, &p.tags);
+        estate.origins.insert(p.arn.clone(), export_origin(file));
         estate.principals.push(p);
     }
 
@@ -230,6 +231,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .map(str::to_owned);
         p.env = guess_env(&p.name, &p.tags);
         p.part = guess_part(Kind::Role, &p.name, &p.tags);
+        estate.origins.insert(p.arn.clone(), export_origin(file));
         estate.principals.push(p);
     }
     Ok(())
@@ -310,4 +312,13 @@ fn inline_docs(
         }
     }
     out
+}
+
+/// Exports keep no line numbers: a finding points at the export the principal came from, so
+/// with one export per account it names the account's file.
+fn export_origin(file: &str) -> Origin {
+    Origin {
+        file: file.to_owned(),
+        line: 1,
+    }
 }

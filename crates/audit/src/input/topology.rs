@@ -5,12 +5,16 @@
 use rolehop_core::topology::{Auth, Topology};
 use rolehop_render::iam;
 
-use crate::model::{Env, Estate, Kind, NamedDoc, Part, Principal};
+use crate::model::{Env, Estate, Kind, NamedDoc, Origin, Part, Principal};
 
 /// Service roles are entered directly (not by chaining), so they keep IAM's default maximum.
 const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
 
 pub fn estate_of(topo: &Topology) -> Estate {
+    let origin = |line: usize| Origin {
+        file: topo.origin.clone(),
+        line,
+    };
     let mut e = Estate {
         source: topo.origin.clone(),
         ..Estate::default()
@@ -28,7 +32,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
-            e.lines.insert(u.arn.clone(), env.line);
+            e.origins.insert(u.arn.clone(), origin(env.line));
             e.principals.push(u);
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
@@ -40,7 +44,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
-        e.lines.insert(s.arn.clone(), env.line);
+        e.origins.insert(s.arn.clone(), origin(env.line));
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
@@ -60,7 +64,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());
             d.part = Part::DeploymentRole;
-            e.lines.insert(d.arn.clone(), account.line);
+            e.origins.insert(d.arn.clone(), origin(account.line));
             e.principals.push(d);
         }
     }

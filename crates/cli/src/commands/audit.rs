@@ -140,7 +140,8 @@ pub fn load_estate(source: &Source) -> CliResult<Estate> {
             .map_err(|e| CliError::new(Exit::Input, e))?;
     }
     if estate.source.contains(',') {
-        // SARIF and Code Quality want one file: the first export stands for all.
+        // Findings point at the export that listed their principal; the first export stands
+        // for the rest (findings about policies or SCPs that no principal declares).
         estate.source = names.first().cloned().unwrap_or_default();
     }
     Ok(estate)
