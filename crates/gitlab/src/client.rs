@@ -221,8 +221,11 @@ impl GitlabClient {
     /// `url` is the GitLab instance (`https://gitlab.example.com`) or its `/api/v4` base.
     pub fn new(url: &str, token: Secret, opts: ClientOptions) -> Result<Self, GitlabError> {
         let base = api_base(url)?;
+        // No redirects: ureq strips only `Authorization` when following one, so PRIVATE-TOKEN
+        // would go to whatever host or plain-http URL the `Location` names.
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
             .timeout_global(Some(opts.timeout))
             .build();
         Ok(Self {
@@ -510,6 +513,13 @@ fn check(method: &str, path: &str, target: &Target, r: Reply) -> Result<Reply, G
         400 => Err(GitlabError::Invalid {
             request,
             message: message(&r.body),
+        }),
+        300..=399 => Err(GitlabError::Unexpected {
+            request,
+            status: r.status,
+            detail: "a redirect, which rolehop does not follow so the token never leaves the configured URL: \
+                     use the URL GitLab redirects to (https, the instance's own host)"
+                .into(),
         }),
         status => Err(GitlabError::Unexpected {
             request,

@@ -267,3 +267,53 @@ fn the_store_tells_an_old_gitlab_without_descriptions_from_a_null_one() {
     let v = store.get("AWS_SECRET_ACCESS_KEY").unwrap().unwrap();
     assert!(!v.descriptions_supported);
 }
+
+/// Records the head of every request it receives and answers each with `200 []`.
+fn capturing_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = String::new();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            s.lock().unwrap().push(head);
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn the_token_never_follows_a_redirect_to_another_origin() {
+    // A GitLab behind a misconfigured proxy, or one that was taken over, answers with a
+    // redirect to elsewhere (plain http, another host). The PRIVATE-TOKEN header must not go
+    // along: ureq strips `Authorization` on redirects, but not custom headers.
+    let (port, seen) = capturing_server();
+    let redirect = rolehop_testkit::fault::CannedServer::start(
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/api/v4/projects/1/variables\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+    );
+    let c = GitlabClient::new(&redirect.url(), secret(TOKEN), ClientOptions::default()).unwrap();
+    let result = c.list_variables(&shop());
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads.iter().all(|h| !h.contains(TOKEN)),
+        "the token was sent to the redirect target: {heads:?}"
+    );
+    let m = result.unwrap_err().to_string();
+    assert!(m.contains("302") && !m.contains(TOKEN), "{m}");
+}
