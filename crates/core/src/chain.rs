@@ -5,6 +5,11 @@
 //! limits. The AWS rim only executes the plan.
 
 use std::fmt;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
 
 use crate::duration::format_secs;
 use crate::gitlab_ctx::JobContext;
@@ -262,16 +267,52 @@ pub fn source_identity(job: &JobContext) -> String {
     si
 }
 
+/// STS's session tag charset. `char::is_alphanumeric` is not `\p{L}\p{N}`: it also admits
+/// combining marks (Devanagari vowel signs) and symbols such as `Ⓐ`, which STS refuses.
+static TAG_CHAR: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]$").ok());
+
 fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric() || c == ' ' || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+    let mut buf = [0u8; 4];
+    match TAG_CHAR.as_ref() {
+        Some(re) => re.is_match(c.encode_utf8(&mut buf)),
+        // Unreachable (the pattern is fixed); the ASCII subset is still what STS accepts.
+        None => c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '/' | '+' | '-' | '@'),
+    }
 }
 
-/// Fits a value to the session tag charset and 256 characters.
+/// STS's limit on a session tag value, in characters.
+pub const TAG_VALUE_MAX: usize = 256;
+
+/// Fits a value to the session tag charset and 256 characters without ever giving two values
+/// the same tag (a policy on `aws:PrincipalTag/gitlab:ref` must not match another ref):
+/// characters STS accepts stay as they are, except `=`; `=` and every other character become
+/// `=XX` per UTF-8 byte. An encoding over 256 characters is cut and ends in `==` (which no
+/// uncut encoding contains) and 128 bits of the raw value's SHA-256.
 pub fn sanitize_tag_value(raw: &str) -> String {
-    raw.chars()
-        .map(|c| if is_tag_char(c) { c } else { '_' })
-        .take(256)
-        .collect()
+    let mut out = String::new();
+    for c in raw.chars() {
+        if c != '=' && is_tag_char(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "={b:02X}");
+            }
+        }
+    }
+    if out.chars().count() <= TAG_VALUE_MAX {
+        return out;
+    }
+    let digest = Sha256::digest(raw.as_bytes());
+    let mut hash = String::new();
+    for b in digest.iter().take(16) {
+        let _ = write!(hash, "{b:02x}");
+    }
+    let mut cut: String = out.chars().take(TAG_VALUE_MAX - 2 - hash.len()).collect();
+    cut.push_str("==");
+    cut.push_str(&hash);
+    cut
 }
 
 /// The job's identity as session tags (project, ref, pipeline, job, environment).
@@ -421,8 +462,76 @@ mod tests {
     fn tag_values_are_sanitised() {
         let tags = session_tags(&job());
         let r = tags.iter().find(|t| t.key == "gitlab:ref").unwrap();
-        assert_eq!(r.value, "feature/x_1");
+        assert_eq!(r.value, "feature/x=231");
         assert_eq!(sanitize_tag_value(&"é".repeat(300)).chars().count(), 256);
+        // What STS accepts stays readable, so policies can name ordinary refs.
+        assert_eq!(
+            sanitize_tag_value("release/1.2-rc+b@x"),
+            "release/1.2-rc+b@x"
+        );
+        assert_eq!(sanitize_tag_value("日本 ١٢"), "日本 ١٢");
+    }
+
+    /// STS's own check for a session tag value, written from its API model.
+    fn sts_accepts_tag_value(v: &str) -> bool {
+        let re = regex::Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").unwrap();
+        re.is_match(v) && v.chars().count() <= 256
+    }
+
+    /// Values a GitLab job can really carry: branch names may hold nearly anything git allows.
+    fn awkward_refs() -> Vec<String> {
+        vec![
+            "feature/x#1".into(),
+            "feature/x_1".into(),
+            "feature/x=1".into(),
+            "feature/x=231".into(),
+            "fix 🚀 launch".into(),
+            "fix 🚁 launch".into(),
+            "feature/हिन्दी".into(),
+            "Ⓐ-team".into(),
+            "e\u{301}te".into(),
+            "main".into(),
+            format!("{}-a", "x".repeat(300)),
+            format!("{}-b", "x".repeat(300)),
+            "é".repeat(300),
+        ]
+    }
+
+    #[test]
+    fn tag_values_only_hold_characters_sts_accepts() {
+        // `char::is_alphanumeric` is not `\p{L}\p{N}`: it also admits combining marks such as
+        // Devanagari vowel signs and symbols such as `Ⓐ`, which STS refuses with a
+        // ValidationError that fails the whole chain.
+        for raw in awkward_refs() {
+            let mut j = job();
+            j.ref_name = Some(raw.clone());
+            j.project_path = Some(format!("grüppe/{raw}"));
+            j.environment = Some(raw.clone());
+            let p = plan(&req(BaseKind::AccessKeys), &j).unwrap();
+            for t in &p.hops[0].tags {
+                assert!(
+                    sts_accepts_tag_value(&t.value),
+                    "STS would refuse {}=`{}` (from `{raw}`)",
+                    t.key,
+                    t.value
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn different_refs_never_share_a_tag_value() {
+        // A policy on `aws:PrincipalTag/gitlab:ref` must not be satisfiable by another ref:
+        // `release#1` must not pass for `release_1`, nor one 300-character branch for
+        // another with the same first 256 characters.
+        let refs = awkward_refs();
+        let mut seen = std::collections::BTreeMap::new();
+        for raw in &refs {
+            let v = sanitize_tag_value(raw);
+            if let Some(other) = seen.insert(v.clone(), raw.clone()) {
+                panic!("`{raw}` and `{other}` both become tag value `{v}`");
+            }
+        }
     }
 
     #[test]
