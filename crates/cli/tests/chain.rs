@@ -350,6 +350,13 @@ fn bad_input_gets_its_exit_code_and_no_request() {
             "no base AWS credentials",
         ),
         (&["assume", "--region", "Mars"], &[], 2, "region"),
+        // botocore ends a line at `\r`: such a section would break the whole AWS config.
+        (
+            &["assume", "--write-profile", "x\rfoo"],
+            &[],
+            2,
+            "profile name",
+        ),
         (&["assume", "--base", "oidc"], &[], 7, "ID token"),
         (
             &["assume", "--base", "oidc"],

@@ -160,6 +160,41 @@ pub fn render(format: Format, outcome: &ChainOutcome) -> String {
     }
 }
 
+/// The section a line opens, read as botocore's configparser does: `[` up to the line's last
+/// `]`, so `[deploy] # note` is section `deploy` (inline comments are not stripped).
+fn section_name(line: &str) -> Option<&str> {
+    let t = line.trim();
+    let rest = t.strip_prefix('[')?;
+    let end = rest.rfind(']')?;
+    (end > 0).then(|| &rest[..end])
+}
+
+/// Checks that `name` can be written as `[name]` and `[profile name]` and read back by the
+/// AWS CLI and SDKs: botocore ends lines at `\r` too, and splits `profile a b` or
+/// `profile a'b` shell-like, silently ignoring the section.
+pub fn profile_name(name: &str) -> Result<(), String> {
+    let shown = name.escape_debug();
+    if name.is_empty() {
+        return Err("the profile name is empty".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '[' | ']' | '\'' | '"' | '\\'))
+    {
+        return Err(format!(
+            "profile name `{shown}` contains `{}`: the AWS config files allow no whitespace, control characters, brackets, quotes or backslashes there",
+            c.escape_debug()
+        ));
+    }
+    if name.starts_with(['#', ';']) {
+        return Err(format!(
+            "profile name `{shown}` starts with `{}`, which begins a comment in the AWS config files",
+            &name[..1]
+        ));
+    }
+    Ok(())
+}
+
 /// Replaces (or appends) the `[header]` section of an INI-style AWS file, keeping every
 /// other line of the user's file as it was.
 pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)]) -> String {
@@ -172,10 +207,8 @@ pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)])
         let _ = writeln!(section, "{k} = {v}");
     }
     for line in existing.lines() {
-        let t = line.trim();
-        if t.starts_with('[') && t.ends_with(']') {
-            let name = t.trim_start_matches('[').trim_end_matches(']').trim();
-            if name == header {
+        if let Some(name) = section_name(line) {
+            if name.trim() == header {
                 skipping = true;
                 replaced = true;
                 out.push_str(&section);
@@ -251,6 +284,44 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let dbg = format!("{:?}", outcome());
         assert!(!dbg.contains("se'cret") && !dbg.contains("\"tok\""));
+    }
+
+    #[test]
+    fn a_header_with_a_comment_is_replaced_not_duplicated() {
+        // botocore (configparser) reads `[deploy] # note` as section `deploy`; a second
+        // `[deploy]` appended after it makes every aws CLI call fail with "Unable to parse
+        // config file", for every profile.
+        let old = "[deploy] # staging keys\naws_access_key_id = OLD\n\n[other]\na = b\n";
+        let new = upsert_ini_section(old, "deploy", &[("aws_access_key_id", "NEW".into())]);
+        assert_eq!(new, "[deploy]\naws_access_key_id = NEW\n[other]\na = b\n");
+        let new = upsert_ini_section(
+            "[profile deploy]  ; x\nregion = a\n",
+            "profile deploy",
+            &[("region", "b".into())],
+        );
+        assert_eq!(new, "[profile deploy]\nregion = b\n");
+    }
+
+    #[test]
+    fn profile_names_the_aws_files_can_hold() {
+        for ok in [
+            "deploy",
+            "acme-prod_2",
+            "team@acme.example",
+            "a/b:c",
+            "profile-x",
+        ] {
+            assert!(profile_name(ok).is_ok(), "{ok}");
+        }
+        // `\r` ends a line for botocore: the file would no longer parse at all. Whitespace
+        // and quotes make `[profile a b]` a section botocore silently ignores.
+        for bad in [
+            "", "x\rfoo", "x\nfoo", "a]b", "[a", " deploy", "deploy ", "a b", "a\tb", "a'b",
+            "a\"b", "a\\b", "#x", ";x",
+        ] {
+            let e = profile_name(bad).unwrap_err();
+            assert!(e.contains("profile name"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let env = ProcessEnv;
+    // Before any STS call: a name the AWS files cannot hold is a usage error, not a chain run.
+    if let Some(profile) = &args.write_profile {
+        credentials::profile_name(profile).map_err(|m| CliError::msg(Exit::Usage, m))?;
+    }
     let resolved = selection::resolve(&args.selection, &env, OffsetDateTime::now_utc())?;
     let outcome = selection::execute(&resolved)?;
     match &args.write_profile {
@@ -90,19 +94,15 @@ fn aws_file(env: &dyn Env, var: &str, name: &str) -> CliResult<PathBuf> {
 
 /// Writes `profile` into the shared credentials and config files, keeping their other
 /// sections. Each file is replaced atomically by a 0600 temporary file, so a crash leaves
-/// either the old or the new file and never a readable half-written secret.
+/// either the old or the new file and never a readable half-written secret; a symlinked file
+/// is replaced at its target.
 fn write_profile(
     env: &dyn Env,
     profile: &str,
     region: &str,
     outcome: &ChainOutcome,
 ) -> CliResult<()> {
-    if profile.is_empty() || profile.contains([']', '[', '\n']) {
-        return Err(CliError::msg(
-            Exit::Usage,
-            format!("`{profile}` is not a usable profile name"),
-        ));
-    }
+    credentials::profile_name(profile).map_err(|m| CliError::msg(Exit::Usage, m))?;
     let c = &outcome.credentials;
     let creds_path = aws_file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")?;
     let config_path = aws_file(env, "AWS_CONFIG_FILE", "config")?;
@@ -138,7 +138,10 @@ fn update_file(path: &std::path::Path, header: &str, body: &[(&str, String)]) ->
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(io("read", e)),
     };
-    let dir = path
+    // A symlinked file (dotfile managers) is replaced where it really lives, so the link
+    // survives and the temporary file is in the real file's directory, as rename needs.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| std::path::Path::new("."));
@@ -149,6 +152,64 @@ fn update_file(path: &std::path::Path, header: &str, body: &[(&str, String)]) ->
     tmp.write_all(credentials::upsert_ini_section(&existing, header, body).as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| io("write", e))?;
-    tmp.persist(path).map_err(|e| io("replace", e.error))?;
+    tmp.persist(&target).map_err(|e| io("replace", e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_symlinked_credentials_file_stays_a_symlink() {
+        // Dotfile managers link ~/.aws/credentials into a repository; replacing the link with
+        // a plain file would leave the real file stale and silently unlink the user's setup.
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("dotfiles");
+        std::fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("credentials");
+        std::fs::write(&real, "[keep]\na = b\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("credentials");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        update_file(&link, "deploy", &[("k", "v".into())]).unwrap();
+
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link was replaced by a file"
+        );
+        let text = std::fs::read_to_string(&real).unwrap();
+        assert!(
+            text.contains("[keep]") && text.contains("[deploy]\nk = v"),
+            "{text}"
+        );
+        assert_eq!(
+            mode(&real),
+            0o600,
+            "a replaced file holding secrets is 0600"
+        );
+    }
+
+    #[test]
+    fn a_replaced_file_is_0600_and_keeps_other_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("credentials");
+        std::fs::write(&f, "# mine\n[keep]\na = b\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        update_file(&f, "deploy", &[("k", "v".into())]).unwrap();
+        assert_eq!(mode(&f), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "# mine\n[keep]\na = b\n\n[deploy]\nk = v\n"
+        );
+    }
 }
