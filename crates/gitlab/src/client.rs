@@ -172,7 +172,18 @@ pub fn api_base(url: &str) -> Result<String, GitlabError> {
     let rest = if let Some(r) = u.strip_prefix("https://") {
         r
     } else if let Some(r) = u.strip_prefix("http://") {
-        let host = r.split(['/', ':']).next().unwrap_or("");
+        // The host ends at the path, the query or the port; a bracketed IPv6 host ends at `]`.
+        let authority = r.split(['/', '?', '#']).next().unwrap_or("");
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map_or(authority, |(h, rest)| {
+                if rest.is_empty() || rest.starts_with(':') {
+                    &authority[..h.len() + 2]
+                } else {
+                    authority
+                }
+            }),
+            None => authority.split(':').next().unwrap_or(""),
+        };
         if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
             return Err(GitlabError::Config(format!(
                 "refusing to send the GitLab token over plain http to `{host}`: use an https URL"
@@ -593,6 +604,19 @@ mod tests {
             "{e}"
         );
         assert!(api_base("gitlab.example.com").is_err());
+        // IPv6 loopback is loopback too; lookalike hosts are not.
+        assert_eq!(
+            api_base("http://[::1]:8080").unwrap(),
+            "http://[::1]:8080/api/v4"
+        );
+        for bad in [
+            "http://127.0.0.1@evil.example",
+            "http://localhost.evil.example",
+            "http://[::1].evil.example",
+            "http://[::2]:80",
+        ] {
+            assert!(api_base(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
