@@ -216,7 +216,10 @@ pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)])
             }
             skipping = false;
         }
-        if !skipping {
+        // Of the replaced section only its settings go: comments and blank lines may belong
+        // to the next section (and are the user's either way).
+        let t = line.trim_start();
+        if !skipping || t.is_empty() || t.starts_with(['#', ';']) {
             out.push_str(line);
             out.push('\n');
         }
@@ -293,13 +296,25 @@ mod tests {
         // config file", for every profile.
         let old = "[deploy] # staging keys\naws_access_key_id = OLD\n\n[other]\na = b\n";
         let new = upsert_ini_section(old, "deploy", &[("aws_access_key_id", "NEW".into())]);
-        assert_eq!(new, "[deploy]\naws_access_key_id = NEW\n[other]\na = b\n");
+        assert_eq!(new, "[deploy]\naws_access_key_id = NEW\n\n[other]\na = b\n");
         let new = upsert_ini_section(
             "[profile deploy]  ; x\nregion = a\n",
             "profile deploy",
             &[("region", "b".into())],
         );
         assert_eq!(new, "[profile deploy]\nregion = b\n");
+    }
+
+    #[test]
+    fn comments_between_sections_survive_a_replace() {
+        // A comment above the next profile belongs to the user, not to the replaced section.
+        let old =
+            "[deploy]\naws_access_key_id = OLD\n\n# production: rotate monthly\n[prod]\na = b\n";
+        let new = upsert_ini_section(old, "deploy", &[("aws_access_key_id", "NEW".into())]);
+        assert_eq!(
+            new,
+            "[deploy]\naws_access_key_id = NEW\n\n# production: rotate monthly\n[prod]\na = b\n"
+        );
     }
 
     #[test]
@@ -330,7 +345,7 @@ mod tests {
         let new = upsert_ini_section(old, "deploy", &[("aws_access_key_id", "NEW".into())]);
         assert_eq!(
             new,
-            "[default]\nregion = x\n\n[deploy]\naws_access_key_id = NEW\n[other]\na = b\n"
+            "[default]\nregion = x\n\n[deploy]\naws_access_key_id = NEW\n\n[other]\na = b\n"
         );
         let appended =
             upsert_ini_section("[default]\nregion = x\n", "deploy", &[("k", "v".into())]);
