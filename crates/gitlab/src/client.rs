@@ -232,11 +232,19 @@ impl GitlabClient {
     /// `url` is the GitLab instance (`https://gitlab.example.com`) or its `/api/v4` base.
     pub fn new(url: &str, token: Secret, opts: ClientOptions) -> Result<Self, GitlabError> {
         let base = api_base(url)?;
+        // Plain http is only allowed because loopback never leaves the machine; a proxy from
+        // HTTP_PROXY/ALL_PROXY would carry the token to another host in clear text.
+        let proxy = if base.starts_with("https://") {
+            ureq::Proxy::try_from_env()
+        } else {
+            None
+        };
         // No redirects: ureq strips only `Authorization` when following one, so PRIVATE-TOKEN
         // would go to whatever host or plain-http URL the `Location` names.
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
+            .proxy(proxy)
             .timeout_global(Some(opts.timeout))
             .build();
         Ok(Self {

@@ -268,7 +268,8 @@ fn the_store_tells_an_old_gitlab_without_descriptions_from_a_null_one() {
     assert!(!v.descriptions_supported);
 }
 
-/// Records the head of every request it receives and answers each with `200 []`.
+/// Records the head of every request it receives and answers each with `200 []`; acting as
+/// a proxy, it accepts `CONNECT` and records the request sent through the tunnel too.
 fn capturing_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -278,18 +279,27 @@ fn capturing_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let mut head = String::new();
             let mut reader = BufReader::new(conn.try_clone().unwrap());
             loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
                 }
-                head.push_str(&line);
+                let connect = head.starts_with("CONNECT ");
+                s.lock().unwrap().push(head);
+                if connect {
+                    let _ = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    continue;
+                }
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]",
+                );
+                break;
             }
-            s.lock().unwrap().push(head);
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]");
         }
     });
     (port, seen)
@@ -316,4 +326,51 @@ fn the_token_never_follows_a_redirect_to_another_origin() {
     );
     let m = result.unwrap_err().to_string();
     assert!(m.contains("302") && !m.contains(TOKEN), "{m}");
+}
+
+#[test]
+fn plain_http_to_loopback_never_goes_through_a_proxy() {
+    // Runners often set HTTP_PROXY. ureq reads it by default, so a plain-http loopback URL
+    // (allowed because it never leaves the machine) sent the token in clear text to the proxy.
+    // The environment is the process's: the check runs in a child copy of this test binary.
+    const CHILD: &str = "ROLEHOP_TEST_PROXY_CHILD_URL";
+    if let Ok(url) = std::env::var(CHILD) {
+        let c = GitlabClient::new(&url, secret(TOKEN), ClientOptions::default()).unwrap();
+        let _ = c.list_variables(&shop());
+        return;
+    }
+    let srv = GitlabServer::start();
+    let (proxy_port, seen) = capturing_server();
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "plain_http_to_loopback_never_goes_through_a_proxy",
+            "--test-threads=1",
+        ])
+        .env(CHILD, srv.url())
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads.iter().all(|h| !h.contains(TOKEN)),
+        "the token went to the proxy: {heads:?}"
+    );
+    assert!(
+        srv.requests().iter().any(|r| r.contains("/variables")),
+        "the request reached GitLab directly"
+    );
 }
