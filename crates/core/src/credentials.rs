@@ -209,9 +209,13 @@ pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)])
     for line in existing.lines() {
         if let Some(name) = section_name(line) {
             if name.trim() == header {
+                // A second copy of the section is dropped, not rewritten: botocore refuses
+                // duplicate sections.
+                if !replaced {
+                    out.push_str(&section);
+                }
                 skipping = true;
                 replaced = true;
-                out.push_str(&section);
                 continue;
             }
             skipping = false;
@@ -315,6 +319,15 @@ mod tests {
             new,
             "[deploy]\naws_access_key_id = NEW\n\n# production: rotate monthly\n[prod]\na = b\n"
         );
+    }
+
+    #[test]
+    fn a_file_with_the_section_twice_is_repaired() {
+        // Earlier versions appended a second `[deploy]` after `[deploy] # note`; botocore
+        // refuses such a file, and rewriting both copies would keep it broken.
+        let old = "[deploy] # note\nk = OLD1\n\n[deploy]\nk = OLD2\n";
+        let new = upsert_ini_section(old, "deploy", &[("k", "NEW".into())]);
+        assert_eq!(new, "[deploy]\nk = NEW\n\n");
     }
 
     #[test]
