@@ -273,11 +273,16 @@ static TAG_CHAR: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]$").ok());
 
 fn is_tag_char(c: char) -> bool {
+    // ASCII first: the usual ref never pays for compiling the Unicode classes.
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric()
+            || matches!(c, ' ' | '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@');
+    }
     let mut buf = [0u8; 4];
     match TAG_CHAR.as_ref() {
         Some(re) => re.is_match(c.encode_utf8(&mut buf)),
-        // Unreachable (the pattern is fixed); the ASCII subset is still what STS accepts.
-        None => c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '/' | '+' | '-' | '@'),
+        // Unreachable (the pattern is fixed); escaping is always accepted.
+        None => false,
     }
 }
 
