@@ -37,3 +37,18 @@ hyperfine --warmup 3 --runs "$runs" -N --style basic \
   -n "boto3 script" "$venv/python bench/boto3_chain.py" \
   -n "aws CLI x2 (--query)" "bash bench/cli_chain.sh"
 cat bench/results/chain.md
+
+# Instructions, which do not depend on what else the machine is doing (ROLEHOP_BENCH_CALLGRIND=0
+# skips this): one run of each Rust program under callgrind.
+if [[ "${ROLEHOP_BENCH_CALLGRIND:-1}" == 1 ]] && command -v valgrind >/dev/null; then
+  for prog in rolehop floor; do
+    bin=$target/release/rolehop
+    args=(assume)
+    [[ $prog == floor ]] && bin=$target/release/examples/floor && args=()
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "${args[@]}" >/dev/null 2>"$out.log"
+    total=$(grep -a '^summary:' "$out" | awk '{print $2}')
+    printf '%-8s %s instructions\n' "$prog" "$total" | tee -a bench/results/chain.md
+    rm -f "$out" "$out.log"
+  done
+fi
