@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod credentials;
 pub mod duration;
+pub mod endpoint;
 pub mod gitlab_ctx;
 pub mod id_token;
 pub mod rotation;

@@ -172,19 +172,7 @@ pub fn api_base(url: &str) -> Result<String, GitlabError> {
     let rest = if let Some(r) = u.strip_prefix("https://") {
         r
     } else if let Some(r) = u.strip_prefix("http://") {
-        // The host ends at the path, the query or the port; a bracketed IPv6 host ends at `]`.
-        let authority = r.split(['/', '?', '#']).next().unwrap_or("");
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split_once(']').map_or(authority, |(h, rest)| {
-                if rest.is_empty() || rest.starts_with(':') {
-                    &authority[..h.len() + 2]
-                } else {
-                    authority
-                }
-            }),
-            None => authority.split(':').next().unwrap_or(""),
-        };
-        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        if let Some(host) = rolehop_core::endpoint::cleartext_off_machine(u) {
             return Err(GitlabError::Config(format!(
                 "refusing to send the GitLab token over plain http to `{host}`: use an https URL"
             )));

@@ -108,6 +108,8 @@ pub struct Resolved {
     pub settings: StsSettings,
     /// The ID token's claims (OIDC), decoded without trust, for messages.
     pub claims: Option<Claims>,
+    /// Said on stderr before the chain runs (an endpoint that sends in clear text).
+    pub warnings: Vec<String>,
 }
 
 fn usage(msg: impl std::fmt::Display) -> CliError {
@@ -215,12 +217,33 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     })?;
     rolehop_core::validate::region(&region).map_err(usage)?;
     let endpoint = sts_endpoint(env);
+    let warnings = endpoint
+        .as_deref()
+        .and_then(|url| cleartext_warning(url, oidc))
+        .into_iter()
+        .collect();
     Ok(Resolved {
         plan,
         base,
         settings: StsSettings::new(region, endpoint),
         claims,
+        warnings,
     })
+}
+
+/// STS over plain http to another machine carries the issued credentials (and, with OIDC,
+/// the ID token, which anyone on the way could replay to real STS) in clear text. Local
+/// emulators on another host are legitimate, so this warns rather than refuses.
+pub fn cleartext_warning(url: &str, oidc: bool) -> Option<String> {
+    let host = rolehop_core::endpoint::cleartext_off_machine(url)?;
+    let what = if oidc {
+        "the GitLab ID token and the issued credentials"
+    } else {
+        "the issued credentials"
+    };
+    Some(format!(
+        "the STS endpoint `{url}` (AWS_ENDPOINT_URL) is plain http to `{host}`: {what} cross the network unencrypted; use https, or plain http only to 127.0.0.1"
+    ))
 }
 
 /// OIDC or access keys: the flag, else the topology's mode, else whether a token is present.
@@ -283,6 +306,9 @@ pub fn execute(resolved: &Resolved) -> CliResult<ChainOutcome> {
 /// Like [`execute`], keeping the chain's own error (for `doctor`, which reports partial progress).
 #[allow(clippy::result_large_err)] // built once, on the way out
 pub fn execute_raw(resolved: &Resolved) -> Result<ChainOutcome, ChainError> {
+    for warning in &resolved.warnings {
+        eprintln!("rolehop: warning: {warning}");
+    }
     for note in &resolved.plan.notes {
         eprintln!("rolehop: note: {note}");
     }
@@ -322,4 +348,26 @@ fn chain_error(e: ChainError, claims: Option<&Claims>) -> CliError {
         ));
     }
     CliError::msg(exit, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::cleartext_warning;
+
+    #[test]
+    fn plain_http_sts_off_the_machine_is_warned_about_and_loopback_is_not() {
+        assert_eq!(cleartext_warning("http://127.0.0.1:5000", true), None);
+        assert_eq!(cleartext_warning("https://sts.example.com", true), None);
+        let w = cleartext_warning("http://10.0.0.5:4566", true).unwrap();
+        assert!(
+            w.contains("`10.0.0.5`") && w.contains("GitLab ID token"),
+            "{w}"
+        );
+        let w = cleartext_warning("http://10.0.0.5:4566", false).unwrap();
+        assert!(
+            !w.contains("ID token") && w.contains("issued credentials"),
+            "{w}"
+        );
+    }
 }
