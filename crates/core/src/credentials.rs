@@ -195,12 +195,48 @@ pub fn profile_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Settings that name where a profile's credentials come from. Left beside the keys rolehop
+/// writes, they would take precedence (a `role_arn` turns the profile into an AssumeRole from
+/// `source_profile`), so a replaced section drops them; every other setting (`output`,
+/// `s3 = ...`, retries) is the user's and stays.
+const CREDENTIAL_SOURCE_KEYS: [&str; 16] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_security_token",
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "credential_process",
+    "web_identity_token_file",
+    "role_session_name",
+    "external_id",
+    "mfa_serial",
+    "duration_seconds",
+    "sso_session",
+    "sso_account_id",
+    "sso_role_name",
+];
+
+/// Whether a setting line of a replaced section stays: not one rolehop writes, and not one
+/// that would decide the credentials instead (see [`CREDENTIAL_SOURCE_KEYS`]).
+fn keeps_setting(key: &str, body: &[(&str, String)]) -> bool {
+    let key = key.trim().to_ascii_lowercase();
+    !body.iter().any(|(k, _)| k.eq_ignore_ascii_case(&key))
+        && !CREDENTIAL_SOURCE_KEYS.contains(&key.as_str())
+        && !key.starts_with("sso_")
+}
+
 /// Replaces (or appends) the `[header]` section of an INI-style AWS file, keeping every
-/// other line of the user's file as it was.
+/// other line of the user's file as it was, and the section's own settings that neither
+/// rolehop writes nor decide where credentials come from.
 pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)]) -> String {
     let mut out = String::new();
     let mut skipping = false;
     let mut replaced = false;
+    // Whether the current setting of a replaced section (and its indented sub-settings)
+    // stays.
+    let mut keep_setting = false;
     let mut section = String::new();
     let _ = writeln!(section, "[{header}]");
     for (k, v) in body {
@@ -216,14 +252,25 @@ pub fn upsert_ini_section(existing: &str, header: &str, body: &[(&str, String)])
                 }
                 skipping = true;
                 replaced = true;
+                keep_setting = false;
                 continue;
             }
             skipping = false;
         }
-        // Of the replaced section only its settings go: comments and blank lines may belong
-        // to the next section (and are the user's either way).
+        // Comments and blank lines may belong to the next section (and are the user's either
+        // way); indented lines continue the setting above them.
         let t = line.trim_start();
-        if !skipping || t.is_empty() || t.starts_with(['#', ';']) {
+        let keep = if !skipping || t.is_empty() || t.starts_with(['#', ';']) {
+            true
+        } else if t.len() < line.len() {
+            keep_setting
+        } else {
+            keep_setting = t
+                .split_once('=')
+                .is_some_and(|(key, _)| keeps_setting(key, body));
+            keep_setting
+        };
+        if keep {
             out.push_str(line);
             out.push('\n');
         }
@@ -350,6 +397,16 @@ mod tests {
             let e = profile_name(bad).unwrap_err();
             assert!(e.contains("profile name"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_replaced_profile_keeps_the_users_settings_but_nothing_that_would_shadow_the_keys() {
+        let old = "[profile deploy]\nregion = us-east-1\noutput = json\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\ns3 =\n  max_concurrent_requests = 20\ncredential_process = /bin/creds\n  --flag\nsso_start_url = https://x\n\n[profile other]\nregion = x\n";
+        let new = upsert_ini_section(old, "profile deploy", &[("region", "eu-west-1".into())]);
+        assert_eq!(
+            new,
+            "[profile deploy]\nregion = eu-west-1\noutput = json\ns3 =\n  max_concurrent_requests = 20\n\n[profile other]\nregion = x\n"
+        );
     }
 
     #[test]
