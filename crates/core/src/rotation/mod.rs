@@ -644,7 +644,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
             )
         };
         Err(RotateError::Inconsistent(format!(
-            "`{}` in {} holds the secret of {found} but `{}` holds key `{held}`, so jobs cannot authenticate; a GitLab write that timed out earlier may have landed late. {fix}",
+            "`{}` in {} holds {found} but `{}` holds key `{held}`, so jobs cannot authenticate; a GitLab write that timed out earlier may have landed late. {fix}",
             s.secret_key_var, s.gitlab_place, s.access_key_var
         )))
     }
@@ -659,14 +659,16 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
             && let Some(named) = var.description.as_deref().and_then(described_key)
             && named != held
         {
-            return Some(format!("key `{named}` (so its description says)"));
+            return Some(format!(
+                "the secret of key `{named}` (so its description says)"
+            ));
         }
         let value = var.value.expose_secret();
         match &self.mem.fresh {
             // An empty value is a hidden variable: only its description can tell.
             Some((id, secret)) if id == held && !value.is_empty() => (value
                 != secret.expose_secret())
-            .then(|| "another key (its value differs from the one written)".to_owned()),
+            .then(|| "another secret than the one written".to_owned()),
             _ => None,
         }
     }
@@ -918,7 +920,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 let id = self.put_fresh_secret()?;
                 self.mem.repairs += 1;
                 format!(
-                    "rewrote `{}` in {}: it held the secret of {found} instead of key `{id}` (a late GitLab write?)",
+                    "rewrote `{}` in {}: it held {found} instead of the secret of key `{id}` (a late GitLab write?)",
                     s.secret_key_var, s.gitlab_place
                 )
             }
