@@ -56,7 +56,7 @@ pub struct Report {
     pub graph: Graph,
     /// Where the estate came from (for report locations).
     pub source: String,
-    /// Resource ARN -> the file and line declaring it.
+    /// A finding's resource ARN -> the file and line declaring it.
     pub origins: BTreeMap<String, model::Origin>,
 }
 
@@ -135,11 +135,19 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
     }
     blast_radius.sort_by(|a, b| a.principal.cmp(&b.principal));
 
+    // Only the findings' resources are ever looked up.
+    let origins = findings
+        .iter()
+        .filter_map(|f| {
+            let &i = prep.by_arn.get(f.resource.as_str())?;
+            Some((f.resource.clone(), estate.principals[i].origin.clone()?))
+        })
+        .collect();
     Report {
         findings,
         blast_radius,
         graph: g,
         source: estate.source.clone(),
-        origins: estate.origins.clone(),
+        origins,
     }
 }

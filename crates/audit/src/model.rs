@@ -62,6 +62,8 @@ pub struct Principal {
     pub tags: BTreeMap<String, String>,
     pub env: Option<Env>,
     pub part: Part,
+    /// The file and line that declare it, for report locations.
+    pub origin: Option<Origin>,
 }
 
 impl Principal {
@@ -84,6 +86,7 @@ impl Principal {
             tags: BTreeMap::new(),
             env: None,
             part: Part::Other,
+            origin: None,
         }
     }
 }
@@ -148,8 +151,6 @@ pub struct Estate {
     pub problems: Vec<Problem>,
     /// Where the estate came from, for SARIF/Code Quality locations.
     pub source: String,
-    /// Resource ARN -> the file and line that declare it.
-    pub origins: BTreeMap<String, Origin>,
 }
 
 /// Where a resource was declared: a topology line, or the export file that listed it.

@@ -179,7 +179,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         }
         p.env = guess_env(&p.name, &p.tags);
         p.part = guess_part(Kind::User, &p.name, &p.tags);
-        estate.origins.insert(p.arn.clone(), export_origin(file));
+        p.origin = Some(export_origin(file));
         estate.principals.push(p);
     }
 
@@ -231,7 +231,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .map(str::to_owned);
         p.env = guess_env(&p.name, &p.tags);
         p.part = guess_part(Kind::Role, &p.name, &p.tags);
-        estate.origins.insert(p.arn.clone(), export_origin(file));
+        p.origin = Some(export_origin(file));
         estate.principals.push(p);
     }
     Ok(())

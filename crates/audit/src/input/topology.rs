@@ -32,7 +32,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
-            e.origins.insert(u.arn.clone(), origin(env.line));
+            u.origin = Some(origin(env.line));
             e.principals.push(u);
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
@@ -44,7 +44,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
-        e.origins.insert(s.arn.clone(), origin(env.line));
+        s.origin = Some(origin(env.line));
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
@@ -64,7 +64,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());
             d.part = Part::DeploymentRole;
-            e.origins.insert(d.arn.clone(), origin(account.line));
+            d.origin = Some(origin(account.line));
             e.principals.push(d);
         }
     }
