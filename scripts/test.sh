@@ -11,8 +11,17 @@ cd "$root"
 export ROLEHOP_TOOLS_DIR=${ROLEHOP_TOOLS_DIR:-$root/.tools}
 bash scripts/tools.sh --node
 
+# Every moto server a test starts appends its pid here (rolehop_testkit::Moto). On exit only
+# those are stopped, and only while the pid still runs moto_server, so a concurrent run sharing
+# the tools folder keeps its servers.
+export ROLEHOP_MOTO_PIDS
+ROLEHOP_MOTO_PIDS=$(mktemp "${TMPDIR:-/tmp}/rolehop-moto-pids.XXXXXX")
 cleanup() {
-  pkill -f "$ROLEHOP_TOOLS_DIR/venv/bin/moto_server" 2>/dev/null || true
+  local pid
+  while read -r pid; do
+    if grep -q moto_server "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+  done < "$ROLEHOP_MOTO_PIDS"
+  rm -f "$ROLEHOP_MOTO_PIDS"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM

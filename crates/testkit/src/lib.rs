@@ -9,6 +9,7 @@
 
 pub mod fault;
 pub mod gitlab;
+pub mod iam_simulate;
 
 pub use fault::{CannedServer, Fault, FaultPlan, FaultProxy, FaultStats};
 
@@ -65,6 +66,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Appends `pid` to the file named by `$ROLEHOP_MOTO_PIDS` (set by scripts/test.sh), so an
+/// interrupted run stops exactly the servers it started and never a concurrent run's: `Drop`
+/// does not run when the test process is killed.
+fn record_pid(pid: u32) {
+    if let Some(path) = std::env::var_os("ROLEHOP_MOTO_PIDS") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{pid}");
+        }
+    }
+}
+
 /// A moto server of its own for one test, stopped on drop.
 pub struct Moto {
     child: Child,
@@ -89,6 +105,7 @@ impl Moto {
                     bin.display()
                 )
             });
+        record_pid(child.id());
         let moto = Moto { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
