@@ -288,45 +288,90 @@ fn edges_keep_their_conditions() {
     );
 }
 
-fn gaad_dir() -> PathBuf {
-    // The shared test data lives beside the workspace (…/shared/testdata); walk up to it.
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let p = d.join("shared/testdata/gaad");
-        if p.is_dir() {
-            return p;
-        }
-        dir = d.parent();
-    }
-    panic!(
-        "shared/testdata/gaad not found above {}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+/// A project-written export in the shape `aws iam get-account-authorization-details` returns
+/// for a workload account: an AWS managed policy and a customer managed policy with several
+/// versions (the default is not the newest), URL-encoded documents next to plain JSON ones,
+/// groups with a path, inline and managed policies, a user in a group under a permissions
+/// boundary, an instance profile, and a role whose managed policy is not in the export.
+fn workloads() -> Estate {
+    let file = "workloads-555555555555.json";
+    let text =
+        std::fs::read_to_string(root().join("crates/audit/tests/fixtures").join(file)).unwrap();
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, file, &text).unwrap();
+    e
 }
+
+const WL: &str = "arn:aws:iam::555555555555";
 
 #[test]
 fn real_world_export_is_audited() {
-    let text = std::fs::read_to_string(gaad_dir().join("cloudsplaining-example.json")).unwrap();
-    let mut e = Estate::default();
-    input::gaad::add_export(&mut e, "cloudsplaining-example.json", &text).unwrap();
-    assert_eq!(e.principals.len(), 44 + 78);
+    let e = workloads();
+    assert_eq!(e.principals.len(), 3 + 3);
+    // Every document, URL-encoded or not, was read.
+    assert!(e.problems.is_empty(), "{:?}", e.problems);
     let report = audit(&e, NOW);
-    // AdministratorAccess holders are found; the export's privilege-escalation users too.
-    assert!(has(
-        &report,
-        "RH014",
-        "arn:aws:iam::200611803367:user/privesc4-CreateAccessKey-user"
-    ));
+    // The admins group's AWS managed policy makes its member admin-equivalent.
+    assert!(has(&report, "RH014", &format!("{WL}:user/ana")));
+    // The developer is in a group whose policies are not admin, and under a boundary.
+    assert!(!has(&report, "RH014", &format!("{WL}:user/ben")));
+    // The release bot reaches the admin role through its URL-encoded trust policy.
+    let bot = report
+        .blast_radius
+        .iter()
+        .find(|b| b.principal == format!("{WL}:user/automation/release-bot"))
+        .unwrap();
+    assert!(bot.admin);
+    assert_eq!(bot.reaches, vec![format!("{WL}:role/ops/platform-ops")]);
+    // The web server's policy is its default version (v2, S3 read), not the broader v3.
     assert!(
-        report
-            .blast_radius
+        !report
+            .findings
             .iter()
-            .any(|b| b.admin && !b.reaches.is_empty())
+            .any(|f| f.resource == format!("{WL}:role/web-server")),
+        "{:?}",
+        report.findings
+    );
+    // Nothing at or above high: this is what `--fail-on high` lets through.
+    assert!(
+        report.findings.iter().all(|f| f.severity < Severity::High),
+        "{:?}",
+        report.findings
     );
     // Deterministic.
     let again = audit(&e, NOW);
     assert_eq!(report.findings, again.findings);
     assert_eq!(report.blast_radius, again.blast_radius);
+}
+
+#[test]
+fn a_managed_policy_missing_from_the_export_is_reported_not_evaluated() {
+    let report = audit(&workloads(), NOW);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == "RH091")
+        .expect("RH091 for the vendor role's unknown managed policy");
+    assert_eq!(f.resource, format!("{WL}:role/vendor-readonly"));
+    assert_eq!(f.severity, Severity::Low);
+    assert!(
+        f.detail.contains(&format!("{WL}:policy/vendor-extras")),
+        "{}",
+        f.detail
+    );
+    // A policy that is in the export (or known to rolehop) is evaluated, never reported.
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.id == "RH091" && f.detail.contains("web-read"))
+    );
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.id == "RH091" && f.detail.contains("ViewOnlyAccess"))
+    );
 }
 
 #[test]
