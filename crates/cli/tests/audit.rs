@@ -27,22 +27,6 @@ fn example(name: &str) -> String {
         .to_string()
 }
 
-/// The shared real-world export: walk up from the crate to `shared/testdata`.
-fn shared_gaad() -> PathBuf {
-    let mut dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let p = d.join("shared/testdata/gaad/cloudsplaining-example.json");
-        if p.exists() {
-            return p;
-        }
-        dir = d.parent();
-    }
-    panic!(
-        "shared/testdata/gaad not found above {}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-}
-
 fn rolehop() -> Command {
     Command::cargo_bin("rolehop").unwrap()
 }
@@ -106,22 +90,22 @@ fn fail_on_turns_findings_into_exit_10() {
         .args(["audit", "--config", &example("oidc"), "--fail-on", "info"])
         .assert()
         .code(0);
-    // Findings, none at the threshold: the cloudsplaining export's worst is medium.
-    let gaad = shared_gaad();
-    {
-        rolehop()
-            .args(["audit", "--authz-details"])
-            .arg(&gaad)
-            .args(["--fail-on", "high"])
-            .assert()
-            .code(0);
-        rolehop()
-            .args(["audit", "--authz-details"])
-            .arg(&gaad)
-            .args(["--fail-on", "medium"])
-            .assert()
-            .code(10);
-    }
+    // Findings, none at the threshold: the workload account's worst is medium (RH014).
+    let workloads = fixture("workloads-555555555555.json");
+    rolehop()
+        .args(["audit", "--authz-details", &workloads, "--fail-on", "high"])
+        .assert()
+        .code(0);
+    rolehop()
+        .args([
+            "audit",
+            "--authz-details",
+            &workloads,
+            "--fail-on",
+            "medium",
+        ])
+        .assert()
+        .code(10);
 }
 
 #[test]
@@ -294,6 +278,41 @@ fn graph_mermaid_and_dot_mark_production() {
     assert!(m.contains("role rolehop-prod-deploy @222222222222 [prod]"));
     assert!(m.contains("account 222222222222"));
     assert!(m.contains("linkStyle"));
+    // Red links are exactly the edges into production: every non-prod edge stays plain.
+    let prod: Vec<&str> = m
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("class ")
+                .and_then(|c| c.strip_suffix(" prod"))
+        })
+        .unwrap()
+        .split(',')
+        .collect();
+    let edges: Vec<&str> = m
+        .lines()
+        .filter(|l| l.contains("-->") || l.contains("-.->"))
+        .collect();
+    let red: Vec<usize> = m
+        .lines()
+        .filter(|l| l.contains("#c00") && l.trim().starts_with("linkStyle "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let into_prod: Vec<usize> = edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            let words: Vec<&str> = e.split_whitespace().collect();
+            // An edge into a prod node, or a prod deployment role's link to its account.
+            prod.contains(words.last().unwrap()) || (e.contains("-.->") && prod.contains(&words[0]))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        !into_prod.is_empty() && into_prod.len() < edges.len(),
+        "{m}"
+    );
+    assert_eq!(red, into_prod, "{m}");
 
     let out = rolehop()
         .args([
@@ -310,4 +329,13 @@ fn graph_mermaid_and_dot_mark_production() {
     assert!(d.contains(
         "\"arn:aws:iam::111111111111:role/rolehop-prod-service\" -> \"arn:aws:iam::222222222222:role/rolehop-prod-deploy\" [label=\"Null sts:SourceIdentity = false; StringEquals sts:ExternalId = acme-shop-prod\", color=red, penwidth=2];"
     ), "{d}");
+    // Non-prod nodes and every edge into them are not red.
+    let nonprod: Vec<&str> = d.lines().filter(|l| l.contains("nonprod")).collect();
+    assert!(nonprod.len() >= 6, "{d}");
+    for line in nonprod {
+        let target = line.split("->").last().unwrap();
+        if target.contains("nonprod") || !line.contains("->") {
+            assert!(!line.contains("red"), "a non-prod element is red: {line}");
+        }
+    }
 }
