@@ -228,18 +228,25 @@ def demo(moto, work):
     rc, out = run([ROLEHOP, "audit", "--config", "rolehop.toml", "--fail-on", "high"], cwd=repo, env=base_env)
     check(rc == 0, "no high or critical finding in the rendered design")
     rc, out = run([ROLEHOP, "audit", "--config", "rolehop.toml", "--format", "json"], cwd=repo, env=base_env, show=False)
-    radius = {b["principal"]: b["reaches"] for b in json.loads(out).get("blast_radius", [])}
+    # A missing blast radius or a missing credential must fail the checks, not pass them as
+    # "reaches nothing".
+    radius = {b["principal"]: b["reaches"] for b in json.loads(out)["blast_radius"]}
     prod_user = f"arn:aws:iam::{BROKER}:user/rolehop-prod"
     nonprod_user = f"arn:aws:iam::{BROKER}:user/rolehop-nonprod"
-    check(not any(PROD in r for r in radius.get(nonprod_user, [])), "the nonprod broker user reaches no role in the prod account")
-    check(all(a in (BROKER, PROD) for a in (r.split(":")[4] for r in radius.get(prod_user, []))), "the prod broker user reaches only the broker and prod accounts")
+    nonprod_reach = radius.get(nonprod_user)
+    prod_reach = radius.get(prod_user)
+    check(bool(nonprod_reach) and not any(PROD in r for r in nonprod_reach),
+          "the nonprod broker user reaches its own roles and none in the prod account")
+    check(bool(prod_reach) and any(f":{PROD}:" in r for r in prod_reach)
+          and all(r.split(":")[4] in (BROKER, PROD) for r in prod_reach),
+          "the prod broker user reaches the prod deployment role, and only the broker and prod accounts")
 
     step("9. the access graph (paste into a GitLab comment to see it drawn)")
     run([ROLEHOP, "graph", "--config", "rolehop.toml", "--format", "mermaid"], cwd=repo, env=base_env)
 
     step("10. secret hygiene")
     shown = "".join(transcript)
-    check(all(s and s not in shown for s in secrets), f"none of the {len(secrets)} secret keys appeared in any output above")
+    check(len(secrets) >= 2 and all(s and s not in shown for s in secrets), f"none of the {len(secrets)} secret keys appeared in any output above")
 
 
 if __name__ == "__main__":
