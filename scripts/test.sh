@@ -3,7 +3,8 @@
 # the workspace (unit, integration against moto, CLI, and the end-to-end pipeline with
 # gitlab-ci-local). Each moto-backed test starts a private
 # moto server on a free loopback port and stops it when done; the trap below also stops any
-# server left behind if the run is interrupted. Extra arguments go to `cargo test`.
+# server left behind if the run is interrupted. Extra arguments go to `cargo test`
+# (`-p CRATE` limits the run to those crates).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,4 +27,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
-cargo test --workspace --locked --no-fail-fast "$@"
+# `cargo test --workspace -p X` still tests the whole workspace, so packages named in the
+# arguments (before any `--`) replace --workspace: `scripts/test.sh -p rolehop-policy` tests
+# only that crate.
+scope=(--workspace)
+for arg in "$@"; do
+  case $arg in
+    --) break ;;
+    -p | -p* | --package | --package=*) scope=() ;;
+  esac
+done
+cargo test "${scope[@]}" --locked --no-fail-fast "$@"
