@@ -10,7 +10,8 @@ use std::fmt;
 pub enum Exit {
     /// Everything asked for was done.
     Ok = 0,
-    /// A check failed: `simulate --check` saw a wrong decision, `doctor` found a problem.
+    /// A check failed: `simulate --check` saw a wrong decision or a case without one, `doctor`
+    /// found a problem.
     CheckFailed = 1,
     /// The command line itself is wrong (clap uses 2 too).
     Usage = 2,

@@ -96,6 +96,24 @@ fn check_fails_only_when_a_decision_differs() {
         .arg(&right)
         .assert()
         .success();
+    // A case without an expectation (a typo in `expected`, say) checks nothing: --check fails.
+    let mut unstated = assume_case("unstated", "Allowed");
+    let expected = unstated
+        .as_object_mut()
+        .unwrap()
+        .remove("expected")
+        .unwrap();
+    unstated["expeted"] = expected;
+    let unstated = write(&dir, "unstated.json", &json!([unstated]));
+    rolehop().arg("simulate").arg(&unstated).assert().success();
+    rolehop()
+        .args(["simulate", "--check"])
+        .arg(&unstated)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "1 case(s) state no expected decision",
+        ));
 }
 
 #[test]

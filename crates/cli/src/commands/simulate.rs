@@ -26,7 +26,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
-    /// Exit with status 1 when a case with an expectation is decided differently.
+    /// Exit with status 1 when a case is decided differently than it expects, or states no
+    /// expected decision (a check that checks nothing must not pass).
     #[arg(long)]
     check: bool,
 }
@@ -101,16 +102,28 @@ pub fn run(args: Args) -> CliResult {
     let failed = rows.iter().filter(|r| r.pass() == Some(false)).count();
     let passed = rows.iter().filter(|r| r.pass() == Some(true)).count();
     let skipped = rows.iter().filter(|r| r.response.is_none()).count();
+    let unchecked = rows
+        .iter()
+        .filter(|r| r.response.is_some() && r.expected.is_none())
+        .count();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "rolehop: {} cases: {passed} as expected, {failed} not as expected, {skipped} skipped (discovery mode)",
+        "rolehop: {} cases: {passed} as expected, {failed} not as expected, {unchecked} without an expected decision, {skipped} skipped (discovery mode)",
         rows.len()
     );
     if args.check && failed > 0 {
         return Err(CliError::msg(
             Exit::CheckFailed,
             format!("{failed} case(s) decided differently than expected"),
+        ));
+    }
+    if args.check && unchecked > 0 {
+        return Err(CliError::msg(
+            Exit::CheckFailed,
+            format!(
+                "{unchecked} case(s) state no expected decision (`expected.response`), so --check cannot check them"
+            ),
         ));
     }
     Ok(Exit::Ok)
