@@ -68,8 +68,12 @@ class Moto:
                 urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
                 return
             except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"moto exited ({self.proc.returncode}) before answering on port {self.port}")
                 time.sleep(0.1)
-        raise SystemExit("moto did not start")
+        # Not ready in time: stop the server we started before giving up, or it outlives us.
+        self.stop()
+        raise SystemExit("moto did not start within 30 s")
 
     def stop(self):
         self.proc.terminate()
