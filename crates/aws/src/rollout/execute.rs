@@ -194,11 +194,21 @@ impl Rollout {
     ) -> Result<Vec<AccountResult>, RolloutError> {
         let env = &spec.environment;
         let mut results: Vec<AccountResult> = Vec::new();
-        let result = |a: &Account, outcome: Outcome| AccountResult {
-            environment: env.clone(),
-            name: a.name.clone(),
-            id: a.id.clone(),
-            outcome,
+        // Each account's outcome is shown as soon as its operation ends, and reported at the end.
+        let record = |results: &mut Vec<AccountResult>,
+                      accounts: &[Account],
+                      outcomes: &BTreeMap<String, Outcome>,
+                      success: Outcome| {
+            for a in accounts {
+                let r = AccountResult {
+                    environment: env.clone(),
+                    name: a.name.clone(),
+                    id: a.id.clone(),
+                    outcome: outcome_for(outcomes, &a.id, success.clone()),
+                };
+                progress.account_done(&r);
+                results.push(r);
+            }
         };
 
         match p.set {
@@ -263,18 +273,15 @@ impl Rollout {
                     }
                     Err(e) => all_failed(&targets, &classify("cloudformation:UpdateStackSet", e)),
                 };
-                for a in &targets {
-                    let r = result(a, outcome_for(&outcomes, &a.id, Outcome::Updated));
-                    progress.account_done(&r);
-                    results.push(r);
-                }
+                record(&mut results, &targets, &outcomes, Outcome::Updated);
             }
             Change::Unchanged => {
-                for a in &p.current {
-                    let r = result(a, Outcome::Unchanged);
-                    progress.account_done(&r);
-                    results.push(r);
-                }
+                record(
+                    &mut results,
+                    &p.current,
+                    &BTreeMap::new(),
+                    Outcome::Unchanged,
+                );
                 if !p.retry.is_empty() {
                     let ids: Vec<String> = p.retry.iter().map(|a| a.id.clone()).collect();
                     progress.step(&format!("redeploying outdated instances of {}", spec.name));
@@ -304,11 +311,7 @@ impl Rollout {
                             all_failed(&p.retry, &classify("cloudformation:UpdateStackSet", e))
                         }
                     };
-                    for a in &p.retry {
-                        let r = result(a, outcome_for(&outcomes, &a.id, Outcome::Updated));
-                        progress.account_done(&r);
-                        results.push(r);
-                    }
+                    record(&mut results, &p.retry, &outcomes, Outcome::Updated);
                 }
             }
         }
@@ -339,11 +342,7 @@ impl Rollout {
                             all_failed(&p.add, &classify("cloudformation:CreateStackInstances", e))
                         }
                     };
-                    for a in &p.add {
-                        let r = result(a, outcome_for(&outcomes, &a.id, Outcome::Created));
-                        progress.account_done(&r);
-                        results.push(r);
-                    }
+                    record(&mut results, &p.add, &outcomes, Outcome::Created);
                 }
             }
             Permission::ServiceManaged { .. } => {
@@ -393,11 +392,7 @@ impl Rollout {
                 Ok(o) => self.wait_operation(spec, o.operation_id(), &gone).await?,
                 Err(e) => all_failed(&gone, &classify("cloudformation:DeleteStackInstances", e)),
             };
-            for a in &gone {
-                let r = result(a, outcome_for(&outcomes, &a.id, Outcome::Removed));
-                progress.account_done(&r);
-                results.push(r);
-            }
+            record(&mut results, &gone, &outcomes, Outcome::Removed);
         }
         Ok(results)
     }
