@@ -5,21 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use rolehop_audit::{Estate, Report, Severity, audit, input};
-use rolehop_core::Topology;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn topology(rel: &str) -> Topology {
-    topology_src(rel, &std::fs::read_to_string(root().join(rel)).unwrap())
-}
-
-fn topology_src(rel: &str, src: &str) -> Topology {
-    let dir = root().join(rel).parent().unwrap().to_path_buf();
-    let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
-    Topology::parse(rel, src, &mut read).unwrap()
-}
+use rolehop_testkit::{topology, topology_src, workspace_root as root};
 
 /// 2026-11-26T00:00:00Z
 const NOW: i64 = 1_795_651_200;

@@ -5,8 +5,6 @@
 // nothing, and boxing it would only add noise to every `?`.
 #![allow(clippy::result_large_err)]
 
-use std::fmt;
-
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::Tag;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -17,8 +15,10 @@ use tracing::{debug, info};
 use rolehop_core::Secret;
 use rolehop_core::chain::{ChainPlan, Hop, HopKind};
 use rolehop_core::credentials::{ChainOutcome, Credentials, HopOutcome};
+use rolehop_core::exit::{Exit, HasExit};
 use rolehop_core::secret::secret;
 
+use crate::sdk_error::{self, SdkFailure, ServiceErrorKind};
 use crate::sts::{StaticKeys, StsSettings, anonymous_client, base_config, client_with_keys};
 
 /// How the first hop authenticates.
@@ -41,8 +41,23 @@ pub enum FailureKind {
     Unexpected,
 }
 
+impl FailureKind {
+    /// The exit code a failed chain ends the process with.
+    pub fn exit(self) -> Exit {
+        match self {
+            FailureKind::Denied | FailureKind::BadBaseCredentials => Exit::Denied,
+            FailureKind::Unavailable => Exit::Unavailable,
+            FailureKind::Unexpected => Exit::Internal,
+        }
+    }
+}
+
 /// A failed hop, with AWS's own words and rolehop's explanation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{hop} hop failed: could not assume `{role_arn}`{said}\n  likely cause: {hint}",
+    said = aws_said(.code.as_deref(), .aws_message.as_deref())
+)]
 pub struct ChainError {
     pub hop: &'static str,
     pub role_arn: String,
@@ -55,24 +70,21 @@ pub struct ChainError {
     pub completed: Vec<HopOutcome>,
 }
 
-impl fmt::Display for ChainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} hop failed: could not assume `{}`",
-            self.hop, self.role_arn
-        )?;
-        match (&self.code, &self.aws_message) {
-            (Some(c), Some(m)) => write!(f, "\n  AWS said: {c}: {m}")?,
-            (Some(c), None) => write!(f, "\n  AWS said: {c}")?,
-            (None, Some(m)) => write!(f, "\n  {m}")?,
-            (None, None) => {}
-        }
-        write!(f, "\n  likely cause: {}", self.hint)
+impl HasExit for ChainError {
+    fn exit(&self) -> Exit {
+        self.kind.exit()
     }
 }
 
-impl std::error::Error for ChainError {}
+/// AWS's code and message on their own line, as much of them as there is.
+fn aws_said(code: Option<&str>, message: Option<&str>) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) => format!("\n  AWS said: {c}: {m}"),
+        (Some(c), None) => format!("\n  AWS said: {c}"),
+        (None, Some(m)) => format!("\n  {m}"),
+        (None, None) => String::new(),
+    }
+}
 
 /// Runs the plan. `web_identity_claims` (sub, aud) only sharpen error messages.
 pub async fn run(
@@ -303,114 +315,34 @@ where
         hint: String::new(),
         completed: Vec::new(),
     };
-    match err {
-        // hyper reports an answer it cannot parse as HTTP as a failure to send; saying
-        // "could not reach" would send the user after the network instead of the endpoint.
-        SdkError::DispatchFailure(d)
-            if d
-                .as_connector_error()
-                .is_some_and(|e| error_chain(e).contains(" parsed")) =>
-        {
-            ChainError {
-                kind: FailureKind::Unavailable,
-                aws_message: Some(format!(
-                    "STS's answer is not valid HTTP: {}",
-                    dispatch_reason(d)
-                )),
-                hint: "something other than STS answers at this address (a proxy, or AWS_ENDPOINT_URL pointing at the wrong port); check AWS_ENDPOINT_URL".into(),
+    let failure = sdk_error::classify("STS", err);
+    let kind = match &failure {
+        SdkFailure::Service { code, message, .. } => {
+            let (kind, hint) = hint_for(
+                hop,
+                index,
+                code.as_deref().unwrap_or(""),
+                message.as_deref().unwrap_or(""),
+            );
+            return ChainError {
+                kind,
+                code: code.clone(),
+                aws_message: message.clone(),
+                hint,
                 ..base
-            }
+            };
         }
-        SdkError::DispatchFailure(d) => ChainError {
-            kind: FailureKind::Unavailable,
-            aws_message: Some(format!("could not reach STS: {}", dispatch_reason(d))),
-            hint: "STS endpoint unreachable after retries: check the network, the region (`--region`/`AWS_REGION`) and AWS_ENDPOINT_URL".into(),
-            ..base
-        },
-        SdkError::TimeoutError(_) => ChainError {
-            kind: FailureKind::Unavailable,
-            aws_message: Some("STS did not answer in time".into()),
-            hint: "the STS endpoint timed out after bounded retries; check the network and the region".into(),
-            ..base
-        },
-        SdkError::ResponseError(r) => ChainError {
-            kind: FailureKind::Unavailable,
-            aws_message: Some(format!(
-                "STS's answer could not be read (HTTP {}): {}",
-                r.raw().status().as_u16(),
-                error_chain(err)
-            )),
-            hint: "the answer was truncated or is not STS XML (a proxy or load balancer in between?); retry the job, and check AWS_ENDPOINT_URL".into(),
-            ..base
-        },
-        SdkError::ConstructionFailure(_) => ChainError {
-            kind: FailureKind::Unexpected,
-            aws_message: Some(format!("could not build the request: {}", error_chain(err))),
-            hint: "a request parameter is invalid; this is likely a rolehop bug".into(),
-            ..base
-        },
-        _ => {
-            // Some endpoints (moto among them) answer errors in a shape the SDK cannot parse;
-            // then the status and a look into the body still tell what happened.
-            let raw = err.raw_response();
-            let body = raw.and_then(|r| r.body().bytes()).map(String::from_utf8_lossy).unwrap_or_default();
-            let status = raw.map(|r| r.status().as_u16());
-            let code = err.code().map(str::to_owned).or_else(|| xml_text(&body, "Code")).or_else(|| match status {
-                Some(403) => Some("AccessDenied".to_owned()),
-                Some(s) if s >= 500 => Some("ServiceUnavailable".to_owned()),
-                _ => None,
-            });
-            let message = err.message().map(str::to_owned).or_else(|| xml_text(&body, "Message"));
-            if code.is_none() && message.is_none() {
-                // Neither an STS answer nor an STS error: a captive proxy, an HTML error page,
-                // the wrong endpoint.
-                return ChainError {
-                    kind: FailureKind::Unavailable,
-                    aws_message: Some(format!(
-                        "STS's answer could not be read (HTTP {}): it is not STS XML",
-                        status.map_or_else(|| "?".to_owned(), |s| s.to_string())
-                    )),
-                    hint: "something other than STS answered (a proxy, a load balancer, or AWS_ENDPOINT_URL pointing at the wrong service); retry the job, and check AWS_ENDPOINT_URL".into(),
-                    ..base
-                };
-            }
-            let (kind, hint) = hint_for(hop, index, code.as_deref().unwrap_or(""), message.as_deref().unwrap_or(""));
-            ChainError { kind, code, aws_message: message, hint, ..base }
-        }
-    }
-}
-
-fn xml_text(body: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = body.find(&open)? + open.len();
-    let end = body.get(start..)?.find(&format!("</{tag}>"))? + start;
-    body.get(start..end)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-fn dispatch_reason(d: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
-    let mut s = if d.is_io() {
-        "connection failed".to_owned()
-    } else if d.is_timeout() {
-        "connection timed out".to_owned()
-    } else {
-        "request could not be sent".to_owned()
+        // The chain signs with the keys it was given; none at all is the base's fault.
+        SdkFailure::NoCredentials => FailureKind::BadBaseCredentials,
+        SdkFailure::Construction { .. } => FailureKind::Unexpected,
+        _ => FailureKind::Unavailable,
     };
-    if let Some(e) = d.as_connector_error() {
-        s.push_str(&format!(": {}", error_chain(e)));
+    ChainError {
+        kind,
+        hint: failure.hint().unwrap_or_default(),
+        aws_message: Some(failure.to_string()),
+        ..base
     }
-    s
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    s
 }
 
 /// The heart of "failures explained": AWS's error code and message -> cause and fix.
@@ -418,76 +350,77 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
     let m = message.to_ascii_lowercase();
     let role = &hop.role_arn;
     let denied = FailureKind::Denied;
-    match code {
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => (
+    let web = hop.kind == HopKind::AssumeRoleWithWebIdentity;
+    match (ServiceErrorKind::of(code, message), code) {
+        (ServiceErrorKind::Throttled, _) => (
             FailureKind::Unavailable,
             "STS kept throttling after bounded retries; too many jobs assume roles at once, retry later or spread them".into(),
         ),
-        "InternalFailure" | "ServiceUnavailable" | "InternalError" | "IDPCommunicationError" => (
+        (ServiceErrorKind::Unavailable, _) => (
             FailureKind::Unavailable,
             "STS or the OIDC provider kept failing after bounded retries; retry the job".into(),
         ),
-        "RegionDisabledException" => (
+        (_, "RegionDisabledException") => (
             denied,
             "STS is not activated in this region for the account; use a default-enabled region (`--region`) or activate it in IAM account settings".into(),
         ),
-        "ExpiredToken" | "ExpiredTokenException" if hop.kind == HopKind::AssumeRoleWithWebIdentity => (
+        (ServiceErrorKind::ExpiredToken, _) if web => (
             denied,
             "the GitLab ID token has expired: it lives only as long as the job's timeout; rerun the job and assume right after the token is issued".into(),
         ),
-        "ExpiredToken" | "ExpiredTokenException" => (
+        (ServiceErrorKind::ExpiredToken, _) => (
             FailureKind::BadBaseCredentials,
             "the base session token has expired; refresh the job's AWS credentials".into(),
         ),
-        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" if index == 0 => (
+        (ServiceErrorKind::InvalidCredentials, _) if index == 0 => (
             FailureKind::BadBaseCredentials,
             "the broker access key is unknown, deleted, inactive or paired with the wrong secret: check the masked GitLab variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (a rotation may have replaced them) and that this ref can see protected variables".into(),
         ),
-        "InvalidIdentityToken" if m.contains("audience") => (
+        (_, "InvalidIdentityToken") if m.contains("audience") => (
             denied,
             "the ID token's `aud` does not match the audience registered on the IAM OIDC provider; set `id_tokens:` `aud:` in .gitlab-ci.yml to the topology's audience".into(),
         ),
-        "InvalidIdentityToken" if m.contains("openidconnect provider") || m.contains("no openid") => (
+        (_, "InvalidIdentityToken") if m.contains("openidconnect provider") || m.contains("no openid") => (
             denied,
             "no IAM OIDC provider exists for the token's issuer in the broker account; roll out the broker stack (rolehop rollout) or check `auth.issuer`".into(),
         ),
-        "InvalidIdentityToken" => (
+        (_, "InvalidIdentityToken") => (
             denied,
             "STS rejected the ID token (issuer, signature or format); make sure the job passes an `id_tokens:` token, not CI_JOB_JWT, and that the issuer matches the IAM OIDC provider".into(),
         ),
-        "IDPRejectedClaim" => (
+        (_, "IDPRejectedClaim") => (
             denied,
             "the OIDC provider rejected a claim of the token; check the token's `sub` and `aud`".into(),
         ),
-        "PackedPolicyTooLarge" => (
+        (_, "PackedPolicyTooLarge") => (
             denied,
             "the session tags are too large for STS's packed size limit; run with --no-tags or shorten the ref name".into(),
         ),
-        "ValidationError" if m.contains("role chaining") || m.contains("1 hour") => (
+        (_, "ValidationError") if m.contains("role chaining") || m.contains("1 hour") => (
             denied,
             "role chaining caps sessions at 1h; ask for --duration 1h or less".into(),
         ),
-        "ValidationError" if m.contains("maxsessionduration") || m.contains("max session") => (
+        (_, "ValidationError") if m.contains("maxsessionduration") || m.contains("max session") => (
             denied,
             format!("the requested duration exceeds `{role}`'s MaxSessionDuration; ask for less or raise it on the role"),
         ),
-        "ValidationError" if m.contains("sourceidentity") || m.contains("source identity") => (
+        (_, "ValidationError") if m.contains("sourceidentity") || m.contains("source identity") => (
             denied,
             "the SourceIdentity was refused; it is set once on the first hop and can never change afterwards".into(),
         ),
-        "AccessDenied" | "AccessDeniedException" if hop.kind == HopKind::AssumeRoleWithWebIdentity => (
+        (ServiceErrorKind::AccessDenied, _) if web => (
             denied,
             format!("the trust policy of `{role}` does not admit this ID token: its `sub` or `aud` does not match the trust conditions (run `rolehop doctor` to compare them), or the ref is not one this environment allows"),
         ),
-        "AccessDenied" | "AccessDeniedException" if m.contains("sts:tagsession") => (
+        (ServiceErrorKind::AccessDenied, _) if m.contains("sts:tagsession") => (
             denied,
             format!("the trust policy of `{role}` does not allow sts:TagSession while rolehop passes session tags; allow it (rolehop render does) or run with --no-tags"),
         ),
-        "AccessDenied" | "AccessDeniedException" if m.contains("sts:setsourceidentity") => (
+        (ServiceErrorKind::AccessDenied, _) if m.contains("sts:setsourceidentity") => (
             denied,
             format!("the trust policy of `{role}` does not allow sts:SetSourceIdentity; allow it (rolehop render does) or run with --no-source-identity"),
         ),
-        "AccessDenied" | "AccessDeniedException" => {
+        (ServiceErrorKind::AccessDenied, _) => {
             let mut causes = Vec::new();
             if index == 0 {
                 causes.push("the base identity's policy does not allow sts:AssumeRole on this role (a broker user may only assume its own environment's service role)".to_owned());
@@ -508,8 +441,8 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
             }
             (denied, causes.join("; or "))
         }
-        "NoSuchEntity" | "NoSuchEntityException" => (denied, format!("the role `{role}` does not exist; roll out the topology (rolehop rollout) or check the ARN")),
-        "MalformedPolicyDocument" => (denied, "STS rejected a session parameter as malformed".into()),
+        (_, "NoSuchEntity" | "NoSuchEntityException") => (denied, format!("the role `{role}` does not exist; roll out the topology (rolehop rollout) or check the ARN")),
+        (_, "MalformedPolicyDocument") => (denied, "STS rejected a session parameter as malformed".into()),
         _ => (
             FailureKind::Unexpected,
             "an unexpected STS error; rerun with -vv for details".into(),

@@ -12,6 +12,8 @@ use rolehop_core::rotation::{
 };
 use secrecy::ExposeSecret;
 
+use crate::sdk_error::{self, SdkFailure, ServiceErrorKind};
+
 /// One broker IAM user in the account the ambient AWS credentials belong to.
 pub struct IamKeyStore {
     rt: tokio::runtime::Runtime,
@@ -77,30 +79,20 @@ impl IamKeyStore {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let code = e.code().unwrap_or("").to_owned();
-        let kind = match (&e, code.as_str()) {
-            _ if no_credentials(&e) => StoreErrorKind::NoCredentials,
-            (
-                _,
-                "AccessDenied"
-                | "AccessDeniedException"
-                | "InvalidClientTokenId"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "UnrecognizedClientException",
-            ) => StoreErrorKind::Denied,
-            (_, "NoSuchEntity") => StoreErrorKind::NotFound,
-            (_, "LimitExceeded") => StoreErrorKind::Quota,
-            (_, "Throttling" | "ThrottlingException" | "ServiceFailure" | "ServiceUnavailable") => {
-                StoreErrorKind::Unavailable
+        let failure = sdk_error::classify("IAM", &e);
+        let kind = match &failure {
+            SdkFailure::NoCredentials | SdkFailure::Construction { .. } => {
+                StoreErrorKind::NoCredentials
             }
-            (
-                SdkError::DispatchFailure(_)
-                | SdkError::TimeoutError(_)
-                | SdkError::ResponseError(_),
-                _,
-            ) => StoreErrorKind::Unavailable,
-            (SdkError::ConstructionFailure(_), _) => StoreErrorKind::NoCredentials,
+            f if f.is_denied() => StoreErrorKind::Denied,
+            f if f.is_unavailable() => StoreErrorKind::Unavailable,
+            SdkFailure::Service {
+                kind: ServiceErrorKind::NotFound,
+                ..
+            } => StoreErrorKind::NotFound,
+            SdkFailure::Service {
+                code: Some(code), ..
+            } if code == "LimitExceeded" => StoreErrorKind::Quota,
             _ => StoreErrorKind::Other,
         };
         let hint = match kind {
@@ -298,28 +290,4 @@ where
         cur = c.source();
     }
     parts.join(": ")
-}
-
-/// The SDK reports missing credentials as a dispatch failure; find it among the causes.
-fn no_credentials<E>(e: &SdkError<E>) -> bool
-where
-    E: std::error::Error + 'static,
-{
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(c) = cur {
-        if c.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some_and(|ce| {
-                matches!(
-                    ce,
-                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
-                        _
-                    )
-                )
-            })
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
 }

@@ -93,8 +93,8 @@ pub fn anonymous_client(builder: aws_sdk_sts::config::Builder) -> aws_sdk_sts::C
     aws_sdk_sts::Client::from_conf(builder.build())
 }
 
-/// `sts:GetCallerIdentity` with `keys`: who the base identity is. Errors come back as the
-/// SDK's text; callers explain them.
+/// `sts:GetCallerIdentity` with `keys`: who the base identity is. Errors come back as AWS's
+/// code and message, or in the wording the chain and rollout use when STS did not answer.
 pub async fn caller_identity(settings: &StsSettings, keys: &StaticKeys) -> Result<String, String> {
     use aws_sdk_sts::error::ProvideErrorMetadata;
     let client = client_with_keys(base_config(settings), keys);
@@ -106,7 +106,7 @@ pub async fn caller_identity(settings: &StsSettings, keys: &StaticKeys) -> Resul
             _ => match e.raw_response().map(|r| r.status().as_u16()) {
                 Some(403) => "AccessDenied (HTTP 403): the access key is unknown, inactive or its secret is wrong".to_owned(),
                 Some(s) => format!("HTTP {s}"),
-                None => "could not reach STS".to_owned(),
+                None => crate::sdk_error::classify("STS", &e).to_string(),
             },
         }),
     }

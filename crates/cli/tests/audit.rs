@@ -19,12 +19,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn example(name: &str) -> String {
-    root()
-        .join("examples")
-        .join(name)
-        .join("rolehop.toml")
-        .display()
-        .to_string()
+    rolehop_testkit::example(name).display().to_string()
 }
 
 fn rolehop() -> Command {

@@ -6,12 +6,7 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn example(name: &str) -> std::path::PathBuf {
-    rolehop_testkit::workspace_root()
-        .join("examples")
-        .join(name)
-        .join("rolehop.toml")
-}
+use rolehop_testkit::example;
 
 fn read_all(dir: &std::path::Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)

@@ -17,7 +17,7 @@ mod common;
 const BROKER: &str = "111111111111";
 
 fn example() -> std::path::PathBuf {
-    rolehop_testkit::workspace_root().join("examples/access-keys/rolehop.toml")
+    rolehop_testkit::example("access-keys")
 }
 
 /// The text of `<tag>` in an IAM answer.
@@ -395,7 +395,7 @@ fn the_oidc_example_rolls_out_too() {
     let moto = Moto::start();
     let keys = admin_keys(&moto);
     let home = tempfile::tempdir().unwrap();
-    let config = rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml");
+    let config = rolehop_testkit::example("oidc");
     rolehop(&moto, &keys, home.path())
         .args(["rollout", "--config"])
         .arg(&config)
@@ -730,4 +730,57 @@ fn an_ou_member_the_topology_does_not_list_gets_the_role_and_is_noted() {
                 ),
             )),
         );
+}
+
+/// Issue 17: `rollout` against an unreachable endpoint says what `assume` and `doctor` say
+/// (`could not reach STS`, with what to check), not the SDK's `dispatch failure` dump.
+#[test]
+fn an_unreachable_endpoint_is_worded_like_the_chain_and_exits_6() {
+    let home = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", rolehop_testkit::free_port());
+    let run = |args: &[&str], job: bool| {
+        let mut c = Command::cargo_bin("rolehop").unwrap();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_ENDPOINT_URL", &dead)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if job {
+            common::job_env(&mut c);
+        }
+        let out = c
+            .args(args)
+            .arg("--config")
+            .arg(example())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(6),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+        common::stderr(&out)
+    };
+    let rollout = run(&["rollout"], false);
+    let assume = run(&["assume", "--env", "prod", "--account", "prod-eu"], true);
+    for (what, err) in [("rollout", &rollout), ("assume", &assume)] {
+        assert!(
+            err.contains("could not reach STS: connection failed: ")
+                && err.contains(
+                    "likely cause: STS endpoint unreachable after retries: check the network"
+                ),
+            "{what}: {err}"
+        );
+        assert!(
+            !err.contains("dispatch failure") && !err.contains("ConnectorError"),
+            "{what} shows the SDK's dump: {err}"
+        );
+    }
+    assert!(
+        rollout.contains("sts:GetCallerIdentity: could not reach STS"),
+        "{rollout}"
+    );
 }

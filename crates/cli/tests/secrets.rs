@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
 
-use rolehop_testkit::{Moto, SeededChain, free_port, seed_chain, workspace_root};
+use rolehop_testkit::{Moto, SeededChain, example, free_port, seed_chain, workspace_root};
 
 mod common;
 
@@ -82,13 +82,6 @@ fn traced(moto: &Moto, seed: &SeededChain, token: &str) -> assert_cmd::Command {
         .env("CI_JOB_TOKEN", GITLAB_TOKEN)
         .env("ROLEHOP_ID_TOKEN", token);
     c
-}
-
-fn example(name: &str) -> PathBuf {
-    workspace_root()
-        .join("examples")
-        .join(name)
-        .join("rolehop.toml")
 }
 
 fn gaad_fixtures() -> Vec<PathBuf> {

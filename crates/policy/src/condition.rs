@@ -286,8 +286,11 @@ impl Condition {
                 ctx_values.iter().all(|v| matches_one(v) != negated)
             }
             Some(SetOp::ForAnyValue) => {
+                // False for an absent or empty key, `IfExists` or not: AWS applies `IfExists`
+                // to each value inside the ForAnyValue loop, so it never sees the key missing
+                // (ForAnyValue:StringEqualsIfExists on an absent aws:TagKeys does not match).
                 if ctx_values.is_empty() {
-                    return op.if_exists;
+                    return false;
                 }
                 ctx_values.iter().any(|v| matches_one(v) != negated)
             }

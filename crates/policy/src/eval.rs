@@ -134,13 +134,112 @@ pub struct Explanation {
     pub layer: Option<Layer>,
     /// The deciding statements (the Deny that matched, or the Allows that granted).
     pub statements: Vec<StatementRef>,
-    /// One lowercase sentence.
-    pub summary: String,
+    /// Why; its `Display` is one lowercase sentence.
+    pub reason: Reason,
+}
+
+/// Why a request was allowed or denied. Tests and callers match on the variant; `Display`
+/// gives the sentence people read (stable: audit messages and `simulate` output quote it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    CallerIdentity,
+    /// A Deny statement matched in some layer.
+    ExplicitDeny,
+    /// An IAM principal needs an Allow at every SCP level; `level` had none.
+    ScpGap {
+        level: usize,
+    },
+    /// AWS-owned resources that nobody may write (the text names the rule).
+    Reserved(&'static str),
+    /// Every VPC endpoint policy must allow; policy `#index` did not.
+    EndpointGap {
+        index: usize,
+    },
+    /// A non-IAM principal (service, federated, anonymous) allowed by the resource policy.
+    ResourcePolicyAllows {
+        trust: bool,
+    },
+    /// Same account: the resource policy names the principal (or its role) and grants alone.
+    ResourcePolicyNames {
+        trust: bool,
+        via_role: bool,
+    },
+    /// Same account: identity policies grant (within boundary and session policy).
+    IdentityAllows {
+        trust: bool,
+    },
+    CrossAccountAllows,
+    TrustPolicyRefuses,
+    NoResourcePolicyAllows,
+    KeyPolicyRefuses,
+    CrossAccountNeedsResourcePolicy,
+    SessionPolicyRefuses,
+    BoundaryRefuses,
+    NoIdentityPolicyAllows,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let policy = |trust: bool| {
+            if trust {
+                "role's trust policy"
+            } else {
+                "resource policy"
+            }
+        };
+        match self {
+            Reason::CallerIdentity => {
+                f.write_str("`sts:GetCallerIdentity` is allowed to every authenticated caller")
+            }
+            Reason::ExplicitDeny => f.write_str("explicitly denied"),
+            Reason::ScpGap { level } => write!(
+                f,
+                "no service control policy at organization level {level} allows the request"
+            ),
+            Reason::Reserved(text) => f.write_str(text),
+            Reason::EndpointGap { index } => {
+                write!(f, "VPC endpoint policy #{index} does not allow the request")
+            }
+            Reason::ResourcePolicyAllows { trust } => {
+                write!(f, "allowed by the {}", policy(*trust))
+            }
+            Reason::ResourcePolicyNames { trust, via_role } => write!(
+                f,
+                "allowed by the {}, which names this principal{}",
+                policy(*trust),
+                if *via_role { "'s role" } else { "" }
+            ),
+            Reason::IdentityAllows { trust: true } => {
+                f.write_str("allowed by identity policy and the role's trust policy")
+            }
+            Reason::IdentityAllows { trust: false } => f.write_str("allowed by identity policy"),
+            Reason::CrossAccountAllows => {
+                f.write_str("allowed across accounts by both identity and resource policy")
+            }
+            Reason::TrustPolicyRefuses => {
+                f.write_str("the role's trust policy does not allow this principal")
+            }
+            Reason::NoResourcePolicyAllows => {
+                f.write_str("no resource policy allows this principal")
+            }
+            Reason::KeyPolicyRefuses => f.write_str("the key policy does not allow this principal"),
+            Reason::CrossAccountNeedsResourcePolicy => f.write_str(
+                "a cross-account request needs a resource policy that allows this principal",
+            ),
+            Reason::SessionPolicyRefuses => {
+                f.write_str("the session policy does not allow the request")
+            }
+            Reason::BoundaryRefuses => {
+                f.write_str("the permissions boundary does not allow the request")
+            }
+            Reason::NoIdentityPolicyAllows => f.write_str("no identity policy allows the request"),
+        }
+    }
 }
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary)?;
+        write!(f, "{}", self.reason)?;
         for (i, s) in self.statements.iter().enumerate() {
             f.write_str(if i == 0 { ": " } else { ", " })?;
             write!(f, "{s}")?;
@@ -413,14 +512,14 @@ fn decided(
     decision: Decision,
     layer: Option<Layer>,
     statements: Vec<StatementRef>,
-    summary: impl Into<String>,
+    reason: Reason,
 ) -> Evaluation {
     Evaluation {
         decision,
         explanation: Explanation {
             layer,
             statements,
-            summary: summary.into(),
+            reason,
         },
         assumed: Vec::new(),
     }
@@ -495,6 +594,23 @@ impl<'p> Trace<'p> {
     }
 }
 
+/// Every layer's statements that applied, scanned once (phase 1 of [`decide`]).
+struct Scans<'p> {
+    /// Matching Deny statements of every layer, in layer order.
+    denies: Vec<Hit<'p>>,
+    /// The first SCP level without an Allow (IAM principals only).
+    scp_gap: Option<usize>,
+    /// The first VPC endpoint policy without an Allow.
+    endpoint_gap: Option<usize>,
+    resource: Scan<'p>,
+    identity: Scan<'p>,
+    boundaries: Vec<Scan<'p>>,
+    session: Option<Scan<'p>>,
+}
+
+/// Decides in phases: scan every layer; guardrails (explicit deny, SCPs, AWS-owned resources,
+/// endpoints); non-IAM principals by the resource policy alone; grants for IAM principals;
+/// otherwise the implicit deny's reason.
 fn decide<'p>(
     request: &Request,
     input: &EvalInput<'p>,
@@ -502,12 +618,7 @@ fn decide<'p>(
     trace: &mut Trace<'p>,
 ) -> Evaluation {
     if request.action.eq_ignore_ascii_case("sts:GetCallerIdentity") {
-        return decided(
-            Decision::Allowed,
-            None,
-            Vec::new(),
-            "`sts:GetCallerIdentity` is allowed to every authenticated caller",
-        );
+        return decided(Decision::Allowed, None, Vec::new(), Reason::CallerIdentity);
     }
     let prep = Prepared {
         request,
@@ -520,6 +631,23 @@ fn decide<'p>(
         has_boundary: !input.boundaries.is_empty()
             && matches!(request.principal, Principal::Arn(_)),
     };
+    let scans = scan_layers(&prep, input, trace);
+    if let Some(e) = guardrails(request, &scans) {
+        return e;
+    }
+    if !matches!(request.principal, Principal::Arn(_)) {
+        return resource_only(request, &scans, trace);
+    }
+    if let Some(e) = grant(request, &scans, trace) {
+        return e;
+    }
+    let (layer, reason) = implicit_deny(request, &scans);
+    decided(Decision::ImplicitlyDenied, Some(layer), Vec::new(), reason)
+}
+
+/// Phase 1: every layer's matching statements; capping layers go to the discovery trace.
+fn scan_layers<'p>(prep: &Prepared<'_>, input: &EvalInput<'p>, trace: &mut Trace<'p>) -> Scans<'p> {
+    let request = prep.request;
     // Identity-side layers exist only for IAM principals (users, roles, sessions); SCPs
     // never restrict service principals or anonymous callers.
     let iam_principal = matches!(request.principal, Principal::Arn(_));
@@ -604,175 +732,270 @@ fn decide<'p>(
     } else {
         (Scan::default(), Vec::new(), None)
     };
-
-    if !denies.is_empty() {
-        let layer = denies.first().map(|d| d.layer);
-        return decided(
-            Decision::ExplicitlyDenied,
-            layer,
-            refs(&denies),
-            "explicitly denied",
-        );
+    Scans {
+        denies,
+        scp_gap,
+        endpoint_gap,
+        resource,
+        identity,
+        boundaries,
+        session,
     }
-    if let Some(level) = scp_gap {
-        return decided(
+}
+
+/// Phase 2: what refuses whatever the grants say, in AWS's order.
+fn guardrails(request: &Request, scans: &Scans<'_>) -> Option<Evaluation> {
+    if let Some(first) = scans.denies.first() {
+        return Some(decided(
+            Decision::ExplicitlyDenied,
+            Some(first.layer),
+            refs(&scans.denies),
+            Reason::ExplicitDeny,
+        ));
+    }
+    if let Some(level) = scans.scp_gap {
+        return Some(decided(
             Decision::ImplicitlyDenied,
             Some(Layer::Scp),
             Vec::new(),
-            format!("no service control policy at organization level {level} allows the request"),
-        );
+            Reason::ScpGap { level },
+        ));
     }
-
     if let Some(reason) = crate::reserved::reserved_reason(&request.action, &request.resource) {
-        return decided(Decision::ImplicitlyDenied, None, Vec::new(), reason);
+        return Some(decided(
+            Decision::ImplicitlyDenied,
+            None,
+            Vec::new(),
+            Reason::Reserved(reason),
+        ));
     }
-    if let Some(i) = endpoint_gap {
-        return decided(
+    scans.endpoint_gap.map(|index| {
+        decided(
             Decision::ImplicitlyDenied,
             Some(Layer::Endpoint),
             Vec::new(),
-            format!("VPC endpoint policy #{i} does not allow the request"),
-        );
-    }
+            Reason::EndpointGap { index },
+        )
+    })
+}
 
+/// Phase 3: service principals, federated providers and anonymous callers have no identity
+/// side; the resource (or trust) policy alone decides.
+fn resource_only<'p>(request: &Request, scans: &Scans<'p>, trace: &mut Trace<'p>) -> Evaluation {
     let trust = is_trust_request(request);
-    let required = requires_resource_policy(request);
-    let best = resource.best_match();
-    if !iam_principal {
-        return if best.is_some() {
-            trace.deciding = resource.allow_hits();
-            decided(
-                Decision::Allowed,
-                Some(Layer::Resource),
-                refs(&trace.deciding),
-                if trust {
-                    "allowed by the role's trust policy"
-                } else {
-                    "allowed by the resource policy"
-                },
-            )
-        } else {
-            decided(
-                Decision::ImplicitlyDenied,
-                Some(Layer::Resource),
-                Vec::new(),
-                if trust {
-                    "the role's trust policy does not allow this principal"
-                } else {
-                    "no resource policy allows this principal"
-                },
-            )
-        };
-    }
-
-    let boundary_ok = boundaries.iter().all(Scan::allowed);
-    let session_ok = session.as_ref().is_none_or(Scan::allowed);
-    let identity_ok = identity.allowed();
-    let same_account = match (request.resource_account(), request.principal.account()) {
-        (Some(r), Some(p)) => r == p,
-        _ => true,
-    };
-
-    let mut grant = |hits: Vec<Hit<'p>>, layer, summary: &str| {
-        let statements = refs(&hits);
-        trace.deciding = hits;
+    if scans.resource.best_match().is_some() {
+        trace.deciding = scans.resource.allow_hits();
         decided(
             Decision::Allowed,
-            Some(layer),
-            statements,
-            summary.to_string(),
+            Some(Layer::Resource),
+            refs(&trace.deciding),
+            Reason::ResourcePolicyAllows { trust },
         )
+    } else {
+        decided(
+            Decision::ImplicitlyDenied,
+            Some(Layer::Resource),
+            Vec::new(),
+            if trust {
+                Reason::TrustPolicyRefuses
+            } else {
+                Reason::NoResourcePolicyAllows
+            },
+        )
+    }
+}
+
+/// Whether each capping layer lets an identity grant through.
+struct Caps {
+    boundary_ok: bool,
+    session_ok: bool,
+    identity_ok: bool,
+    same_account: bool,
+}
+
+impl Caps {
+    fn of(request: &Request, scans: &Scans<'_>) -> Self {
+        Caps {
+            boundary_ok: scans.boundaries.iter().all(Scan::allowed),
+            session_ok: scans.session.as_ref().is_none_or(Scan::allowed),
+            identity_ok: scans.identity.allowed(),
+            same_account: match (request.resource_account(), request.principal.account()) {
+                (Some(r), Some(p)) => r == p,
+                _ => true,
+            },
+        }
+    }
+}
+
+/// Phase 4: the grants open to an IAM principal (users, roles, sessions).
+fn grant<'p>(request: &Request, scans: &Scans<'p>, trace: &mut Trace<'p>) -> Option<Evaluation> {
+    let trust = is_trust_request(request);
+    let required = requires_resource_policy(request);
+    let best = scans.resource.best_match();
+    let Caps {
+        boundary_ok,
+        session_ok,
+        identity_ok,
+        same_account,
+    } = Caps::of(request, scans);
+    let mut allow = |hits: Vec<Hit<'p>>, layer, reason| {
+        let statements = refs(&hits);
+        trace.deciding = hits;
+        Some(decided(Decision::Allowed, Some(layer), statements, reason))
     };
     if same_account {
         // A grant to the exact user or session (or `*`) in a same-account resource policy is
         // not capped by a permissions boundary; a grant to the session's role is.
         match best {
             Some(PrincipalMatch::Direct) if session_ok => {
-                return grant(
-                    resource.allow_hits(),
+                return allow(
+                    scans.resource.allow_hits(),
                     Layer::Resource,
-                    if trust {
-                        "allowed by the role's trust policy, which names this principal"
-                    } else {
-                        "allowed by the resource policy, which names this principal"
+                    Reason::ResourcePolicyNames {
+                        trust,
+                        via_role: false,
                     },
                 );
             }
             Some(PrincipalMatch::Direct | PrincipalMatch::Role) if boundary_ok && session_ok => {
-                return grant(
-                    resource.allow_hits(),
+                return allow(
+                    scans.resource.allow_hits(),
                     Layer::Resource,
-                    if trust {
-                        "allowed by the role's trust policy, which names this principal's role"
-                    } else {
-                        "allowed by the resource policy, which names this principal's role"
+                    Reason::ResourcePolicyNames {
+                        trust,
+                        via_role: true,
                     },
                 );
             }
             _ => {}
         }
         if identity_ok && boundary_ok && session_ok && (!required || best.is_some()) {
-            let mut refs = identity.allow_hits();
+            let mut hits = scans.identity.allow_hits();
             if required {
-                refs.extend(resource.allow_hits());
+                hits.extend(scans.resource.allow_hits());
             }
-            return grant(
-                refs,
-                Layer::Identity,
-                if trust {
-                    "allowed by identity policy and the role's trust policy"
-                } else {
-                    "allowed by identity policy"
-                },
-            );
+            return allow(hits, Layer::Identity, Reason::IdentityAllows { trust });
         }
     } else if identity_ok && boundary_ok && session_ok && best.is_some() {
-        let mut refs = identity.allow_hits();
-        refs.extend(resource.allow_hits());
-        return grant(
-            refs,
-            Layer::Identity,
-            "allowed across accounts by both identity and resource policy",
-        );
+        let mut hits = scans.identity.allow_hits();
+        hits.extend(scans.resource.allow_hits());
+        return allow(hits, Layer::Identity, Reason::CrossAccountAllows);
     }
+    None
+}
 
-    let (layer, summary) = if trust && best.is_none() {
-        (
-            Layer::Resource,
-            "the role's trust policy does not allow this principal",
-        )
+/// Phase 5: nothing granted; the layer that failed to allow, most specific first.
+fn implicit_deny(request: &Request, scans: &Scans<'_>) -> (Layer, Reason) {
+    let trust = is_trust_request(request);
+    let required = requires_resource_policy(request);
+    let best = scans.resource.best_match();
+    let caps = Caps::of(request, scans);
+    if trust && best.is_none() {
+        (Layer::Resource, Reason::TrustPolicyRefuses)
     } else if required && best.is_none() {
-        (
-            Layer::Resource,
-            "the key policy does not allow this principal",
-        )
-    } else if !same_account && best.is_none() {
-        (
-            Layer::Resource,
-            "a cross-account request needs a resource policy that allows this principal",
-        )
-    } else if best.is_some() && !session_ok {
-        (
-            Layer::Session,
-            "the session policy does not allow the request",
-        )
-    } else if best == Some(PrincipalMatch::Role) && !boundary_ok {
-        (
-            Layer::Boundary,
-            "the permissions boundary does not allow the request",
-        )
-    } else if !identity_ok {
-        (Layer::Identity, "no identity policy allows the request")
-    } else if !boundary_ok {
-        (
-            Layer::Boundary,
-            "the permissions boundary does not allow the request",
-        )
+        (Layer::Resource, Reason::KeyPolicyRefuses)
+    } else if !caps.same_account && best.is_none() {
+        (Layer::Resource, Reason::CrossAccountNeedsResourcePolicy)
+    } else if best.is_some() && !caps.session_ok {
+        (Layer::Session, Reason::SessionPolicyRefuses)
+    } else if best == Some(PrincipalMatch::Role) && !caps.boundary_ok {
+        (Layer::Boundary, Reason::BoundaryRefuses)
+    } else if !caps.identity_ok {
+        (Layer::Identity, Reason::NoIdentityPolicyAllows)
+    } else if !caps.boundary_ok {
+        (Layer::Boundary, Reason::BoundaryRefuses)
     } else {
-        (
-            Layer::Session,
-            "the session policy does not allow the request",
-        )
-    };
-    decided(Decision::ImplicitlyDenied, Some(layer), Vec::new(), summary)
+        (Layer::Session, Reason::SessionPolicyRefuses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    /// The sentences are quoted by audit findings and `simulate` output: they must not drift
+    /// when the decision logic is reshaped.
+    #[test]
+    fn each_reason_reads_as_before() {
+        let cases = [
+            (
+                Reason::CallerIdentity,
+                "`sts:GetCallerIdentity` is allowed to every authenticated caller",
+            ),
+            (Reason::ExplicitDeny, "explicitly denied"),
+            (
+                Reason::ScpGap { level: 1 },
+                "no service control policy at organization level 1 allows the request",
+            ),
+            (
+                Reason::EndpointGap { index: 0 },
+                "VPC endpoint policy #0 does not allow the request",
+            ),
+            (
+                Reason::ResourcePolicyAllows { trust: true },
+                "allowed by the role's trust policy",
+            ),
+            (
+                Reason::ResourcePolicyAllows { trust: false },
+                "allowed by the resource policy",
+            ),
+            (
+                Reason::ResourcePolicyNames {
+                    trust: true,
+                    via_role: false,
+                },
+                "allowed by the role's trust policy, which names this principal",
+            ),
+            (
+                Reason::ResourcePolicyNames {
+                    trust: false,
+                    via_role: true,
+                },
+                "allowed by the resource policy, which names this principal's role",
+            ),
+            (
+                Reason::IdentityAllows { trust: true },
+                "allowed by identity policy and the role's trust policy",
+            ),
+            (
+                Reason::IdentityAllows { trust: false },
+                "allowed by identity policy",
+            ),
+            (
+                Reason::CrossAccountAllows,
+                "allowed across accounts by both identity and resource policy",
+            ),
+            (
+                Reason::TrustPolicyRefuses,
+                "the role's trust policy does not allow this principal",
+            ),
+            (
+                Reason::NoResourcePolicyAllows,
+                "no resource policy allows this principal",
+            ),
+            (
+                Reason::KeyPolicyRefuses,
+                "the key policy does not allow this principal",
+            ),
+            (
+                Reason::CrossAccountNeedsResourcePolicy,
+                "a cross-account request needs a resource policy that allows this principal",
+            ),
+            (
+                Reason::SessionPolicyRefuses,
+                "the session policy does not allow the request",
+            ),
+            (
+                Reason::BoundaryRefuses,
+                "the permissions boundary does not allow the request",
+            ),
+            (
+                Reason::NoIdentityPolicyAllows,
+                "no identity policy allows the request",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text, "{reason:?}");
+        }
+    }
 }

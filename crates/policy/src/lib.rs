@@ -42,7 +42,7 @@ pub use ast::{Effect, Policy, Statement};
 pub use context::Context;
 pub use error::PolicyError;
 pub use eval::{
-    AssumedCondition, Decision, EvalInput, EvalOptions, Evaluation, Explanation, Layer,
+    AssumedCondition, Decision, EvalInput, EvalOptions, Evaluation, Explanation, Layer, Reason,
     StatementRef, evaluate, evaluate_with,
 };
 pub use request::{Principal, Request};

@@ -3,7 +3,9 @@
 //! policies, service and federated principals, with explanations naming the statement.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_policy::{Context, Decision, EvalInput, Layer, Policy, Principal, Request, evaluate};
+use rolehop_policy::{
+    Context, Decision, EvalInput, Layer, Policy, Principal, Reason, Request, evaluate,
+};
 use serde_json::json;
 
 const A: &str = "111111111111";
@@ -56,7 +58,7 @@ fn trust_policy_is_required_even_in_the_same_account() {
     );
     assert_eq!(no_trust.decision, Decision::ImplicitlyDenied);
     assert_eq!(no_trust.explanation.layer, Some(Layer::Resource));
-    assert!(no_trust.explanation.summary.contains("trust policy"));
+    assert_eq!(no_trust.explanation.reason, Reason::TrustPolicyRefuses);
 
     // Naming the user directly is enough within one account, without an identity policy.
     let direct = trust(json!({"AWS": format!("arn:aws:iam::{A}:user/ci")}));

@@ -300,6 +300,32 @@ fn set_qualifiers() {
             many(&["admin"]),
             false,
         ),
+        // `IfExists` does not rescue ForAnyValue on an absent or empty key: AWS applies it
+        // per value inside the loop (found by the differential run against iam-simulate).
+        (
+            "ForAnyValue:StringEqualsIfExists",
+            json!(["a"]),
+            Context::new(),
+            false,
+        ),
+        (
+            "ForAnyValue:StringNotLikeIfExists",
+            json!(["a*"]),
+            many(&[]),
+            false,
+        ),
+        (
+            "ForAnyValue:StringLikeIfExists",
+            json!(["a*"]),
+            many(&["x", "ab"]),
+            true,
+        ),
+        (
+            "ForAllValues:StringEqualsIfExists",
+            json!(["a"]),
+            Context::new(),
+            true,
+        ),
         // Without a qualifier a multi-valued key matches when any value matches.
         ("StringEquals", json!("a"), many(&["x", "a"]), true),
         ("StringNotEquals", json!("a"), many(&["x", "a"]), false),

@@ -12,12 +12,7 @@ use rolehop_render::{Rendered, render};
 const EXAMPLES: [&str; 2] = ["access-keys", "oidc"];
 
 fn example(name: &str) -> Topology {
-    let dir = rolehop_testkit::workspace_root()
-        .join("examples")
-        .join(name);
-    let src = std::fs::read_to_string(dir.join("rolehop.toml")).unwrap();
-    let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
-    Topology::parse(&format!("examples/{name}/rolehop.toml"), &src, &mut read).unwrap()
+    rolehop_testkit::topology(&format!("examples/{name}/rolehop.toml"))
 }
 
 #[test]

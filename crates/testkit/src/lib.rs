@@ -27,6 +27,29 @@ pub fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
+/// The topology file of an example: `examples/<name>/rolehop.toml`.
+pub fn example(name: &str) -> PathBuf {
+    workspace_root()
+        .join("examples")
+        .join(name)
+        .join("rolehop.toml")
+}
+
+/// The topology at `rel` (relative to the workspace root), read as `rolehop` reads it: policy
+/// files relative to its folder, diagnostics naming `rel`.
+pub fn topology(rel: &str) -> rolehop_core::Topology {
+    let src = std::fs::read_to_string(workspace_root().join(rel))
+        .unwrap_or_else(|e| panic!("cannot read {rel}: {e}"));
+    topology_src(rel, &src)
+}
+
+/// Like [`topology`], with the file's text given (a test's edited copy of an example).
+pub fn topology_src(rel: &str, src: &str) -> rolehop_core::Topology {
+    let dir = workspace_root().join(rel).parent().unwrap().to_path_buf();
+    let mut read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| e.to_string());
+    rolehop_core::Topology::parse(rel, src, &mut read).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
 /// Where `scripts/tools.sh` installed the tools: `$ROLEHOP_TOOLS_DIR` or `<root>/.tools`.
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("ROLEHOP_TOOLS_DIR")

@@ -188,14 +188,9 @@ fn summarize(report: &Report) -> Exit {
     Exit::PartialFailure
 }
 
+/// The error names its own exit code (see `RolloutError`'s `HasExit`).
 fn to_cli(e: RolloutError) -> CliError {
-    let exit = match &e {
-        RolloutError::WrongAccount { .. } | RolloutError::Denied(_) => Exit::Denied,
-        RolloutError::NoCredentials(_) => Exit::NoCredentials,
-        RolloutError::Unavailable(_) => Exit::Unavailable,
-        RolloutError::StackFailed { .. } | RolloutError::Other(_) => Exit::PartialFailure,
-    };
-    CliError::new(exit, e)
+    CliError::from_error(e)
 }
 
 /// A progress bar on an interactive terminal; plain lines otherwise (CI logs keep every line).

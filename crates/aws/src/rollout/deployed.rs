@@ -1,0 +1,138 @@
+//! Reading what CloudFormation has deployed (the broker stack's template, each StackSet's
+//! template, instances and OUs) and planning against it with the pure `diff`. Writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_cloudformation::types::{StackInstanceStatus, StackStatus, TemplateStage};
+use rolehop_core::rollout::{
+    Change, Deployed, Instance, Plan, RolloutInput, StackSetPlan, StackSetSpec, diff, same_template,
+};
+
+use super::error::{RolloutError, classify, is_not_found};
+use super::execute::{Rollout, SdkSpec};
+
+impl Rollout {
+    /// Reads what is deployed and compares it with the input. Writes nothing.
+    pub async fn plan(&self, input: &RolloutInput) -> Result<Plan, RolloutError> {
+        let broker = match self.stack_template(&input.broker_stack).await? {
+            None => Change::Create,
+            Some(body) if same_template(&body, &input.broker_template) => Change::Unchanged,
+            Some(_) => Change::Update,
+        };
+        let mut stack_sets = Vec::new();
+        for spec in &input.stack_sets {
+            stack_sets.push(self.plan_stack_set(input, spec).await?);
+        }
+        Ok(Plan {
+            broker_stack: input.broker_stack.clone(),
+            broker,
+            stack_sets,
+        })
+    }
+
+    async fn stack_template(&self, stack: &str) -> Result<Option<String>, RolloutError> {
+        let described = match self.cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(classify("cloudformation:DescribeStacks", e)),
+        };
+        let status = described
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_status())
+            .cloned();
+        if matches!(status, Some(StackStatus::RollbackComplete)) {
+            return Err(RolloutError::StackFailed {
+                stack: stack.to_owned(),
+                status: "ROLLBACK_COMPLETE".into(),
+                reason: format!(
+                    "its creation failed earlier; delete it (`aws cloudformation delete-stack --stack-name {stack}`) and run rollout again"
+                ),
+            });
+        }
+        let t = self
+            .cfn
+            .get_template()
+            .stack_name(stack)
+            .template_stage(TemplateStage::Original)
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation:GetTemplate", e))?;
+        Ok(Some(t.template_body().unwrap_or("").to_owned()))
+    }
+
+    async fn plan_stack_set(
+        &self,
+        input: &RolloutInput,
+        spec: &StackSetSpec,
+    ) -> Result<StackSetPlan, RolloutError> {
+        let described = match self
+            .cfn
+            .describe_stack_set()
+            .stack_set_name(&spec.name)
+            .set_call_as(spec.call_as())
+            .send()
+            .await
+        {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) => return Ok(diff(spec, None)),
+            Err(e) => return Err(classify("cloudformation:DescribeStackSet", e)),
+        };
+        let set = described.stack_set();
+        let instances = self.instances(spec, &input.region).await?;
+        let mut organizational_units: BTreeSet<String> = set
+            .map(|s| s.organizational_unit_ids().iter().cloned().collect())
+            .unwrap_or_default();
+        organizational_units.extend(
+            instances
+                .values()
+                .filter_map(|i| i.organizational_unit.clone()),
+        );
+        let deployed = Deployed {
+            template: set.and_then(|s| s.template_body()).unwrap_or("").to_owned(),
+            instances,
+            organizational_units,
+        };
+        Ok(diff(spec, Some(&deployed)))
+    }
+
+    /// The StackSet's instances in `region`, by account id.
+    pub(super) async fn instances(
+        &self,
+        spec: &StackSetSpec,
+        region: &str,
+    ) -> Result<BTreeMap<String, Instance>, RolloutError> {
+        let mut instances = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .cfn
+                .list_stack_instances()
+                .stack_set_name(&spec.name)
+                .set_call_as(spec.call_as())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation:ListStackInstances", e))?;
+            for s in page.summaries() {
+                if s.region() != Some(region) {
+                    continue;
+                }
+                if let Some(a) = s.account() {
+                    instances.insert(
+                        a.to_owned(),
+                        Instance {
+                            current: s.status() == Some(&StackInstanceStatus::Current),
+                            organizational_unit: s.organizational_unit_id().map(str::to_owned),
+                        },
+                    );
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(instances)
+    }
+}

@@ -1,0 +1,55 @@
+//! rolehop's documented exit codes, and the trait by which an error says which one it means.
+//!
+//! The numbers are a contract with CI scripts (see the README's "Exit codes"); never renumber.
+//! They live in the pure core so that every library crate's error type can name its own code
+//! ([`HasExit`]) and the binary maps errors to codes in one place instead of at each call site.
+
+/// What a `rolehop` process tells its caller through its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Ok = 0,
+    /// A check failed: `simulate --check` saw a wrong decision or a case without one, `doctor`
+    /// found a problem.
+    CheckFailed = 1,
+    /// The command line itself is wrong (clap uses 2 too).
+    Usage = 2,
+    /// An input file (topology, policy, export, token) is malformed or breaks a rule.
+    Input = 3,
+    /// rolehop refused on purpose: a protected environment from an unprotected ref.
+    Refused = 4,
+    /// AWS or GitLab said no: access denied, trust policy mismatch, missing role, bad token.
+    Denied = 5,
+    /// A service stayed unavailable (network, throttling, 5xx) after bounded retries.
+    Unavailable = 6,
+    /// No base identity: no AWS credentials, ID token or GitLab token where one is needed.
+    NoCredentials = 7,
+    /// A local I/O problem: a file could not be read or written.
+    Io = 8,
+    /// `audit --fail-on`: findings at or above the given severity.
+    Findings = 10,
+    /// `rollout`: at least one account failed.
+    PartialFailure = 11,
+    /// A bug in rolehop; please report it.
+    Internal = 70,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error that knows the exit code it ends a `rolehop` process with.
+pub trait HasExit {
+    /// The documented exit code for this error.
+    fn exit(&self) -> Exit;
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}

@@ -1,0 +1,352 @@
+//! The plan of a rollout: the difference between what is deployed and what the topology
+//! wants. Pure (no AWS types), so the service-managed cases moto cannot produce are
+//! unit-tested here and `--dry-run` and idempotence share one diff.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::spec::{Account, StackSetSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    Update,
+    Unchanged,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Unchanged => "unchanged",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub broker_stack: String,
+    pub broker: Change,
+    pub stack_sets: Vec<StackSetPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackSetPlan {
+    pub environment: String,
+    pub name: String,
+    /// Create the StackSet, or update its template (which redeploys every instance).
+    pub set: Change,
+    /// Accounts without an instance yet.
+    pub add: Vec<Account>,
+    /// Accounts whose instance is outdated or inoperable (a failed earlier run): redeployed.
+    pub retry: Vec<Account>,
+    /// Account ids with an instance but no longer in the topology: their role is deleted.
+    pub remove: Vec<String>,
+    /// Accounts already current.
+    pub current: Vec<Account>,
+    /// Service-managed: the environment's OUs (empty for self-managed StackSets); `add`
+    /// accounts are reached through them, not named to CloudFormation.
+    pub organizational_units: Vec<String>,
+    /// Service-managed: OUs not targeted yet.
+    pub add_organizational_units: Vec<String>,
+    /// Service-managed: targeted OUs no longer in the topology; their instances (in `remove`)
+    /// are deleted.
+    pub remove_organizational_units: Vec<String>,
+    /// Service-managed: accounts that hold an instance through an OU but are not among the
+    /// environment's accounts (jobs cannot pick them). Reported, never removed.
+    pub unlisted: Vec<String>,
+}
+
+impl Plan {
+    /// True when nothing would change.
+    pub fn is_noop(&self) -> bool {
+        self.broker == Change::Unchanged
+            && self.stack_sets.iter().all(|s| {
+                s.set == Change::Unchanged
+                    && s.add.is_empty()
+                    && s.retry.is_empty()
+                    && s.remove.is_empty()
+                    && s.add_organizational_units.is_empty()
+                    && s.remove_organizational_units.is_empty()
+            })
+    }
+}
+
+/// What one StackSet has deployed in the rollout's region, as CloudFormation reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Deployed {
+    pub template: String,
+    /// Account id -> its stack instance.
+    pub instances: BTreeMap<String, Instance>,
+    /// OUs the StackSet reports as its targets (service-managed only).
+    pub organizational_units: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// CURRENT: neither outdated nor inoperable.
+    pub current: bool,
+    /// The OU it was deployed through (service-managed).
+    pub organizational_unit: Option<String>,
+}
+
+/// The plan of one StackSet: what `spec` wants against what is `deployed` (None: no
+/// StackSet yet). Pure, so the service-managed cases moto cannot produce are unit-tested.
+pub fn diff(spec: &StackSetSpec, deployed: Option<&Deployed>) -> StackSetPlan {
+    let service = spec.permission.is_service_managed();
+    let mut plan = StackSetPlan {
+        environment: spec.environment.clone(),
+        name: spec.name.clone(),
+        set: Change::Create,
+        add: Vec::new(),
+        retry: Vec::new(),
+        remove: Vec::new(),
+        current: Vec::new(),
+        organizational_units: if service {
+            spec.organizational_units.clone()
+        } else {
+            Vec::new()
+        },
+        add_organizational_units: Vec::new(),
+        remove_organizational_units: Vec::new(),
+        unlisted: Vec::new(),
+    };
+    let Some(d) = deployed else {
+        plan.add = spec.accounts.clone();
+        if service {
+            plan.add_organizational_units = spec.organizational_units.clone();
+        }
+        return plan;
+    };
+    plan.set = if same_template(&d.template, &spec.template) {
+        Change::Unchanged
+    } else {
+        Change::Update
+    };
+
+    let wanted_ous: BTreeSet<&str> = spec
+        .organizational_units
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if service {
+        plan.remove_organizational_units = d
+            .organizational_units
+            .iter()
+            .filter(|ou| !wanted_ous.contains(ou.as_str()))
+            .cloned()
+            .collect();
+    }
+    let leaving = |i: &Instance| {
+        i.organizational_unit
+            .as_ref()
+            .is_some_and(|ou| plan.remove_organizational_units.contains(ou))
+    };
+    for a in &spec.accounts {
+        match d.instances.get(&a.id) {
+            None => plan.add.push(a.clone()),
+            Some(i) if service && leaving(i) => plan.remove.push(a.id.clone()),
+            Some(i) if i.current => plan.current.push(a.clone()),
+            Some(_) => plan.retry.push(a.clone()),
+        }
+    }
+    let listed: BTreeSet<&str> = spec.accounts.iter().map(|a| a.id.as_str()).collect();
+    for (id, i) in &d.instances {
+        if listed.contains(id.as_str()) {
+            continue;
+        }
+        if !service || leaving(i) {
+            plan.remove.push(id.clone());
+        } else {
+            plan.unlisted.push(id.clone());
+        }
+    }
+    if service {
+        plan.add_organizational_units = if !d.organizational_units.is_empty() {
+            spec.organizational_units
+                .iter()
+                .filter(|ou| !d.organizational_units.contains(*ou))
+                .cloned()
+                .collect()
+        } else if d.instances.is_empty() {
+            spec.organizational_units.clone()
+        } else {
+            // Instances that name no OU (moto does not record them): the listed accounts are
+            // the check, and any of them without an instance is in `add`.
+            Vec::new()
+        };
+    }
+    plan
+}
+
+/// `organizational unit ou-a` or `organizational units ou-a, ou-b`, for messages.
+pub fn organizational_units_text(ous: &[String]) -> String {
+    match ous {
+        [one] => format!("organizational unit {one}"),
+        _ => format!("organizational units {}", ous.join(", ")),
+    }
+}
+
+/// Templates compare equal ignoring trailing whitespace (services may strip a final newline).
+pub fn same_template(deployed: &str, wanted: &str) -> bool {
+    deployed.trim_end() == wanted.trim_end()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::rollout::spec::Permission;
+    use crate::topology::CallAs;
+
+    fn spec(permission: Permission, ous: &[&str], accounts: &[(&str, &str)]) -> StackSetSpec {
+        StackSetSpec {
+            environment: "prod".into(),
+            name: "rolehop-prod".into(),
+            template: "Resources: {}\n".into(),
+            accounts: accounts
+                .iter()
+                .map(|(name, id)| Account {
+                    name: (*name).into(),
+                    id: (*id).into(),
+                })
+                .collect(),
+            permission,
+            organizational_units: ous.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn service(ous: &[&str], accounts: &[(&str, &str)]) -> StackSetSpec {
+        spec(
+            Permission::ServiceManaged {
+                call_as: CallAs::DelegatedAdmin,
+            },
+            ous,
+            accounts,
+        )
+    }
+
+    /// Instances as (account, current, OU).
+    fn deployed(ous: &[&str], instances: &[(&str, bool, Option<&str>)]) -> Deployed {
+        Deployed {
+            template: "Resources: {}".into(),
+            instances: instances
+                .iter()
+                .map(|(id, current, ou)| {
+                    (
+                        (*id).to_owned(),
+                        Instance {
+                            current: *current,
+                            organizational_unit: ou.map(str::to_owned),
+                        },
+                    )
+                })
+                .collect(),
+            organizational_units: ous.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn ids(accounts: &[Account]) -> Vec<&str> {
+        accounts.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_new_service_managed_stack_set_deploys_to_its_ous_and_expects_the_listed_accounts() {
+        let p = diff(&service(&["ou-a"], &[("a", "210000000001")]), None);
+        assert_eq!(p.set, Change::Create);
+        assert_eq!(p.add_organizational_units, ["ou-a"]);
+        assert_eq!(ids(&p.add), ["210000000001"]);
+        assert!(!p.is_noop_for_test());
+    }
+
+    #[test]
+    fn an_ou_removed_from_the_topology_is_removed_with_its_instances() {
+        let s = service(&["ou-a"], &[("a", "210000000001"), ("b", "210000000002")]);
+        let d = deployed(
+            &["ou-a", "ou-gone"],
+            &[
+                ("210000000001", true, Some("ou-a")),
+                ("210000000002", true, Some("ou-gone")),
+                ("210000000003", true, Some("ou-gone")),
+            ],
+        );
+        let p = diff(&s, Some(&d));
+        assert_eq!(p.remove_organizational_units, ["ou-gone"]);
+        assert_eq!(p.remove, ["210000000002", "210000000003"]);
+        assert_eq!(ids(&p.current), ["210000000001"]);
+        assert!(p.unlisted.is_empty());
+        assert!(!p.is_noop_for_test());
+    }
+
+    #[test]
+    fn failed_instances_of_an_ou_are_retried_and_unlisted_members_only_reported() {
+        let s = service(&["ou-a"], &[("a", "210000000001"), ("b", "210000000002")]);
+        let d = deployed(
+            &["ou-a"],
+            &[
+                ("210000000001", true, Some("ou-a")),
+                ("210000000002", false, Some("ou-a")),
+                ("210000000009", true, Some("ou-a")),
+            ],
+        );
+        let p = diff(&s, Some(&d));
+        assert_eq!(ids(&p.retry), ["210000000002"]);
+        assert_eq!(p.unlisted, ["210000000009"]);
+        assert!(p.remove.is_empty() && p.add_organizational_units.is_empty());
+    }
+
+    #[test]
+    fn an_ou_added_to_the_topology_is_deployed_alone() {
+        let s = service(&["ou-a", "ou-b"], &[("a", "210000000001")]);
+        let d = deployed(&["ou-a"], &[("210000000001", true, Some("ou-a"))]);
+        let p = diff(&s, Some(&d));
+        assert_eq!(p.add_organizational_units, ["ou-b"]);
+        assert!(p.add.is_empty() && p.remove.is_empty());
+    }
+
+    #[test]
+    fn without_reported_ous_the_listed_accounts_decide() {
+        // moto records no OU on instances; every listed account is current: nothing to do.
+        let s = service(&["ou-a"], &[("a", "210000000001")]);
+        let d = deployed(&[], &[("210000000001", true, None)]);
+        let p = diff(&s, Some(&d));
+        assert!(p.is_noop_for_test(), "{p:?}");
+        // A listed account without an instance is deployed again within the OUs.
+        let s = service(&["ou-a"], &[("a", "210000000001"), ("b", "210000000002")]);
+        let p = diff(&s, Some(&d));
+        assert!(p.add_organizational_units.is_empty());
+        assert_eq!(ids(&p.add), ["210000000002"]);
+    }
+
+    #[test]
+    fn self_managed_removes_accounts_no_longer_listed() {
+        let s = spec(
+            Permission::SelfManaged {
+                administration_role_arn: "arn:aws:iam::111111111111:role/admin".into(),
+                execution_role_name: "exec".into(),
+            },
+            &[],
+            &[("a", "210000000001")],
+        );
+        let d = deployed(
+            &[],
+            &[("210000000001", true, None), ("210000000002", true, None)],
+        );
+        let p = diff(&s, Some(&d));
+        assert_eq!(p.remove, ["210000000002"]);
+        assert!(p.unlisted.is_empty() && p.organizational_units.is_empty());
+    }
+
+    impl StackSetPlan {
+        fn is_noop_for_test(&self) -> bool {
+            Plan {
+                broker_stack: "b".into(),
+                broker: Change::Unchanged,
+                stack_sets: vec![self.clone()],
+            }
+            .is_noop()
+        }
+    }
+}
