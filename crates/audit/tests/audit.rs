@@ -2,8 +2,6 @@
 //! The auditor as a user meets it: example topologies come out clean, planted defects in
 //! hand-made exports are each found under the right id, and a real-world export is audited.
 
-use std::path::{Path, PathBuf};
-
 use rolehop_audit::{Estate, Report, Severity, audit, input};
 
 use rolehop_testkit::{topology, topology_src, workspace_root as root};
