@@ -87,11 +87,15 @@ impl IamKeyStore {
                     }
                     _ => StoreErrorKind::Unavailable,
                 };
+                let detail = if kind == StoreErrorKind::NoCredentials {
+                    "no AWS credentials found (set ROLEHOP_ROTATOR_KEY = `<access key id>:<secret>`, or locally AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, for an identity of the broker account allowed to manage the user's keys)".to_owned()
+                } else {
+                    describe(&e)
+                };
                 Err(StoreError::new(
                     kind,
                     format!(
-                        "sts:GetCallerIdentity with the rotation administrator's credentials failed: {}",
-                        describe(&e)
+                        "sts:GetCallerIdentity with the rotation administrator's credentials failed: {detail}"
                     ),
                 ))
             }

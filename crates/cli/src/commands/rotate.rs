@@ -56,7 +56,7 @@ pub struct Args {
 
 /// The rotation administrator's key, `<access key id>:<secret>`: a name no SDK reads, so the
 /// job's identity is the one given here and never an ambient broker key.
-pub const ROTATOR_KEY_VAR: &str = "ROLEHOP_ROTATOR_KEY";
+pub const ROTATOR_KEY_VAR: &str = rolehop_render::gitlab::ROTATOR_KEY_VAR;
 
 pub fn run(args: Args) -> CliResult {
     run_with(args, &ProcessEnv)

@@ -797,11 +797,15 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 // Ours was overwritten (a write that landed late): put it back.
                 return self.repair_or_fail(w);
             }
-            let held_dead = w.held.as_deref().is_none_or(|h| w.key(h).is_none());
+            let held_dead = match (&w.held, &w.pair) {
+                (Some(h), _) => w.key(h).is_none_or(|k| k.status != KeyStatus::Active),
+                (None, Held::Malformed) => true,
+                _ => false,
+            };
             if held_dead {
-                // GitLab holds no working key (a write of a rolled-back key landed late, or a
-                // hand edit) and the new key's secret died with the run that made it: only a
-                // fresh rotation can help, and the new key is in nobody's hands.
+                // GitLab holds no working key (a write of a rolled-back or retired key landed
+                // late, or a hand edit) and the new key's secret died with the run that made
+                // it: only a fresh rotation can help, and the new key is in nobody's hands.
                 if w.key(new).is_some() {
                     return self.delete_unheld(
                         w,
@@ -972,7 +976,20 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 let (Some(var), Held::Pair(k)) = (&w.var, &w.pair) else {
                     return Err(RotateError::Inconsistent("no stored pair to prove".into()));
                 };
-                match self.keys.verify(&k.id, &k.secret)? {
+                // An inactive key fails in AWS whatever its secret; emulators that ignore key
+                // status must not make it look alive.
+                let verdict = match w.key(&k.id) {
+                    Some(key) if key.status == KeyStatus::Active => {
+                        self.keys.verify(&k.id, &k.secret)?
+                    }
+                    Some(_) => Verification::Rejected {
+                        reason: "the key is inactive".into(),
+                    },
+                    None => Verification::Rejected {
+                        reason: "IAM has no such key".into(),
+                    },
+                };
+                match verdict {
                     Verification::Accepted { arn } => {
                         self.mem.proven = Some(var.value.clone());
                         format!(

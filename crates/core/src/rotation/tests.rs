@@ -803,3 +803,25 @@ fn a_malformed_pair_is_named_without_its_value_and_a_wrong_secret_is_rotated_awa
     run_to_end(&mut keys, &mut vars, &clock, &s);
     assert_converged(&keys, &vars, "wrong secret");
 }
+
+#[test]
+fn a_retired_key_written_back_over_the_new_one_is_rotated_away_not_reported_as_working() {
+    // After a rotation (grace period running), GitLab gets the old, inactive key back: a late
+    // write, or a hand edit. AWS refuses it whatever its secret; so must rotate.
+    let (mut keys, mut vars) = healthy_combined();
+    keys.ignore_secrets = true; // like moto: the key's status is what must decide
+    let clock = TestClock::new();
+    let s = settings(DEFAULT_DELETE_AFTER);
+    run_to_end(&mut keys, &mut vars, &clock, &s);
+    vars.set(KV, &format!("{OLD}:{OLD_SECRET}"));
+    let mut lines = Vec::new();
+    let o = Rotator::new(&mut keys, &mut vars, &clock, &s)
+        .run(|l| lines.push(l.to_owned()))
+        .unwrap();
+    assert!(matches!(o, Outcome::Rotated { .. }), "{o:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("starting over")),
+        "{lines:?}"
+    );
+    assert_invariant(&keys, &vars, "after the retired key came back");
+}
