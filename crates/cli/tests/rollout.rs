@@ -2,7 +2,9 @@
 //! appear in their accounts, a second run changes nothing and says so, a failing account is
 //! named with its reason (exit 11), and credentials of the wrong account are refused (exit 5).
 //! Service-managed StackSets run against moto's Organizations: OUs seeded in the broker
-//! (management) account, whose member accounts get the deployment role.
+//! account, which is the organization's management account here (so the topology calls
+//! StackSets as the management account; moto cannot emulate a delegated administrator),
+//! whose member accounts get the deployment role.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -616,7 +618,8 @@ fn org(moto: &Moto, account: &str, action: &str, body: serde_json::Value) -> ser
     serde_json::from_str(&text).unwrap()
 }
 
-/// An organization run from the broker account, with one OU holding `members` new accounts
+/// An organization run from the broker account (so the topology says
+/// `call_as = "management-account"`), with one OU holding `members` new accounts
 /// and `outside` more left at the root. Returns the OU id, the members' and the others' ids.
 fn seed_organization(
     moto: &Moto,
@@ -689,6 +692,12 @@ project = "acme/shop"
 
 [rollout]
 permission_model = "service-managed"
+# The estate these tests seed runs its organization from the broker account, so StackSets are
+# called as the management account. The default (`delegated-admin`) is for a broker registered
+# as delegated administrator of an organization run elsewhere; AWS refuses DELEGATED_ADMIN from
+# the management account itself, and moto 5.2.5 cannot emulate that estate (its StackSets read
+# the organization of the calling account only).
+call_as = "management-account"
 
 [environments.prod]
 protected = true
