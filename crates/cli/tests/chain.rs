@@ -567,7 +567,11 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
     )
     .unwrap();
     let pair = format!("{}:{}", seed.access_key_id, seed.secret_access_key);
-    let jwt = id_token("project_path:acme/shop:ref_type:branch:ref:main", "https://vault.example", 600);
+    let jwt = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://vault.example",
+        600,
+    );
     let seen = child_env(
         rolehop(&moto, &seed)
             .args(["exec", "--config"])
@@ -584,7 +588,10 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
             .env("PROD_KEY_ID", &seed.access_key_id)
             .env("PROD_KEY_SECRET", &seed.secret_access_key)
             .env("GITLAB_TOKEN", "glpat-must-not-reach-deploy")
-            .env("ROLEHOP_ROTATOR_KEY", "AKIAROTATOR000000000:rotatorSecret000")
+            .env(
+                "ROLEHOP_ROTATOR_KEY",
+                "AKIAROTATOR000000000:rotatorSecret000",
+            )
             .env("VAULT_ID_TOKEN", &jwt)
             .env("APP_SETTING", "kept"),
     );
@@ -604,10 +611,16 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
         );
     }
     for value in [&seed.secret_access_key, &seed.access_key_id, &jwt] {
-        assert!(!seen.contains(value.as_str()), "a consumed value reached the deploy command");
+        assert!(
+            !seen.contains(value.as_str()),
+            "a consumed value reached the deploy command"
+        );
     }
     assert!(seen.contains("APP_SETTING=kept"), "{seen}");
-    assert!(seen.contains("AWS_SESSION_TOKEN="), "the deployment credentials are there");
+    assert!(
+        seen.contains("AWS_SESSION_TOKEN="),
+        "the deployment credentials are there"
+    );
 
     // OIDC from a file (a GitLab file variable holds its path): neither the path nor the token
     // reaches the deploy command, whatever the variables are called.
@@ -627,6 +640,9 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
             .env("MY_JWT", &token),
     );
     for value in [path, token.as_str()] {
-        assert!(!seen.contains(value), "the deploy command got `{value}`:\n{seen}");
+        assert!(
+            !seen.contains(value),
+            "the deploy command got `{value}`:\n{seen}"
+        );
     }
 }

@@ -437,7 +437,11 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
         t.replace("https://gitlab.example.com", &url)
     });
     // The broker user's current key, in GitLab the way the rotation stores it.
-    let xml = moto.iam(BROKER, "CreateAccessKey", &[("UserName", "rolehop-nonprod")]);
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
+    );
     let (old, old_secret) = (
         xml_field(&xml, "AccessKeyId"),
         xml_field(&xml, "SecretAccessKey"),
@@ -469,7 +473,11 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
             ),
         ],
     );
-    let xml = moto.iam(BROKER, "CreateAccessKey", &[("UserName", "rolehop-rotator")]);
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-rotator")],
+    );
     let rotator = (
         xml_field(&xml, "AccessKeyId"),
         xml_field(&xml, "SecretAccessKey"),
@@ -497,7 +505,11 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
     );
     assert!(!ok, "{text}");
     assert!(text.contains("`ROLEHOP_ROTATOR_KEY` is not set"), "{text}");
-    assert!(gitlab.requests().is_empty(), "GitLab was called: {:?}", gitlab.requests());
+    assert!(
+        gitlab.requests().is_empty(),
+        "GitLab was called: {:?}",
+        gitlab.requests()
+    );
 
     // A scheduled pipeline on main. The broker key is also handed to the job in the AWS SDK's
     // own variables, as an environment used to: rotate must not run as it.
@@ -521,7 +533,10 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
     assert!(text.contains("PASS  rolehop:rotate-keys:nonprod"), "{text}");
     assert!(text.contains("rotated: GitLab now holds key"), "{text}");
     for s in [&old_secret, &rotator.1, &TOKEN.to_owned()] {
-        assert!(!text.contains(s.as_str()), "a secret is in the job log:\n{text}");
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret is in the job log:\n{text}"
+        );
     }
 
     // GitLab holds a new pair that authenticates as the broker user (moto checks signatures).
@@ -548,11 +563,15 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
     // The old key is retired: inactive, kept for the grace period.
     let listed = iam.list_keys().unwrap();
     assert!(
-        listed.iter().any(|k| k.id == old && k.status == KeyStatus::Inactive),
+        listed
+            .iter()
+            .any(|k| k.id == old && k.status == KeyStatus::Inactive),
         "{listed:?}"
     );
     assert!(
-        listed.iter().any(|k| k.id == new && k.status == KeyStatus::Active),
+        listed
+            .iter()
+            .any(|k| k.id == new && k.status == KeyStatus::Active),
         "{listed:?}"
     );
 
