@@ -399,12 +399,18 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
         xml_field(&xml, "AccessKeyId"),
         xml_field(&xml, "SecretAccessKey")
     );
+    deploys_to_staging(&moto, project.path(), home.path(), &pair);
+}
+
+/// The staging deploy job, given `ROLEHOP_BROKER_KEY` = `pair`, passes and its deploy command
+/// runs as the deployment role of the staging account.
+fn deploys_to_staging(moto: &Moto, project: &std::path::Path, home: &std::path::Path, pair: &str) {
     let (ok, text) = gitlab_ci_local(
-        project.path(),
-        home.path(),
+        project,
+        home,
         "rolehop:deploy:nonprod:staging",
         &[
-            ("ROLEHOP_BROKER_KEY", &pair),
+            ("ROLEHOP_BROKER_KEY", pair),
             ("AWS_ENDPOINT_URL", &moto.url()),
             ("AWS_DEFAULT_REGION", "eu-west-1"),
         ],
@@ -414,7 +420,6 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
         text.contains("PASS  rolehop:deploy:nonprod:staging"),
         "{text}"
     );
-    // The deploy command ran as the deployment role of the staging account.
     assert!(
         text.contains("arn:aws:sts::333333333333:assumed-role/rolehop-nonprod-deploy/"),
         "{text}"
@@ -576,21 +581,7 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
     );
 
     // And a deploy job with what GitLab now holds reaches the staging deployment role.
-    let (ok, text) = gitlab_ci_local(
-        project.path(),
-        home.path(),
-        "rolehop:deploy:nonprod:staging",
-        &[
-            ("ROLEHOP_BROKER_KEY", &stored),
-            ("AWS_ENDPOINT_URL", &moto.url()),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-        ],
-    );
-    assert!(ok, "{text}");
-    assert!(
-        text.contains("arn:aws:sts::333333333333:assumed-role/rolehop-nonprod-deploy/"),
-        "{text}"
-    );
+    deploys_to_staging(&moto, project.path(), home.path(), &stored);
 }
 
 #[test]
