@@ -5,6 +5,7 @@
 //! cargo-deny's bans (`deny.toml`) fail CI if this crate gains a path to tokio, the AWS SDK
 //! or an HTTP/TLS crate.
 
+pub mod broker_key;
 pub mod chain;
 pub mod credentials;
 pub mod duration;
