@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use rolehop_core::Topology;
+use rolehop_render::cfn::camel;
 use rolehop_render::render;
 use serde_json::Value;
 
@@ -372,18 +373,6 @@ fn structure(file: &str, doc: &Value, rename: &dyn Fn(&str) -> String) -> Value 
             "outputs": outputs,
         })
     }
-}
-
-/// The renderer's logical id prefix of an environment name (`non-prod` -> `NonProd`).
-fn camel(name: &str) -> String {
-    name.split('-')
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// Every string and mapping key of a parsed document.
