@@ -42,29 +42,59 @@ pub fn source_identity_shapes(env: &Environment) -> Vec<String> {
     out
 }
 
-/// The conditions every trust statement allowing `sts:TagSession`/`sts:SetSourceIdentity`
-/// carries. Tag keys are limited to rolehop's with `ForAllValues`, which a request without
-/// tags satisfies (`--no-tags` keeps working); the SourceIdentity must have the shape of one
-/// of the environment's projects. `source_identity_required` makes the shape apply only when
-/// a SourceIdentity is present (`...IfExists`) or always.
+/// The trust statements of a hop that may carry session tags and a SourceIdentity: one per
+/// action, each conditioned only on keys AWS documents for that action (the Service
+/// Authorization Reference lists `sts:SourceIdentity` for AssumeRole and SetSourceIdentity,
+/// `aws:TagKeys` for AssumeRole and TagSession), so the policy means the same whether AWS
+/// evaluates each action with its own keys or with the whole request.
+///
+/// - `sts:AssumeRole`: `assume` (the hop's own conditions), tag keys limited to rolehop's
+///   with `ForAllValues`, which a request without tags satisfies (`--no-tags` keeps
+///   working), and the SourceIdentity shaped like one of the environment's projects
+///   (`...IfExists` unless `source_identity_required`: then `assume` demands it with `Null`);
+/// - `sts:SetSourceIdentity`: only such a shape;
+/// - `sts:TagSession`: only rolehop's tag keys.
 ///
 /// These limit shape, not truth: whoever holds the base credential picks the values.
-fn attribution_conditions(env: &Environment, source_identity_required: bool) -> Map<String, Value> {
-    let mut c = Map::new();
+fn chain_trust(
+    sid: &str,
+    principal: &Value,
+    env: &Environment,
+    mut assume: Map<String, Value>,
+    source_identity_required: bool,
+) -> Vec<Value> {
+    let shapes = json!({ "sts:SourceIdentity": source_identity_shapes(env) });
+    let keys = json!({ "aws:TagKeys": SESSION_TAG_KEYS });
     let like = if source_identity_required {
         "StringLike"
     } else {
         "StringLikeIfExists"
     };
-    c.insert(
-        like.to_owned(),
-        json!({ "sts:SourceIdentity": source_identity_shapes(env) }),
-    );
-    c.insert(
-        "ForAllValues:StringEquals".to_owned(),
-        json!({ "aws:TagKeys": SESSION_TAG_KEYS }),
-    );
-    c
+    assume.insert(like.to_owned(), shapes.clone());
+    assume.insert("ForAllValues:StringEquals".to_owned(), keys.clone());
+    vec![
+        json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "sts:AssumeRole",
+            "Condition": assume,
+        }),
+        json!({
+            "Sid": "SourceIdentityOfOwnProjects",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "sts:SetSourceIdentity",
+            "Condition": { "StringLike": shapes },
+        }),
+        json!({
+            "Sid": "RolehopTagKeysOnly",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "sts:TagSession",
+            "Condition": { "ForAllValues:StringEquals": keys },
+        }),
+    ]
 }
 
 /// The identity policy of an environment's broker IAM user (access-keys mode): it may only
@@ -86,20 +116,20 @@ pub fn broker_user_policy(topo: &Topology, env: &Environment) -> Value {
 /// Access-keys mode: only the environment's broker user. OIDC mode: only GitLab ID tokens
 /// for the configured audience whose `sub` matches the environment's projects and refs.
 pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
-    let statement = match &topo.auth {
+    let statements = match &topo.auth {
         // The first hop may go without a SourceIdentity (`--no-source-identity`); the
-        // deployment role then refuses the chain, so the shape is enforced where it is set.
-        Auth::AccessKeys => json!({
-            "Sid": "BrokerUserOnly",
-            "Effect": "Allow",
-            "Principal": { "AWS": topo.broker_user_arn(env) },
-            "Action": CHAIN_ACTIONS,
-            "Condition": attribution_conditions(env, false),
-        }),
+        // deployment role then refuses the chain.
+        Auth::AccessKeys => chain_trust(
+            "BrokerUserOnly",
+            &json!({ "AWS": topo.broker_user_arn(env) }),
+            env,
+            Map::new(),
+            false,
+        ),
         Auth::Oidc { audience, .. } => {
             let key = oidc_issuer_key(topo).unwrap_or_default();
             let provider = topo.oidc_provider_arn().unwrap_or_default();
-            json!({
+            vec![json!({
                 "Sid": "GitlabIdTokensOnly",
                 "Effect": "Allow",
                 "Principal": { "Federated": provider },
@@ -108,10 +138,10 @@ pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
                     "StringEquals": { format!("{key}:aud"): audience },
                     "StringLike": { format!("{key}:sub"): env.gitlab.sub_patterns() },
                 },
-            })
+            })]
         }
     };
-    json!({ "Version": POLICY_VERSION, "Statement": [statement] })
+    json!({ "Version": POLICY_VERSION, "Statement": statements })
 }
 
 /// The inline policy of an environment's service role: it may only assume the deployment
@@ -144,21 +174,19 @@ pub fn service_role_policy(topo: &Topology, env: &Environment) -> Value {
 /// this hop (OIDC mode) or it was set on the first hop and persists through the chain
 /// (access-keys mode), so one `Null` condition covers both.
 pub fn deployment_role_trust(topo: &Topology, env: &Environment) -> Value {
-    let mut condition = attribution_conditions(env, true);
-    condition.insert("Null".to_owned(), json!({ "sts:SourceIdentity": "false" }));
+    let mut assume = Map::new();
+    assume.insert("Null".to_owned(), json!({ "sts:SourceIdentity": "false" }));
     if let Some(x) = &env.external_id {
-        condition.insert("StringEquals".to_owned(), json!({ "sts:ExternalId": x }));
+        assume.insert("StringEquals".to_owned(), json!({ "sts:ExternalId": x }));
     }
-    json!({
-        "Version": POLICY_VERSION,
-        "Statement": [{
-            "Sid": "OwnServiceRoleWithSourceIdentity",
-            "Effect": "Allow",
-            "Principal": { "AWS": topo.service_role_arn(env) },
-            "Action": CHAIN_ACTIONS,
-            "Condition": condition,
-        }]
-    })
+    let statements = chain_trust(
+        "OwnServiceRoleWithSourceIdentity",
+        &json!({ "AWS": topo.service_role_arn(env) }),
+        env,
+        assume,
+        true,
+    );
+    json!({ "Version": POLICY_VERSION, "Statement": statements })
 }
 
 /// The size IAM counts for a policy document: its JSON without whitespace.
@@ -218,15 +246,29 @@ mod tests {
             t["Statement"][0]["Principal"],
             json!({"AWS": "arn:aws:iam::111111111111:user/rolehop-nonprod"})
         );
-        // Only the broker user, and only with rolehop's tag keys and a project's shape.
-        let c = &t["Statement"][0]["Condition"];
+        // Only the broker user, and only with rolehop's tag keys and a project's shape; one
+        // statement per action, each conditioned on keys AWS documents for that action.
+        let st = t["Statement"].as_array().unwrap();
+        let actions: Vec<&Value> = st.iter().map(|s| &s["Action"]).collect();
         assert_eq!(
-            c["StringLikeIfExists"]["sts:SourceIdentity"],
-            json!(["acme.shop@*"])
+            actions,
+            ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
+        );
+        assert!(st.iter().all(|s| s["Principal"] == st[0]["Principal"]));
+        assert_eq!(
+            st[0]["Condition"],
+            json!({
+                "StringLikeIfExists": {"sts:SourceIdentity": ["acme.shop@*"]},
+                "ForAllValues:StringEquals": {"aws:TagKeys": SESSION_TAG_KEYS},
+            })
         );
         assert_eq!(
-            c["ForAllValues:StringEquals"]["aws:TagKeys"],
-            json!(SESSION_TAG_KEYS)
+            st[1]["Condition"],
+            json!({"StringLike": {"sts:SourceIdentity": ["acme.shop@*"]}})
+        );
+        assert_eq!(
+            st[2]["Condition"],
+            json!({"ForAllValues:StringEquals": {"aws:TagKeys": SESSION_TAG_KEYS}})
         );
     }
 
@@ -271,7 +313,7 @@ mod tests {
         topo.environments[0].gitlab.projects =
             (0..40).map(|i| format!("acme/service-{i:02}")).collect();
         let msgs = oversized_trust_policies(&topo);
-        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(
             msgs[0].starts_with(
                 "examples/oidc/rolehop.toml:14: the service role trust policy of environment `prod`"
@@ -279,6 +321,10 @@ mod tests {
             "{msgs:?}"
         );
         assert!(msgs[0].ends_with("[trust-size]"), "{msgs:?}");
+        assert!(
+            msgs[1].contains("the deployment role trust policy"),
+            "{msgs:?}"
+        );
     }
 
     #[test]
@@ -305,6 +351,7 @@ mod tests {
             s["Principal"],
             json!({"AWS": "arn:aws:iam::111111111111:role/rolehop-prod-service"})
         );
+        assert_eq!(s["Action"], "sts:AssumeRole");
         assert_eq!(s["Condition"]["Null"]["sts:SourceIdentity"], "false");
         assert_eq!(
             s["Condition"]["StringLike"]["sts:SourceIdentity"],
@@ -318,6 +365,7 @@ mod tests {
             s["Condition"]["StringEquals"]["sts:ExternalId"],
             "acme-shop-prod"
         );
+        assert_eq!(t["Statement"].as_array().unwrap().len(), 3);
 
         let nonprod = topo.environment("nonprod").unwrap();
         let t = deployment_role_trust(&topo, nonprod);
