@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::duration::{format_secs, parse_duration_secs};
-use crate::span::{Location, caret};
+use crate::span::{Location, caret, printable};
 use crate::validate;
 
 /// AWS caps any session reached by role chaining at one hour.
@@ -320,8 +320,8 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}: {} [{}]{}",
-            self.location,
-            self.message,
+            printable(&self.location.to_string()),
+            printable(&self.message),
             self.rule,
             caret(&self.location)
         )

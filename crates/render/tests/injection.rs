@@ -460,6 +460,14 @@ fn no_topology_string_can_change_what_the_rendered_yaml_means() {
                     assert!(!d.message.is_empty());
                     rules.insert(d.rule);
                 }
+                // The message quotes the value without letting it reach the terminal raw.
+                assert_eq!(
+                    raw_unsafe(&e.to_string()),
+                    None,
+                    "{} {:?}: {e}",
+                    c.slot,
+                    c.value
+                );
                 assert!(
                     e.diagnostics.iter().any(|d| d.location.line == line),
                     "{} {}={:?}: no diagnostic at line {line}: {e}",
