@@ -599,6 +599,9 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
                                         s.chars().count()
                                     ));
                                 }
+                                if s.contains('$') {
+                                    return Err(format!("audience `{s}` contains `$`: GitLab expands variables in `id_tokens:aud` (since 16.1), so the ID token's `aud` would not be the audience the trust policy names"));
+                                }
                                 validate::no_dynamic_reference(s)
                             });
                             a.into_inner()
