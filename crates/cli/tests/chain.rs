@@ -538,6 +538,19 @@ fn no_secret_leaks_outside_the_requested_output() {
     assert!(!all.contains(&seed.secret_access_key));
 }
 
+/// A proxy in front of moto that forwards every request untouched and counts them.
+fn counting_proxy(moto: &Moto) -> FaultProxy {
+    FaultProxy::start(
+        moto.port,
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            faults: Vec::new(),
+            max_consecutive: None,
+        },
+    )
+}
+
 /// Every way a job can differ from what the topology names, each refused with exit 4 before a
 /// single request reaches AWS: the test counts requests through a forwarding proxy in front
 /// of moto, and the legitimate job passes through the same proxy with exactly two calls.
@@ -548,15 +561,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seeded_topology(dir.path(), false);
     let assume = |vars: &[(&str, Option<&str>)]| {
-        let proxy = FaultProxy::start(
-            moto.port,
-            FaultPlan {
-                seed: 0,
-                rate: 0.0,
-                faults: Vec::new(),
-                max_consecutive: None,
-            },
-        );
+        let proxy = counting_proxy(&moto);
         let mut cmd = rolehop(&moto, &seed);
         cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
             .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
@@ -639,15 +644,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     // error, made before the ID token is even read.
     std::fs::create_dir(dir.path().join("oidc")).unwrap();
     let oidc_cfg = seeded_topology(&dir.path().join("oidc"), true);
-    let proxy = FaultProxy::start(
-        moto.port,
-        FaultPlan {
-            seed: 0,
-            rate: 0.0,
-            faults: Vec::new(),
-            max_consecutive: None,
-        },
-    );
+    let proxy = counting_proxy(&moto);
     let out = rolehop(&moto, &seed)
         .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
         .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
