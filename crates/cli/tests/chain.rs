@@ -551,8 +551,23 @@ fn counting_proxy(moto: &Moto) -> FaultProxy {
     )
 }
 
+/// This test's job id: its requests name sessions `gl-42-1001-990001`, so requests of other
+/// tests that reach its proxy (a port another test took as a dead endpoint) are not counted.
+const OWN_JOB: &str = "990001";
+
+/// The requests `proxy` forwarded that this test's job made.
+fn own_requests(proxy: &FaultProxy) -> usize {
+    let session = format!("gl-42-1001-{OWN_JOB}");
+    proxy
+        .stats()
+        .seen
+        .iter()
+        .filter(|r| r.contains(&session))
+        .count()
+}
+
 /// Every way a job can differ from what the topology names, each refused with exit 4 before a
-/// single request reaches AWS: the test counts requests through a forwarding proxy in front
+/// single request reaches AWS: the test records requests through a forwarding proxy in front
 /// of moto, and the legitimate job passes through the same proxy with exactly two calls.
 #[test]
 fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
@@ -565,6 +580,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
         let mut cmd = rolehop(&moto, &seed);
         cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
             .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+            .env("CI_JOB_ID", OWN_JOB)
             .env("AWS_ENDPOINT_URL", proxy.url())
             .args(["assume", "--format", "json", "--config"])
             .arg(&cfg)
@@ -576,12 +592,15 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
             };
         }
         let out = cmd.output().unwrap();
-        (out, proxy.stats().requests)
+        (out, own_requests(&proxy))
     };
 
     let (out, requests) = assume(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json(&out)["assumed_role_arn"], DEPLOY_SESSION);
+    assert_eq!(
+        json(&out)["assumed_role_arn"],
+        format!("arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-{OWN_JOB}")
+    );
     assert_eq!(requests, 2, "the legitimate job makes both hops");
 
     // (what, variables set (Some) or removed (None), what the refusal says)
@@ -648,6 +667,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     let out = rolehop(&moto, &seed)
         .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
         .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .env("CI_JOB_ID", OWN_JOB)
         .env("AWS_ENDPOINT_URL", proxy.url())
         .env("CI_PROJECT_PATH", "acme/shop-fork")
         .env(
@@ -669,5 +689,5 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
         e.contains("project: `acme/shop-fork` (CI_PROJECT_PATH)"),
         "{e}"
     );
-    assert_eq!(proxy.stats().requests, 0, "no request may reach AWS");
+    assert_eq!(own_requests(&proxy), 0, "no request may reach AWS");
 }
