@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_testkit::{Moto, aws_cli, seed_chain, venv_tool};
+use rolehop_testkit::{FaultPlan, FaultProxy, Moto, aws_cli, seed_chain, venv_tool};
 
 mod common;
 
@@ -645,4 +645,157 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
             "the deploy command got `{value}`:\n{seen}"
         );
     }
+
+/// A proxy in front of moto that forwards every request untouched and counts them.
+fn counting_proxy(moto: &Moto) -> FaultProxy {
+    FaultProxy::start(
+        moto.port,
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            faults: Vec::new(),
+            max_consecutive: None,
+        },
+    )
+}
+
+/// This test's job id: its requests name sessions `gl-42-1001-990001`, so requests of other
+/// tests that reach its proxy (a port another test took as a dead endpoint) are not counted.
+const OWN_JOB: &str = "990001";
+
+/// The requests `proxy` forwarded that this test's job made.
+fn own_requests(proxy: &FaultProxy) -> usize {
+    let session = format!("gl-42-1001-{OWN_JOB}");
+    proxy
+        .stats()
+        .seen
+        .iter()
+        .filter(|r| r.contains(&session))
+        .count()
+}
+
+/// Every way a job can differ from what the topology names, each refused with exit 4 before a
+/// single request reaches AWS: the test records requests through a forwarding proxy in front
+/// of moto, and the legitimate job passes through the same proxy with exactly two calls.
+#[test]
+fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = seeded_topology(dir.path(), false);
+    let assume = |vars: &[(&str, Option<&str>)]| {
+        let proxy = counting_proxy(&moto);
+        let mut cmd = rolehop(&moto, &seed);
+        cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+            .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+            .env("CI_JOB_ID", OWN_JOB)
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(["assume", "--format", "json", "--config"])
+            .arg(&cfg)
+            .args(["--env", "prod"]);
+        for (k, v) in vars {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd.output().unwrap();
+        (out, own_requests(&proxy))
+    };
+
+    let (out, requests) = assume(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        json(&out)["assumed_role_arn"],
+        format!("arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-{OWN_JOB}")
+    );
+    assert_eq!(requests, 2, "the legitimate job makes both hops");
+
+    // (what, variables set (Some) or removed (None), what the refusal says)
+    type Vars<'a> = &'a [(&'a str, Option<&'a str>)];
+    let cases: &[(&str, Vars, &str)] = &[
+        (
+            "another project",
+            &[("CI_PROJECT_PATH", Some("acme/tools"))],
+            "project: `acme/tools` (CI_PROJECT_PATH) is not allowed; allowed projects: `acme/shop`",
+        ),
+        (
+            "a sibling project sharing a prefix",
+            &[("CI_PROJECT_PATH", Some("acme/shop-fork"))],
+            "project: `acme/shop-fork` (CI_PROJECT_PATH)",
+        ),
+        (
+            "a subgroup project",
+            &[("CI_PROJECT_PATH", Some("acme/shop/sub"))],
+            "project: `acme/shop/sub` (CI_PROJECT_PATH)",
+        ),
+        (
+            "a tag named like the allowed branch",
+            &[("CI_COMMIT_BRANCH", None), ("CI_COMMIT_TAG", Some("main"))],
+            "ref: tag `main` (CI_COMMIT_TAG) is not allowed; allowed tags: none",
+        ),
+        (
+            "another protected branch",
+            &[
+                ("CI_COMMIT_BRANCH", Some("release")),
+                ("CI_COMMIT_REF_NAME", Some("release")),
+            ],
+            "ref: branch `release` (CI_COMMIT_BRANCH) is not allowed; allowed branches: `main`",
+        ),
+        (
+            "another GitLab environment",
+            &[("CI_ENVIRONMENT_NAME", Some("staging"))],
+            "environment: `staging` (CI_ENVIRONMENT_NAME) is not allowed; allowed environments: `production`",
+        ),
+        (
+            "no GitLab environment",
+            &[("CI_ENVIRONMENT_NAME", None)],
+            "CI_ENVIRONMENT_NAME is not set",
+        ),
+    ];
+    for (what, vars, says) in cases {
+        let (out, requests) = assume(vars);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{what}: {e}");
+        assert!(
+            e.contains("refusing to hand out credentials for environment `prod`"),
+            "{what}: {e}"
+        );
+        assert!(e.contains(says), "{what}: {e}");
+        assert!(e.contains("defence in depth"), "{what}: {e}");
+        assert!(out.stdout.is_empty(), "{what}: no credentials printed");
+        assert_eq!(requests, 0, "{what}: no request may reach AWS");
+    }
+
+    // OIDC mode too: the trust policy is the enforcement there, the check an early, clear
+    // error, made before the ID token is even read.
+    std::fs::create_dir(dir.path().join("oidc")).unwrap();
+    let oidc_cfg = seeded_topology(&dir.path().join("oidc"), true);
+    let proxy = counting_proxy(&moto);
+    let out = rolehop(&moto, &seed)
+        .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .env("CI_JOB_ID", OWN_JOB)
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .env("CI_PROJECT_PATH", "acme/shop-fork")
+        .env(
+            "ROLEHOP_ID_TOKEN",
+            id_token(
+                "project_path:acme/shop-fork:ref_type:branch:ref:main",
+                "https://aws.example",
+                600,
+            ),
+        )
+        .args(["assume", "--config"])
+        .arg(&oidc_cfg)
+        .args(["--env", "prod"])
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{e}");
+    assert!(
+        e.contains("project: `acme/shop-fork` (CI_PROJECT_PATH)"),
+        "{e}"
+    );
+    assert_eq!(own_requests(&proxy), 0, "no request may reach AWS");
 }

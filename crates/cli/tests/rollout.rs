@@ -312,6 +312,14 @@ fn ci_project(
     .unwrap();
     for args in [
         &["init", "-q", "-b", "main"][..],
+        // gitlab-ci-local takes CI_PROJECT_PATH from the remote; rolehop checks it against
+        // the topology's `projects`.
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/acme/shop.git",
+        ],
         &["add", "-A"],
         &[
             "-c",
@@ -713,8 +721,7 @@ organizational_units = ["{ou}"]
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-ref_types = ["branch"]
-refs = ["main"]
+branches = ["main"]
 environments = ["production"]
 
 [environments.prod.accounts]

@@ -351,7 +351,7 @@ protected = true
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-refs = ["main"]
+branches = ["main"]
 environments = ["production"]
 
 [environments.prod.accounts]

@@ -1,7 +1,8 @@
 //! rolehop's pure core: the validated topology (`rolehop.toml`), the plan of a credential chain
 //! (session names, SourceIdentity, tags, durations), the plan of a rollout, the GitLab job
-//! context, the redacting secret type and the documented exit codes. Nothing in here talks to
-//! AWS, GitLab or the network; callers inject the environment, the clock and file reads.
+//! context, whether that job may use an environment (`job_check`), the redacting secret type
+//! and the documented exit codes. Nothing in here talks to AWS, GitLab or the network;
+//! callers inject the environment, the clock and file reads.
 //! cargo-deny's bans (`deny.toml`) fail CI if this crate gains a path to tokio, the AWS SDK
 //! or an HTTP/TLS crate.
 
@@ -13,6 +14,7 @@ pub mod endpoint;
 pub mod exit;
 pub mod gitlab_ctx;
 pub mod id_token;
+pub mod job_check;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;
