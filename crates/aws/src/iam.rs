@@ -82,11 +82,12 @@ impl IamKeyStore {
         match self.rt.block_on(sts.get_caller_identity().send()) {
             Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
             Err(e) => {
-                let kind = match e.code() {
-                    _ if no_credentials(&e) => StoreErrorKind::NoCredentials,
-                    Some("InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken") => {
-                        StoreErrorKind::Denied
+                let failure = sdk_error::classify("STS", &e);
+                let kind = match &failure {
+                    SdkFailure::NoCredentials | SdkFailure::Construction { .. } => {
+                        StoreErrorKind::NoCredentials
                     }
+                    f if f.is_denied() => StoreErrorKind::Denied,
                     _ => StoreErrorKind::Unavailable,
                 };
                 let detail = if kind == StoreErrorKind::NoCredentials {

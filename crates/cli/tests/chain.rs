@@ -645,6 +645,7 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
             "the deploy command got `{value}`:\n{seen}"
         );
     }
+}
 
 /// A proxy in front of moto that forwards every request untouched and counts them.
 fn counting_proxy(moto: &Moto) -> FaultProxy {
