@@ -10,13 +10,14 @@ stopped on exit, also on Ctrl-C. Exits non-zero when anything did not happen as 
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -47,21 +48,30 @@ def check(ok, what):
     return ok
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Moto:
     """A private moto server on loopback, stopped on exit."""
 
     def __init__(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}
-        self.proc = subprocess.Popen([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        # Port 0: the kernel picks a free port and moto names it, so a parallel test's moto
+        # can never take it between picking and binding.
+        self.proc = subprocess.Popen([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        ports = queue.Queue()
+
+        def read_log():  # drains moto's log for as long as it runs: a full pipe would stall it
+            for line in self.proc.stderr:
+                m = re.search(r"Running on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    ports.put(int(m.group(1)))
+
+        threading.Thread(target=read_log, daemon=True).start()
+        try:
+            self.port = ports.get(timeout=30)
+        except queue.Empty:
+            self.stop()
+            raise SystemExit("moto did not say which port it listens on within 30 s")
+        self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 30
         while time.time() < deadline:
             try:

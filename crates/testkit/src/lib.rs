@@ -112,13 +112,15 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let bin = venv_tool("moto_server");
-        let port = free_port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: the kernel picks a free port and moto says which. A port picked here and
+        // released before moto binds it can be taken by a parallel test's moto, and then two
+        // tests would share one server's state.
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .env_remove("MOTO_ACCOUNT_ID")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
                 // ENOENT here also means a venv whose #! interpreter is gone (a moved cache).
@@ -128,6 +130,26 @@ impl Moto {
                 )
             });
         record_pid(child.id());
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads moto's log for as long as it runs (a full pipe would stall it), passing on the
+        // port of its "Running on http://127.0.0.1:PORT" line.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split("Running on http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let Ok(port) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("moto_server did not say which port it listens on within 30 s");
+        };
         let moto = Moto { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
