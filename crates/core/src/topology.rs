@@ -1029,9 +1029,11 @@ fn refs_split(c: &mut Checker<'_>, env: &str, ra: &RawAccess) -> bool {
         ),
     };
     let why = "`refs` and `ref_types` were replaced by `branches` and `tags`: pairing every ref with every ref type trusted branches named like tags (a pushed branch `v-pwn` matched `v*`) and tags named like branches";
-    let mut any = false;
-    for v in [&ra.refs, &ra.ref_types].into_iter().flatten() {
-        any = true;
+    let mut old: Vec<&S<toml::Value>> = [&ra.refs, &ra.ref_types].into_iter().flatten().collect();
+    // In file order, as every other diagnostic.
+    old.sort_by_key(|v| v.span().start);
+    let any = !old.is_empty();
+    for v in old {
         c.report(
             v.span(),
             "refs-split",
