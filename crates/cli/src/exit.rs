@@ -16,7 +16,8 @@ pub enum Exit {
     Usage = 2,
     /// An input file (topology, policy, export, token) is malformed or breaks a rule.
     Input = 3,
-    /// rolehop refused on purpose: a protected environment from an unprotected ref.
+    /// rolehop refused on purpose: a protected environment from an unprotected ref, or a job
+    /// whose project, ref or GitLab environment the topology does not name.
     Refused = 4,
     /// AWS or GitLab said no: access denied, trust policy mismatch, missing role, bad token.
     Denied = 5,

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_testkit::{Moto, aws_cli, seed_chain, venv_tool};
+use rolehop_testkit::{FaultPlan, FaultProxy, Moto, aws_cli, seed_chain, venv_tool};
 
 mod common;
 
@@ -536,4 +536,100 @@ fn no_secret_leaks_outside_the_requested_output() {
     assert_eq!(out.status.code(), Some(5));
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(!all.contains(&seed.secret_access_key));
+}
+
+/// Every way a job can differ from what the topology names, each refused with exit 4 before a
+/// single request reaches AWS: the test counts requests through a forwarding proxy in front
+/// of moto, and the legitimate job passes through the same proxy with exactly two calls.
+#[test]
+fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = seeded_topology(dir.path(), false);
+    let assume = |vars: &[(&str, Option<&str>)]| {
+        let proxy = FaultProxy::start(
+            moto.port,
+            FaultPlan {
+                seed: 0,
+                rate: 0.0,
+                faults: Vec::new(),
+                max_consecutive: None,
+            },
+        );
+        let mut cmd = rolehop(&moto, &seed);
+        cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+            .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(["assume", "--format", "json", "--config"])
+            .arg(&cfg)
+            .args(["--env", "prod"]);
+        for (k, v) in vars {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd.output().unwrap();
+        (out, proxy.stats().requests)
+    };
+
+    let (out, requests) = assume(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["assumed_role_arn"], DEPLOY_SESSION);
+    assert_eq!(requests, 2, "the legitimate job makes both hops");
+
+    let cases: &[(&str, &[(&str, Option<&str>)], &str)] = &[
+        (
+            "another project",
+            &[("CI_PROJECT_PATH", Some("acme/tools"))],
+            "project: `acme/tools` (CI_PROJECT_PATH) is not allowed; allowed projects: `acme/shop`",
+        ),
+        (
+            "a sibling project sharing a prefix",
+            &[("CI_PROJECT_PATH", Some("acme/shop-fork"))],
+            "project: `acme/shop-fork` (CI_PROJECT_PATH)",
+        ),
+        (
+            "a subgroup project",
+            &[("CI_PROJECT_PATH", Some("acme/shop/sub"))],
+            "project: `acme/shop/sub` (CI_PROJECT_PATH)",
+        ),
+        (
+            "a tag named like the allowed branch",
+            &[("CI_COMMIT_BRANCH", None), ("CI_COMMIT_TAG", Some("main"))],
+            "ref: tag `main` (CI_COMMIT_TAG) is not allowed; allowed tags: none",
+        ),
+        (
+            "another protected branch",
+            &[
+                ("CI_COMMIT_BRANCH", Some("release")),
+                ("CI_COMMIT_REF_NAME", Some("release")),
+            ],
+            "ref: branch `release` (CI_COMMIT_BRANCH) is not allowed; allowed branches: `main`",
+        ),
+        (
+            "another GitLab environment",
+            &[("CI_ENVIRONMENT_NAME", Some("staging"))],
+            "environment: `staging` (CI_ENVIRONMENT_NAME) is not allowed; allowed environments: `production`",
+        ),
+        (
+            "no GitLab environment",
+            &[("CI_ENVIRONMENT_NAME", None)],
+            "CI_ENVIRONMENT_NAME is not set",
+        ),
+    ];
+    for (what, vars, says) in cases {
+        let (out, requests) = assume(vars);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{what}: {e}");
+        assert!(
+            e.contains("refusing to hand out credentials for environment `prod`"),
+            "{what}: {e}"
+        );
+        assert!(e.contains(says), "{what}: {e}");
+        assert!(e.contains("defence in depth"), "{what}: {e}");
+        assert!(out.stdout.is_empty(), "{what}: no credentials printed");
+        assert_eq!(requests, 0, "{what}: no request may reach AWS");
+    }
 }

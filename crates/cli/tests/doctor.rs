@@ -81,6 +81,33 @@ fn an_unprotected_ref_for_a_protected_environment() {
 }
 
 #[test]
+fn a_job_the_topology_does_not_name_is_reported_as_assume_would_refuse_it() {
+    let c = case();
+    let (code, text) = run(&mut doctor(&c, false));
+    assert!(
+        text.contains(
+            "ok    project, ref and GitLab environment are ones environment `prod` allows"
+        ),
+        "{text}"
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(doctor(&c, false)
+        .env("CI_PROJECT_PATH", "acme/shop-fork")
+        .env("CI_ENVIRONMENT_NAME", "staging"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL  project: `acme/shop-fork` (CI_PROJECT_PATH) is not allowed; allowed projects: `acme/shop`: rolehop refuses to hand out `prod`'s credentials"), "{text}");
+    assert!(text.contains("FAIL  environment: `staging` (CI_ENVIRONMENT_NAME) is not allowed; allowed environments: `production`"), "{text}");
+    assert!(
+        text.contains(
+            "fix: run the job from a project the topology's `[environments.prod.gitlab]` names"
+        ),
+        "{text}"
+    );
+    // The hops are still tried, so the report also says whether the keys would work.
+    assert!(text.contains("ok    deployment role hop"), "{text}");
+}
+
+#[test]
 fn missing_keys_point_at_protected_variables() {
     let c = case();
     let (code, text) = run(doctor(&c, false).env_remove("AWS_ACCESS_KEY_ID"));
@@ -211,17 +238,4 @@ fn a_matching_id_token_passes() {
     let (code, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("ok    sub `project_path:acme/shop:ref_type:branch:ref:main` matches the service role's trust"), "{text}");
-}
-
-#[test]
-fn a_job_in_the_wrong_gitlab_environment_is_warned_about() {
-    let c = case();
-    let (code, text) = run(doctor(&c, false).env("CI_ENVIRONMENT_NAME", "staging"));
-    assert_eq!(code, Some(0), "a warning is not a failure: {text}");
-    assert!(
-        text.contains(
-            "warn  the job's GitLab environment `staging` is not one of `prod`'s (production)"
-        ),
-        "{text}"
-    );
 }

@@ -34,6 +34,10 @@ pub struct JobContext {
     pub job_id: Option<String>,
     pub job_url: Option<String>,
     pub ref_name: Option<String>,
+    /// `CI_COMMIT_BRANCH`: set by GitLab in branch pipelines only.
+    pub commit_branch: Option<String>,
+    /// `CI_COMMIT_TAG`: set by GitLab in tag pipelines only.
+    pub commit_tag: Option<String>,
     /// `CI_COMMIT_REF_PROTECTED`: only the literal `true` counts as protected.
     pub ref_protected: bool,
     pub commit_sha: Option<String>,
@@ -51,6 +55,8 @@ impl JobContext {
             job_id: env.var("CI_JOB_ID"),
             job_url: env.var("CI_JOB_URL"),
             ref_name: env.var("CI_COMMIT_REF_NAME"),
+            commit_branch: env.var("CI_COMMIT_BRANCH"),
+            commit_tag: env.var("CI_COMMIT_TAG"),
             ref_protected: env.var("CI_COMMIT_REF_PROTECTED").as_deref() == Some("true"),
             commit_sha: env.var("CI_COMMIT_SHA"),
             environment: env.var("CI_ENVIRONMENT_NAME"),

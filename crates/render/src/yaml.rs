@@ -29,12 +29,15 @@ impl Entry {
 }
 
 /// Appends `# line` for each comment line at `indent` spaces (an empty line stays `#`).
+/// Lines carry topology text (file names, paths, names): every character that would end the
+/// comment or is not printable YAML is written as its escape, so nothing in a comment can
+/// start a line of YAML.
 pub fn comment(out: &mut String, indent: usize, lines: &[String]) {
     for l in lines {
         if l.is_empty() {
             let _ = writeln!(out, "{:indent$}#", "");
         } else {
-            let _ = writeln!(out, "{:indent$}# {l}", "");
+            let _ = writeln!(out, "{:indent$}# {}", "", escape_unsafe(l));
         }
     }
 }
@@ -120,23 +123,73 @@ fn inline(v: &Value) -> String {
 }
 
 /// A string as a YAML scalar: plain when it cannot be misread, else single-quoted, else
-/// double-quoted with JSON escapes (a subset of YAML's).
+/// double-quoted with every character that is not printable YAML, or that a YAML 1.1 parser
+/// (GitLab's, cfn-lint's) takes for a line break (U+0085, U+2028, U+2029), escaped. Every
+/// string the renderer writes goes through here, so no value can end its scalar.
 pub fn scalar(s: &str) -> String {
     if is_plain_safe(s) {
         s.to_owned()
-    } else if !s.contains('\'') && s.chars().all(|c| !c.is_control()) {
+    } else if !s.contains('\'') && s.chars().all(|c| escape(c).is_none()) {
         format!("'{s}'")
     } else {
-        serde_json::Value::String(s.to_owned()).to_string()
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c => match escape(c) {
+                    Some(e) => out.push_str(&e),
+                    None => out.push(c),
+                },
+            }
+        }
+        out.push('"');
+        out
     }
+}
+
+/// `s` with every character that must not appear raw in YAML replaced by its escape (for
+/// comments, where nothing is unescaped: a `\` stays itself).
+fn escape_unsafe(s: &str) -> String {
+    s.chars()
+        .map(|c| escape(c).unwrap_or_else(|| c.to_string()))
+        .collect()
+}
+
+/// The YAML double-quoted escape of `c` when it must not appear raw: control characters,
+/// DEL and C1 controls, the line and paragraph separators, the byte order mark and the
+/// non-characters U+FFFE/U+FFFF (outside YAML's printable set). Tabs are escaped too, so a
+/// value reads the same in every editor.
+fn escape(c: char) -> Option<String> {
+    let e = match c {
+        '\0' => "\\0",
+        '\u{7}' => "\\a",
+        '\u{8}' => "\\b",
+        '\t' => "\\t",
+        '\n' => "\\n",
+        '\u{b}' => "\\v",
+        '\u{c}' => "\\f",
+        '\r' => "\\r",
+        '\u{1b}' => "\\e",
+        '\u{85}' => "\\N",
+        '\u{2028}' => "\\L",
+        '\u{2029}' => "\\P",
+        c if c.is_control() => return Some(format!("\\x{:02X}", u32::from(c))),
+        '\u{feff}' | '\u{fffe}' | '\u{ffff}' => return Some(format!("\\u{:04X}", u32::from(c))),
+        _ => return None,
+    };
+    Some(e.to_owned())
 }
 
 fn is_plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    const KEYWORDS: [&str; 12] = [
-        "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~", "nan", "inf",
+    // YAML 1.1 and 1.2 booleans, nulls and special floats (`.inf` starts like a hidden job).
+    const KEYWORDS: [&str; 14] = [
+        "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~", "nan", "inf", ".nan",
+        ".inf",
     ];
     // A leading `.` (GitLab's hidden jobs) is plain YAML when a letter follows.
     let body = s.strip_prefix('.').unwrap_or(s);
@@ -169,6 +222,24 @@ mod tests {
         assert_eq!(scalar("*"), "'*'");
         assert_eq!(scalar("it's"), "\"it's\"");
         assert_eq!(scalar("a\nb"), "\"a\\nb\"");
+        assert_eq!(scalar(".inf"), "'.inf'");
+        assert_eq!(scalar(".NaN"), "'.NaN'");
+    }
+
+    #[test]
+    fn escapes_what_would_end_a_scalar_or_a_comment() {
+        // YAML 1.1 parsers break lines at NEL and the Unicode separators.
+        assert_eq!(scalar("a\u{2028}b\u{85}c\u{2029}"), "\"a\\Lb\\Nc\\P\"");
+        assert_eq!(
+            scalar("a\0b\u{7f}\u{9b}\u{feff}"),
+            "\"a\\0b\\x7F\\x9B\\uFEFF\""
+        );
+        assert_eq!(scalar("it's \"x\" \\ y"), "\"it's \\\"x\\\" \\\\ y\"");
+        assert_eq!(scalar("!Ref X"), "'!Ref X'");
+        assert_eq!(scalar("é"), "'é'");
+        let mut out = String::new();
+        comment(&mut out, 2, &["x\nResources:\u{2028}Evil: \\".to_owned()]);
+        assert_eq!(out, "  # x\\nResources:\\LEvil: \\\n");
         assert_eq!(
             scalar("arn:aws:iam::111111111111:role/x"),
             "arn:aws:iam::111111111111:role/x"

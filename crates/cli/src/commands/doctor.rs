@@ -14,9 +14,9 @@ use rolehop_core::credentials::rfc3339;
 use rolehop_core::duration::format_secs;
 use rolehop_core::gitlab_ctx::{Env, JobContext, ProcessEnv};
 use rolehop_core::id_token::{self, Claims};
+use rolehop_core::job_check::{check_job, string_like};
 use rolehop_core::secret::secret;
 use rolehop_core::topology::{Auth, Environment};
-use rolehop_policy::pattern::Glob;
 
 use super::selection::{self, Selection};
 use crate::config::load_topology;
@@ -43,9 +43,6 @@ impl Report {
     }
     fn ok(&mut self, msg: impl std::fmt::Display) {
         let _ = writeln!(self.text, "  ok    {msg}");
-    }
-    fn warn(&mut self, msg: impl std::fmt::Display, fix: impl std::fmt::Display) {
-        let _ = writeln!(self.text, "  warn  {msg}\n        fix: {fix}");
     }
     fn fail(&mut self, msg: impl std::fmt::Display, fix: impl std::fmt::Display) {
         self.failures += 1;
@@ -162,10 +159,11 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
         r.info("skipped", "the base identity is not usable; fix it first");
         return Ok(r);
     }
-    // Try the hops even where rolehop would refuse the ref: the refusal is reported above,
+    // Try the hops even where rolehop would refuse the ref or the job: the refusal is reported above,
     // and the hop results are still worth knowing.
     let mut probe = sel.clone();
     probe.allow_unprotected_ref = true;
+    probe.skip_job_check = true;
     let resolved = match selection::resolve(&probe, env, now) {
         Ok(res) => res,
         Err(e) => {
@@ -231,17 +229,31 @@ fn check_context(r: &mut Report, e: &Environment, job: &JobContext) {
             "deploy from a protected branch or tag (Settings > Repository > Protected branches)",
         ),
     }
-    if let Some(ci_env) = &job.environment
-        && !e
-            .gitlab
-            .environments
-            .iter()
-            .any(|p| Glob::new(p, false).matches(ci_env))
-    {
-        r.warn(
-                format!("the job's GitLab environment `{ci_env}` is not one of `{}`'s ({})", e.name, e.gitlab.environments.join(", ")),
-                "set `environment: name:` in the job to the topology's environment, so protected environments and scoped variables apply",
-            );
+    // The same check `assume` and `exec` make before any STS call.
+    if !job.in_job() {
+        r.info(
+            "job check",
+            "skipped: not in a GitLab job (no CI_JOB_ID), so no project, ref or environment to compare",
+        );
+        return;
+    }
+    match check_job(e, job) {
+        Ok(()) => r.ok(format!(
+            "project, ref and GitLab environment are ones environment `{}` allows",
+            e.name
+        )),
+        Err(refusal) => {
+            for m in &refusal.mismatches {
+                r.fail(
+                    format!("{m}: rolehop refuses to hand out `{}`'s credentials", e.name),
+                    format!(
+                        "run the job from a {} the topology's `[environments.{}.gitlab]` names, or add it there and roll out",
+                        m.part(),
+                        e.name
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -312,7 +324,7 @@ fn check_token(
         }
         let patterns = e.gitlab.sub_patterns();
         let sub = claims.sub.clone().unwrap_or_default();
-        if patterns.iter().any(|p| Glob::new(p, false).matches(&sub)) {
+        if patterns.iter().any(|p| string_like(p, &sub)) {
             r.ok(format!("sub `{sub}` matches the service role's trust"));
         } else {
             r.fail(

@@ -12,6 +12,7 @@ use rolehop_core::chain::{self, BaseKind, ChainPlan, ChainRequest};
 use rolehop_core::credentials::ChainOutcome;
 use rolehop_core::gitlab_ctx::{Env, JobContext};
 use rolehop_core::id_token::{self, Claims};
+use rolehop_core::job_check;
 use rolehop_core::secret::secret;
 use rolehop_core::topology::Auth;
 use rolehop_core::{Secret, Topology, duration};
@@ -99,6 +100,9 @@ pub struct Selection {
     /// Allow a protected environment from an unprotected ref. For local use only.
     #[arg(long)]
     pub allow_unprotected_ref: bool,
+    /// Skip the job check (`doctor` reports it itself, then still tries the hops).
+    #[arg(skip)]
+    pub skip_job_check: bool,
 }
 
 /// Everything needed to run a chain.
@@ -169,6 +173,14 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         sel.allow_unprotected_ref,
     )
     .map_err(|r| CliError::new(Exit::Refused, r))?;
+    if !sel.skip_job_check
+        && let Some(e) = topo
+            .as_ref()
+            .zip(env_name.as_deref())
+            .and_then(|(t, n)| t.environment(n))
+    {
+        job_check::check_job(e, &job).map_err(|r| CliError::new(Exit::Refused, r))?;
+    }
 
     let token = read_token(sel, env)?;
     let oidc = wants_oidc(sel.base, topo_mode, token.is_some());

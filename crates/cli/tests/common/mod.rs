@@ -19,6 +19,7 @@ pub fn job_env(cmd: &mut Command) {
         .env("CI_PIPELINE_ID", "1001")
         .env("CI_JOB_ID", "5005")
         .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_BRANCH", "main")
         .env("CI_COMMIT_REF_PROTECTED", "true")
         .env("CI_ENVIRONMENT_NAME", "production");
 }
