@@ -116,8 +116,10 @@ pub fn web_trust_admits(trust: &Value, provider: &str, claims: &BTreeMap<String,
             );
         }
         let principal = &s["Principal"];
-        let names_provider =
-            principal == "*" || strings(&principal["Federated"]).iter().any(|f| f == provider);
+        let names_provider = principal == "*"
+            || strings(&principal["Federated"])
+                .iter()
+                .any(|f| f == provider);
         let actions = strings(&s["Action"]);
         assert!(
             actions.iter().all(|a| !a.contains('*') && !a.contains('?')),
@@ -157,7 +159,11 @@ mod tests {
             ("a*b*c", "a-b-b-", false),
             ("v?", "v1", true),
             ("v?", "v12", false),
-            ("p:acme/shop:ref_type:branch:ref:*", "p:acme/shop:ref_type:tag:ref:x", false),
+            (
+                "p:acme/shop:ref_type:branch:ref:*",
+                "p:acme/shop:ref_type:tag:ref:x",
+                false,
+            ),
             ("p:*:ref:main", "p:acme/x:ref_type:tag:ref:main", true),
         ] {
             assert_eq!(string_like(p, v), want, "{p} ~ {v}");

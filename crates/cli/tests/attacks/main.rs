@@ -41,9 +41,9 @@ const PROTECTED_WILDCARDS_NEED_ACKNOWLEDGEMENT: bool = false;
 const TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY: bool = false;
 /// Branch `access` (hole 5): rolehop checks the job's project, ref and environment against the
 /// topology before any STS call (exit 4).
-const ROLEHOP_CHECKS_THE_JOB_AGAINST_THE_TOPOLOGY: bool = false;
+const ROLEHOP_CHECKS_THE_JOB_AGAINST_THE_TOPOLOGY: bool = true;
 /// Branch `access` (hole 7): topology strings that would inject YAML are refused or escaped.
-const TEMPLATES_REFUSE_INJECTION: bool = false;
+const TEMPLATES_REFUSE_INJECTION: bool = true;
 
 // ---------------------------------------------------------------------------------------------
 // Worlds: the examples and the tempting topologies.
@@ -124,7 +124,10 @@ fn legit_ak_first(w: &World) -> Probe {
 /// The legitimate deployment hop to `prod-eu`.
 fn legit_deploy(w: &World) -> Probe {
     Probe::hop(
-        &format!("{}: prod service session -> prod deployment role (the job)", w.name),
+        &format!(
+            "{}: prod service session -> prod deployment role (the job)",
+            w.name
+        ),
         assume(
             &w.service_session("prod"),
             &w.deploy_role("prod", "prod-eu"),
@@ -992,7 +995,10 @@ fn the_threat_table_in_the_docs_is_this_suites() {
     let path = rolehop_testkit::workspace_root().join("docs/threat-model.md");
     let doc = std::fs::read_to_string(&path).unwrap();
     let (begin, end) = ("<!-- attack-table:begin -->\n", "<!-- attack-table:end -->");
-    let start = doc.find(begin).expect("docs/threat-model.md lacks the table markers") + begin.len();
+    let start = doc
+        .find(begin)
+        .expect("docs/threat-model.md lacks the table markers")
+        + begin.len();
     let stop = doc[start..].find(end).unwrap() + start;
     if doc[start..stop] != table {
         if std::env::var_os("ROLEHOP_UPDATE_THREAT_TABLE").is_some() {
@@ -1117,28 +1123,36 @@ fn moto_leaked_prod_key_outside_a_job(d: &moto::Deployed) {
 // ---------------------------------------------------------------------------------------------
 // The attacks through the rolehop binary.
 
-/// A protected prod topology matching `seed_chain`, and `rolehop assume` on a feature branch.
-fn cli_protected_ref_spoof() {
+/// `rolehop assume --env prod` against a protected prod topology matching `seed_chain`, in a
+/// job whose CI_* variables are `vars` on top of a protected `main` pipeline's.
+fn assume_in_job(vars: &[(&str, &str)]) -> std::process::Output {
     let moto = rolehop_testkit::Moto::start();
     let seed = rolehop_testkit::seed_chain(&moto, common::BROKER, common::TARGET);
     let dir = tempfile::tempdir().unwrap();
     let topo = common::seeded_topology(dir.path(), false);
-    let run = |protected: &str| {
-        common::rolehop(&moto, &seed)
-            .args(["assume", "--env", "prod", "--config"])
-            .arg(&topo)
-            .env("CI_COMMIT_REF_NAME", "feature-x")
-            .env("CI_COMMIT_REF_PROTECTED", protected)
-            .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
-            .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
-            .output()
-            .unwrap()
-    };
-    let honest = run("false");
+    let mut c = common::rolehop(&moto, &seed);
+    c.args(["assume", "--env", "prod", "--config"])
+        .arg(&topo)
+        .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// `main` is not protected in GitLab (or the job runs elsewhere): rolehop refuses the honest
+/// job; the job's author sets `CI_COMMIT_REF_PROTECTED: "true"` and rolehop cannot tell.
+fn cli_protected_ref_spoof() {
+    let honest = assume_in_job(&[("CI_COMMIT_REF_PROTECTED", "false")]);
     assert_eq!(honest.status.code(), Some(4), "{}", common::stderr(&honest));
+    assert!(
+        common::stderr(&honest).contains("unprotected ref"),
+        "{}",
+        common::stderr(&honest)
+    );
     assert!(honest.stdout.is_empty());
-    // The author's `variables: {CI_COMMIT_REF_PROTECTED: "true"}`: the check cannot tell.
-    let spoofed = run("true");
+    let spoofed = assume_in_job(&[("CI_COMMIT_REF_PROTECTED", "true")]);
     assert!(
         spoofed.status.success(),
         "the spoofed job got through rolehop's check: {}",
@@ -1146,40 +1160,51 @@ fn cli_protected_ref_spoof() {
     );
 }
 
-/// `rolehop assume` from a job whose CI_* variables do not match the topology, then spoofed.
+/// Jobs the topology does not name are refused before STS (exit 4); the same job with its
+/// variables rewritten by its author (`variables:` in .gitlab-ci.yml) passes.
 fn cli_job_outside_the_topology() {
-    let moto = rolehop_testkit::Moto::start();
-    let seed = rolehop_testkit::seed_chain(&moto, common::BROKER, common::TARGET);
-    let dir = tempfile::tempdir().unwrap();
-    let topo = common::seeded_topology(dir.path(), false);
-    let run = |var: &str, value: &str| {
-        common::rolehop(&moto, &seed)
-            .args(["assume", "--env", "prod", "--config"])
-            .arg(&topo)
-            .env(var, value)
-            .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
-            .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
-            .output()
-            .unwrap()
-    };
-    for (var, value) in [
-        ("CI_PROJECT_PATH", "acme/other"),
-        ("CI_COMMIT_REF_NAME", "feature-x"),
-        ("CI_ENVIRONMENT_NAME", "review"),
-    ] {
-        let out = run(var, value);
-        assert_eq!(out.status.code(), Some(4), "{var}={value}: {}", common::stderr(&out));
+    let cases: [&[(&str, &str)]; 3] = [
+        &[("CI_PROJECT_PATH", "acme/other")],
+        &[
+            ("CI_COMMIT_BRANCH", "feature-x"),
+            ("CI_COMMIT_REF_NAME", "feature-x"),
+        ],
+        &[("CI_ENVIRONMENT_NAME", "review")],
+    ];
+    for vars in cases {
+        let out = assume_in_job(vars);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{vars:?}: {}",
+            common::stderr(&out)
+        );
+        assert!(
+            common::stderr(&out).contains("is not allowed"),
+            "{}",
+            common::stderr(&out)
+        );
         assert!(out.stdout.is_empty());
     }
-    // The same job with the variables rewritten to prod's (what its author can do) passes.
-    let spoofed = run("CI_PROJECT_PATH", "acme/shop");
+    // A feature-x job of acme/other in `review` whose author overrides the variables.
+    let spoofed = assume_in_job(&[
+        ("CI_PROJECT_PATH", "acme/shop"),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_COMMIT_REF_NAME", "main"),
+        ("CI_ENVIRONMENT_NAME", "production"),
+        ("CI_COMMIT_REF_PROTECTED", "true"),
+    ]);
     assert!(spoofed.status.success(), "{}", common::stderr(&spoofed));
 }
 
 fn cli_expired_token() {
     let moto = rolehop_testkit::Moto::start();
     let seed = rolehop_testkit::seed_chain(&moto, common::BROKER, common::TARGET);
-    let expired = common::id_token(&sub("acme/shop", "branch", "main"), "https://aws.example", -60);
+    let expired = common::id_token(
+        &sub("acme/shop", "branch", "main"),
+        "https://aws.example",
+        -60,
+    );
     let out = common::rolehop(&moto, &seed)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -1198,9 +1223,11 @@ fn cli_expired_token() {
 
 fn cli_group_glob_needs_acknowledgement() {
     let dir = tempfile::tempdir().unwrap();
-    let src = std::fs::read_to_string(rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml"))
-        .unwrap()
-        .replacen("projects = [\"acme/shop\"]", "projects = [\"acme/*\"]", 1);
+    let src = std::fs::read_to_string(
+        rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml"),
+    )
+    .unwrap()
+    .replacen("projects = [\"acme/shop\"]", "projects = [\"acme/*\"]", 1);
     std::fs::write(dir.path().join("rolehop.toml"), src).unwrap();
     let policies = rolehop_testkit::workspace_root().join("examples/oidc/policies");
     std::fs::create_dir_all(dir.path().join("policies")).unwrap();
@@ -1217,10 +1244,146 @@ fn cli_group_glob_needs_acknowledgement() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
-    assert!(common::stderr(&out).contains("acme/*"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("acme/*"),
+        "{}",
+        common::stderr(&out)
+    );
     assert!(!dir.path().join("out/broker.yaml").exists());
 }
 
+/// Payloads that would end a YAML scalar or comment and add a resource.
+const INJECTIONS: [&str; 3] = [
+    "\nEvil:\n  Type: AWS::IAM::User\n# ",
+    "\u{2028}Evil: {Type: AWS::IAM::User}",
+    "\u{85}Evil: {Type: AWS::IAM::User}",
+];
+
+/// The top-level keys of a rendered file and, for a template, its resources' names, read by
+/// PyYAML (CloudFormation's `!Sub`-style tags read as nothing).
+fn yaml_keys(path: &std::path::Path) -> Value {
+    let script = "import sys, json, yaml\n\
+        class L(yaml.SafeLoader): pass\n\
+        L.add_multi_constructor('!', lambda l, s, n: None)\n\
+        d = yaml.load(open(sys.argv[1], encoding='utf-8'), Loader=L)\n\
+        r = d.get('Resources') or {}\n\
+        print(json.dumps([sorted(d.keys()), sorted(r.keys())]))";
+    let out = std::process::Command::new(rolehop_testkit::venv_tool("python"))
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        common::stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Renders `src` (policy files copied next to it) into `dir/out`; the exit code.
+fn render_into(dir: &std::path::Path, name: &str, src: &str, policy_name: &str) -> Option<i32> {
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    let policy = rolehop_testkit::workspace_root().join("examples/oidc/policies/deploy-app.json");
+    std::fs::copy(policy, dir.join("policies").join(policy_name)).unwrap();
+    std::fs::write(dir.join(name), src).unwrap();
+    let out = Command::cargo_bin("rolehop")
+        .unwrap()
+        .args(["render", "--config"])
+        .arg(dir.join(name))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        assert!(
+            !dir.join("out/broker.yaml").exists(),
+            "a refused topology left files"
+        );
+    }
+    out.status.code()
+}
+
+/// Every string that reaches a template (the audience, an inline policy's path, a GitLab
+/// environment name, the topology's own file name) carries a payload: render either refuses
+/// the topology or writes files that parse to exactly the clean topology's resources and keys.
 fn cli_yaml_injection() {
-    unimplemented!("written once branch `access` lands")
+    let example = std::fs::read_to_string(
+        rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml"),
+    )
+    .unwrap();
+    let clean = tempfile::tempdir().unwrap();
+    assert_eq!(
+        render_into(clean.path(), "rolehop.toml", &example, "deploy-app.json"),
+        Some(0)
+    );
+    let files = [
+        "broker.yaml",
+        "target-prod.yaml",
+        "target-nonprod.yaml",
+        "gitlab-ci.yml",
+    ];
+    let expected: Vec<Value> = files
+        .iter()
+        .map(|f| yaml_keys(&clean.path().join("out").join(f)))
+        .collect();
+    let toml_str = |s: &str| serde_json::to_string(s).unwrap();
+    let (mut refused, mut escaped) = (0, 0);
+    for payload in INJECTIONS {
+        let variants: Vec<(String, String, String)> = vec![
+            (
+                "audience".into(),
+                example.replace(
+                    "audience = \"https://aws.rolehop.example.com\"",
+                    &format!(
+                        "audience = {}",
+                        toml_str(&format!("https://aws.rolehop.example.com{payload}"))
+                    ),
+                ),
+                "deploy-app.json".into(),
+            ),
+            (
+                "inline policy path".into(),
+                example.replace(
+                    "\"policies/deploy-app.json\"",
+                    &toml_str(&format!("policies/deploy{payload}.json")),
+                ),
+                format!("deploy{payload}.json"),
+            ),
+            (
+                "GitLab environment".into(),
+                example.replace(
+                    "environments = [\"production\"]",
+                    &format!(
+                        "environments = [{}]",
+                        toml_str(&format!("production{payload}"))
+                    ),
+                ),
+                "deploy-app.json".into(),
+            ),
+        ];
+        for (field, src, policy_name) in variants {
+            for name in ["rolehop.toml".to_owned(), format!("rolehop{payload}.toml")] {
+                let dir = tempfile::tempdir().unwrap();
+                match render_into(dir.path(), &name, &src, &policy_name) {
+                    Some(0) => {
+                        escaped += 1;
+                        for (f, want) in files.iter().zip(&expected) {
+                            assert_eq!(
+                                &yaml_keys(&dir.path().join("out").join(f)),
+                                want,
+                                "{field} {payload:?} in {name:?}: {f} gained or lost keys"
+                            );
+                        }
+                    }
+                    Some(3) => refused += 1,
+                    other => panic!("{field} {payload:?}: render exited {other:?}"),
+                }
+            }
+        }
+    }
+    eprintln!(
+        "yaml injection: {refused} topologies refused, {escaped} rendered with the payload escaped"
+    );
 }

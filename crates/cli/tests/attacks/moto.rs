@@ -111,6 +111,7 @@ fn rolehop_with(moto: &Moto, home: &std::path::Path, keys: &Keys) -> Command {
         .env("AWS_ACCESS_KEY_ID", &keys.0)
         .env("AWS_SECRET_ACCESS_KEY", &keys.1)
         .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_REGION", "eu-west-1")
         .env("AWS_EC2_METADATA_DISABLED", "true");
     c
 }

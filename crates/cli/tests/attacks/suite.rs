@@ -229,7 +229,12 @@ pub fn check(j: &Judged) -> Vec<String> {
     );
     let mut lines = Vec::new();
     for (p, judgement) in t.probes.iter().zip(&j.judgements) {
-        for ((case, ours), theirs) in p.cases.iter().zip(&judgement.rolehop).zip(&judgement.iam_simulate) {
+        for ((case, ours), theirs) in p
+            .cases
+            .iter()
+            .zip(&judgement.rolehop)
+            .zip(&judgement.iam_simulate)
+        {
             let name = case["name"].as_str().unwrap_or_default();
             assert!(
                 theirs.error.is_none(),
@@ -264,7 +269,12 @@ pub fn check(j: &Judged) -> Vec<String> {
                 );
             } else {
                 if let Some(m) = judgement.matcher {
-                    assert_eq!(m, ours.is_allowed(), "{}: the in-test matcher disagrees on `{name}`", t.id);
+                    assert_eq!(
+                        m,
+                        ours.is_allowed(),
+                        "{}: the in-test matcher disagrees on `{name}`",
+                        t.id
+                    );
                 }
                 assert_eq!(
                     theirs.decision.as_deref(),

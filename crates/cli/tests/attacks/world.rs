@@ -349,7 +349,10 @@ pub fn web_identity(provider: &str, token: &Token, role: &Role) -> Value {
     let host = token.host();
     let ctx = json!({ format!("{host}:sub"): token.sub, format!("{host}:aud"): token.aud });
     case(
-        &format!("{provider} sts:AssumeRoleWithWebIdentity {} sub={}", role.arn, token.sub),
+        &format!(
+            "{provider} sts:AssumeRoleWithWebIdentity {} sub={}",
+            role.arn, token.sub
+        ),
         provider,
         "sts:AssumeRoleWithWebIdentity",
         &role.arn,
