@@ -523,6 +523,11 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
             p.into_inner()
         },
     );
+    if let Some(n) = &rb.stack_name {
+        c.check(n, "stack-name", |s| {
+            validate::stack_name("stack name", s, 128)
+        });
+    }
     let stack_name = opt_string(rb.stack_name, "rolehop-broker");
     let broker = Broker {
         account_id: rb.account_id.into_inner(),
@@ -553,7 +558,19 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
                             c.report(a.span(), "oidc-audience", "the audience must not be empty");
                             String::new()
                         }
-                        Some(a) => a.into_inner(),
+                        Some(a) => {
+                            // The OIDC provider's client id list takes 1 to 255 characters.
+                            c.check(&a, "oidc-audience", |s| {
+                                if s.chars().count() > 255 {
+                                    return Err(format!(
+                                        "the audience has {} characters; AWS allows at most 255",
+                                        s.chars().count()
+                                    ));
+                                }
+                                validate::no_dynamic_reference(s)
+                            });
+                            a.into_inner()
+                        }
                         None => issuer.get_ref().clone(),
                     };
                     Auth::Oidc {
@@ -584,9 +601,16 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
         let span = g.span();
         let g = g.into_inner();
         if let Some(u) = &g.url
-            && !(u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://")) {
+            && !((u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://"))
+                && u.get_ref().chars().all(|ch| ch.is_ascii_graphic())) {
                 c.report(u.span(), "gitlab-url", format!("`{}` is not an http(s) URL", u.get_ref()));
             }
+        for t in [&g.project, &g.group].into_iter().flatten() {
+            let ok = !t.get_ref().is_empty() && t.get_ref().chars().all(|ch| is_glob_char(ch) && ch != '*');
+            if !ok {
+                c.report(t.span(), "gitlab-target", format!("`{}` is not a GitLab project or group path (letters, digits, `_`, `.`, `-`, `/`)", t.get_ref()));
+            }
+        }
         let target = match (g.project, g.group) {
             (Some(p), None) => VariableTarget::Project(p.into_inner()),
             (None, Some(gr)) => VariableTarget::Group(gr.into_inner()),
@@ -628,6 +652,12 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
         },
         Some(r) => {
             let r = r.into_inner();
+            if let Some(p) = &r.stack_set_prefix {
+                // StackSets are named `<prefix>-<environment>`, environments up to 32 characters.
+                c.check(p, "stack-set-prefix", |s| {
+                    validate::stack_name("StackSet prefix", s, 128 - 33)
+                });
+            }
             let prefix = opt_string(r.stack_set_prefix, "rolehop");
             let model = match r.permission_model.as_ref().map(|m| m.get_ref().as_str()) {
                 None | Some("self-managed") => {
@@ -782,6 +812,20 @@ fn organizational_unit_id_ok(id: &str) -> bool {
         part(root, 4, 32)
     } else {
         false
+    }
+}
+
+/// The first key or string of a JSON document CloudFormation would resolve at deploy time.
+fn dynamic_reference_in(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => validate::no_dynamic_reference(s).err(),
+        serde_json::Value::Array(a) => a.iter().find_map(dynamic_reference_in),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, v)| {
+            validate::no_dynamic_reference(k)
+                .err()
+                .or_else(|| dynamic_reference_in(v))
+        }),
+        _ => None,
     }
 }
 
@@ -943,6 +987,11 @@ fn build_env(
     }
     ref_types.sort();
     ref_types.dedup();
+    for (i, ge) in ra.environments.iter().enumerate() {
+        c.check(ge, "gitlab-environment", |s| {
+            validate::gitlab_environment(s, i == 0)
+        });
+    }
     let mut environments: Vec<String> = ra
         .environments
         .into_iter()
@@ -1042,6 +1091,13 @@ fn build_env(
                         format!("cannot read inline policy `{}`: {m}", path.get_ref()),
                     ),
                     Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(doc) if let Some(m) = dynamic_reference_in(&doc) => {
+                            c.report(
+                                path.span(),
+                                "policy-file",
+                                format!("inline policy `{}`: {m}", path.get_ref()),
+                            );
+                        }
                         Ok(doc) if doc.get("Statement").is_some() => {
                             inline.push(InlinePolicy {
                                 name: stem,

@@ -72,17 +72,30 @@ pub fn external_id(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The AWS partitions rolehop renders for.
+pub const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
+
+/// An IAM path and name after `role/` or `policy/`: the path's characters are IAM's
+/// (`\u0021`-`\u007E`, so no space, control character or line break), the name is `name_ok`.
+fn iam_path_and_name(rest: &str, name_ok: impl Fn(&str) -> bool) -> bool {
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    rest.len() <= 512 + 128 && rest.chars().all(|c| c.is_ascii_graphic()) && name_ok(name)
+}
+
 /// An IAM managed policy ARN (`arn:<partition>:iam::<account|aws>:policy/<path/name>`).
 pub fn managed_policy_arn(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"
-        && parts[1].starts_with("aws")
+        && PARTITIONS.contains(&parts[1])
         && parts[2] == "iam"
         && parts[3].is_empty()
         && (parts[4] == "aws" || account_id(parts[4]).is_ok())
-        && parts[5].starts_with("policy/")
-        && parts[5].len() > "policy/".len();
+        && parts[5].strip_prefix("policy/").is_some_and(|rest| {
+            iam_path_and_name(rest, |n| {
+                n.chars().count() <= 128 && iam_name("policy name", n).is_ok()
+            })
+        });
     if ok {
         Ok(())
     } else {
@@ -97,16 +110,14 @@ pub fn role_arn(s: &str) -> Result<(String, String, String), String> {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
     if parts.len() == 6
         && parts[0] == "arn"
-        && parts[1].starts_with("aws")
+        && PARTITIONS.contains(&parts[1])
         && parts[2] == "iam"
         && parts[3].is_empty()
         && account_id(parts[4]).is_ok()
         && let Some(name) = parts[5].strip_prefix("role/")
+        && iam_path_and_name(name, |n| iam_name("role name", n).is_ok())
     {
-        let short = name.rsplit('/').next().unwrap_or(name);
-        if iam_name("role name", short).is_ok() {
-            return Ok((parts[1].to_owned(), parts[4].to_owned(), name.to_owned()));
-        }
+        return Ok((parts[1].to_owned(), parts[4].to_owned(), name.to_owned()));
     }
     Err(format!(
         "`{s}` is not an IAM role ARN (like `arn:aws:iam::123456789012:role/deploy`)"
@@ -122,15 +133,72 @@ pub fn issuer_url(s: &str) -> Result<(), String> {
     };
     if rest.is_empty()
         || rest.ends_with('/')
-        || rest.contains(char::is_whitespace)
+        || !rest.chars().all(|c| c.is_ascii_graphic())
         || rest.contains('?')
         || rest.contains('#')
     {
         return Err(format!(
-            "issuer `{s}` must be a bare https URL without a trailing slash, query or fragment, exactly as GitLab's `iss` claim"
+            "issuer `{s}` must be a bare https URL without a trailing slash, query, fragment, space or control character, exactly as GitLab's `iss` claim"
         ));
     }
-    Ok(())
+    no_dynamic_reference(s)
+}
+
+/// CloudFormation replaces `{{resolve:...}}` in any string of a template with a value from
+/// SSM or Secrets Manager at deploy time: what is deployed would no longer be what the
+/// topology says and `audit --config` evaluates, so such text is refused where it would
+/// reach a template.
+pub fn no_dynamic_reference(s: &str) -> Result<(), String> {
+    if s.contains("{{resolve:") {
+        Err(format!(
+            "`{s}` contains `{{{{resolve:`: CloudFormation would replace it with a value from SSM or Secrets Manager at deploy time"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A CloudFormation stack or StackSet name: a letter, then letters, digits and `-`, at most
+/// `max` characters.
+pub fn stack_name(kind: &str, s: &str, max: usize) -> Result<(), String> {
+    let ok = s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.len() <= max
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} `{s}` must start with a letter and have only letters, digits and `-`, at most {max} characters (CloudFormation's rule)"
+        ))
+    }
+}
+
+/// A GitLab environment name as the topology may give it: GitLab's characters (letters,
+/// digits, space, `-`, `_`, `/`, `.`; not starting or ending with `/`), at most 255, without
+/// `$`, `{`, `}`: GitLab would expand those as variables, so the job's environment would not be
+/// the one named. `*` is a glob (a job's `CI_ENVIRONMENT_NAME` is matched like IAM's
+/// `StringLike`) and so not allowed in the environment the rendered job declares (`primary`).
+pub fn gitlab_environment(s: &str, primary: bool) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.chars().count() <= 255
+        && !s.starts_with('/')
+        && !s.ends_with('/')
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, ' ' | '-' | '_' | '/' | '.')
+                || (c == '*' && !primary)
+        });
+    if ok {
+        Ok(())
+    } else if primary && s.contains('*') {
+        Err(format!(
+            "`{s}` is the GitLab environment the rendered deploy job declares, so it cannot be a glob; put the exact name first"
+        ))
+    } else {
+        Err(format!(
+            "`{s}` is not a GitLab environment name: 1 to 255 of letters, digits, space, `-`, `_`, `/`, `.` (and `*` as a glob after the first), not starting or ending with `/`"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +256,14 @@ mod tests {
             "123456789012"
         );
         assert!(role_arn("arn:aws:iam::123:role/x").is_err());
+        // Nothing but IAM's path characters, and known partitions only: these strings reach
+        // rendered templates.
+        assert!(role_arn("arn:aws:iam::123456789012:role/a b/x").is_err());
+        assert!(role_arn("arn:aws:iam::123456789012:role/a\nResources:/x").is_err());
+        assert!(role_arn("arn:awsx\n:iam::123456789012:role/x").is_err());
+        assert!(managed_policy_arn("arn:aws:iam::aws:policy/x\nResources:").is_err());
+        assert!(managed_policy_arn("arn:aws:iam::aws:policy/a\u{2028}b/x").is_err());
+        assert!(managed_policy_arn("arn:aws-cn:iam::aws:policy/team/p-1").is_ok());
         assert!(role_arn("arn:aws:iam::123456789012:user/x").is_err());
     }
 
@@ -196,5 +272,23 @@ mod tests {
         assert!(issuer_url("https://gitlab.com").is_ok());
         assert!(issuer_url("http://gitlab.com").is_err());
         assert!(issuer_url("https://gitlab.com/").is_err());
+        assert!(issuer_url("https://gitlab.com\u{85}x").is_err());
+        assert!(issuer_url("https://{{resolve:ssm:/x}}").is_err());
+    }
+
+    #[test]
+    fn stack_names_and_gitlab_environments() {
+        assert!(stack_name("stack name", "rolehop-broker", 128).is_ok());
+        assert!(stack_name("stack name", "1x", 128).is_err());
+        assert!(stack_name("stack name", "a\nb", 128).is_err());
+        assert!(gitlab_environment("review/app 1.2", true).is_ok());
+        assert!(gitlab_environment("review/*", false).is_ok());
+        assert!(
+            gitlab_environment("review/*", true)
+                .unwrap_err()
+                .contains("cannot be a glob")
+        );
+        assert!(gitlab_environment("prod$CI_JOB_ID", false).is_err());
+        assert!(gitlab_environment("prod\n", false).is_err());
     }
 }
