@@ -955,6 +955,22 @@ fn yaml_injected_through_topology_strings_is_refused() {
     }
 }
 
+/// The documents the attacks are made against are the ones `rolehop render` writes: every
+/// trust and identity policy the builders give appears, unchanged, in the rendered templates.
+#[test]
+fn the_attacked_documents_are_the_rendered_ones() {
+    for w in [access_keys(), oidc(), group_glob()] {
+        let rendered = w.rendered_documents();
+        for (what, doc) in w.attacked_documents() {
+            assert!(
+                rendered.contains(&doc),
+                "{}: the {what} attacked here is not in the rendered templates: {doc}",
+                w.name
+            );
+        }
+    }
+}
+
 /// Every attack moto can enforce, against the rendered access-keys example rolled out into one
 /// moto server with auth on (one rollout for all: each takes seconds).
 #[test]

@@ -3,7 +3,7 @@
 //! that exist around them, and the requests a hop makes, written as cases in rolehop's
 //! case-file format so both IAM engines decide exactly the same JSON.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rolehop_core::Topology;
 use rolehop_core::chain::{self, BaseKind, ChainRequest, Hop};
@@ -31,6 +31,10 @@ pub fn legit_job() -> JobContext {
 pub struct World {
     pub name: String,
     pub topo: Topology,
+    /// The topology file, as `rolehop render --config` takes it.
+    pub config: PathBuf,
+    /// Holds a tempting topology's file while the world lives.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Someone making a request: an ARN and the identity policies that come with it.
@@ -102,6 +106,8 @@ impl World {
         World {
             name: format!("examples/{name}"),
             topo,
+            config: dir.join("rolehop.toml"),
+            _dir: None,
         }
     }
 
@@ -109,10 +115,85 @@ impl World {
     pub fn tempting(name: &str, src: &str) -> World {
         let topo = parse(name, src, Path::new("/nonexistent"))
             .unwrap_or_else(|e| panic!("tempting topology `{name}` is refused: {e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("rolehop.toml");
+        std::fs::write(&config, src).unwrap();
         World {
             name: name.to_owned(),
             topo,
+            config,
+            _dir: Some(dir),
         }
+    }
+
+    /// Every IAM document (`AssumeRolePolicyDocument`, `PolicyDocument`) in the files
+    /// `rolehop render` writes for this topology, read back by PyYAML.
+    pub fn rendered_documents(&self) -> Vec<Value> {
+        let out = tempfile::tempdir().unwrap();
+        let render = assert_cmd::Command::cargo_bin("rolehop")
+            .unwrap()
+            .args(["render", "--config"])
+            .arg(&self.config)
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(
+            render.status.success(),
+            "{}: {}",
+            self.name,
+            String::from_utf8_lossy(&render.stderr)
+        );
+        let script = "import sys, json, glob, yaml\n\
+            docs = []\n\
+            def walk(v):\n\
+            \x20   if isinstance(v, dict):\n\
+            \x20       for k, x in v.items():\n\
+            \x20           if k in ('AssumeRolePolicyDocument', 'PolicyDocument'): docs.append(x)\n\
+            \x20           else: walk(x)\n\
+            \x20   elif isinstance(v, list):\n\
+            \x20       for x in v: walk(x)\n\
+            for f in sorted(glob.glob(sys.argv[1] + '/*.yaml')):\n\
+            \x20   walk(yaml.safe_load(open(f, encoding='utf-8')))\n\
+            print(json.dumps(docs))";
+        let py = std::process::Command::new(rolehop_testkit::venv_tool("python"))
+            .args(["-c", script])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(
+            py.status.success(),
+            "{}",
+            String::from_utf8_lossy(&py.stderr)
+        );
+        serde_json::from_slice(&py.stdout).unwrap()
+    }
+
+    /// The documents the attacks are made against, as the builders give them.
+    pub fn attacked_documents(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for e in &self.topo.environments {
+            let t = &self.topo;
+            out.push((
+                format!("{} service role trust", e.name),
+                iam::service_role_trust(t, e),
+            ));
+            out.push((
+                format!("{} service role policy", e.name),
+                iam::service_role_policy(t, e),
+            ));
+            out.push((
+                format!("{} deployment role trust", e.name),
+                iam::deployment_role_trust(t, e),
+            ));
+            if matches!(t.auth, Auth::AccessKeys) {
+                out.push((
+                    format!("{} broker user policy", e.name),
+                    iam::broker_user_policy(t, e),
+                ));
+            }
+        }
+        out
     }
 
     pub fn env(&self, name: &str) -> &Environment {
