@@ -154,11 +154,6 @@ fn prod_main_token(w: &World) -> Probe {
     )
 }
 
-/// `refused` when `fixed`, else `admitted`: an expectation another branch provides.
-fn refused_if(t: Threat, fixed: bool, p: Probe) -> Threat {
-    if fixed { t.refused(p) } else { t.admitted(p) }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The catalogue: every threat of docs/threat-model.md, in the order of its table.
 
@@ -362,58 +357,71 @@ pub fn catalogue() -> Vec<Threat> {
                 &oi.deploy_ask("prod", "prod-eu").source_identity(None),
             ),
         )),
-        refused_if(
-            refused_if(
-                Threat::new(
-                    "a_source_identity_of_the_wrong_shape_is_refused",
-                    "a session claims a SourceIdentity that is not rolehop's `<group>.<project>@<pipeline>`",
-                    "SourceIdentity `alice` on the access-keys first hop and on the OIDC deployment hop",
-                    "AWS: the trust policies accept only SourceIdentities shaped like rolehop's (a well-shaped forgery still passes: see `claimed_attribution_is_a_hint_that_opens_nothing`)",
-                )
-                .control(legit_ak_first(&ak))
-                .control(legit_deploy(&oi)),
-                TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-                Probe::hop(
-                    "access keys: SourceIdentity `alice` -> prod service role",
-                    broker_hop(
-                        &ak,
-                        "prod",
-                        "prod",
-                        &ak.first_ask("prod").source_identity(Some("alice")),
-                    ),
+        Threat::new(
+            "a_source_identity_of_the_wrong_shape_is_refused",
+            "a session claims a SourceIdentity that is not rolehop's `<group>.<project>@<pipeline>`",
+            "SourceIdentity `alice` on the access-keys first hop and on the OIDC deployment hop",
+            "AWS: the trust policies accept only SourceIdentities shaped like rolehop's (a well-shaped forgery still passes: see `claimed_attribution_is_a_hint_that_opens_nothing`)",
+        )
+        .control(legit_ak_first(&ak))
+        .control(legit_deploy(&oi))
+        .refused_if(
+            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
+            Probe::hop(
+                "access keys: SourceIdentity `alice` -> prod service role",
+                broker_hop(
+                    &ak,
+                    "prod",
+                    "prod",
+                    &ak.first_ask("prod").source_identity(Some("alice")),
                 ),
             ),
+        )
+        .refused_if(
             TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
             Probe::hop(
                 "oidc: SourceIdentity `alice` -> prod deployment role",
                 assume(
                     &oi.service_session("prod"),
                     &oi.deploy_role("prod", "prod-eu"),
-                    &oi.deploy_ask("prod", "prod-eu").source_identity(Some("alice")),
+                    &oi.deploy_ask("prod", "prod-eu")
+                        .source_identity(Some("alice")),
                 ),
             ),
         ),
-        refused_if(
-            refused_if(
-                Threat::new(
-                    "a_session_tag_key_outside_rolehops_set_is_refused",
-                    "a session carries tags other than rolehop's, for a policy that trusts tags",
-                    "tag `team=admins` added on the access-keys first hop and on the OIDC deployment hop",
-                    "AWS: the trust policies allow only rolehop's tag keys (`aws:TagKeys`)",
-                )
-                .control(legit_ak_first(&ak))
-                .control(legit_deploy(&oi)),
-                TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-                Probe::hop(
-                    "access keys: tag team=admins -> prod service role",
-                    broker_hop(
-                        &ak,
-                        "prod",
-                        "prod",
-                        &ak.first_ask("prod").tag("team", "admins"),
-                    ),
+        Threat::new(
+            "a_session_tag_key_outside_rolehops_set_is_refused",
+            "a session carries tags other than rolehop's, for a policy that trusts tags",
+            "tag `team=admins` added on the access-keys first hop, the access-keys deployment hop and the OIDC deployment hop",
+            "AWS: the trust policies allow only rolehop's tag keys (`aws:TagKeys`)",
+        )
+        .control(legit_ak_first(&ak))
+        .control(legit_deploy(&ak))
+        .control(legit_deploy(&oi))
+        .refused_if(
+            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
+            Probe::hop(
+                "access keys: tag team=admins -> prod service role",
+                broker_hop(
+                    &ak,
+                    "prod",
+                    "prod",
+                    &ak.first_ask("prod").tag("team", "admins"),
                 ),
             ),
+        )
+        .refused_if(
+            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
+            Probe::hop(
+                "access keys: tag team=admins added on the deployment hop",
+                assume(
+                    &ak.service_session("prod"),
+                    &ak.deploy_role("prod", "prod-eu"),
+                    &ak.deploy_ask("prod", "prod-eu").tag("team", "admins"),
+                ),
+            ),
+        )
+        .refused_if(
             TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
             Probe::hop(
                 "oidc: tag team=admins -> prod deployment role",
@@ -483,20 +491,20 @@ pub fn catalogue() -> Vec<Threat> {
             ),
         )),
         // --- OIDC: which tokens the prod service role accepts
-        refused_if(
-            Threat::new(
-                "an_unprotected_branch_named_like_a_protected_tag_pattern_is_refused",
-                "a developer pushes a branch named like prod's tag pattern and runs their own job",
-                "ID token of branch `v-pwn` (prod admits tags `v*`) -> prod service role",
-                "AWS: prod's `sub` patterns pair tag globs with `ref_type:tag` only",
-            )
-            .control(prod_main_token(&oi))
-            .control(web(
-                &oi,
-                "ID token of tag v1.2.0 -> prod service role (a release)",
-                &oi.token(&sub("acme/shop", "tag", "v1.2.0")),
-                "prod",
-            )),
+        Threat::new(
+            "an_unprotected_branch_named_like_a_protected_tag_pattern_is_refused",
+            "a developer pushes a branch named like prod's tag pattern and runs their own job",
+            "ID token of branch `v-pwn` (prod admits tags `v*`) -> prod service role",
+            "AWS: prod's `sub` patterns pair tag globs with `ref_type:tag` only",
+        )
+        .control(prod_main_token(&oi))
+        .control(web(
+            &oi,
+            "ID token of tag v1.2.0 -> prod service role (a release)",
+            &oi.token(&sub("acme/shop", "tag", "v1.2.0")),
+            "prod",
+        ))
+        .refused_if(
             BRANCHES_AND_TAGS_APART,
             web(
                 &oi,
@@ -505,14 +513,14 @@ pub fn catalogue() -> Vec<Threat> {
                 "prod",
             ),
         ),
-        refused_if(
-            Threat::new(
-                "a_tag_named_like_a_protected_branch_is_refused",
-                "a developer pushes a tag named `main` (tags are not protected like the branch)",
-                "ID token of tag `main` -> prod service role",
-                "AWS: prod's `sub` patterns pair branch names with `ref_type:branch` only",
-            )
-            .control(prod_main_token(&oi)),
+        Threat::new(
+            "a_tag_named_like_a_protected_branch_is_refused",
+            "a developer pushes a tag named `main` (tags are not protected like the branch)",
+            "ID token of tag `main` -> prod service role",
+            "AWS: prod's `sub` patterns pair branch names with `ref_type:branch` only",
+        )
+        .control(prod_main_token(&oi))
+        .refused_if(
             BRANCHES_AND_TAGS_APART,
             web(
                 &oi,
@@ -655,8 +663,8 @@ pub fn catalogue() -> Vec<Threat> {
         Threat::new(
             "a_nonprod_or_foreign_id_token_cannot_assume_the_prod_service_role",
             "a feature branch, or any project on the instance, asks for prod",
-            "ID tokens of acme/shop branch `feature-x` and of `evil/app` main -> prod service role",
-            "AWS: prod's `sub` patterns name its project and refs",
+            "ID tokens of acme/shop branch `feature-x` and of `evil/app` main -> prod service role; prod's own token straight to the prod deployment role",
+            "AWS: prod's `sub` patterns name its project and refs; deployment roles trust no OIDC provider",
         )
         .control(prod_main_token(&oi))
         .control(web(
@@ -682,6 +690,12 @@ pub fn catalogue() -> Vec<Threat> {
             "ID token of evil/app main -> nonprod service role",
             &oi.token(&sub("evil/app", "branch", "main")),
             "nonprod",
+        ))
+        .refused(Probe::web(
+            &oi,
+            "ID token of acme/shop main -> prod deployment role directly",
+            &oi.token(&sub("acme/shop", "branch", "main")),
+            &oi.deploy_role("prod", "prod-eu"),
         )),
         // --- rolehop's own checks: defence in depth, never against the job's author
         Threat::new(
