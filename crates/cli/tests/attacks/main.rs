@@ -701,7 +701,7 @@ pub fn catalogue() -> Vec<Threat> {
         Threat::new(
             "the_protected_ref_check_is_spoofable_by_the_job_author",
             "a feature-branch job of the project deploys to a protected environment",
-            "job on branch `feature-x` with the prod broker key sets `variables: {CI_COMMIT_REF_PROTECTED: \"true\"}`",
+            "a job on a ref GitLab does not protect, holding the prod broker key, sets `variables: {CI_COMMIT_REF_PROTECTED: \"true\"}`",
             "**GitLab**: protected, environment-scoped variables never give the prod key to an unprotected ref. rolehop's check refuses an honest job (exit 4) but reads CI_* variables the author controls; AWS admits the key from any ref",
         )
         .control(legit_ak_first(&ak))
@@ -746,7 +746,7 @@ pub fn catalogue() -> Vec<Threat> {
         Threat::new(
             "yaml_injected_through_topology_strings_is_refused",
             "a topology value adds resources to broker.yaml that `rolehop audit --config` never sees",
-            "an audience, a name and an inline policy path carrying a newline and a YAML resource",
+            "the audience, an inline policy's path, a GitLab environment name and the topology's file name carrying a line break (`\\n`, U+2028, U+0085) and a YAML resource",
             "rolehop's validation and renderer: such strings are refused or escaped",
         )
         .with_cli("rolehop render", cli_yaml_injection)

@@ -157,14 +157,6 @@ impl Threat {
         self.cli = Some((engine, f));
         self
     }
-
-    /// Whether every attack of the threat is refused by AWS's policy evaluation.
-    fn refused_by_iam(&self) -> bool {
-        self.probes
-            .iter()
-            .filter(|p| p.kind == Kind::Attack)
-            .all(|p| !p.allowed)
-    }
 }
 
 /// What the engines said about one probe.
@@ -368,12 +360,14 @@ pub fn table() -> String {
     );
     for j in JUDGED.iter() {
         let t = &j.threat;
-        let verdict = if t.probes.is_empty() {
-            "no IAM request (rolehop's own check)"
-        } else if t.refused_by_iam() {
-            "refused"
-        } else {
-            "**admitted** (see who refuses it)"
+        let attacks = || t.probes.iter().filter(|p| p.kind == Kind::Attack);
+        let admitted = attacks().filter(|p| p.allowed).count();
+        let refused = attacks().count() - admitted;
+        let verdict = match (refused, admitted) {
+            (0, 0) => "no IAM request (rolehop's own check)".to_owned(),
+            (r, 0) => format!("refused ({r} of {r})"),
+            (0, a) => format!("**admitted** ({a} of {a})"),
+            (r, a) => format!("{r} refused, **{a} admitted**"),
         };
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {verdict} | {} |\n",
