@@ -55,7 +55,7 @@ pub struct Finding {
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
-pub const RULES: [(&str, &str); 17] = [
+pub const RULES: [(&str, &str); 20] = [
     (
         "RH001",
         "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
@@ -94,6 +94,18 @@ pub const RULES: [(&str, &str); 17] = [
         "role trusted by an account outside the audited estate",
     ),
     ("RH014", "admin-equivalent principal"),
+    (
+        "RH015",
+        "OIDC subject of a production role admits every ref matching a glob",
+    ),
+    (
+        "RH016",
+        "OIDC subject of a production role admits every project matching a glob",
+    ),
+    (
+        "RH017",
+        "OIDC subject of a production role pairs a ref with a ref type it was not declared for",
+    ),
     ("RH090", "policy could not be evaluated"),
     ("RH091", "managed policy unknown: not evaluated"),
     (
@@ -538,7 +550,175 @@ fn oidc_rules(
                 format!("OIDC subject `{sub}` of production role `{}` admits any ref", role.name),
                 "pipelines of unprotected branches (anyone with push access) can obtain a production role; IAM cannot check `ref_protected`, so name the protected refs".to_owned(),
             ));
+            continue;
         }
+        if prod {
+            glob_rules(role, &sub, out);
+        }
+    }
+    if prod {
+        ref_type_rules(role, &oidc_subjects(st, host), out);
+    }
+}
+
+/// The parts of a GitLab `sub` pattern, in any order GitLab can be configured to emit
+/// (`project_path:P:ref_type:T:ref:R`, `project_path:P:ref:R:ref_type:T`, without either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SubParts<'a> {
+    project: &'a str,
+    ref_type: Option<&'a str>,
+    reff: Option<&'a str>,
+}
+
+fn sub_parts(sub: &str) -> Option<SubParts<'_>> {
+    let rest = sub.strip_prefix("project_path:")?;
+    let (project, mut tail) = rest.split_once(':').unwrap_or((rest, ""));
+    let (mut ref_type, mut reff) = (None, None);
+    while !tail.is_empty() {
+        if let Some(t) = tail.strip_prefix("ref_type:") {
+            let (v, next) = t.split_once(':').unwrap_or((t, ""));
+            ref_type = Some(v);
+            tail = next;
+        } else if let Some(t) = tail.strip_prefix("ref:") {
+            // Git refuses `:` in ref names: a ref ends where the next claim starts.
+            let (v, next) = t
+                .split_once(":ref_type:")
+                .map_or((t, ""), |(v, _)| (v, &t[v.len() + 1..]));
+            reff = Some(v);
+            tail = next;
+        } else {
+            break;
+        }
+    }
+    Some(SubParts {
+        project,
+        ref_type,
+        reff,
+    })
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains('*') || s.contains('?')
+}
+
+/// `tag`, `branch`, or `branch or tag` when the pattern does not pin the ref type.
+fn ref_kind(ref_type: Option<&str>) -> &'static str {
+    match ref_type {
+        Some("branch") => "branch",
+        Some("tag") => "tag",
+        _ => "branch or tag",
+    }
+}
+
+/// `acme/shop`, or `every project matching acme/shop-*`.
+fn project_text(project: &str) -> String {
+    if has_wildcard(project) {
+        format!("every project matching `{project}`")
+    } else {
+        format!("`{project}`")
+    }
+}
+
+/// RH015 (wildcard refs) and RH016 (project globs) for one `sub` of a production role: high,
+/// or low when the topology acknowledges the glob, saying what the trust then rests on.
+fn glob_rules(role: &crate::model::Principal, sub: &str, out: &mut Vec<Finding>) {
+    let Some(parts) = sub_parts(sub) else { return };
+    let declared = role.declared.as_ref();
+    if let Some(r) = parts.reff.filter(|r| has_wildcard(r)) {
+        let kind = ref_kind(parts.ref_type);
+        let in_project = project_text(parts.project);
+        let declared_as = |t: &str| {
+            declared.is_some_and(|d| {
+                d.refs().any(|(dt, dr)| dt.as_str() == t && dr == r)
+                    && d.protected_ref_globs.iter().any(|g| g == r)
+            })
+        };
+        if parts.ref_type.is_some_and(declared_as) {
+            out.push(f(
+                "RH015",
+                Severity::Low,
+                &role.arn,
+                format!("GitLab must protect every {kind} matching `{r}` in {in_project}: the trust of production role `{}` rests on it", role.name),
+                format!("the topology acknowledges it (`protected_ref_globs`); IAM cannot check `ref_protected`, so if anyone who is not allowed to deploy may create a {kind} matching `{r}` (a missing or narrower protection rule, a wider \"allowed to create\"), their pipeline obtains this role (subject `{sub}`)"),
+            ));
+        } else {
+            out.push(f(
+                "RH015",
+                Severity::High,
+                &role.arn,
+                format!("OIDC subject `{sub}` of production role `{}` admits every {kind} matching `{r}`", role.name),
+                format!("IAM's `*` matches any characters (`/` included) and cannot check `ref_protected`, so anyone who can push a {kind} named like `{r}` in {in_project} obtains a production role; name exact refs, or protect every matching {kind} in GitLab and acknowledge it in the topology (`protected_ref_globs`)"),
+            ));
+        }
+    }
+    if has_wildcard(parts.project) {
+        let p = parts.project;
+        let group = p.split('*').next().unwrap_or(p);
+        let accepted = declared.is_some_and(|d| d.accept_project_globs.iter().any(|a| a == p));
+        if accepted {
+            out.push(f(
+                "RH016",
+                Severity::Low,
+                &role.arn,
+                format!("whoever can create a project matching `{p}` reaches production role `{}`", role.name),
+                format!("the topology accepts the glob (`accept_project_globs`): IAM's `*` matches `/` too, so a new project `{group}...` in any subgroup below qualifies; its members' pipelines obtain this role"),
+            ));
+        } else {
+            out.push(f(
+                "RH016",
+                Severity::High,
+                &role.arn,
+                format!("OIDC subject pattern of production role `{}` admits every project matching `{p}`", role.name),
+                format!("IAM's `*` matches `/` too: every project whose path starts with `{group}`, in any subgroup, qualifies, and whoever may create one there (a new project, a fork into the group) obtains a production role; name the projects exactly, or accept the glob in the topology (`accept_project_globs`)"),
+            ));
+        }
+    }
+}
+
+/// RH017: a production role's `sub` patterns pairing a ref with a ref type it was not
+/// declared for (`--config`), or, from what the trust alone shows, a ref trusted as both a
+/// branch and a tag, or with any ref type.
+fn ref_type_rules(role: &crate::model::Principal, subs: &[String], out: &mut Vec<Finding>) {
+    let mut types: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();
+    for sub in subs {
+        let Some(p) = sub_parts(sub) else { continue };
+        let Some(r) = p.reff else { continue };
+        if r == "*" || r.starts_with('*') {
+            // Any ref at all: RH006 already says so.
+            continue;
+        }
+        if let (Some(d), Some(t)) = (&role.declared, p.ref_type)
+            && !d.refs().any(|(dt, dr)| dt.as_str() == t && dr == r)
+            && d.refs().any(|(_, dr)| dr == r)
+        {
+            out.push(f(
+                "RH017",
+                Severity::High,
+                &role.arn,
+                format!("OIDC subject `{sub}` of production role `{}` trusts `{r}` as a {t}, which the topology does not declare", role.name),
+                format!("the topology lists `{r}` only as another ref type; a {t} named `{r}` may not be protected, so whoever can create one obtains this role"),
+            ));
+        }
+        types.entry((p.project, r)).or_default().insert(p.ref_type);
+    }
+    for ((project, r), ts) in types {
+        let both = ts.contains(&Some("branch")) && ts.contains(&Some("tag"));
+        let any = ts.iter().any(|t| t.is_none_or(|t| has_wildcard(t)));
+        if !(both || any) {
+            continue;
+        }
+        let how = if any {
+            "with any ref type"
+        } else {
+            "both as a branch and as a tag"
+        };
+        out.push(f(
+            "RH017",
+            Severity::High,
+            &role.arn,
+            format!("production role `{}` trusts `{r}` in {} {how}", role.name, project_text(project)),
+            format!("GitLab protects branches and tags separately: a tag named like a protected branch (`{r}`), or a branch named like a protected tag glob, is usually unprotected, and anyone who can push it obtains this role; pair each ref with the one ref type it is (`ref_type:branch` for branches, `ref_type:tag` for tags)"),
+        ));
     }
 }
 

@@ -64,6 +64,9 @@ pub struct Principal {
     pub part: Part,
     /// The file and line that declare it, for report locations.
     pub origin: Option<Origin>,
+    /// The GitLab access the topology declares for a service role's environment (`--config`
+    /// only): what its trust's globs were acknowledged as. Exports have none.
+    pub declared: Option<rolehop_core::topology::GitlabAccess>,
 }
 
 impl Principal {
@@ -87,6 +90,7 @@ impl Principal {
             env: None,
             part: Part::Other,
             origin: None,
+            declared: None,
         }
     }
 }

@@ -477,7 +477,12 @@ fn group_policies_and_default_versions_count() {
 fn a_topology_letting_any_branch_reach_prod_is_found() {
     let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
         .unwrap()
-        .replace("refs = [\"main\", \"v*\"]", "refs = [\"*\"]");
+        .replacen("branches = [\"main\"]", "branches = [\"*\"]", 1)
+        .replacen(
+            "protected_ref_globs = [\"v*\"]",
+            "protected_ref_globs = [\"v*\", \"*\"]",
+            1,
+        );
     let topo = topology_src("examples/oidc/rolehop.toml", &src);
     let report = audit(&input::topology::estate_of(&topo), NOW);
     let f = report
@@ -626,4 +631,172 @@ fn a_trust_policy_that_cannot_be_read_is_a_high_finding_not_silence() {
     }));
     assert_eq!(findings, ["RH092 High"]);
     assert!(edges.is_empty(), "{edges:?}");
+}
+
+const PROD_SERVICE: &str = "arn:aws:iam::111111111111:role/rolehop-prod-service";
+
+fn findings_of(r: &Report, id: &str) -> Vec<(Severity, String)> {
+    r.findings
+        .iter()
+        .filter(|f| f.id == id)
+        .map(|f| (f.severity, f.title.clone()))
+        .collect()
+}
+
+#[test]
+fn the_oidc_example_says_what_its_prod_trust_rests_on() {
+    let topo = topology("examples/oidc/rolehop.toml");
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    // Not "No findings": prod trusts tags `v*`, which only GitLab's protection keeps from
+    // developers; the acknowledgement makes it low, and the finding says what it rests on.
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == "RH015")
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert_eq!(
+        (f.severity, f.resource.as_str()),
+        (Severity::Low, PROD_SERVICE)
+    );
+    assert!(
+        f.title
+            .starts_with("GitLab must protect every tag matching `v*` in `acme/shop`"),
+        "{}",
+        f.title
+    );
+    // nonprod's globs are not findings; prod's exact branch is not either.
+    assert_eq!(
+        findings_of(&report, "RH015").len(),
+        1,
+        "{:#?}",
+        report.findings
+    );
+    assert!(findings_of(&report, "RH016").is_empty());
+    assert!(findings_of(&report, "RH017").is_empty());
+}
+
+#[test]
+fn globs_a_production_tier_environment_does_not_acknowledge_are_high() {
+    // `tier = "production"` without `protected`: validation lets the globs through, the audit
+    // still counts the environment as production.
+    let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
+        .unwrap()
+        .replacen("protected = true\n", "", 1)
+        .replacen("protected_ref_globs = [\"v*\"]", "", 1)
+        .replacen(
+            "projects = [\"acme/shop\"]",
+            "projects = [\"acme/shop\", \"acme/tools/*\"]",
+            1,
+        );
+    let topo = topology_src("examples/oidc/rolehop.toml", &src);
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    let rh015 = findings_of(&report, "RH015");
+    assert_eq!(
+        rh015,
+        [
+            (Severity::High, "OIDC subject `project_path:acme/shop:ref_type:tag:ref:v*` of production role `rolehop-prod-service` admits every tag matching `v*`".to_owned()),
+            (Severity::High, "OIDC subject `project_path:acme/tools/*:ref_type:tag:ref:v*` of production role `rolehop-prod-service` admits every tag matching `v*`".to_owned()),
+        ]
+    );
+    assert_eq!(
+        findings_of(&report, "RH016"),
+        [(Severity::High, "OIDC subject pattern of production role `rolehop-prod-service` admits every project matching `acme/tools/*`".to_owned())]
+    );
+}
+
+#[test]
+fn an_accepted_project_glob_says_who_reaches_prod() {
+    let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
+        .unwrap()
+        .replacen(
+            "projects = [\"acme/shop\"]",
+            "projects = [\"acme/shop-*\"]\naccept_project_globs = [\"acme/shop-*\"]",
+            1,
+        );
+    let topo = topology_src("examples/oidc/rolehop.toml", &src);
+    let report = audit(&input::topology::estate_of(&topo), NOW);
+    assert_eq!(
+        findings_of(&report, "RH016"),
+        [(Severity::Low, "whoever can create a project matching `acme/shop-*` reaches production role `rolehop-prod-service`".to_owned())]
+    );
+    let detail = &report
+        .findings
+        .iter()
+        .find(|f| f.id == "RH016")
+        .unwrap()
+        .detail;
+    assert!(
+        detail.contains("in any subgroup below qualifies"),
+        "{detail}"
+    );
+}
+
+/// A prod service role in an export whose trust is what rolehop rendered before branches and
+/// tags were split (every ref paired with every ref type), plus a group glob.
+fn old_render_export(role: &str) -> Estate {
+    let subs = [
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "project_path:acme/shop:ref_type:branch:ref:v*",
+        "project_path:acme/shop:ref_type:tag:ref:main",
+        "project_path:acme/shop:ref_type:tag:ref:v*",
+        "project_path:acme/*:ref_type:branch:ref:main",
+    ];
+    let export = serde_json::json!({
+        "UserDetailList": [],
+        "RoleDetailList": [{
+            "RoleName": role, "Arn": format!("arn:aws:iam::111111111111:role/{role}"),
+            // Exports carry URL-encoded documents; the parsed policy is what is judged.
+            "AssumeRolePolicyDocument": serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": "arn:aws:iam::111111111111:oidc-provider/gitlab.example.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {"gitlab.example.com:aud": "https://aws.example.com"},
+                    "StringLike": {"gitlab.example.com:sub": subs}}}]}),
+            "RolePolicyList": [], "AttachedManagedPolicies": []}],
+    });
+    let mut e = Estate::default();
+    input::gaad::add_export(&mut e, "broker.json", &export.to_string()).unwrap();
+    e
+}
+
+#[test]
+fn an_exported_prod_trust_admitting_branches_named_like_tags_is_found() {
+    let report = audit(&old_render_export("rolehop-prod-service"), NOW);
+    let high = |id: &str| {
+        findings_of(&report, id)
+            .into_iter()
+            .filter(|(s, _)| *s == Severity::High)
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
+    };
+    // The attack of issue 10: a developer pushes branch `v-pwn`.
+    assert!(
+        high("RH015").contains(&"OIDC subject `project_path:acme/shop:ref_type:branch:ref:v*` of production role `rolehop-prod-service` admits every branch matching `v*`".to_owned()),
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(
+        high("RH017"),
+        [
+            "production role `rolehop-prod-service` trusts `main` in `acme/shop` both as a branch and as a tag",
+            "production role `rolehop-prod-service` trusts `v*` in `acme/shop` both as a branch and as a tag",
+        ]
+    );
+    assert_eq!(
+        high("RH016"),
+        [
+            "OIDC subject pattern of production role `rolehop-prod-service` admits every project matching `acme/*`"
+        ]
+    );
+
+    // The same trust on a non-production role is its own business.
+    let report = audit(&old_render_export("rolehop-dev-service"), NOW);
+    for id in ["RH015", "RH016", "RH017"] {
+        assert!(
+            findings_of(&report, id).is_empty(),
+            "{id}: {:#?}",
+            report.findings
+        );
+    }
 }

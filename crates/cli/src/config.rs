@@ -27,6 +27,17 @@ pub fn read_text(path: &Path, what: &str) -> CliResult<String> {
     })
 }
 
+/// Refuses a valid topology AWS would still refuse to deploy (a trust policy over IAM's size
+/// limit), before anything is written or rolled out.
+pub fn deployable(topo: &Topology) -> CliResult<()> {
+    let problems = rolehop_render::iam::oversized_trust_policies(topo);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::msg(Exit::Input, problems.join("\n")))
+    }
+}
+
 pub fn load_topology(path: &Path) -> CliResult<Topology> {
     let src = read_text(path, "topology")?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));

@@ -516,8 +516,7 @@ organizational_units = ["{ou}"]
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-ref_types = ["branch"]
-refs = ["main"]
+branches = ["main"]
 environments = ["production"]
 
 [environments.prod.accounts]

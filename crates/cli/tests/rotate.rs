@@ -258,7 +258,7 @@ protected = true
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-refs = ["main"]
+branches = ["main"]
 environments = ["production"]
 
 [environments.prod.accounts]

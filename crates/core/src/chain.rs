@@ -248,24 +248,80 @@ pub fn session_name(job: &JobContext) -> String {
     }
 }
 
-/// `<group>.<project>@<pipeline id>`: who deployed, fixed for the whole chain. Too-long paths
-/// fall back to the project id, which is short and still unique.
+/// How much of a too-long project path a SourceIdentity keeps: with `+`, the project id and
+/// the pipeline id it stays within STS's 64 characters for any realistic ids.
+const SOURCE_IDENTITY_PATH_PREFIX: usize = 32;
+
+/// A project path as SourceIdentity writes it: `/` becomes `.` (GitLab paths use only
+/// letters, digits, `_`, `-` and `.` otherwise, all in STS's charset).
+fn dotted(path: &str) -> String {
+    path.replace('/', ".")
+}
+
+/// `<group>.<project>@<pipeline id>`: who deployed, fixed for the whole chain. A path too long
+/// for 64 characters keeps its first 32 characters, then `+<project id>` (`+` never occurs in
+/// a GitLab path, so the short form of another project cannot be claimed this way). Trust
+/// policies hold the same shape ([`source_identity_patterns`]).
 pub fn source_identity(job: &JobContext) -> String {
     let pipeline = job.pipeline_id.as_deref().unwrap_or("local");
     let raw = match &job.project_path {
-        Some(p) => format!("{}@{pipeline}", p.replace('/', ".")),
+        Some(p) => format!("{}@{pipeline}", dotted(p)),
         None => format!("rolehop@{pipeline}"),
     };
     let mut si = sanitize_sts_name(&raw);
-    if raw.chars().count() > 64 {
+    if let Some(p) = &job.project_path
+        && raw.chars().count() > 64
+    {
         let id = job.project_id.as_deref().unwrap_or("0");
-        si = sanitize_sts_name(&format!("project-{id}@{pipeline}"));
+        let prefix: String = dotted(p)
+            .chars()
+            .take(SOURCE_IDENTITY_PATH_PREFIX)
+            .collect();
+        si = sanitize_sts_name(&format!("{prefix}+{id}@{pipeline}"));
     }
     if si.starts_with("aws:") {
         si = format!("gl-{si}");
     }
     si
 }
+
+/// The longest pipeline id a SourceIdentity is planned for (u64 in decimal).
+const PIPELINE_ID_MAX_DIGITS: usize = 20;
+
+/// The `StringLike` patterns on `sts:SourceIdentity` that admit exactly the identities
+/// [`source_identity`] gives jobs of `project` (a path, or a topology glob with `*`):
+/// `<dotted path>@*`, and for paths that may not fit, the cut form `<first 32>+*`.
+/// Anyone holding the base credential still chooses the value; this only keeps a session of
+/// one environment from naming a project outside it.
+pub fn source_identity_patterns(project: &str) -> Vec<String> {
+    let d = dotted(project);
+    let mut out = vec![format!("{d}@*")];
+    let literal: String = d.chars().take_while(|&c| c != '*').collect();
+    let may_be_cut = d.contains('*') || d.chars().count() + 1 + PIPELINE_ID_MAX_DIGITS > 64;
+    // `acme.shop-*@*` already admits `acme.shop-<rest>+<id>@<pipeline>`.
+    let covered = d.ends_with('*')
+        && d.matches('*').count() == 1
+        && literal.chars().count() <= SOURCE_IDENTITY_PATH_PREFIX;
+    if may_be_cut && !covered {
+        let cut: String = literal.chars().take(SOURCE_IDENTITY_PATH_PREFIX).collect();
+        if cut.chars().count() == SOURCE_IDENTITY_PATH_PREFIX {
+            out.push(format!("{cut}+*"));
+        } else {
+            // The glob's `*` comes before the cut: any continuation of its literal part.
+            out.push(format!("{cut}*+*"));
+        }
+    }
+    out
+}
+
+/// The session tag keys rolehop sets (all transitive); trust policies admit no other key.
+pub const SESSION_TAG_KEYS: [&str; 5] = [
+    "gitlab:project",
+    "gitlab:ref",
+    "gitlab:pipeline",
+    "gitlab:job",
+    "gitlab:environment",
+];
 
 /// STS's session tag charset. `char::is_alphanumeric` is not `\p{L}\p{N}`: it also admits
 /// combining marks (Devanagari vowel signs) and symbols such as `Ⓐ`, which STS refuses.
@@ -322,15 +378,16 @@ pub fn sanitize_tag_value(raw: &str) -> String {
 
 /// The job's identity as session tags (project, ref, pipeline, job, environment).
 pub fn session_tags(job: &JobContext) -> Vec<Tag> {
-    let fields = [
-        ("gitlab:project", &job.project_path),
-        ("gitlab:ref", &job.ref_name),
-        ("gitlab:pipeline", &job.pipeline_id),
-        ("gitlab:job", &job.job_id),
-        ("gitlab:environment", &job.environment),
+    let values = [
+        &job.project_path,
+        &job.ref_name,
+        &job.pipeline_id,
+        &job.job_id,
+        &job.environment,
     ];
-    fields
+    SESSION_TAG_KEYS
         .into_iter()
+        .zip(values)
         .filter_map(|(k, v)| {
             v.as_ref().map(|v| Tag {
                 key: k.to_owned(),
@@ -459,8 +516,58 @@ mod tests {
         assert_eq!(sanitize_sts_name(&"x".repeat(100)).len(), 64);
         let mut j = job();
         j.project_path = Some(format!("{}/app", "g".repeat(80)));
-        assert_eq!(source_identity(&j), "project-42@1001");
+        assert_eq!(source_identity(&j), format!("{}+42@1001", "g".repeat(32)));
         assert_eq!(session_name(&JobContext::default()), "rolehop-local");
+    }
+
+    /// IAM's `StringLike` for the test: `*` any run, `?` one character.
+    fn like(pattern: &str, value: &str) -> bool {
+        match pattern.chars().next() {
+            None => value.is_empty(),
+            Some('*') => (0..=value.len())
+                .filter(|&i| value.is_char_boundary(i))
+                .any(|i| like(&pattern[1..], &value[i..])),
+            Some(c) => {
+                value.starts_with(c) && like(&pattern[c.len_utf8()..], &value[c.len_utf8()..])
+            }
+        }
+    }
+
+    #[test]
+    fn source_identity_patterns_admit_the_project_and_no_other() {
+        let si = |path: &str, id: &str, pipeline: &str| {
+            let mut j = job();
+            j.project_path = Some(path.into());
+            j.project_id = Some(id.into());
+            j.pipeline_id = Some(pipeline.into());
+            source_identity(&j)
+        };
+        let admits = |project: &str, si: &str| {
+            source_identity_patterns(project)
+                .iter()
+                .any(|p| like(p, si))
+        };
+        assert_eq!(source_identity_patterns("acme/shop"), ["acme.shop@*"]);
+        assert!(admits("acme/shop", &si("acme/shop", "42", "12345678901")));
+        assert!(!admits("acme/shop", &si("acme/shopping", "43", "1")));
+        assert!(!admits("acme/shop", &si("acme/shop/sub", "44", "1")));
+        assert!(!admits("acme/shop", &si("evil/shop", "45", "1")));
+        // A glob admits what it admits in `sub` (subgroups too), nothing beside it.
+        assert!(admits("acme/shop-*", &si("acme/shop-api/x", "46", "1")));
+        assert!(!admits("acme/shop-*", &si("acme/shop", "47", "1")));
+        // Paths too long for 64 characters keep a prefix and the project id; the trust keeps
+        // admitting them, and only them.
+        let long = format!("acme/{}", "deep-group/".repeat(5) + "app");
+        let s = si(&long, "123456", "98765432109");
+        assert!(s.contains('+') && s.len() <= 64, "{s}");
+        assert!(
+            admits(&long, &s),
+            "{s} vs {:?}",
+            source_identity_patterns(&long)
+        );
+        assert!(admits("acme/*", &s));
+        assert!(!admits("acme/shop", &s));
+        assert!(!admits("other/*", &s));
     }
 
     #[test]
@@ -529,9 +636,9 @@ mod tests {
         // A policy on `aws:PrincipalTag/gitlab:ref` must not be satisfiable by another ref:
         // `release#1` must not pass for `release_1`, nor one 300-character branch for
         // another with the same first 256 characters.
-        let refs = awkward_refs();
+        let awkward = awkward_refs();
         let mut seen = std::collections::BTreeMap::new();
-        for raw in &refs {
+        for raw in &awkward {
             let v = sanitize_tag_value(raw);
             if let Some(other) = seen.insert(v.clone(), raw.clone()) {
                 panic!("`{raw}` and `{other}` both become tag value `{v}`");

@@ -163,10 +163,9 @@ impl std::error::Error for JobRefusal {}
 
 /// The ref patterns of `ref_type` that `access` admits.
 fn allowed_refs(access: &GitlabAccess, ref_type: RefType) -> Vec<String> {
-    if access.ref_types.contains(&ref_type) {
-        access.refs.clone()
-    } else {
-        Vec::new()
+    match ref_type {
+        RefType::Branch => access.branches.clone(),
+        RefType::Tag => access.tags.clone(),
     }
 }
 
@@ -269,16 +268,15 @@ mode = "access-keys"
 protected = true
 [environments.prod.gitlab]
 projects = ["acme/shop", "acme/tools/*"]
-ref_types = ["branch"]
-refs = ["main"]
+accept_project_globs = ["acme/tools/*"]
+branches = ["main"]
 environments = ["production"]
 [environments.prod.accounts]
 prod-eu = "222222222222"
 [environments.rel]
 [environments.rel.gitlab]
 projects = ["acme/shop"]
-ref_types = ["tag"]
-refs = ["v*"]
+tags = ["v*"]
 environments = ["release"]
 [environments.rel.accounts]
 rel = "333333333333"

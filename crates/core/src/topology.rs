@@ -152,27 +152,51 @@ pub struct Environment {
 }
 
 /// The GitLab side allowed to use an environment.
+///
+/// In OIDC mode every field but `environments` becomes the service role's trust: IAM's
+/// `StringLike` reads `*` as any run of characters, `/` included, so `acme/*` admits every
+/// project in `acme` and in every subgroup below it, and `v*` every ref starting with `v`.
+/// Protected environments must acknowledge each such glob (`protected_ref_globs`,
+/// `accept_project_globs`): the trust then rests on GitLab settings rolehop cannot check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitlabAccess {
-    /// Project paths, `*` globs allowed (`acme/*`).
+    /// Project paths; `*` globs only below the top-level group (`acme/shop-*`).
     pub projects: Vec<String>,
-    pub ref_types: Vec<RefType>,
-    /// Ref names, `*` globs allowed.
-    pub refs: Vec<String>,
+    /// Branch names or `*` globs: trusted only as `ref_type:branch`.
+    pub branches: Vec<String>,
+    /// Tag names or `*` globs: trusted only as `ref_type:tag`.
+    pub tags: Vec<String>,
+    /// The branch/tag globs the topology asserts GitLab protects (every matching ref).
+    pub protected_ref_globs: Vec<String>,
+    /// The project globs accepted although whoever can create a matching project reaches
+    /// the environment.
+    pub accept_project_globs: Vec<String>,
     /// GitLab environment names; the first is the one the rendered deploy job uses.
     pub environments: Vec<String>,
 }
 
+/// `true` when IAM's `StringLike` reads `s` as a pattern rather than one value (topology
+/// names admit only `*` as a wildcard; `?` is refused where they are checked).
+pub fn is_glob(s: &str) -> bool {
+    s.contains('*') || s.contains('?')
+}
+
 impl GitlabAccess {
+    /// Every declared ref with the only ref type it is trusted as: branches first, then tags.
+    pub fn refs(&self) -> impl Iterator<Item = (RefType, &str)> {
+        let branches = self.branches.iter().map(|b| (RefType::Branch, b.as_str()));
+        let tags = self.tags.iter().map(|t| (RefType::Tag, t.as_str()));
+        branches.chain(tags)
+    }
+
     /// The ID token `sub` patterns (for `StringLike`) this access admits:
-    /// `project_path:{group}/{project}:ref_type:{branch|tag}:ref:{name}`.
+    /// `project_path:{group}/{project}:ref_type:{branch|tag}:ref:{name}`, each branch paired
+    /// only with `ref_type:branch` and each tag only with `ref_type:tag`.
     pub fn sub_patterns(&self) -> Vec<String> {
         let mut out = Vec::new();
         for p in &self.projects {
-            for t in &self.ref_types {
-                for r in &self.refs {
-                    out.push(format!("project_path:{p}:ref_type:{}:ref:{r}", t.as_str()));
-                }
+            for (t, r) in self.refs() {
+                out.push(format!("project_path:{p}:ref_type:{}:ref:{r}", t.as_str()));
             }
         }
         out
@@ -414,10 +438,18 @@ enum RawDuration {
 struct RawAccess {
     projects: Vec<S<String>>,
     #[serde(default)]
-    ref_types: Vec<S<String>>,
-    refs: Vec<S<String>>,
+    branches: Vec<S<String>>,
+    #[serde(default)]
+    tags: Vec<S<String>>,
+    #[serde(default)]
+    protected_ref_globs: Vec<S<String>>,
+    #[serde(default)]
+    accept_project_globs: Vec<S<String>>,
     #[serde(default)]
     environments: Vec<S<String>>,
+    /// Replaced by `branches`/`tags`; read only to tell how to rewrite them.
+    refs: Option<S<toml::Value>>,
+    ref_types: Option<S<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -837,6 +869,175 @@ fn is_glob_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '*')
 }
 
+/// What IAM's `StringLike` makes of a project glob, for messages.
+fn project_glob_admits(glob: &str) -> String {
+    format!(
+        "`{glob}` admits every project whose path matches it, in that group and in every subgroup below it (IAM's `*` matches any characters, `/` included)"
+    )
+}
+
+/// A character git refuses in ref names or IAM would read as a pattern or policy variable.
+fn bad_ref_char(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || matches!(c, ':' | '?' | '[' | '\\' | '~' | '^' | '$')
+}
+
+/// The `[environments.<name>.gitlab]` table: projects, branches, tags and what a protected
+/// environment must acknowledge about their globs.
+fn build_access(
+    c: &mut Checker<'_>,
+    env: &str,
+    protected: bool,
+    raw: S<RawAccess>,
+) -> GitlabAccess {
+    let access_span = raw.span();
+    let ra = raw.into_inner();
+    let migrated = refs_split(c, env, &ra);
+
+    if ra.projects.is_empty() {
+        c.report(
+            access_span.clone(),
+            "gitlab-projects",
+            "`projects` must name at least one GitLab project path (`group/project`)",
+        );
+    }
+    for p in &ra.projects {
+        let s = p.get_ref();
+        let top = s.split('/').next().unwrap_or("");
+        if top.contains('*') {
+            c.report(p.span(), "gitlab-project", format!("`{s}` has a wildcard in the top-level group, so it admits projects of any namespace whose name matches (anyone on the GitLab instance may create one); name the top-level group exactly"));
+        } else if s.is_empty()
+            || !s.contains('/')
+            || !s.chars().all(is_glob_char)
+            || s.split('/').any(str::is_empty)
+        {
+            c.report(
+                p.span(),
+                "gitlab-project",
+                format!("`{s}` is not a GitLab project path (`group/project`, `group/subgroup/project`; `*` globs only below the top-level group)"),
+            );
+        } else if protected
+            && is_glob(s)
+            && !ra.accept_project_globs.iter().any(|a| a.get_ref() == s)
+        {
+            c.report(
+                p.span(),
+                "project-glob",
+                format!(
+                    "{} in protected environment `{env}`: whoever can create such a project reaches `{env}`; name the projects exactly, or accept it with `accept_project_globs = [\"{s}\"]`",
+                    project_glob_admits(s)
+                ),
+            );
+        }
+    }
+    for a in &ra.accept_project_globs {
+        let s = a.get_ref();
+        if !is_glob(s) || !ra.projects.iter().any(|p| p.get_ref() == s) {
+            c.report(a.span(), "project-glob", format!("`{s}` in `accept_project_globs` is not a project glob listed in `projects`: list only the globs of `projects` you accept"));
+        }
+    }
+
+    if ra.branches.is_empty() && ra.tags.is_empty() && !migrated {
+        c.report(
+            access_span,
+            "gitlab-refs",
+            "list the refs that may use this environment: `branches = [...]` and/or `tags = [...]` (names or `*` globs)",
+        );
+    }
+    for (kind, plural, list) in [
+        ("branch", "branches", &ra.branches),
+        ("tag", "tags", &ra.tags),
+    ] {
+        for r in list {
+            let s = r.get_ref();
+            if s.is_empty() || s.chars().any(bad_ref_char) {
+                c.report(
+                    r.span(),
+                    "gitlab-ref",
+                    format!("`{s}` is not a {kind} name or glob (`*` is the only wildcard; no spaces, `:`, `?`, `[`, `\\`, `~`, `^` or `$`)"),
+                );
+            } else if protected
+                && s.contains('*')
+                && !ra.protected_ref_globs.iter().any(|g| g.get_ref() == s)
+            {
+                let what = if s == "*" {
+                    format!("every {kind}")
+                } else {
+                    format!("every {kind} whose name matches `{s}`")
+                };
+                c.report(
+                    r.span(),
+                    "protected-ref-glob",
+                    format!(
+                        "{kind} glob `{s}` of protected environment `{env}` admits {what} (IAM's `*` matches any characters, `/` included), so anyone who can push such a {kind} reaches `{env}`; name exact {plural}, or protect every matching {kind} in GitLab and say so with `protected_ref_globs = [\"{s}\"]`"
+                    ),
+                );
+            }
+        }
+    }
+    for g in &ra.protected_ref_globs {
+        let s = g.get_ref();
+        let listed = ra.branches.iter().chain(&ra.tags).any(|r| r.get_ref() == s);
+        if !s.contains('*') || !listed {
+            c.report(g.span(), "protected-ref-glob", format!("`{s}` in `protected_ref_globs` is not a glob listed in `branches` or `tags`: list only the globs GitLab protects (exact names need no entry)"));
+        }
+    }
+
+    for (i, ge) in ra.environments.iter().enumerate() {
+        c.check(ge, "gitlab-environment", |s| {
+            validate::gitlab_environment(s, i == 0)
+        });
+    }
+    let strings = |v: Vec<S<String>>| v.into_iter().map(Spanned::into_inner).collect::<Vec<_>>();
+    let mut environments = strings(ra.environments);
+    if environments.is_empty() {
+        environments.push(env.to_owned());
+    }
+    GitlabAccess {
+        projects: strings(ra.projects),
+        branches: strings(ra.branches),
+        tags: strings(ra.tags),
+        protected_ref_globs: strings(ra.protected_ref_globs),
+        accept_project_globs: strings(ra.accept_project_globs),
+        environments,
+    }
+}
+
+/// Refuses the old `refs`/`ref_types` keys, which paired every ref with every ref type (so
+/// `refs = ["main", "v*"]` trusted any *branch* `v...` too), telling how to rewrite them.
+/// Returns whether they were present.
+fn refs_split(c: &mut Checker<'_>, env: &str, ra: &RawAccess) -> bool {
+    let list = |v: &Option<S<toml::Value>>| -> Vec<String> {
+        v.as_ref()
+            .and_then(|v| v.get_ref().as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|x| x.as_str().map(|s| format!("\"{s}\"")))
+            .collect()
+    };
+    let refs = list(&ra.refs).join(", ");
+    let types = list(&ra.ref_types);
+    let has = |t: &str| types.iter().any(|x| x == &format!("\"{t}\""));
+    let rewrite = match (has("branch"), has("tag")) {
+        // Without `ref_types` the old schema meant branches.
+        (_, false) => format!("`branches = [{refs}]`"),
+        (false, true) => format!("`tags = [{refs}]`"),
+        (true, true) => format!(
+            "`branches = [...]` for the branch names and `tags = [...]` for the tag names among [{refs}] (for example `branches = [\"main\"]`, `tags = [\"v*\"]`)"
+        ),
+    };
+    let why = "`refs` and `ref_types` were replaced by `branches` and `tags`: pairing every ref with every ref type trusted branches named like tags (a pushed branch `v-pwn` matched `v*`) and tags named like branches";
+    let mut any = false;
+    for v in [&ra.refs, &ra.ref_types].into_iter().flatten() {
+        any = true;
+        c.report(
+            v.span(),
+            "refs-split",
+            format!("{why}; in `[environments.{env}.gitlab]` write {rewrite}"),
+        );
+    }
+    any
+}
+
 fn build_env(
     c: &mut Checker<'_>,
     broker: &Broker,
@@ -932,80 +1133,7 @@ fn build_env(
         c.check(x, "external-id", validate::external_id);
     }
 
-    let access_span = e.gitlab.span();
-    let ra = e.gitlab.into_inner();
-    if ra.projects.is_empty() {
-        c.report(
-            access_span.clone(),
-            "gitlab-projects",
-            "`projects` must name at least one GitLab project path (globs like `acme/*` allowed)",
-        );
-    }
-    for p in &ra.projects {
-        let s = p.get_ref();
-        if s.starts_with('*') {
-            c.report(p.span(), "gitlab-project", format!("`{s}` would admit projects of any namespace on the GitLab instance; name the group (`acme/*`)"));
-        } else if s.is_empty() || !s.contains('/') || !s.chars().all(is_glob_char) {
-            c.report(
-                p.span(),
-                "gitlab-project",
-                format!("`{s}` is not a GitLab project path or glob (like `acme/app` or `acme/*`)"),
-            );
-        }
-    }
-    if ra.refs.is_empty() {
-        c.report(
-            access_span,
-            "gitlab-refs",
-            "`refs` must name at least one branch or tag (globs allowed)",
-        );
-    }
-    for r in &ra.refs {
-        let s = r.get_ref();
-        if s.is_empty() || s.contains(char::is_whitespace) || s.contains(':') {
-            c.report(
-                r.span(),
-                "gitlab-ref",
-                format!("`{s}` is not a ref name or glob"),
-            );
-        }
-    }
-    let mut ref_types = Vec::new();
-    for t in &ra.ref_types {
-        match t.get_ref().as_str() {
-            "branch" => ref_types.push(RefType::Branch),
-            "tag" => ref_types.push(RefType::Tag),
-            other => c.report(
-                t.span(),
-                "ref-type",
-                format!("unknown ref type `{other}`: use `branch` or `tag`"),
-            ),
-        }
-    }
-    if ref_types.is_empty() {
-        ref_types.push(RefType::Branch);
-    }
-    ref_types.sort();
-    ref_types.dedup();
-    for (i, ge) in ra.environments.iter().enumerate() {
-        c.check(ge, "gitlab-environment", |s| {
-            validate::gitlab_environment(s, i == 0)
-        });
-    }
-    let mut environments: Vec<String> = ra
-        .environments
-        .into_iter()
-        .map(Spanned::into_inner)
-        .collect();
-    if environments.is_empty() {
-        environments.push(n.clone());
-    }
-    let gitlab = GitlabAccess {
-        projects: ra.projects.into_iter().map(Spanned::into_inner).collect(),
-        ref_types,
-        refs: ra.refs.into_iter().map(Spanned::into_inner).collect(),
-        environments,
-    };
+    let gitlab = build_access(c, &n, e.protected, e.gitlab);
 
     if e.accounts.is_empty() {
         c.report(name.span(), "no-accounts", format!("environment `{n}` has no target account: add `[environments.{n}.accounts]` with `name = \"123456789012\"`"));

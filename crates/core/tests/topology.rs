@@ -19,7 +19,7 @@ external_id = "acme-prod"
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-refs = ["main"]
+branches = ["main"]
 
 [environments.prod.accounts]
 prod-eu = "222222222222"
@@ -32,7 +32,7 @@ max_session = "30m"
 
 [environments.dev.gitlab]
 projects = ["acme/*"]
-refs = ["*"]
+branches = ["*"]
 
 [environments.dev.accounts]
 dev = "333333333333"
@@ -60,7 +60,8 @@ fn the_valid_topology_has_defaults_filled_in() {
     assert_eq!(prod.service_role, "rolehop-prod-service");
     assert_eq!(prod.deployment_role, "rolehop-prod-deploy");
     assert_eq!(prod.max_session_secs, 3600);
-    assert_eq!(prod.gitlab.ref_types, [RefType::Branch]);
+    assert_eq!(prod.gitlab.branches, ["main"]);
+    assert!(prod.gitlab.tags.is_empty());
     assert_eq!(prod.gitlab.environments, ["prod"]);
     assert_eq!(prod.permissions.inline_policies[0].name, "deploy");
     assert_eq!(t.environments[1].max_session_secs, 1800);
@@ -204,12 +205,76 @@ const CASES: &[(&str, &str, &str, usize, usize, &str)] = &[
         "at least one",
     ),
     (
-        "refs = [\"main\"]",
-        "refs = [\"main\"]\nref_types = [\"merge_request\"]",
-        "ref-type",
-        15,
+        "branches = [\"main\"]",
+        "refs = [\"main\", \"v*\"]\nref_types = [\"branch\", \"tag\"]",
+        "refs-split",
         14,
-        "`merge_request`",
+        8,
+        "`tags = [...]` for the tag names",
+    ),
+    (
+        "branches = [\"main\"]",
+        "environments = [\"production\"]",
+        "gitlab-refs",
+        12,
+        1,
+        "`branches = [...]` and/or `tags = [...]`",
+    ),
+    (
+        "branches = [\"*\"]",
+        "branches = [\"feature?\"]",
+        "gitlab-ref",
+        27,
+        13,
+        "`*` is the only wildcard",
+    ),
+    (
+        "branches = [\"main\"]",
+        "branches = [\"main\"]\ntags = [\"v*\"]",
+        "protected-ref-glob",
+        15,
+        9,
+        "admits every tag whose name matches `v*`",
+    ),
+    (
+        "branches = [\"main\"]",
+        "branches = [\"release/*\"]",
+        "protected-ref-glob",
+        14,
+        13,
+        "`protected_ref_globs = [\"release/*\"]`",
+    ),
+    (
+        "branches = [\"main\"]",
+        "branches = [\"main\"]\nprotected_ref_globs = [\"v*\"]",
+        "protected-ref-glob",
+        15,
+        24,
+        "not a glob listed in `branches` or `tags`",
+    ),
+    (
+        "projects = [\"acme/shop\"]",
+        "projects = [\"acme/*\"]",
+        "project-glob",
+        13,
+        13,
+        "in that group and in every subgroup below it",
+    ),
+    (
+        "projects = [\"acme/shop\"]",
+        "projects = [\"acme/shop\"]\naccept_project_globs = [\"acme/*\"]",
+        "project-glob",
+        14,
+        25,
+        "not a project glob listed in `projects`",
+    ),
+    (
+        "projects = [\"acme/*\"]",
+        "projects = [\"acme*/shop\"]",
+        "gitlab-project",
+        26,
+        13,
+        "top-level group",
     ),
     (
         "inline_policies = [\"deploy.json\"]",
@@ -309,6 +374,73 @@ fn every_broken_rule_is_located() {
             "{shown}"
         );
     }
+}
+
+#[test]
+fn branches_and_tags_are_trusted_only_as_what_they_are() {
+    let src = VALID.replacen(
+        "branches = [\"main\"]",
+        "branches = [\"main\"]\ntags = [\"v*\"]\nprotected_ref_globs = [\"v*\"]",
+        1,
+    );
+    let t = parse(&src).unwrap();
+    let prod = &t.environments[0];
+    // Never `ref_type:branch:ref:v*` (any developer's branch) nor `ref_type:tag:ref:main`.
+    assert_eq!(
+        prod.gitlab.sub_patterns(),
+        [
+            "project_path:acme/shop:ref_type:branch:ref:main",
+            "project_path:acme/shop:ref_type:tag:ref:v*",
+        ]
+    );
+    let refs: Vec<(RefType, &str)> = prod.gitlab.refs().collect();
+    assert_eq!(refs, [(RefType::Branch, "main"), (RefType::Tag, "v*")]);
+    assert_eq!(prod.gitlab.protected_ref_globs, ["v*"]);
+
+    // A glob the topology accepts for a protected environment is kept, and declared.
+    let src = VALID.replacen(
+        "projects = [\"acme/shop\"]",
+        "projects = [\"acme/shop\", \"acme/shop-*\"]\naccept_project_globs = [\"acme/shop-*\"]",
+        1,
+    );
+    let t = parse(&src).unwrap();
+    assert_eq!(
+        t.environments[0].gitlab.accept_project_globs,
+        ["acme/shop-*"]
+    );
+    // Unprotected environments may use globs without acknowledging them (dev in VALID).
+    assert_eq!(t.environments[1].gitlab.projects, ["acme/*"]);
+}
+
+#[test]
+fn the_old_refs_keys_are_refused_with_their_rewrite() {
+    // Without `ref_types`, the old schema meant branches: the rewrite is exact.
+    let src = VALID.replacen("branches = [\"main\"]", "refs = [\"main\"]", 1);
+    let err = parse(&src).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    let d = &err.diagnostics[0];
+    assert_eq!(d.rule, "refs-split");
+    assert!(
+        d.message
+            .contains("in `[environments.prod.gitlab]` write `branches = [\"main\"]`"),
+        "{d}"
+    );
+    let src = VALID.replacen(
+        "branches = [\"main\"]",
+        "refs = [\"v*\"]\nref_types = [\"tag\"]",
+        1,
+    );
+    let err = parse(&src).unwrap_err();
+    // Both old keys are pointed at, and nothing else is reported about the table.
+    let rules: Vec<&str> = err.diagnostics.iter().map(|d| d.rule).collect();
+    assert_eq!(rules, ["refs-split", "refs-split"], "{err}");
+    assert!(
+        err.diagnostics[0]
+            .message
+            .contains("write `tags = [\"v*\"]`"),
+        "{err}"
+    );
+    assert_eq!(err.diagnostics[1].location.line, 15, "{err}");
 }
 
 #[test]

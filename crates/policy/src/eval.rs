@@ -712,12 +712,12 @@ fn decide<'p>(
             _ => {}
         }
         if identity_ok && boundary_ok && session_ok && (!required || best.is_some()) {
-            let mut refs = identity.allow_hits();
+            let mut hits = identity.allow_hits();
             if required {
-                refs.extend(resource.allow_hits());
+                hits.extend(resource.allow_hits());
             }
             return grant(
-                refs,
+                hits,
                 Layer::Identity,
                 if trust {
                     "allowed by identity policy and the role's trust policy"
@@ -727,10 +727,10 @@ fn decide<'p>(
             );
         }
     } else if identity_ok && boundary_ok && session_ok && best.is_some() {
-        let mut refs = identity.allow_hits();
-        refs.extend(resource.allow_hits());
+        let mut hits = identity.allow_hits();
+        hits.extend(resource.allow_hits());
         return grant(
-            refs,
+            hits,
             Layer::Identity,
             "allowed across accounts by both identity and resource policy",
         );

@@ -37,34 +37,35 @@ fn ref_regex(glob: &str) -> String {
     re
 }
 
-/// The `if:` expressions (one per ref type) that admit the environment's refs, so a deploy
-/// job only appears in pipelines rolehop would let through.
+/// The `if:` expressions (one per ref type declared) that admit the environment's branches
+/// and tags, so a deploy job only appears in pipelines rolehop would let through.
 fn ref_conditions(env: &Environment) -> Vec<String> {
-    env.gitlab
-        .ref_types
-        .iter()
-        .map(|t| {
-            let var = match t {
-                RefType::Branch => "$CI_COMMIT_BRANCH",
-                RefType::Tag => "$CI_COMMIT_TAG",
-            };
-            if env.gitlab.refs.iter().any(|r| r == "*") {
-                var.to_owned()
+    [
+        (RefType::Branch, &env.gitlab.branches),
+        (RefType::Tag, &env.gitlab.tags),
+    ]
+    .into_iter()
+    .filter(|(_, names)| !names.is_empty())
+    .map(|(t, names)| {
+        let var = match t {
+            RefType::Branch => "$CI_COMMIT_BRANCH",
+            RefType::Tag => "$CI_COMMIT_TAG",
+        };
+        if names.iter().any(|r| r == "*") {
+            var.to_owned()
+        } else {
+            let alts: Vec<String> = names
+                .iter()
+                .map(|r| format!("{var} =~ {}", ref_regex(r)))
+                .collect();
+            if alts.len() == 1 {
+                alts.join("")
             } else {
-                let alts: Vec<String> = env
-                    .gitlab
-                    .refs
-                    .iter()
-                    .map(|r| format!("{var} =~ {}", ref_regex(r)))
-                    .collect();
-                if alts.len() == 1 {
-                    alts.join("")
-                } else {
-                    format!("({})", alts.join(" || "))
-                }
+                format!("({})", alts.join(" || "))
             }
-        })
-        .collect()
+        }
+    })
+    .collect()
 }
 
 fn deploy_rules(env: &Environment, access_keys: bool) -> Value {

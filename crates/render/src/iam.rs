@@ -2,8 +2,9 @@
 //! service and deployment roles trust and what a service role may assume. The CloudFormation
 //! renderer embeds them and the auditor evaluates them, so both see exactly the same policies.
 
+use rolehop_core::chain::{SESSION_TAG_KEYS, source_identity_patterns};
 use rolehop_core::topology::{Auth, Environment, Topology};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// The policy language version every document uses.
 pub const POLICY_VERSION: &str = "2012-10-17";
@@ -21,6 +22,79 @@ pub fn oidc_issuer_key(topo: &Topology) -> Option<String> {
         Auth::Oidc { issuer, .. } => Some(issuer.trim_start_matches("https://").to_owned()),
         Auth::AccessKeys => None,
     }
+}
+
+/// IAM's default cap on a role's trust policy, in characters without whitespace (a quota
+/// can raise it to 4096; rolehop stays within the default).
+pub const TRUST_POLICY_MAX_CHARS: usize = 2048;
+
+/// The `sts:SourceIdentity` patterns jobs of `env` produce: one shape per project
+/// (`<group>.<project>@*`), so a session of one environment cannot claim another's project.
+pub fn source_identity_shapes(env: &Environment) -> Vec<String> {
+    let mut out: Vec<String> = env
+        .gitlab
+        .projects
+        .iter()
+        .flat_map(|p| source_identity_patterns(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The trust statements of a hop that may carry session tags and a SourceIdentity: one per
+/// action, each conditioned only on keys AWS documents for that action (the Service
+/// Authorization Reference lists `sts:SourceIdentity` for AssumeRole and SetSourceIdentity,
+/// `aws:TagKeys` for AssumeRole and TagSession), so the policy means the same whether AWS
+/// evaluates each action with its own keys or with the whole request.
+///
+/// - `sts:AssumeRole`: `assume` (the hop's own conditions), tag keys limited to rolehop's
+///   with `ForAllValues`, which a request without tags satisfies (`--no-tags` keeps
+///   working), and the SourceIdentity shaped like one of the environment's projects
+///   (`...IfExists` unless `source_identity_required`: then `assume` demands it with `Null`);
+/// - `sts:SetSourceIdentity`: only such a shape;
+/// - `sts:TagSession`: only rolehop's tag keys.
+///
+/// These limit shape, not truth: whoever holds the base credential picks the values.
+fn chain_trust(
+    sid: &str,
+    principal: &Value,
+    env: &Environment,
+    mut assume: Map<String, Value>,
+    source_identity_required: bool,
+) -> Vec<Value> {
+    let shapes = json!({ "sts:SourceIdentity": source_identity_shapes(env) });
+    let keys = json!({ "aws:TagKeys": SESSION_TAG_KEYS });
+    let like = if source_identity_required {
+        "StringLike"
+    } else {
+        "StringLikeIfExists"
+    };
+    assume.insert(like.to_owned(), shapes.clone());
+    assume.insert("ForAllValues:StringEquals".to_owned(), keys.clone());
+    vec![
+        json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "sts:AssumeRole",
+            "Condition": assume,
+        }),
+        json!({
+            "Sid": "SourceIdentityOfOwnProjects",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "sts:SetSourceIdentity",
+            "Condition": { "StringLike": shapes },
+        }),
+        json!({
+            "Sid": "RolehopTagKeysOnly",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "sts:TagSession",
+            "Condition": { "ForAllValues:StringEquals": keys },
+        }),
+    ]
 }
 
 /// The identity policy of an environment's broker IAM user (access-keys mode): it may only
@@ -42,17 +116,20 @@ pub fn broker_user_policy(topo: &Topology, env: &Environment) -> Value {
 /// Access-keys mode: only the environment's broker user. OIDC mode: only GitLab ID tokens
 /// for the configured audience whose `sub` matches the environment's projects and refs.
 pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
-    let statement = match &topo.auth {
-        Auth::AccessKeys => json!({
-            "Sid": "BrokerUserOnly",
-            "Effect": "Allow",
-            "Principal": { "AWS": topo.broker_user_arn(env) },
-            "Action": CHAIN_ACTIONS,
-        }),
+    let statements = match &topo.auth {
+        // The first hop may go without a SourceIdentity (`--no-source-identity`); the
+        // deployment role then refuses the chain.
+        Auth::AccessKeys => chain_trust(
+            "BrokerUserOnly",
+            &json!({ "AWS": topo.broker_user_arn(env) }),
+            env,
+            Map::new(),
+            false,
+        ),
         Auth::Oidc { audience, .. } => {
             let key = oidc_issuer_key(topo).unwrap_or_default();
             let provider = topo.oidc_provider_arn().unwrap_or_default();
-            json!({
+            vec![json!({
                 "Sid": "GitlabIdTokensOnly",
                 "Effect": "Allow",
                 "Principal": { "Federated": provider },
@@ -61,10 +138,10 @@ pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
                     "StringEquals": { format!("{key}:aud"): audience },
                     "StringLike": { format!("{key}:sub"): env.gitlab.sub_patterns() },
                 },
-            })
+            })]
         }
     };
-    json!({ "Version": POLICY_VERSION, "Statement": [statement] })
+    json!({ "Version": POLICY_VERSION, "Statement": statements })
 }
 
 /// The inline policy of an environment's service role: it may only assume the deployment
@@ -97,20 +174,47 @@ pub fn service_role_policy(topo: &Topology, env: &Environment) -> Value {
 /// this hop (OIDC mode) or it was set on the first hop and persists through the chain
 /// (access-keys mode), so one `Null` condition covers both.
 pub fn deployment_role_trust(topo: &Topology, env: &Environment) -> Value {
-    let mut condition = json!({ "Null": { "sts:SourceIdentity": "false" } });
+    let mut assume = Map::new();
+    assume.insert("Null".to_owned(), json!({ "sts:SourceIdentity": "false" }));
     if let Some(x) = &env.external_id {
-        condition["StringEquals"] = json!({ "sts:ExternalId": x });
+        assume.insert("StringEquals".to_owned(), json!({ "sts:ExternalId": x }));
     }
-    json!({
-        "Version": POLICY_VERSION,
-        "Statement": [{
-            "Sid": "OwnServiceRoleWithSourceIdentity",
-            "Effect": "Allow",
-            "Principal": { "AWS": topo.service_role_arn(env) },
-            "Action": CHAIN_ACTIONS,
-            "Condition": condition,
-        }]
-    })
+    let statements = chain_trust(
+        "OwnServiceRoleWithSourceIdentity",
+        &json!({ "AWS": topo.service_role_arn(env) }),
+        env,
+        assume,
+        true,
+    );
+    json!({ "Version": POLICY_VERSION, "Statement": statements })
+}
+
+/// The size IAM counts for a policy document: its JSON without whitespace.
+pub fn policy_chars(doc: &Value) -> usize {
+    doc.to_string().chars().count()
+}
+
+/// The trust policies of `topo` over IAM's default size limit, one message each, located at
+/// the environment's header (`file:line: ... [trust-size]`). Such a template would fail to
+/// deploy, so render and rollout refuse the topology.
+pub fn oversized_trust_policies(topo: &Topology) -> Vec<String> {
+    let mut out = Vec::new();
+    for env in &topo.environments {
+        let docs = [
+            ("service role", service_role_trust(topo, env)),
+            ("deployment role", deployment_role_trust(topo, env)),
+        ];
+        for (what, doc) in docs {
+            let n = policy_chars(&doc);
+            if n > TRUST_POLICY_MAX_CHARS {
+                out.push(format!(
+                    "{}:{}: the {what} trust policy of environment `{}` would be {n} characters, over IAM's limit of {TRUST_POLICY_MAX_CHARS}: list fewer projects, branches or tags [trust-size]",
+                    topo.origin, env.line, env.name
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -142,7 +246,30 @@ mod tests {
             t["Statement"][0]["Principal"],
             json!({"AWS": "arn:aws:iam::111111111111:user/rolehop-nonprod"})
         );
-        assert!(t["Statement"][0].get("Condition").is_none());
+        // Only the broker user, and only with rolehop's tag keys and a project's shape; one
+        // statement per action, each conditioned on keys AWS documents for that action.
+        let st = t["Statement"].as_array().unwrap();
+        let actions: Vec<&Value> = st.iter().map(|s| &s["Action"]).collect();
+        assert_eq!(
+            actions,
+            ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
+        );
+        assert!(st.iter().all(|s| s["Principal"] == st[0]["Principal"]));
+        assert_eq!(
+            st[0]["Condition"],
+            json!({
+                "StringLikeIfExists": {"sts:SourceIdentity": ["acme.shop@*"]},
+                "ForAllValues:StringEquals": {"aws:TagKeys": SESSION_TAG_KEYS},
+            })
+        );
+        assert_eq!(
+            st[1]["Condition"],
+            json!({"StringLike": {"sts:SourceIdentity": ["acme.shop@*"]}})
+        );
+        assert_eq!(
+            st[2]["Condition"],
+            json!({"ForAllValues:StringEquals": {"aws:TagKeys": SESSION_TAG_KEYS}})
+        );
     }
 
     #[test]
@@ -164,10 +291,39 @@ mod tests {
             s["Condition"]["StringLike"]["gitlab.example.com:sub"],
             json!([
                 "project_path:acme/shop:ref_type:branch:ref:main",
-                "project_path:acme/shop:ref_type:branch:ref:v*",
-                "project_path:acme/shop:ref_type:tag:ref:main",
                 "project_path:acme/shop:ref_type:tag:ref:v*",
             ])
+        );
+    }
+
+    #[test]
+    fn trust_policies_stay_within_the_default_size() {
+        for ex in ["access-keys", "oidc"] {
+            assert!(oversized_trust_policies(&example(ex)).is_empty(), "{ex}");
+        }
+        // Twelve projects with three refs each (36 `sub` patterns) still fit the service role;
+        // the deployment role holds one SourceIdentity shape per project.
+        let mut topo = example("oidc");
+        let prod = &mut topo.environments[0];
+        prod.gitlab.projects = (0..12).map(|i| format!("acme/service-{i:02}")).collect();
+        prod.gitlab.branches = vec!["main".into(), "hotfix".into()];
+        let deploy = policy_chars(&deployment_role_trust(&topo, &topo.environments[0]));
+        assert!(deploy <= TRUST_POLICY_MAX_CHARS, "{deploy}");
+        // Far too many is refused with the environment's line and what to do.
+        topo.environments[0].gitlab.projects =
+            (0..40).map(|i| format!("acme/service-{i:02}")).collect();
+        let msgs = oversized_trust_policies(&topo);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with(
+                "examples/oidc/rolehop.toml:14: the service role trust policy of environment `prod`"
+            ),
+            "{msgs:?}"
+        );
+        assert!(msgs[0].ends_with("[trust-size]"), "{msgs:?}");
+        assert!(
+            msgs[1].contains("the deployment role trust policy"),
+            "{msgs:?}"
         );
     }
 
@@ -195,11 +351,21 @@ mod tests {
             s["Principal"],
             json!({"AWS": "arn:aws:iam::111111111111:role/rolehop-prod-service"})
         );
+        assert_eq!(s["Action"], "sts:AssumeRole");
         assert_eq!(s["Condition"]["Null"]["sts:SourceIdentity"], "false");
+        assert_eq!(
+            s["Condition"]["StringLike"]["sts:SourceIdentity"],
+            json!(["acme.shop@*"])
+        );
+        assert_eq!(
+            s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"],
+            json!(SESSION_TAG_KEYS)
+        );
         assert_eq!(
             s["Condition"]["StringEquals"]["sts:ExternalId"],
             "acme-shop-prod"
         );
+        assert_eq!(t["Statement"].as_array().unwrap().len(), 3);
 
         let nonprod = topo.environment("nonprod").unwrap();
         let t = deployment_role_trust(&topo, nonprod);

@@ -119,7 +119,14 @@ fn yaml_parsers_read_what_was_meant() {
     assert_eq!(
         target["Resources"]["DeploymentRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
             [0]["Condition"],
-        json!({"Null": {"sts:SourceIdentity": "false"}, "StringEquals": {"sts:ExternalId": "acme-shop-prod"}})
+        json!({
+            "Null": {"sts:SourceIdentity": "false"},
+            "StringEquals": {"sts:ExternalId": "acme-shop-prod"},
+            "StringLike": {"sts:SourceIdentity": ["acme.shop@*"]},
+            "ForAllValues:StringEquals": {"aws:TagKeys": [
+                "gitlab:project", "gitlab:ref", "gitlab:pipeline", "gitlab:job", "gitlab:environment"
+            ]},
+        })
     );
     let ci = load_yaml(file(&r, "gitlab-ci.yml"));
     let deploy = &ci["rolehop:deploy:prod:prod-eu"];

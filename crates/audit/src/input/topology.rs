@@ -45,6 +45,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
         s.origin = Some(origin(env.line));
+        s.declared = Some(env.gitlab.clone());
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));

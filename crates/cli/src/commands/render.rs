@@ -21,6 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let topo = load_topology(&args.config)?;
+    crate::config::deployable(&topo)?;
     let rendered = rolehop_render::render(&topo);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create `{}`", args.out.display()))

@@ -30,6 +30,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let topo = load_topology(&args.config)?;
+    crate::config::deployable(&topo)?;
     let rendered = rolehop_render::render(&topo);
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
     let input = RolloutInput::new(

@@ -97,7 +97,7 @@ broker_user = "rolehop-test"
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-refs = ["main"]
+branches = ["main"]
 environments = ["production"]
 
 [environments.prod.accounts]
