@@ -579,7 +579,9 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     assert_eq!(json(&out)["assumed_role_arn"], DEPLOY_SESSION);
     assert_eq!(requests, 2, "the legitimate job makes both hops");
 
-    let cases: &[(&str, &[(&str, Option<&str>)], &str)] = &[
+    // (what, variables set (Some) or removed (None), what the refusal says)
+    type Vars<'a> = &'a [(&'a str, Option<&'a str>)];
+    let cases: &[(&str, Vars, &str)] = &[
         (
             "another project",
             &[("CI_PROJECT_PATH", Some("acme/tools"))],

@@ -306,6 +306,14 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
     .unwrap();
     for args in [
         &["init", "-q", "-b", "main"][..],
+        // gitlab-ci-local takes CI_PROJECT_PATH from the remote; rolehop checks it against
+        // the topology's `projects`.
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/acme/shop.git",
+        ],
         &["add", "-A"],
         &[
             "-c",

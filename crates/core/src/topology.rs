@@ -1141,7 +1141,9 @@ fn build_env(
     let mut accounts = Vec::new();
     for (an, id) in e.accounts {
         let an_s = an.get_ref();
+        // Account names are part of GitLab job names, which GitLab caps at 255 characters.
         if an_s.is_empty()
+            || an_s.len() > 64
             || !an_s
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -1149,7 +1151,7 @@ fn build_env(
             c.report(
                 an.span(),
                 "account-name",
-                format!("account name `{an_s}` may only use letters, digits, `-` and `_`"),
+                format!("account name `{an_s}` may only use letters, digits, `-` and `_`, at most 64 characters"),
             );
         }
         c.check(&id, "account-id", validate::account_id);

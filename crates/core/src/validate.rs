@@ -131,14 +131,16 @@ pub fn issuer_url(s: &str) -> Result<(), String> {
             "issuer `{s}` must start with `https://` (AWS only trusts https OIDC issuers)"
         ));
     };
+    // IAM takes OIDC provider URLs of at most 255 characters.
     if rest.is_empty()
+        || s.len() > 255
         || rest.ends_with('/')
         || !rest.chars().all(|c| c.is_ascii_graphic())
         || rest.contains('?')
         || rest.contains('#')
     {
         return Err(format!(
-            "issuer `{s}` must be a bare https URL without a trailing slash, query, fragment, space or control character, exactly as GitLab's `iss` claim"
+            "issuer `{s}` must be a bare https URL of at most 255 characters without a trailing slash, query, fragment, space or control character, exactly as GitLab's `iss` claim"
         ));
     }
     no_dynamic_reference(s)

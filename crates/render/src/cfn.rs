@@ -32,7 +32,8 @@ fn unique(base: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-fn camel(name: &str) -> String {
+/// The CamelCase form of a name (`non-prod` -> `NonProd`), the stem of its logical ids.
+pub fn camel(name: &str) -> String {
     name.split('-')
         .filter(|p| !p.is_empty())
         .map(|p| {

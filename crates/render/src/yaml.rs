@@ -50,9 +50,19 @@ pub fn entries(out: &mut String, indent: usize, items: &[Entry]) {
     }
 }
 
+/// The longest key written as `key: value` (YAML's limit for implicit keys is 1024
+/// characters, the indentation and `:` not counted; a margin costs nothing).
+const IMPLICIT_KEY_MAX: usize = 1000;
+
 /// Writes `key: value` at `indent`, nesting collections below it.
 pub fn key_value(out: &mut String, indent: usize, key: &str, value: &Value) {
-    let _ = write!(out, "{:indent$}{}:", "", scalar(key));
+    let key = scalar(key);
+    if key.chars().count() > IMPLICIT_KEY_MAX {
+        // YAML limits implicit keys to 1024 characters; longer ones need the explicit form.
+        let _ = write!(out, "{:indent$}? {key}\n{:indent$}:", "", "");
+    } else {
+        let _ = write!(out, "{:indent$}{key}:", "");
+    }
     match value {
         Value::Object(m) if !m.is_empty() => {
             out.push('\n');
@@ -240,6 +250,10 @@ mod tests {
         let mut out = String::new();
         comment(&mut out, 2, &["x\nResources:\u{2028}Evil: \\".to_owned()]);
         assert_eq!(out, "  # x\\nResources:\\LEvil: \\\n");
+        let long = "k".repeat(1001);
+        let mut out = String::new();
+        key_value(&mut out, 2, &long, &json!({"a": "b"}));
+        assert_eq!(out, format!("  ? {long}\n  :\n    a: b\n"));
         assert_eq!(
             scalar("arn:aws:iam::111111111111:role/x"),
             "arn:aws:iam::111111111111:role/x"
