@@ -441,7 +441,7 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
         ),
         "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" if index == 0 => (
             FailureKind::BadBaseCredentials,
-            "the broker access key is unknown, deleted, inactive or paired with the wrong secret: check the masked GitLab variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (a rotation may have replaced them) and that this ref can see protected variables".into(),
+            "the broker access key is unknown, deleted, inactive or paired with the wrong secret: check the masked GitLab variable ROLEHOP_BROKER_KEY (`<access key id>:<secret>`; or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in hand-made setups; a rotation may have replaced them) and that this ref can see protected variables".into(),
         ),
         "InvalidIdentityToken" if m.contains("audience") => (
             denied,

@@ -61,7 +61,7 @@ impl IamKeyStore {
         if config.credentials_provider().is_none() {
             return Err(StoreError::new(
                 StoreErrorKind::NoCredentials,
-                "no AWS credentials to manage the broker user with: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for an identity allowed iam:*AccessKey* and iam:*UserTag* on it",
+                "no AWS credentials to manage the broker user with: set ROLEHOP_ROTATOR_KEY (`<access key id>:<secret>` of the rotation administrator), or locally AWS_PROFILE, for an identity allowed iam:*AccessKey* and iam:*UserTag* on it",
             ));
         }
         let iam = aws_sdk_iam::Client::new(&config);
@@ -71,6 +71,35 @@ impl IamKeyStore {
             iam,
             user: user.to_owned(),
         })
+    }
+
+    /// The ARN the store's own credentials sign as (sts:GetCallerIdentity), so `rotate` can
+    /// refuse to manage a broker user while signed in as one.
+    pub fn caller_arn(&self) -> Result<String, StoreError> {
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        match self.rt.block_on(sts.get_caller_identity().send()) {
+            Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
+            Err(e) => {
+                let kind = match e.code() {
+                    _ if no_credentials(&e) => StoreErrorKind::NoCredentials,
+                    Some("InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken") => {
+                        StoreErrorKind::Denied
+                    }
+                    _ => StoreErrorKind::Unavailable,
+                };
+                let detail = if kind == StoreErrorKind::NoCredentials {
+                    "no AWS credentials found (set ROLEHOP_ROTATOR_KEY = `<access key id>:<secret>`, or locally AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, for an identity of the broker account allowed to manage the user's keys)".to_owned()
+                } else {
+                    describe(&e)
+                };
+                Err(StoreError::new(
+                    kind,
+                    format!(
+                        "sts:GetCallerIdentity with the rotation administrator's credentials failed: {detail}"
+                    ),
+                ))
+            }
+        }
     }
 
     fn fail<E>(&self, action: &str, e: SdkError<E>) -> StoreError
@@ -108,7 +137,7 @@ impl IamKeyStore {
                 ": IAM user `{}` does not exist in this account (deploy the broker stack first with `rolehop rollout`, and check the AWS credentials belong to the broker account)",
                 self.user
             ),
-            StoreErrorKind::NoCredentials => ": no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, for an identity of the broker account allowed to manage the user's keys)".into(),
+            StoreErrorKind::NoCredentials => ": no AWS credentials found (set ROLEHOP_ROTATOR_KEY = `<access key id>:<secret>`, or locally AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, for an identity of the broker account allowed to manage the user's keys)".into(),
             StoreErrorKind::Denied => " (the AWS identity running rotate needs iam:ListAccessKeys, iam:CreateAccessKey, iam:UpdateAccessKey, iam:DeleteAccessKey, iam:ListUserTags, iam:TagUser and iam:UntagUser on the broker user)".into(),
             _ => String::new(),
         };

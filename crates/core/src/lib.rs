@@ -3,6 +3,7 @@
 //! may use an environment (`job_check`) and the redacting secret type. Nothing in here talks to AWS, GitLab or the network; callers inject the
 //! environment, the clock and file reads.
 
+pub mod broker_key;
 pub mod chain;
 pub mod credentials;
 pub mod duration;

@@ -261,7 +261,13 @@ impl GitlabClient {
         scope: &str,
     ) -> Result<Option<Variable>, GitlabError> {
         let path = format!("{}/variables/{}", target.path(), seg(key));
-        let r = self.send("GET", &path, &[("filter[environment_scope]", scope)], None)?;
+        let r = self.send(
+            "GET",
+            &path,
+            &[("filter[environment_scope]", scope)],
+            None,
+            &[],
+        )?;
         if r.status == 404 && message(&r.body).contains("Variable Not Found") {
             return Ok(None);
         }
@@ -276,8 +282,8 @@ impl GitlabClient {
         var: &NewVariable,
     ) -> Result<Variable, GitlabError> {
         let path = format!("{}/variables", target.path());
-        let r = self.send("POST", &path, &[], Some(&var.body()))?;
-        let r = check("POST", &path, target, scrub(r, &var.value))?;
+        let r = self.send("POST", &path, &[], Some(&var.body()), &[&var.value])?;
+        let r = check("POST", &path, target, r)?;
         let v: RawVariable = parse("POST", &path, &r.body)?;
         Ok(v.into())
     }
@@ -294,10 +300,33 @@ impl GitlabClient {
             &path,
             &[("filter[environment_scope]", &var.environment_scope)],
             Some(&var.body()),
+            &[&var.value],
         )?;
-        let r = check("PUT", &path, target, scrub(r, &var.value))?;
+        let r = check("PUT", &path, target, r)?;
         let v: RawVariable = parse("PUT", &path, &r.body)?;
         Ok(v.into())
+    }
+
+    /// Deletes the variable `key` in one environment scope; a variable that is already gone
+    /// (`404 Variable Not Found`, e.g. a retried delete whose first answer was lost) is done.
+    pub fn delete_variable(
+        &self,
+        target: &Target,
+        key: &str,
+        scope: &str,
+    ) -> Result<(), GitlabError> {
+        let path = format!("{}/variables/{}", target.path(), seg(key));
+        let r = self.send(
+            "DELETE",
+            &path,
+            &[("filter[environment_scope]", scope)],
+            None,
+            &[],
+        )?;
+        if r.status == 404 && message(&r.body).contains("Variable Not Found") {
+            return Ok(());
+        }
+        check("DELETE", &path, target, r).map(|_| ())
     }
 
     /// Every variable of the project or group, following `X-Next-Page` (or `Link: rel="next"`).
@@ -307,7 +336,13 @@ impl GitlabClient {
         let mut page = "1".to_owned();
         // A bound on pages keeps a misbehaving server from looping us forever.
         for _ in 0..1000 {
-            let r = self.send("GET", &path, &[("per_page", "100"), ("page", &page)], None)?;
+            let r = self.send(
+                "GET",
+                &path,
+                &[("per_page", "100"), ("page", &page)],
+                None,
+                &[],
+            )?;
             let r = check("GET", &path, target, r)?;
             let vars: Vec<RawVariable> = parse("GET", &path, &r.body)?;
             out.extend(vars.into_iter().map(Variable::from));
@@ -323,12 +358,16 @@ impl GitlabClient {
         Ok(out)
     }
 
+    /// Sends with retries. `secrets` are what the request carries: scrubbed from every answer
+    /// that is not a success (GitLab echoes values in validation errors, and a proxy's 5xx page
+    /// may echo the request), before any of it reaches a message.
     fn send(
         &self,
         method: &str,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
+        secrets: &[&Secret],
     ) -> Result<Reply, GitlabError> {
         let request = format!("{method} {path}");
         let mut delays = ExponentialBuilder::default()
@@ -340,8 +379,11 @@ impl GitlabClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.attempt(method, path, query, body) {
-                Attempt::Done(r) => {
+            match self.attempt(method, path, query, body, secrets) {
+                Attempt::Done(mut r) => {
+                    if !(200..300).contains(&r.status) {
+                        r.body = scrub(&r.body, secrets);
+                    }
                     tracing::debug!(%request, status = r.status, attempts, "gitlab");
                     return Ok(r);
                 }
@@ -381,12 +423,20 @@ impl GitlabClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
+        secrets: &[&Secret],
     ) -> Attempt {
         let url = format!("{}{path}", self.base);
         let token = self.token.expose_secret();
         let result = match (method, body) {
             ("GET", _) => {
                 let mut rq = self.agent.get(&url).header("PRIVATE-TOKEN", token);
+                for (k, v) in query {
+                    rq = rq.query(*k, *v);
+                }
+                rq.call()
+            }
+            ("DELETE", _) => {
+                let mut rq = self.agent.delete(&url).header("PRIVATE-TOKEN", token);
                 for (k, v) in query {
                     rq = rq.query(*k, *v);
                 }
@@ -450,8 +500,10 @@ impl GitlabClient {
             };
         }
         if matches!(status, 500 | 502 | 503 | 504) {
+            // Scrubbed whole before `message` decodes and shortens it, so neither an escaped
+            // copy nor one cut in half by the shortening slips through.
             return Attempt::Retry {
-                detail: format!("{status} {}", message(&body)),
+                detail: format!("{status} {}", message(&scrub(&body, secrets))),
                 after: None,
             };
         }
@@ -487,13 +539,109 @@ fn message(body: &str) -> String {
     }
 }
 
-/// A refusal must not echo the value back into our messages.
-fn scrub(mut r: Reply, value: &Secret) -> Reply {
-    let v = value.expose_secret();
-    if !v.is_empty() && r.body.contains(v) {
-        r.body = r.body.replace(v, "[redacted]");
+/// `text` with every copy of the secrets replaced by `[redacted]`, in every form a JSON body
+/// can carry them: plain, JSON-escaped (`\/`, `\u002f`, any mix: JSON bodies are decoded and
+/// re-encoded), and percent-encoded (a form body echoed back). A combined
+/// `<id>:<secret>` value is also scrubbed by its secret half.
+pub(crate) fn scrub(text: &str, secrets: &[&Secret]) -> String {
+    let mut needles: Vec<String> = Vec::new();
+    for s in secrets {
+        let v = s.expose_secret();
+        if v.is_empty() {
+            continue;
+        }
+        needles.push(v.to_owned());
+        if let Some((_, half)) = v.rsplit_once(':')
+            && half.len() >= 8
+        {
+            needles.push(half.to_owned());
+        }
     }
-    r
+    if needles.is_empty() {
+        return text.to_owned();
+    }
+    // Longest first, so the whole value goes before its half leaves the id behind it.
+    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut out = text.to_owned();
+    // JSON: decode every string (whatever escapes it used), scrub it, re-encode.
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&out)
+        && scrub_json(&mut v, &needles)
+    {
+        out = v.to_string();
+    }
+    for n in &needles {
+        for form in encodings(n) {
+            if out.contains(&form) {
+                out = out.replace(&form, "[redacted]");
+            }
+        }
+    }
+    out
+}
+
+/// The ways `s` appears inside text that was not (valid) JSON.
+fn encodings(s: &str) -> Vec<String> {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    let json = json.trim_matches('"').to_owned();
+    let escaped_slash = json.replace('/', "\\/");
+    let mut unicode = String::new();
+    for c in json.chars() {
+        match c {
+            '/' => unicode.push_str("\\u002f"),
+            '+' => unicode.push_str("\\u002b"),
+            c => unicode.push(c),
+        }
+    }
+    let percent = utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let mut forms = vec![
+        s.to_owned(),
+        json,
+        escaped_slash,
+        unicode.clone(),
+        unicode
+            .replace("\\u002f", "\\u002F")
+            .replace("\\u002b", "\\u002B"),
+        percent.clone(),
+        percent.to_ascii_lowercase(),
+    ];
+    forms.retain(|f| !f.is_empty());
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Scrubs every string (and key) of a JSON value; says whether anything changed.
+fn scrub_json(v: &mut serde_json::Value, needles: &[String]) -> bool {
+    let clean = |s: &str| {
+        let mut s = s.to_owned();
+        for n in needles {
+            s = s.replace(n.as_str(), "[redacted]");
+        }
+        s
+    };
+    match v {
+        serde_json::Value::String(s) => {
+            let c = clean(s);
+            let changed = c != *s;
+            *s = c;
+            changed
+        }
+        serde_json::Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |acc, x| scrub_json(x, needles) | acc),
+        serde_json::Value::Object(o) => {
+            let old = std::mem::take(o);
+            let mut changed = false;
+            for (k, mut x) in old {
+                changed |= scrub_json(&mut x, needles);
+                let ck = clean(&k);
+                changed |= ck != k;
+                o.insert(ck, x);
+            }
+            changed
+        }
+        _ => false,
+    }
 }
 
 fn check(method: &str, path: &str, target: &Target, r: Reply) -> Result<Reply, GitlabError> {

@@ -94,4 +94,10 @@ impl VariableStore for GitlabVariables {
         };
         result.map(|_| ()).map_err(store_error)
     }
+
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_variable(&self.target, key, &self.scope)
+            .map_err(store_error)
+    }
 }

@@ -374,3 +374,57 @@ fn plain_http_to_loopback_never_goes_through_a_proxy() {
         "the request reached GitLab directly"
     );
 }
+
+/// Every form a secret can take in an echoed body: what a test looks for in error messages.
+fn leaks(text: &str, value: &str) -> Vec<String> {
+    let half = value.rsplit_once(':').map_or(value, |(_, h)| h);
+    let mut forms = Vec::new();
+    for v in [value, half] {
+        forms.push(v.to_owned());
+        forms.push(v.replace('/', "\\/"));
+        forms.push(v.replace('/', "\\u002f").replace('+', "\\u002b"));
+        // Any 12-character run of the secret, whatever surrounds it.
+        for w in v.as_bytes().windows(12) {
+            forms.push(String::from_utf8_lossy(w).into_owned());
+        }
+    }
+    forms.into_iter().filter(|f| text.contains(f)).collect()
+}
+
+#[test]
+fn error_bodies_that_echo_the_value_never_reach_a_message_in_any_encoding() {
+    // A combined `<id>:<secret>` value with `/` and `+`, which JSON may escape.
+    let value = format!("AKIAIOSFODNN7EXAMPLE:{SECRET}");
+    for (fault, count) in [
+        (Fault::EchoRequest(502), 5), // outlasts the retries: a 5xx body in the final error
+        (Fault::EchoRequest(500), 5),
+        (Fault::EchoRequest(400), 1), // a validation error echoing the request
+        (Fault::EchoRequest(403), 1),
+        (Fault::EchoRequest(418), 1),
+    ] {
+        for update in [false, true] {
+            let srv = GitlabServer::start();
+            let (c, _) = client(&srv, TOKEN);
+            let var = new_var("ROLEHOP_BROKER_KEY", &value, "production");
+            if update {
+                c.create_variable(&shop(), &new_var("ROLEHOP_BROKER_KEY", "AKIAOLD0000000000000:old", "production"))
+                    .ok();
+            }
+            srv.inject(0, count, fault.clone());
+            let e = if update {
+                c.update_variable(&shop(), &var)
+            } else {
+                c.create_variable(&shop(), &var)
+            }
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("upstream failed on"),
+                "{fault:?}: the echo did not reach the message, so the test proves nothing: {e}"
+            );
+            assert!(e.contains("[redacted]"), "{fault:?}: {e}");
+            let found = leaks(&e, &value);
+            assert!(found.is_empty(), "{fault:?} (update: {update}) leaks {found:?} in: {e}");
+        }
+    }
+}

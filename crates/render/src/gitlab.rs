@@ -9,6 +9,11 @@ use crate::yaml::{self, Entry};
 
 /// The CI/CD variable holding the GitLab ID token in OIDC mode (read by `rolehop exec`).
 pub const ID_TOKEN_VAR: &str = "ROLEHOP_ID_TOKEN";
+/// The CI/CD variable holding the broker key, `<access key id>:<secret>` (access-keys mode).
+pub const BROKER_KEY_VAR: &str = rolehop_core::broker_key::BROKER_KEY_VAR;
+/// The CI/CD variable holding the rotation administrator's `<access key id>:<secret>`, read by
+/// `rolehop rotate` in the rotation job (a name no AWS SDK reads).
+pub const ROTATOR_KEY_VAR: &str = "ROLEHOP_ROTATOR_KEY";
 /// The CI/CD variable holding the deploy command.
 pub const DEPLOY_SCRIPT_VAR: &str = "ROLEHOP_DEPLOY_SCRIPT";
 
@@ -112,18 +117,16 @@ pub fn pipeline(topo: &Topology) -> String {
         "in your .gitlab-ci.yml: keys there merge with these).".to_owned(),
     ];
     if access_keys {
-        let (akv, skv) = topo
-            .gitlab
-            .as_ref()
-            .map_or(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), |g| {
-                (g.access_key_var.as_str(), g.secret_key_var.as_str())
-            });
         head.push(String::new());
         head.push(format!(
-            "Access-keys mode: each environment's broker keys are masked, protected variables {akv}"
+            "Access-keys mode: each environment's broker key is ONE masked, protected variable {BROKER_KEY_VAR}"
         ));
+        head.push(
+            "(`<access key id>:<secret>`) scoped to its GitLab environment; `rolehop rotate` keeps it fresh"
+                .to_owned(),
+        );
         head.push(format!(
-            "and {skv} scoped to its GitLab environment; `rolehop rotate` keeps them fresh."
+            "as the rotation administrator, from {ROTATOR_KEY_VAR} and GITLAB_TOKEN (masked, protected)."
         ));
     } else {
         head.push(String::new());
@@ -191,15 +194,13 @@ pub fn pipeline(topo: &Topology) -> String {
             if env.protected {
                 rule.push_str(" && $CI_COMMIT_REF_PROTECTED == \"true\"");
             }
+            // No `environment:`: an environment would hand this job the environment-scoped
+            // broker key it rotates, and AWS SDKs read AWS_* variables first. rotate takes its
+            // identity only from ROLEHOP_ROTATOR_KEY in a job and refuses a broker identity.
             let job = json!({
                 "stage": "deploy",
                 "variables": { "ROLEHOP_CONFIG": "rolehop.toml" },
                 "script": [format!("rolehop rotate --config \"$ROLEHOP_CONFIG\" --env {}", env.name)],
-                "environment": {
-                    "name": env.gitlab.primary_environment(),
-                    // `access`: the job uses the environment's variables without creating a deployment.
-                    "action": "access",
-                },
                 "resource_group": format!("rolehop-{}", env.name),
                 "rules": [{ "if": rule }],
             });
@@ -207,11 +208,13 @@ pub fn pipeline(topo: &Topology) -> String {
                 Entry::new(job_name("rotate-keys", env, None), job).with_comment(&[
                     "",
                     &format!(
-                        "Rotates the broker keys of `{}` in scheduled pipelines (CI/CD > Schedules); it needs",
+                        "Rotates the broker key of `{}` in scheduled pipelines (CI/CD > Schedules) as the",
                         env.name
                     ),
-                    "credentials allowed to manage the broker user's keys and a GitLab token (see",
-                    "`rolehop rotate --help`).",
+                    &format!(
+                        "rotation administrator: {ROTATOR_KEY_VAR} (`<access key id>:<secret>`) and GITLAB_TOKEN,"
+                    ),
+                    "masked and protected. No `environment:`, so it never receives the broker key it rotates.",
                 ]),
             );
         }

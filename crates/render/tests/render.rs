@@ -145,6 +145,11 @@ fn yaml_parsers_read_what_was_meant() {
         ci["rolehop:rotate-keys:nonprod"]["rules"][0]["if"],
         "$CI_PIPELINE_SOURCE == \"schedule\""
     );
+    // The rotation job declares no environment: one would hand it the environment-scoped broker
+    // key it rotates, which AWS SDKs read before anything else.
+    for job in ["rolehop:rotate-keys:prod", "rolehop:rotate-keys:nonprod"] {
+        assert!(ci[job].get("environment").is_none(), "{job}: {}", ci[job]);
+    }
 
     let r = render(&example("oidc"));
     let ci = load_yaml(file(&r, "gitlab-ci.yml"));

@@ -29,6 +29,10 @@ pub enum Fault {
     Unauthorized,
     /// Carry out the request, then answer 502 (the change happened but the answer was lost).
     AppliedThen502,
+    /// Answer with this status and a body that echoes the request twice, as a front proxy's or
+    /// a debug error page might: once as a JSON string with `/` escaped as `\/` (Ruby's style)
+    /// and once with every non-ASCII-alphanumeric character as a `\uXXXX` escape.
+    EchoRequest(u16),
 }
 
 #[derive(Default)]
@@ -227,6 +231,28 @@ fn handle(state: &Mutex<State>, mut req: tiny_http::Request) {
             headers: vec![("Retry-After".into(), retry_after.to_string())],
         },
         Some(Fault::Unauthorized) => message(401, "401 Unauthorized"),
+        Some(Fault::EchoRequest(code)) => {
+            let quoted = Value::String(body.clone()).to_string();
+            let inner = quoted[1..quoted.len() - 1].replace('/', "\\/");
+            let escaped: String = body
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_string()
+                    } else {
+                        format!("\\u{:04x}", c as u32)
+                    }
+                })
+                .collect();
+            let text = format!(
+                "{{\"message\":\"{code} upstream failed on {inner}\",\"debug\":\"{escaped}\"}}"
+            );
+            Answer {
+                status: code,
+                body: Value::String(text),
+                headers: vec![],
+            }
+        }
         Some(Fault::Slow(d)) => {
             std::thread::sleep(d);
             route(state, &method, &url, token.as_deref(), &body)

@@ -371,22 +371,40 @@ fn check_keys(
     selected: Option<(&Topology, &Environment)>,
     settings: &StsSettings,
 ) -> CliResult<bool> {
-    let (Some(id), Some(key)) = (
-        env.var("AWS_ACCESS_KEY_ID"),
-        env.var("AWS_SECRET_ACCESS_KEY"),
-    ) else {
-        r.fail(
-            "no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the job",
-            "the broker keys are masked, protected variables: they only reach protected refs, and only jobs whose environment matches their scope",
-        );
-        return Ok(false);
+    use rolehop_core::broker_key::{self, BROKER_KEY_VAR, KeySource};
+    let (k, source) = match broker_key::from_env(env) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            r.fail(
+                format!("no {BROKER_KEY_VAR} (nor AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) in the job"),
+                format!(
+                    "the broker key is one masked, protected variable `{BROKER_KEY_VAR}` = `<access key id>:<secret>` scoped to the job's GitLab environment (what `rolehop rotate` writes); \
+                     it only reaches protected refs, and only jobs whose environment matches its scope. Hand-made setups may use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY instead"
+                ),
+            );
+            return Ok(false);
+        }
+        Err(e) => {
+            r.fail(
+                e.to_string(),
+                format!("rerun `rolehop rotate` to store a fresh pair, or set `{BROKER_KEY_VAR}` to `<access key id>:<secret access key>` by hand"),
+            );
+            return Ok(false);
+        }
     };
+    let id = k.id.clone();
     let keys = StaticKeys {
-        access_key_id: id.clone(),
-        secret_access_key: secret(key),
-        session_token: env.var("AWS_SESSION_TOKEN").map(secret),
+        access_key_id: k.id,
+        secret_access_key: k.secret,
+        session_token: (source == KeySource::Legacy)
+            .then(|| env.var("AWS_SESSION_TOKEN").map(secret))
+            .flatten(),
     };
-    r.info("access key", id);
+    let from = match source {
+        KeySource::Combined => BROKER_KEY_VAR.to_owned(),
+        KeySource::Legacy => "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (fallback; `rolehop rotate` migrates them)".to_owned(),
+    };
+    r.info("access key", format!("{id} from {from}"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -404,7 +422,7 @@ fn check_keys(
                 if arn != want {
                     r.fail(
                         format!("these are not environment `{}`'s broker keys (`{want}`)", e.name),
-                        "check the environment scope of the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables in GitLab",
+                        format!("check the environment scope of the {BROKER_KEY_VAR} variable in GitLab"),
                     );
                     return Ok(false);
                 }

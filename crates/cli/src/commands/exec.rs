@@ -8,8 +8,10 @@ use std::os::unix::process::CommandExt;
 
 use time::OffsetDateTime;
 
+use rolehop_core::broker_key::{self, BROKER_KEY_VAR};
 use rolehop_core::credentials;
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
+use secrecy::ExposeSecret;
 
 use super::selection::{self, Selection};
 use crate::exit::{CliError, CliResult};
@@ -23,8 +25,7 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-/// Variables removed from CMD's environment: a profile would shadow the credentials, and the
-/// ID token and the broker keys have no business in a deploy script.
+/// Variables removed from CMD's environment: a profile would shadow the credentials.
 const SCRUBBED: &[&str] = &[
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
@@ -33,9 +34,69 @@ const SCRUBBED: &[&str] = &[
     "AWS_CREDENTIAL_EXPIRATION",
 ];
 
+/// Variables rolehop consumes by name: the deploy command never needs them.
+const CONSUMED: &[&str] = &[
+    BROKER_KEY_VAR,
+    broker_key::LEGACY_ACCESS_KEY_VAR,
+    broker_key::LEGACY_SECRET_KEY_VAR,
+    "GITLAB_TOKEN",
+    crate::commands::rotate::ROTATOR_KEY_VAR,
+];
+
+/// Every variable of `vars` the deploy command must not inherit: the ones rolehop consumes by
+/// name (including the topology's own names for the broker key pair, `extra_names`), any whose
+/// name says it is an ID token, and any holding a value rolehop used as a secret or as the ID
+/// token's file, whatever the job called it (`MY_KEY: $ROLEHOP_BROKER_KEY` copies it).
+pub fn consumed_vars(
+    vars: &[(String, String)],
+    extra_names: &[String],
+    used_values: &[String],
+) -> Vec<String> {
+    vars.iter()
+        .filter(|(k, v)| {
+            CONSUMED.contains(&k.as_str())
+                || extra_names.iter().any(|n| n == k)
+                || k.to_ascii_uppercase().contains("ID_TOKEN")
+                || used_values.iter().any(|u| !u.is_empty() && v.trim() == u.as_str())
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The values rolehop read as secrets (broker key, ID token) or paths to them, and the
+/// topology's names for the key pair variables.
+fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<String>) {
+    let mut values = Vec::new();
+    if let Ok(Some((k, _))) = broker_key::from_env(env) {
+        values.push(k.id.clone());
+        values.push(k.secret.expose_secret().to_owned());
+        values.push(k.encode().expose_secret().to_owned());
+    }
+    if let Ok(Some(t)) = selection::read_token(sel, env) {
+        values.push(t.expose_secret().to_owned());
+    }
+    if let Some(p) = &sel.id_token_file {
+        values.push(p.display().to_string());
+        if let Ok(abs) = std::fs::canonicalize(p) {
+            values.push(abs.display().to_string());
+        }
+    }
+    let mut names = vec![sel.id_token_var.clone()];
+    if let Some(cfg) = &sel.config
+        && let Ok(t) = crate::config::load_topology(cfg)
+        && let Some(g) = &t.gitlab
+    {
+        names.push(g.access_key_var.clone());
+        names.push(g.secret_key_var.clone());
+    }
+    (names, values)
+}
+
 pub fn run(args: Args) -> CliResult {
     let env = ProcessEnv;
     let resolved = selection::resolve(&args.selection, &env, OffsetDateTime::now_utc())?;
+    // Read before the chain runs: the same values the chain read.
+    let (names, values) = used_by_rolehop(&args.selection, &env);
     let outcome = selection::execute(&resolved)?;
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         CliError::msg(crate::exit::Exit::Usage, "exec needs a command after `--`")
@@ -45,7 +106,13 @@ pub fn run(args: Args) -> CliResult {
     for k in SCRUBBED {
         cmd.env_remove(k);
     }
-    cmd.env_remove(&args.selection.id_token_var);
+    let all: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().unwrap_or_default())))
+        .collect();
+    for k in consumed_vars(&all, &names, &values) {
+        cmd.env_remove(k);
+    }
+    // Set after the removals: the deployment role's credentials replace the broker key's.
     for (k, v) in credentials::environment(&outcome.credentials) {
         cmd.env(k, v);
     }
@@ -75,4 +142,52 @@ pub fn run(args: Args) -> CliResult {
         program.to_string_lossy()
     );
     std::process::exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn whatever_the_job_named_them_consumed_secrets_are_stripped() {
+        let vars: Vec<(String, String)> = [
+            ("ROLEHOP_BROKER_KEY", "AKIAIOSFODNN7EXAMPLE:c2VjcmV0"),
+            ("MY_PROD_KEY", "AKIAIOSFODNN7EXAMPLE:c2VjcmV0"),
+            ("PROD_SECRET", "c2VjcmV0"),
+            ("DEPLOY_KEY_ID", "AKIAOTHER"),
+            ("GITLAB_TOKEN", "glpat-x"),
+            ("VAULT_ID_TOKEN", "eyJhbGciOi.x.y"),
+            ("JWT_COPY", "eyJ.used.token"),
+            ("TOKEN_FILE", "/builds/tmp/ID_TOKEN_FILE"),
+            ("PATH", "/usr/bin"),
+            ("APP_SETTING", "keep me"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let got = consumed_vars(
+            &vars,
+            &["DEPLOY_KEY_ID".to_owned()],
+            &[
+                "c2VjcmV0".to_owned(),
+                "AKIAIOSFODNN7EXAMPLE:c2VjcmV0".to_owned(),
+                "eyJ.used.token".to_owned(),
+                "/builds/tmp/ID_TOKEN_FILE".to_owned(),
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                "ROLEHOP_BROKER_KEY",
+                "MY_PROD_KEY",
+                "PROD_SECRET",
+                "DEPLOY_KEY_ID",
+                "GITLAB_TOKEN",
+                "VAULT_ID_TOKEN",
+                "JWT_COPY",
+                "TOKEN_FILE"
+            ]
+        );
+    }
 }

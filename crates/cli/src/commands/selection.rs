@@ -292,19 +292,22 @@ pub fn read_token(sel: &Selection, env: &dyn Env) -> CliResult<Option<Secret>> {
         .map(|t| secret(t.trim().to_owned())))
 }
 
+/// The broker key: `ROLEHOP_BROKER_KEY` (`<id>:<secret>`), else the legacy two variables.
 fn env_keys(env: &dyn Env) -> CliResult<StaticKeys> {
-    let id = env.var("AWS_ACCESS_KEY_ID");
-    let secret_key = env.var("AWS_SECRET_ACCESS_KEY");
-    match (id, secret_key) {
-        (Some(id), Some(s)) => Ok(StaticKeys {
-            access_key_id: id,
-            secret_access_key: secret(s),
-            session_token: env.var("AWS_SESSION_TOKEN").map(secret),
+    use rolehop_core::broker_key::{self, KeySource};
+    match broker_key::from_env(env).map_err(|e| CliError::new(Exit::Input, e))? {
+        Some((k, source)) => Ok(StaticKeys {
+            access_key_id: k.id,
+            secret_access_key: k.secret,
+            session_token: (source == KeySource::Legacy)
+                .then(|| env.var("AWS_SESSION_TOKEN").map(secret))
+                .flatten(),
         }),
-        _ => Err(CliError::msg(
+        None => Err(CliError::msg(
             Exit::NoCredentials,
-            "no base AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set. In GitLab they are masked, \
-             protected variables, so jobs on unprotected refs do not get them; or use OIDC (--base oidc)",
+            "no base AWS credentials: neither ROLEHOP_BROKER_KEY (`<access key id>:<secret>`, what `rolehop rotate` stores) nor \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set. In GitLab they are masked, protected variables, so jobs \
+             on unprotected refs do not get them; or use OIDC (--base oidc)",
         )),
     }
 }

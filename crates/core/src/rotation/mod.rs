@@ -4,7 +4,11 @@
 //!
 //! Every [`Rotator::step`] observes both sides, decides, and performs at most one change, so a
 //! crash between any two changes leaves a record from which the next run completes or rolls
-//! back. Invariant kept at every step: the key GitLab holds is an active key in IAM.
+//! back. Invariants kept at every step: the key GitLab holds is an active key in IAM, and what
+//! GitLab holds is a working pair. The second needs no ordering trick: jobs read the id and
+//! the secret from ONE variable (`ROLEHOP_BROKER_KEY` = `<id>:<secret>`, see
+//! [`crate::broker_key`]), and GitLab writes one variable atomically. The two variables of
+//! earlier setups are migrated: deleted once the combined one is proven to authenticate.
 
 use std::fmt;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Secret;
+use crate::broker_key::BrokerKey;
 use crate::duration::format_secs;
 
 /// The IAM user tag holding the rotation record.
@@ -134,6 +139,8 @@ pub struct VariableWrite {
 pub trait VariableStore {
     fn get(&mut self, key: &str) -> Result<Option<StoredVariable>, StoreError>;
     fn put(&mut self, var: &VariableWrite) -> Result<(), StoreError>;
+    /// Deletes the variable in the store's scope; a missing variable is not an error.
+    fn delete(&mut self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Time and waiting, injected so tests neither read the clock nor sleep.
@@ -166,8 +173,8 @@ pub enum Phase {
     Creating,
     /// The new key exists; its secret lives only in the creating process until stored.
     Created,
-    /// Writing GitLab: the secret variable first (with the key id in its description), then
-    /// the access key id variable.
+    /// Writing the key variable (one atomic write of `<id>:<secret>`, its description naming
+    /// the key id).
     Storing,
     /// GitLab holds the new key; the old key is (being) deactivated and is deleted after the
     /// grace period counted from `since`.
@@ -258,22 +265,19 @@ impl Record {
     }
 }
 
-/// The description rotate writes on the secret variable: it names the key the secret belongs
-/// to, so a resumed run knows what GitLab holds without comparing secrets.
-pub fn secret_description(user: &str, key_id: &str) -> String {
-    format!("rolehop rotate: AWS secret access key of IAM user {user} for key {key_id}")
+/// The description rotate writes on the key variable: it names the key the value belongs to,
+/// so a resumed run knows what GitLab holds even when the variable is hidden (GitLab 17.4+
+/// answers hidden variables without their value).
+pub fn key_description(user: &str, key_id: &str) -> String {
+    format!("rolehop rotate: `<access key id>:<secret>` of IAM user {user} for key {key_id}")
 }
 
-/// The key id named by [`secret_description`], if the description is one of ours.
+/// The key id named by [`key_description`], if the description is one of ours.
 pub fn described_key(description: &str) -> Option<&str> {
     description
         .strip_prefix("rolehop rotate: ")?
         .rsplit_once(" for key ")
         .map(|(_, k)| k.trim())
-}
-
-fn access_key_description(user: &str) -> String {
-    format!("rolehop rotate: AWS access key id of IAM user {user}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,8 +288,11 @@ fn access_key_description(user: &str) -> String {
 pub struct Settings {
     /// The broker IAM user (for messages and variable descriptions).
     pub user: String,
-    pub access_key_var: String,
-    pub secret_key_var: String,
+    /// The one variable jobs read, `<access key id>:<secret>` ([`crate::broker_key::BROKER_KEY_VAR`]).
+    pub key_var: String,
+    /// The access key id and secret variables of a setup from before the combined variable:
+    /// read as the key GitLab holds while `key_var` is missing, deleted once `key_var` is proven.
+    pub legacy_vars: Option<(String, String)>,
     /// Where variables are written, for messages (`project acme/shop, scope production`).
     pub gitlab_place: String,
     pub protected: bool,
@@ -398,31 +405,64 @@ fn fmt_time(t: OffsetDateTime) -> String {
 struct Memory {
     /// The key this process created, with its secret.
     fresh: Option<(String, Secret)>,
-    /// A key proven to work (with the secret we hold or GitLab holds).
+    /// A key proven to work with the secret this process holds.
     verified: Option<String>,
-    /// For GitLab versions without variable descriptions: did the secret variable's value
-    /// sign for this key?
-    probed: Option<(String, bool)>,
+    /// The exact value of the key variable that authenticated (sts:GetCallerIdentity with the
+    /// stored pair), so a value that changes later in the run is checked again.
+    proven: Option<Secret>,
     /// This process carried a rotation to `retiring`: do not start another.
     rotated: bool,
     /// The old key this process deleted at the end of its grace period.
     retired: Option<String>,
-    /// Times this process rewrote a secret variable that changed after it was written.
+    /// Times this process rewrote a key variable that changed after it was written.
     repairs: usize,
+}
+
+/// What GitLab holds in the key variable.
+enum Held {
+    /// Nothing: neither the key variable nor a legacy pair.
+    Nothing,
+    /// A readable `<id>:<secret>`.
+    Pair(BrokerKey),
+    /// A hidden value whose description names the key (or not).
+    Hidden(Option<String>),
+    /// A value that is not `<id>:<secret>` (set by hand?): jobs cannot authenticate with it.
+    Malformed,
 }
 
 /// What both stores hold now.
 struct World {
     keys: Vec<AccessKey>,
     record: Option<Record>,
-    /// The access key id GitLab holds.
+    /// The access key id jobs get: the key variable's, else the legacy id variable's.
     held: Option<String>,
-    secret_var: Option<StoredVariable>,
+    /// The key variable.
+    var: Option<StoredVariable>,
+    pair: Held,
+    /// Legacy variables that still exist.
+    legacy: Vec<String>,
+    /// The legacy access key id variable's value.
+    legacy_id: Option<String>,
 }
 
 impl World {
     fn key(&self, id: &str) -> Option<&AccessKey> {
         self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// The IAM key GitLab gives jobs, or that the legacy variables still hold when the combined
+    /// variable names a key IAM does not have (a write that landed late): the key a new
+    /// rotation replaces, and one that is never deleted.
+    fn current(&self) -> Option<&str> {
+        [self.held.as_deref(), self.legacy_id.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|id| self.key(id).is_some())
+    }
+
+    /// A key GitLab still holds in either place.
+    fn holds_key(&self, id: &str) -> bool {
+        self.held.as_deref() == Some(id) || self.legacy_id.as_deref() == Some(id)
     }
 }
 
@@ -435,19 +475,15 @@ enum Action {
     ClearRecord(&'static str),
     CreateKey,
     VerifyFresh,
-    VerifyStored {
-        id: String,
-    },
-    Probe {
-        id: String,
-    },
-    PutSecret,
-    /// Rewrite the secret variable, which names `found` instead of the key GitLab holds.
-    RepairSecret {
+    /// sts:GetCallerIdentity with exactly the pair the key variable holds.
+    ProveStored,
+    PutKey,
+    /// Rewrite the key variable, which holds `found` instead of this run's new key.
+    RepairKey {
         found: String,
     },
-    PutAccessKey {
-        id: String,
+    DeleteLegacy {
+        key: String,
     },
     Deactivate {
         id: String,
@@ -500,31 +536,61 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
     }
 
     fn observe(&mut self) -> Result<World, RotateError> {
+        let s = self.settings;
         let keys = self.keys.list_keys()?;
         let record = match self.keys.read_record()? {
             None => None,
             Some(v) => Some(Record::parse(&v).map_err(|reason| RotateError::BadRecord {
-                user: self.settings.user.clone(),
+                user: s.user.clone(),
                 value: v.clone(),
                 reason,
             })?),
         };
-        let held = self
-            .vars
-            .get(&self.settings.access_key_var)?
-            .map(|v| v.value.expose_secret().trim().to_owned())
-            .filter(|v| !v.is_empty());
-        let secret_var = self.vars.get(&self.settings.secret_key_var)?;
+        let mut legacy = Vec::new();
+        let mut legacy_id = None;
+        if let Some((id_var, secret_var)) = &s.legacy_vars {
+            if let Some(v) = self.vars.get(id_var)? {
+                legacy_id = Some(v.value.expose_secret().trim().to_owned()).filter(|v| !v.is_empty());
+                legacy.push(id_var.clone());
+            }
+            if self.vars.get(secret_var)?.is_some() {
+                legacy.push(secret_var.clone());
+            }
+        }
+        // The key variable is read last, so the decision sees any write that landed meanwhile.
+        let var = self.vars.get(&s.key_var)?;
+        let pair = match &var {
+            None => Held::Nothing,
+            Some(v) if v.value.expose_secret().is_empty() => Held::Hidden(
+                v.description
+                    .as_deref()
+                    .and_then(described_key)
+                    .map(str::to_owned),
+            ),
+            Some(v) => match BrokerKey::parse(&s.key_var, &v.value) {
+                Ok(k) => Held::Pair(k),
+                Err(_) => Held::Malformed,
+            },
+        };
+        let legacy_id = legacy_id.filter(|_| legacy.len() == 2);
+        let held = match (&var, &pair) {
+            (_, Held::Pair(k)) => Some(k.id.clone()),
+            (_, Held::Hidden(id)) => id.clone(),
+            (None, _) => legacy_id.clone(),
+            (Some(_), _) => None,
+        };
         Ok(World {
             keys,
             record,
             held,
-            secret_var,
+            var,
+            pair,
+            legacy,
+            legacy_id,
         })
     }
 
     fn decide(&self, w: &World) -> Result<Action, RotateError> {
-        let s = self.settings;
         let now = self.clock.now();
         let Some(rec) = &w.record else {
             return self.decide_idle(w, now);
@@ -551,7 +617,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                         "its secret was lost when an earlier run stopped after creating it",
                     );
                 }
-                if rec.old.is_some() && rec.old != w.held {
+                if rec.old.is_some() && rec.old.as_deref() != w.current() {
                     // GitLab changed under us since the record was written: start over.
                     return Ok(Action::ClearRecord(
                         "GitLab's key changed since the rotation started; starting over",
@@ -580,96 +646,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 Ok(Action::ClearRecord("rolled back the interrupted rotation"))
             }
             Phase::Storing => self.decide_storing(w, rec, &new),
-            Phase::Retiring => {
-                let Some(old) = &rec.old else {
-                    return Ok(Action::ClearRecord(
-                        "rotation complete (there was no old key)",
-                    ));
-                };
-                match w.key(old) {
-                    None => Ok(Action::ClearRecord("rotation complete")),
-                    Some(k) if k.status == KeyStatus::Active => {
-                        if w.held.as_deref() == Some(old.as_str()) {
-                            return Err(RotateError::Inconsistent(format!(
-                                "{} holds the old key `{old}` again in `{}` (changed by hand?); rotate will not deactivate a key jobs use. Store the new key `{new}` there, or remove the tag `{RECORD_TAG}` from IAM user `{}` to start over",
-                                s.gitlab_place, s.access_key_var, s.user
-                            )));
-                        }
-                        Ok(Action::Deactivate { id: old.clone() })
-                    }
-                    Some(_) => {
-                        let due = rec.since + s.delete_after;
-                        if now >= due {
-                            self.delete_unheld(w, old, "its grace period is over")
-                        } else if self.mem.rotated {
-                            Ok(Action::Finish(Outcome::Rotated {
-                                new,
-                                old: Some(old.clone()),
-                                deleted: false,
-                                delete_due: Some(due),
-                            }))
-                        } else {
-                            Ok(Action::Finish(Outcome::Waiting {
-                                new,
-                                old: old.clone(),
-                                delete_due: due,
-                            }))
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The last look before reporting success: both variables must name the same key. GitLab
-    /// has no conditional writes, and a write the client gave up on (a timeout) can still land
-    /// after later ones, leaving the secret of another key beside the key id jobs use.
-    fn before_finishing(&self, w: &World, outcome: Outcome) -> Result<Action, RotateError> {
-        let s = self.settings;
-        let Some(held) = w.held.as_deref() else {
-            return Ok(Action::Finish(outcome));
-        };
-        let Some(found) = self.secret_mismatch(w, held) else {
-            return Ok(Action::Finish(outcome));
-        };
-        let ours = self.mem.fresh.as_ref().is_some_and(|(id, _)| id == held);
-        if ours && self.mem.repairs < 2 {
-            return Ok(Action::RepairSecret { found });
-        }
-        let fix = if ours {
-            "it changed again after being rewritten; is another `rolehop rotate` or a person writing these variables? Stop the other writer, then rerun `rolehop rotate --delete-after 0`".to_owned()
-        } else {
-            format!(
-                "this run does not hold the secret of `{held}`. Rerun `rolehop rotate --delete-after 0`: it deletes the inactive old key and issues a fresh pair into both variables"
-            )
-        };
-        Err(RotateError::Inconsistent(format!(
-            "`{}` in {} holds {found} but `{}` holds key `{held}`, so jobs cannot authenticate; a GitLab write that timed out earlier may have landed late. {fix}",
-            s.secret_key_var, s.gitlab_place, s.access_key_var
-        )))
-    }
-
-    /// What the secret variable holds instead of the secret of `held`, if it can tell: its
-    /// description names another key, or (for the key this process created) its value differs.
-    fn secret_mismatch(&self, w: &World, held: &str) -> Option<String> {
-        let Some(var) = &w.secret_var else {
-            return Some("nothing (the variable is missing)".to_owned());
-        };
-        if var.descriptions_supported
-            && let Some(named) = var.description.as_deref().and_then(described_key)
-            && named != held
-        {
-            return Some(format!(
-                "the secret of key `{named}` (so its description says)"
-            ));
-        }
-        let value = var.value.expose_secret();
-        match &self.mem.fresh {
-            // An empty value is a hidden variable: only its description can tell.
-            Some((id, secret)) if id == held && !value.is_empty() => (value
-                != secret.expose_secret())
-            .then(|| "another secret than the one written".to_owned()),
-            _ => None,
+            Phase::Retiring => self.decide_retiring(w, rec, &new, now),
         }
     }
 
@@ -684,14 +661,21 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 delete_due: None,
             }));
         }
-        let extras: Vec<&AccessKey> = w
-            .keys
-            .iter()
-            .filter(|k| Some(&k.id) != w.held.as_ref())
-            .collect();
+        let extras: Vec<&AccessKey> = w.keys.iter().filter(|k| !w.holds_key(&k.id)).collect();
+        let dead = match (&w.held, &w.pair) {
+            (Some(h), _) if w.key(h).is_none() => format!(
+                " (`{}` in {} names key `{h}`, which IAM does not have: jobs cannot authenticate until a rotation stores a fresh pair)",
+                s.key_var, s.gitlab_place
+            ),
+            (_, Held::Malformed) => format!(
+                " (`{}` in {} holds a value that is not `<access key id>:<secret>`: jobs cannot authenticate until a rotation stores a fresh pair)",
+                s.key_var, s.gitlab_place
+            ),
+            _ => String::new(),
+        };
         if let Some(active) = extras.iter().find(|k| k.status == KeyStatus::Active) {
             return Err(RotateError::Refused(format!(
-                "IAM user `{user}` has an active access key `{id}` that GitLab does not hold ({place} has {held}); rotate keeps exactly one active key, the one in GitLab, and IAM allows only 2 keys per user. If nothing uses `{id}`, deactivate it (`aws iam update-access-key --user-name {user} --access-key-id {id} --status Inactive`), then rerun with `--delete-inactive-extra` or delete it (`aws iam delete-access-key --user-name {user} --access-key-id {id}`); if jobs use it, store it in `{akv}`/`{skv}` first",
+                "IAM user `{user}` has an active access key `{id}` that GitLab does not hold ({place} has {held}){dead}; rotate keeps exactly one active key, the one in GitLab, and IAM allows only 2 keys per user. If nothing uses `{id}`, deactivate it (`aws iam update-access-key --user-name {user} --access-key-id {id} --status Inactive`), then rerun with `--delete-inactive-extra` or delete it (`aws iam delete-access-key --user-name {user} --access-key-id {id}`); if jobs use it, store it in `{kv}` as `<access key id>:<secret>` first",
                 user = s.user,
                 id = active.id,
                 place = s.gitlab_place,
@@ -699,8 +683,7 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                     .held
                     .as_deref()
                     .map_or("no key".to_owned(), |h| format!("`{h}`")),
-                akv = s.access_key_var,
-                skv = s.secret_key_var,
+                kv = s.key_var,
             )));
         }
         if let Some(inactive) = extras.first() {
@@ -712,12 +695,12 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 );
             }
             return Err(RotateError::Refused(format!(
-                "IAM user `{user}` has an inactive access key `{id}` that GitLab does not hold; it takes one of the user's 2 key slots. Rerun with `--delete-inactive-extra` to delete it, or delete it yourself (`aws iam delete-access-key --user-name {user} --access-key-id {id}`)",
+                "IAM user `{user}` has an inactive access key `{id}` that GitLab does not hold{dead}; it takes one of the user's 2 key slots. Rerun with `--delete-inactive-extra` to delete it, or delete it yourself (`aws iam delete-access-key --user-name {user} --access-key-id {id}`)",
                 user = s.user,
                 id = inactive.id,
             )));
         }
-        let old = w.held.clone().filter(|h| w.key(h).is_some());
+        let old = w.current().map(str::to_owned);
         Ok(Action::WriteRecord(Record {
             phase: Phase::Creating,
             old,
@@ -726,28 +709,34 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         }))
     }
 
-    fn decide_storing(&self, w: &World, rec: &Record, new: &str) -> Result<Action, RotateError> {
-        let s = self.settings;
-        let described = w
-            .secret_var
+    /// This process's new key and its variable value, when it holds them.
+    fn fresh_value(&self, id: &str) -> Option<Secret> {
+        self.mem
+            .fresh
             .as_ref()
-            .and_then(|v| v.description.as_deref())
-            .and_then(described_key);
-        if let Some((fid, secret)) = &self.mem.fresh
-            && fid == new
-        {
-            // A hidden variable (GitLab 17.4+) reads back without its value: its description,
-            // written in the same request, tells whose secret it holds.
-            let written = w.secret_var.as_ref().is_some_and(|v| {
-                (v.value.expose_secret() == secret.expose_secret()
-                    || (v.value.expose_secret().is_empty() && described == Some(new)))
-                    && v.masked
-            });
-            if !written {
-                return Ok(Action::PutSecret);
-            }
-            if w.held.as_deref() != Some(new) {
-                return Ok(Action::PutAccessKey { id: new.to_owned() });
+            .filter(|(fid, _)| fid == id)
+            .map(|(fid, secret)| {
+                BrokerKey {
+                    id: fid.clone(),
+                    secret: secret.clone(),
+                }
+                .encode()
+            })
+    }
+
+    /// The key variable holds `value` (or, hidden, names `id`).
+    fn holds(&self, w: &World, id: &str, value: &Secret) -> bool {
+        match (&w.var, &w.pair) {
+            (Some(_), Held::Hidden(named)) => named.as_deref() == Some(id),
+            (Some(v), _) => v.value.expose_secret() == value.expose_secret(),
+            (None, _) => false,
+        }
+    }
+
+    fn decide_storing(&self, w: &World, rec: &Record, new: &str) -> Result<Action, RotateError> {
+        if let Some(value) = self.fresh_value(new) {
+            if !self.holds(w, new, &value) {
+                return Ok(Action::PutKey);
             }
             return Ok(Action::WriteRecord(Record {
                 phase: Phase::Retiring,
@@ -755,64 +744,182 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 ..rec.clone()
             }));
         }
-        // Resumed after a crash: the secret variable is written first, so it decides whether
-        // GitLab has the new secret.
-        // A variable set by hand has no description of ours: it still holds the old secret.
-        let holds_new = match &w.secret_var {
-            None => false,
-            Some(v) if v.descriptions_supported => described == Some(new),
-            Some(_) => match &self.mem.probed {
-                Some((id, ok)) if id == new => *ok,
-                _ => return Ok(Action::Probe { id: new.to_owned() }),
-            },
-        };
-        if holds_new {
+        // Resumed after a crash. One variable holds both halves, so if it names the new key it
+        // holds the new key's secret too: retiring proves it before touching the old key.
+        if w.held.as_deref() == Some(new) {
             if w.key(new).is_none() {
-                // The secret write landed after this rotation was rolled back (GitLab applied a
-                // request the client had given up on). A fresh rotation writes both variables
-                // again and never deletes the key GitLab holds, so starting over repairs it.
+                // The write landed after this rotation was rolled back (GitLab applied a request
+                // the client had given up on). A fresh rotation rewrites the variable.
                 return Ok(Action::ClearRecord(
-                    "GitLab's secret variable names a key deleted when the interrupted rotation was rolled back (a write that landed late?); starting over",
+                    "GitLab's key variable names a key deleted when the interrupted rotation was rolled back (a write that landed late?); starting over",
                 ));
             }
-            let hidden = w
-                .secret_var
-                .as_ref()
-                .is_some_and(|v| v.value.expose_secret().is_empty());
-            if self.mem.verified.as_deref() != Some(new) && !hidden {
-                return Ok(Action::VerifyStored { id: new.to_owned() });
-            }
-            if w.held.as_deref() != Some(new) {
-                return Ok(Action::PutAccessKey { id: new.to_owned() });
-            }
             return Ok(Action::WriteRecord(Record {
                 phase: Phase::Retiring,
                 since: self.clock.now(),
                 ..rec.clone()
             }));
-        }
-        if w.held.as_deref() == Some(new) {
-            return Err(RotateError::Inconsistent(format!(
-                "{} holds key id `{new}` in `{}` but `{}` does not hold its secret (was it edited by hand?); the secret is lost. Put a working key pair into both variables, then remove the tag `{RECORD_TAG}` from IAM user `{}`",
-                s.gitlab_place, s.access_key_var, s.secret_key_var, s.user
-            )));
         }
         if w.key(new).is_some() {
             return self.delete_unheld(
                 w,
                 new,
-                "an earlier run stopped before storing its secret in GitLab",
+                "an earlier run stopped before storing it in GitLab; its secret is lost",
             );
         }
         Ok(Action::ClearRecord("rolled back the interrupted rotation"))
     }
 
+    /// The key variable authenticates as it is: proven this run with exactly its value, or
+    /// hidden (GitLab will not show it; its description names the key).
+    fn stored_proven(&self, w: &World) -> bool {
+        match (&w.var, &w.pair) {
+            (Some(_), Held::Hidden(_)) => true,
+            (Some(v), Held::Pair(_)) => self
+                .mem
+                .proven
+                .as_ref()
+                .is_some_and(|p| p.expose_secret() == v.value.expose_secret()),
+            _ => false,
+        }
+    }
+
+    fn decide_retiring(
+        &self,
+        w: &World,
+        rec: &Record,
+        new: &str,
+        now: OffsetDateTime,
+    ) -> Result<Action, RotateError> {
+        let s = self.settings;
+        if w.held.as_deref() != Some(new) {
+            if self.fresh_value(new).is_some() {
+                // Ours was overwritten (a write that landed late): put it back.
+                return self.repair_or_fail(w);
+            }
+            let held_dead = match (&w.held, &w.pair) {
+                (Some(h), _) => w.key(h).is_none_or(|k| k.status != KeyStatus::Active),
+                (None, Held::Malformed) => true,
+                _ => false,
+            };
+            if held_dead {
+                // GitLab holds no working key (a write of a rolled-back or retired key landed
+                // late, or a hand edit) and the new key's secret died with the run that made
+                // it: only a fresh rotation can help, and the new key is in nobody's hands.
+                if w.key(new).is_some() {
+                    return self.delete_unheld(
+                        w,
+                        new,
+                        "GitLab no longer holds it (its variable names a key IAM does not have) and its secret is lost; starting over",
+                    );
+                }
+                return Ok(Action::ClearRecord(
+                    "GitLab holds no working key; starting over",
+                ));
+            }
+        }
+        // Prove what GitLab holds before migrating away from anything or retiring the old key.
+        if matches!(w.pair, Held::Pair(_)) && !self.stored_proven(w) {
+            return Ok(Action::ProveStored);
+        }
+        if w.var.is_some()
+            && let Some(key) = w.legacy.first()
+        {
+            return Ok(Action::DeleteLegacy { key: key.clone() });
+        }
+        let Some(old) = &rec.old else {
+            return Ok(Action::ClearRecord(
+                "rotation complete (there was no old key)",
+            ));
+        };
+        match w.key(old) {
+            None => Ok(Action::ClearRecord("rotation complete")),
+            Some(k) if k.status == KeyStatus::Active => {
+                if w.held.as_deref() == Some(old.as_str()) {
+                    return Err(RotateError::Inconsistent(format!(
+                        "{} holds the old key `{old}` again in `{}` (changed by hand?); rotate will not deactivate a key jobs use. Store the new key `{new}` there, or remove the tag `{RECORD_TAG}` from IAM user `{}` to start over",
+                        s.gitlab_place, s.key_var, s.user
+                    )));
+                }
+                Ok(Action::Deactivate { id: old.clone() })
+            }
+            Some(_) => {
+                let due = rec.since + s.delete_after;
+                if now >= due {
+                    self.delete_unheld(w, old, "its grace period is over")
+                } else if self.mem.rotated {
+                    Ok(Action::Finish(Outcome::Rotated {
+                        new: new.to_owned(),
+                        old: Some(old.clone()),
+                        deleted: false,
+                        delete_due: Some(due),
+                    }))
+                } else {
+                    Ok(Action::Finish(Outcome::Waiting {
+                        new: new.to_owned(),
+                        old: old.clone(),
+                        delete_due: due,
+                    }))
+                }
+            }
+        }
+    }
+
+    fn repair_or_fail(&self, w: &World) -> Result<Action, RotateError> {
+        let found = self.describe_held(w);
+        if self.mem.repairs < 2 {
+            return Ok(Action::RepairKey { found });
+        }
+        Err(RotateError::Inconsistent(format!(
+            "`{}` in {} changed again after being rewritten (it holds {found}); is another `rolehop rotate` or a person writing it? Stop the other writer, then rerun `rolehop rotate`",
+            self.settings.key_var, self.settings.gitlab_place
+        )))
+    }
+
+    fn describe_held(&self, w: &World) -> String {
+        match (&w.var, &w.pair, &w.held) {
+            (None, _, Some(h)) => format!("no value (the legacy variables hold key `{h}`)"),
+            (None, _, None) => "nothing (the variable is missing)".to_owned(),
+            (Some(_), Held::Malformed, _) => "a value that is not `<access key id>:<secret>`".to_owned(),
+            (Some(_), _, Some(h)) => format!("key `{h}`"),
+            (Some(_), _, None) => "a hidden value naming no key".to_owned(),
+        }
+    }
+
+    /// The last look before reporting success: what GitLab holds must authenticate. GitLab has
+    /// no conditional writes, and a write the client gave up on (a timeout) can still land
+    /// after later ones.
+    fn before_finishing(&self, w: &World, outcome: Outcome) -> Result<Action, RotateError> {
+        let s = self.settings;
+        if self.mem.rotated
+            && let Some((id, _)) = &self.mem.fresh
+            && let Some(value) = self.fresh_value(id)
+        {
+            // This run stored its own key: the variable must still hold exactly that.
+            if !self.holds(w, id, &value) {
+                return self.repair_or_fail(w);
+            }
+            return Ok(Action::Finish(outcome));
+        }
+        match &w.pair {
+            Held::Pair(_) if !self.stored_proven(w) => Ok(Action::ProveStored),
+            Held::Pair(_) | Held::Hidden(_) => Ok(Action::Finish(outcome)),
+            Held::Nothing if w.held.is_some() => Ok(Action::Finish(outcome)),
+            _ => Err(RotateError::Inconsistent(format!(
+                "`{}` in {} holds {}, so jobs cannot authenticate. Rerun `rolehop rotate --delete-after 0 --delete-inactive-extra`: it frees the key slots and issues a fresh pair",
+                s.key_var,
+                s.gitlab_place,
+                self.describe_held(w)
+            ))),
+        }
+    }
+
     /// Deleting a key is only ever allowed when GitLab does not hold it.
     fn delete_unheld(&self, w: &World, id: &str, why: &str) -> Result<Action, RotateError> {
-        if w.held.as_deref() == Some(id) {
+        if w.holds_key(id) {
             return Err(RotateError::Inconsistent(format!(
                 "refusing to delete key `{id}` ({why}): {} holds it in `{}`",
-                self.settings.gitlab_place, self.settings.access_key_var
+                self.settings.gitlab_place, self.settings.key_var
             )));
         }
         Ok(Action::DeleteKey {
@@ -865,78 +972,61 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
                 self.mem.verified = Some(id.clone());
                 format!("verified key `{id}` signs as `{arn}` (attempt {attempts})")
             }
-            Action::VerifyStored { id } => {
-                let Some(var) = &w.secret_var else {
-                    return Err(RotateError::Inconsistent(
-                        "no secret variable to verify".into(),
-                    ));
+            Action::ProveStored => {
+                let (Some(var), Held::Pair(k)) = (&w.var, &w.pair) else {
+                    return Err(RotateError::Inconsistent("no stored pair to prove".into()));
                 };
-                match self.keys.verify(&id, &var.value)? {
+                // An inactive key fails in AWS whatever its secret; emulators that ignore key
+                // status must not make it look alive.
+                let verdict = match w.key(&k.id) {
+                    Some(key) if key.status == KeyStatus::Active => {
+                        self.keys.verify(&k.id, &k.secret)?
+                    }
+                    Some(_) => Verification::Rejected {
+                        reason: "the key is inactive".into(),
+                    },
+                    None => Verification::Rejected {
+                        reason: "IAM has no such key".into(),
+                    },
+                };
+                match verdict {
                     Verification::Accepted { arn } => {
-                        self.mem.verified = Some(id.clone());
+                        self.mem.proven = Some(var.value.clone());
                         format!(
-                            "verified the secret in `{}` works for key `{id}` (`{arn}`)",
-                            s.secret_key_var
+                            "proved the pair in `{}` authenticates as `{arn}` (key `{}`)",
+                            s.key_var, k.id
                         )
                     }
                     Verification::Rejected { reason } => {
                         return Err(RotateError::Inconsistent(format!(
-                            "the secret in `{}` ({}) is named for key `{id}` but AWS rejects it: {reason}; put a working key pair into both variables, then remove the tag `{RECORD_TAG}` from IAM user `{}`",
-                            s.secret_key_var, s.gitlab_place, s.user
+                            "`{}` in {} holds key `{}` but AWS rejects the pair ({reason}), so jobs cannot authenticate. Rerun `rolehop rotate --delete-after 0 --delete-inactive-extra`: it frees the key slots and issues a fresh pair",
+                            s.key_var, s.gitlab_place, k.id
                         )));
                     }
                 }
             }
-            Action::Probe { id } => {
-                let Some(var) = &w.secret_var else {
-                    return Err(RotateError::Inconsistent(
-                        "no secret variable to probe".into(),
-                    ));
-                };
-                let ok = matches!(
-                    self.keys.verify(&id, &var.value)?,
-                    Verification::Accepted { .. }
-                );
-                self.mem.probed = Some((id.clone(), ok));
-                if ok {
-                    self.mem.verified = Some(id.clone());
-                }
+            Action::PutKey => {
+                let id = self.put_fresh()?;
                 format!(
-                    "`{}` has no description naming its key; probing showed it {} the secret of `{id}`",
-                    s.secret_key_var,
-                    if ok { "holds" } else { "does not hold" }
-                )
-            }
-            Action::PutSecret => {
-                let id = self.put_fresh_secret()?;
-                format!(
-                    "wrote the secret of key `{id}` to `{}` in {} (masked{})",
-                    s.secret_key_var,
+                    "wrote key `{id}` with its secret to `{}` in {} (one variable, masked{}): jobs now get the new key",
+                    s.key_var,
                     s.gitlab_place,
                     if s.protected { ", protected" } else { "" }
                 )
             }
-            Action::RepairSecret { found } => {
-                let id = self.put_fresh_secret()?;
+            Action::RepairKey { found } => {
+                let id = self.put_fresh()?;
                 self.mem.repairs += 1;
                 format!(
-                    "rewrote `{}` in {}: it held {found} instead of the secret of key `{id}` (a late GitLab write?)",
-                    s.secret_key_var, s.gitlab_place
+                    "rewrote `{}` in {}: it held {found} instead of key `{id}` (a late GitLab write?)",
+                    s.key_var, s.gitlab_place
                 )
             }
-            Action::PutAccessKey { id } => {
-                self.vars.put(&VariableWrite {
-                    key: s.access_key_var.clone(),
-                    value: crate::secret::secret(id.clone()),
-                    masked: true,
-                    protected: s.protected,
-                    description: access_key_description(&s.user),
-                })?;
+            Action::DeleteLegacy { key } => {
+                self.vars.delete(&key)?;
                 format!(
-                    "wrote key id `{id}` to `{}` in {} (masked{}): jobs now get the new key",
-                    s.access_key_var,
-                    s.gitlab_place,
-                    if s.protected { ", protected" } else { "" }
+                    "deleted the legacy variable `{key}` in {}: jobs read `{}`, proven to work",
+                    s.gitlab_place, s.key_var
                 )
             }
             Action::Deactivate { id } => {
@@ -950,19 +1040,22 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         Ok(Step::Progress(msg))
     }
 
-    /// Writes the secret of the key this process created, its description naming the key;
-    /// returns the key id.
-    fn put_fresh_secret(&mut self) -> Result<String, RotateError> {
+    /// Writes `<id>:<secret>` of the key this process created in one request, its description
+    /// naming the key; returns the key id.
+    fn put_fresh(&mut self) -> Result<String, RotateError> {
         let s = self.settings;
-        let Some((id, secret)) = self.mem.fresh.clone() else {
-            return Err(RotateError::Inconsistent("no new secret to store".into()));
+        let Some((id, _)) = self.mem.fresh.clone() else {
+            return Err(RotateError::Inconsistent("no new key to store".into()));
+        };
+        let Some(value) = self.fresh_value(&id) else {
+            return Err(RotateError::Inconsistent("no new key to store".into()));
         };
         self.vars.put(&VariableWrite {
-            key: s.secret_key_var.clone(),
-            value: secret,
+            key: s.key_var.clone(),
+            value,
             masked: true,
             protected: s.protected,
-            description: secret_description(&s.user, &id),
+            description: key_description(&s.user, &id),
         })?;
         Ok(id)
     }

@@ -244,23 +244,30 @@ impl VariableStore for SimVariables {
         );
         Ok(())
     }
+
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.vars.remove(key);
+        Ok(())
+    }
 }
 
 /// Copies what the real stores hold into simulated ones, for `--dry-run`: secrets of existing
-/// keys are unknown (and trusted), keys created in the simulation are named `NEW-KEY-N`.
+/// keys are unknown (and trusted), keys created in the simulation are named `DRYRUNNEWKEY...1`
+/// (shaped like access key ids, so the combined variable's value parses).
 pub fn snapshot(
     keys: &mut impl KeyStore,
     vars: &mut impl VariableStore,
     settings: &super::Settings,
 ) -> Result<(SimKeys, SimVariables), StoreError> {
     let mut sk = SimKeys::new("(dry run)");
-    sk.id_prefix = "NEW-KEY-".into();
+    sk.id_prefix = "DRYRUNNEWKEY".into();
     for k in keys.list_keys()? {
         sk.keys.push((k, None));
     }
     sk.record = keys.read_record()?;
     let mut sv = SimVariables::default();
-    for key in [&settings.access_key_var, &settings.secret_key_var] {
+    let legacy = settings.legacy_vars.iter().flat_map(|(a, b)| [a, b]);
+    for key in std::iter::once(&settings.key_var).chain(legacy) {
         if let Some(v) = vars.get(key)? {
             sv.vars.insert(key.clone(), v);
         }

@@ -15,6 +15,7 @@ const OLD: &str = "AKIAOLDKEY0000000001";
 const OLD_SECRET: &str = "old/Secret+0000000000000000000000000000";
 const AK: &str = "AWS_ACCESS_KEY_ID";
 const SK: &str = "AWS_SECRET_ACCESS_KEY";
+const KV: &str = "ROLEHOP_BROKER_KEY";
 
 struct TestClock {
     now: Cell<OffsetDateTime>,
@@ -46,8 +47,8 @@ impl Clock for TestClock {
 fn settings(delete_after: Duration) -> Settings {
     Settings {
         user: "rolehop-prod".into(),
-        access_key_var: AK.into(),
-        secret_key_var: SK.into(),
+        key_var: KV.into(),
+        legacy_vars: Some((AK.into(), SK.into())),
         gitlab_place: "project `acme/shop` (scope `production`)".into(),
         protected: true,
         delete_after,
@@ -60,7 +61,8 @@ fn settings(delete_after: Duration) -> Settings {
     }
 }
 
-/// A user whose one key is in GitLab: the state every healthy rotation starts from.
+/// A user whose one key is in GitLab the way earlier setups stored it (two variables): every
+/// test that starts here also proves the migration to the combined variable.
 fn healthy() -> (SimKeys, SimVariables) {
     let keys = SimKeys::new("arn:aws:iam::111111111111:user/rolehop-prod").with_key(
         OLD,
@@ -73,44 +75,66 @@ fn healthy() -> (SimKeys, SimVariables) {
     (keys, vars)
 }
 
-/// [`healthy`] on a GitLab without variable descriptions (or with).
-fn healthy_with(drop_descriptions: bool) -> (SimKeys, SimVariables) {
+/// A user whose one key is in the combined variable.
+fn healthy_combined() -> (SimKeys, SimVariables) {
     let (keys, mut vars) = healthy();
-    vars.drop_descriptions = drop_descriptions;
-    for v in vars.vars.values_mut() {
-        v.descriptions_supported = !drop_descriptions;
-    }
+    vars.vars.clear();
+    vars.set(KV, &format!("{OLD}:{OLD_SECRET}"));
     (keys, vars)
 }
 
-/// The key GitLab holds is an active key in IAM.
+/// Both starting points: migrating from two variables, and rotating the combined one.
+fn starts() -> [(&'static str, fn() -> (SimKeys, SimVariables)); 2] {
+    [("legacy pair", healthy), ("combined", healthy_combined)]
+}
+
+/// The pair jobs get: the combined variable's, else the legacy pair.
+fn held_pair(vars: &SimVariables) -> Option<(String, String)> {
+    match vars.value(KV) {
+        Some(v) => {
+            let (id, sec) = v.split_once(':')?;
+            Some((id.to_owned(), sec.to_owned()))
+        }
+        None => Some((vars.value(AK)?.to_owned(), vars.value(SK)?.to_owned())),
+    }
+}
+
+/// What GitLab holds authenticates: its key is active and the secret beside it is that key's
+/// (checked against the simulated IAM's own record of the secret, whatever `ignore_secrets`).
 fn assert_invariant(keys: &SimKeys, vars: &SimVariables, ctx: &str) {
-    let held = vars.value(AK).expect("GitLab holds a key id");
+    let (held, secret) = held_pair(vars).expect("GitLab holds a pair");
     assert_eq!(
-        keys.status(held),
+        keys.status(&held),
         Some(KeyStatus::Active),
         "{ctx}: GitLab holds `{held}`, which is not an active key in IAM: {:?}",
         keys.keys.iter().map(|(k, _)| k).collect::<Vec<_>>()
     );
+    assert_eq!(
+        keys.secret_of(&held).map(|s| s.expose_secret()),
+        Some(secret.as_str()),
+        "{ctx}: GitLab holds `{held}` with another key's secret: jobs cannot authenticate"
+    );
 }
 
-/// Exactly one key, active, in GitLab with its own secret, no record, and it is not the old one.
+/// Exactly one key, active, in the combined variable with its own secret, the legacy variables
+/// gone, no record, and it is not the old one.
 fn assert_converged(keys: &SimKeys, vars: &SimVariables, ctx: &str) {
     assert_eq!(keys.keys.len(), 1, "{ctx}: keys {:?}", keys.keys);
     let (k, s) = &keys.keys[0];
     assert_eq!(k.status, KeyStatus::Active, "{ctx}");
-    assert_eq!(vars.value(AK), Some(k.id.as_str()), "{ctx}");
     assert_eq!(
-        vars.value(SK),
-        s.as_ref().map(|s| s.expose_secret()),
-        "{ctx}: the secret variable does not belong to the key GitLab holds"
+        vars.value(KV),
+        Some(format!("{}:{}", k.id, s.as_ref().unwrap().expose_secret()).as_str()),
+        "{ctx}: the key variable does not hold the active key's pair"
     );
     assert_eq!(keys.record, None, "{ctx}: record left behind");
+    assert!(vars.vars[KV].masked, "{ctx}: not masked");
+    assert!(vars.vars[KV].protected, "{ctx}: not protected");
     assert!(
-        vars.vars[SK].masked && vars.vars[AK].masked,
-        "{ctx}: not masked"
+        !vars.vars.contains_key(AK) && !vars.vars.contains_key(SK),
+        "{ctx}: legacy variables left: {:?}",
+        vars.vars.keys().collect::<Vec<_>>()
     );
-    assert!(vars.vars[SK].protected, "{ctx}: not protected");
 }
 
 fn run_to_end(
@@ -180,10 +204,12 @@ fn a_healthy_rotation_moves_gitlab_to_a_new_verified_key_and_retires_the_old_one
     assert_eq!(old.as_deref(), Some(OLD));
     assert!(!deleted);
     assert_eq!(delete_due.unwrap(), clock.now() + DEFAULT_DELETE_AFTER);
-    assert_eq!(vars.value(AK), Some(new.as_str()));
+    assert_eq!(held_pair(&vars).unwrap().0, *new);
+    assert_invariant(&keys, &vars, "rotated");
+    assert!(!vars.vars.contains_key(AK) && !vars.vars.contains_key(SK), "migrated");
     assert_eq!(keys.status(OLD), Some(KeyStatus::Inactive));
     assert_eq!(keys.status(new), Some(KeyStatus::Active));
-    assert!(described_key(vars.vars[SK].description.as_deref().unwrap()) == Some(new.as_str()));
+    assert!(described_key(vars.vars[KV].description.as_deref().unwrap()) == Some(new.as_str()));
     assert!(
         keys.record
             .as_deref()
@@ -235,8 +261,8 @@ fn delete_after_zero_ends_with_exactly_one_key_and_no_record() {
 }
 
 /// How many steps a clean rotation takes (with deletion), for the crash matrix.
-fn clean_steps(drop_descriptions: bool) -> usize {
-    let (mut keys, mut vars) = healthy_with(drop_descriptions);
+fn clean_steps(start: fn() -> (SimKeys, SimVariables)) -> usize {
+    let (mut keys, mut vars) = start();
     let clock = TestClock::new();
     let (n, o) = steps_checked(
         &mut keys,
@@ -251,15 +277,16 @@ fn clean_steps(drop_descriptions: bool) -> usize {
 }
 
 #[test]
-fn a_crash_after_any_step_leaves_gitlab_working_and_the_next_run_converges() {
-    for drop_descriptions in [false, true] {
-        let total = clean_steps(drop_descriptions);
+fn a_crash_after_any_step_leaves_gitlab_a_working_pair_and_the_next_run_converges() {
+    for (name, start) in starts() {
+        let total = clean_steps(start);
         assert!(total >= 9, "expected a multi-step rotation, got {total}");
         for k in 0..total {
-            let ctx = format!("crash after step {k} (descriptions dropped: {drop_descriptions})");
-            let (mut keys, mut vars) = healthy_with(drop_descriptions);
-            // With descriptions, recovery must not need AWS to check secrets (moto does not).
-            keys.ignore_secrets = !drop_descriptions;
+            let ctx = format!("crash after step {k} (from {name})");
+            let (mut keys, mut vars) = start();
+            // Recovery must not need AWS to check secrets (moto with auth off does not); the
+            // invariant checks them against the simulated IAM's own record.
+            keys.ignore_secrets = true;
             let clock = TestClock::new();
             let s = settings(Duration::ZERO);
             let (done, o) = steps_checked(&mut keys, &mut vars, &clock, &s, k, &ctx);
@@ -336,16 +363,24 @@ impl VariableStore for FaultyVars<'_> {
     fn put(&mut self, var: &VariableWrite) -> Result<(), StoreError> {
         self.1.hit(|| self.0.put(var))
     }
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.1.hit(|| self.0.delete(key))
+    }
 }
 
 #[test]
-fn a_failure_at_any_call_leaves_gitlab_working_and_a_rerun_converges() {
+fn a_failure_at_any_call_leaves_gitlab_a_working_pair_and_a_rerun_converges() {
     let mut cases = 0;
-    for after in [false, true] {
+    for ((name, start), after) in starts()
+        .into_iter()
+        .flat_map(|st| [(st, false), (st, true)])
+    {
         for kind in [StoreErrorKind::Unavailable, StoreErrorKind::Denied] {
             for fail_at in 0.. {
-                let ctx = format!("fault {kind:?} at call {fail_at} (applied first: {after})");
-                let (mut keys, mut vars) = healthy();
+                let ctx = format!(
+                    "fault {kind:?} at call {fail_at} (applied first: {after}, from {name})"
+                );
+                let (mut keys, mut vars) = start();
                 let clock = TestClock::new();
                 let s = settings(Duration::ZERO);
                 let faults = Rc::new(Faults {
@@ -376,7 +411,7 @@ fn a_failure_at_any_call_leaves_gitlab_working_and_a_rerun_converges() {
             }
         }
     }
-    assert!(cases > 100, "only {cases} fault cases ran");
+    assert!(cases > 200, "only {cases} fault cases ran");
 }
 
 #[test]
@@ -415,6 +450,7 @@ fn a_new_key_never_accepted_stops_before_gitlab_and_the_next_run_rolls_it_back()
         "{err}"
     );
     assert_eq!(vars.value(AK), Some(OLD), "GitLab untouched");
+    assert_eq!(vars.value(KV), None, "GitLab untouched");
     assert_eq!(keys.keys.len(), 2);
     keys.reject_new_times = 0;
     run_to_end(&mut keys, &mut vars, &clock, &s);
@@ -557,7 +593,7 @@ fn a_garbled_record_stops_with_how_to_clear_it() {
 
 #[test]
 fn descriptions_name_the_key() {
-    let d = secret_description("rolehop-prod", "AKIAI44QH8DHBEXAMPLE");
+    let d = key_description("rolehop-prod", "AKIAI44QH8DHBEXAMPLE");
     assert_eq!(described_key(&d), Some("AKIAI44QH8DHBEXAMPLE"));
     assert_eq!(described_key("set by hand"), None);
 }
@@ -575,12 +611,13 @@ fn a_dry_run_on_a_snapshot_changes_nothing_real() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("created access key `NEW-KEY-1`")),
+            .any(|l| l.contains("created access key `DRYRUNNEWKEY0000000000001`")),
         "{lines:?}"
     );
     assert_eq!(keys.keys.len(), 1);
     assert_eq!(keys.record, None);
     assert_eq!(vars.value(AK), Some(OLD));
+    assert_eq!(vars.value(KV), None);
 }
 
 #[test]
@@ -591,15 +628,14 @@ fn retiring_never_deactivates_a_key_gitlab_holds_again() {
     // Stop right after the record says `retiring`, before the old key is deactivated.
     {
         let mut r = Rotator::new(&mut keys, &mut vars, &clock, &s);
-        for _ in 0..8 {
+        for _ in 0..7 {
             r.step().unwrap();
         }
     }
     assert!(keys.record.as_deref().unwrap().contains("phase=retiring"));
     assert_eq!(keys.status(OLD), Some(KeyStatus::Active));
     // Someone puts the old key back by hand.
-    vars.set(AK, OLD);
-    vars.set(SK, OLD_SECRET);
+    vars.set(KV, &format!("{OLD}:{OLD_SECRET}"));
     let err = Rotator::new(&mut keys, &mut vars, &clock, &s)
         .run(|_| {})
         .unwrap_err();
@@ -615,7 +651,7 @@ fn retiring_never_deactivates_a_key_gitlab_holds_again() {
 fn hidden_variables_are_tracked_by_their_description() {
     for k in 0..12 {
         let (mut keys, mut vars) = healthy();
-        vars.hidden = vec![SK.into()];
+        vars.hidden = vec![KV.into()];
         let clock = TestClock::new();
         let s = settings(Duration::ZERO);
         {
@@ -631,18 +667,8 @@ fn hidden_variables_are_tracked_by_their_description() {
     }
 }
 
-/// The secret variable holds the secret of the key the key id variable names.
-fn assert_pair_matches(keys: &SimKeys, vars: &SimVariables, ctx: &str) {
-    let held = vars.value(AK).expect("GitLab holds a key id");
-    assert_eq!(
-        keys.secret_of(held).map(|s| s.expose_secret()),
-        vars.value(SK),
-        "{ctx}: `{SK}` does not hold the secret of `{held}`"
-    );
-}
-
 /// GitLab with a write that times out for the client but lands later: the first write of the
-/// secret variable is held back and applied after `land_after` more calls, possibly in a later
+/// key variable is held back and applied after `land_after` more calls, possibly in a later
 /// run (GitLab has no conditional writes, so nothing stops it overwriting newer values).
 struct LateWrite {
     pending: RefCell<Option<VariableWrite>>,
@@ -676,7 +702,7 @@ impl VariableStore for LateVars<'_> {
     fn put(&mut self, var: &VariableWrite) -> Result<(), StoreError> {
         self.tick();
         let first = !self.1.landed.get() && self.1.calls.get() == 0;
-        if var.key == SK && first && self.1.pending.borrow().is_none() {
+        if var.key == KV && first && self.1.pending.borrow().is_none() {
             *self.1.pending.borrow_mut() = Some(var.clone());
             return Err(StoreError::new(
                 StoreErrorKind::Unavailable,
@@ -685,10 +711,14 @@ impl VariableStore for LateVars<'_> {
         }
         self.0.put(var)
     }
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.tick();
+        self.0.delete(key)
+    }
 }
 
 #[test]
-fn a_secret_write_that_lands_late_is_repaired_or_named_never_reported_as_success() {
+fn a_key_write_that_lands_late_is_repaired_or_named_never_reported_as_success() {
     let (mut landed_in_rerun, mut repaired, mut restarted) = (0, 0, 0);
     for land_after in 0.. {
         let ctx = format!("late write lands after {land_after} GitLab calls");
@@ -706,7 +736,7 @@ fn a_secret_write_that_lands_late_is_repaired_or_named_never_reported_as_success
             let mut lv = LateVars(vars, late.clone());
             Rotator::new(keys, &mut lv, &clock, s).run(|l| lines.push(l.to_owned()))
         };
-        // The first run gives up on its secret write; an operator reruns at once.
+        // The first run gives up on its write; an operator reruns at once.
         let first = run(&mut keys, &mut vars, &grace);
         assert!(
             matches!(first, Err(RotateError::Store(_))),
@@ -715,25 +745,29 @@ fn a_secret_write_that_lands_late_is_repaired_or_named_never_reported_as_success
         assert_invariant(&keys, &vars, &ctx);
         let rerun = run(&mut keys, &mut vars, &grace);
         if late.landed.get() {
-            // Landed while the rerun worked: it must not end with a mismatched pair.
+            // Landed while the rerun worked: it must not end with a pair that fails.
             landed_in_rerun += 1;
             rerun.unwrap_or_else(|e| panic!("{ctx}: {e}"));
             assert_invariant(&keys, &vars, &ctx);
-            assert_pair_matches(&keys, &vars, &ctx);
             repaired += lines.iter().any(|l| l.starts_with("rewrote")) as usize;
             restarted += lines.iter().any(|l| l.contains("starting over")) as usize;
             continue;
         }
-        // Landed after the rerun ended: the next run names it, and the fix it names works.
+        // Landed after the rerun ended (a key nobody has any more): the next run names it,
+        // and the fix it names works.
         rerun.unwrap_or_else(|e| panic!("{ctx}: {e}"));
         let next = run(&mut keys, &mut vars, &grace).expect_err(&ctx);
         assert!(late.landed.get(), "{ctx}");
         let msg = next.to_string();
         assert!(
-            msg.contains("jobs cannot authenticate") && msg.contains("--delete-after 0"),
+            msg.contains("jobs cannot authenticate") && msg.contains("--delete-inactive-extra"),
             "{ctx}: {msg}"
         );
-        run(&mut keys, &mut vars, &settings(Duration::ZERO)).unwrap();
+        let fix = Settings {
+            delete_inactive_extra: true,
+            ..settings(Duration::ZERO)
+        };
+        run(&mut keys, &mut vars, &fix).unwrap();
         assert_converged(&keys, &vars, &ctx);
         break;
     }
@@ -746,4 +780,48 @@ fn a_secret_write_that_lands_late_is_repaired_or_named_never_reported_as_success
         repaired > 0 && restarted > 0,
         "{repaired} repaired, {restarted} restarted"
     );
+}
+
+#[test]
+fn a_malformed_pair_is_named_without_its_value_and_a_wrong_secret_is_rotated_away() {
+    let clock = TestClock::new();
+    let s = settings(Duration::ZERO);
+    let (mut keys, mut vars) = healthy_combined();
+    let bad = "not-a-pair-at-all";
+    vars.set(KV, bad);
+    let e = Rotator::new(&mut keys, &mut vars, &clock, &s)
+        .run(|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not `<access key id>:<secret>`"), "{e}");
+    assert!(e.contains("jobs cannot authenticate"), "{e}");
+    assert!(!e.contains(bad), "the value leaks into `{e}`");
+
+    // A pair whose secret is wrong (edited by hand): the rotation replaces it with a working one.
+    let (mut keys, mut vars) = healthy_combined();
+    vars.set(KV, &format!("{OLD}:wrongSecret00000"));
+    run_to_end(&mut keys, &mut vars, &clock, &s);
+    assert_converged(&keys, &vars, "wrong secret");
+}
+
+#[test]
+fn a_retired_key_written_back_over_the_new_one_is_rotated_away_not_reported_as_working() {
+    // After a rotation (grace period running), GitLab gets the old, inactive key back: a late
+    // write, or a hand edit. AWS refuses it whatever its secret; so must rotate.
+    let (mut keys, mut vars) = healthy_combined();
+    keys.ignore_secrets = true; // like moto: the key's status is what must decide
+    let clock = TestClock::new();
+    let s = settings(DEFAULT_DELETE_AFTER);
+    run_to_end(&mut keys, &mut vars, &clock, &s);
+    vars.set(KV, &format!("{OLD}:{OLD_SECRET}"));
+    let mut lines = Vec::new();
+    let o = Rotator::new(&mut keys, &mut vars, &clock, &s)
+        .run(|l| lines.push(l.to_owned()))
+        .unwrap();
+    assert!(matches!(o, Outcome::Rotated { .. }), "{o:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("starting over")),
+        "{lines:?}"
+    );
+    assert_invariant(&keys, &vars, "after the retired key came back");
 }
