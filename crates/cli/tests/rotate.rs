@@ -125,7 +125,10 @@ fn assert_converged(moto: &Moto, srv: &GitlabServer, old: &str, ctx: &str) {
     assert_ne!(ks[0].0, old, "{ctx}: not rotated");
     let kv = srv.variable(OWNER, KV, SCOPE).expect("the key variable");
     assert!(
-        kv["value"].as_str().unwrap().starts_with(&format!("{}:", ks[0].0)),
+        kv["value"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}:", ks[0].0)),
         "{ctx}: the key variable does not hold the active key"
     );
     assert!(
@@ -139,8 +142,16 @@ fn assert_converged(moto: &Moto, srv: &GitlabServer, old: &str, ctx: &str) {
     assert_eq!(kv["masked"], true);
     assert_eq!(kv["protected"], true);
     assert_invariant(moto, srv, ctx);
-    assert_eq!(gitlab_value(srv, AK), None, "{ctx}: legacy id variable left");
-    assert_eq!(gitlab_value(srv, SK), None, "{ctx}: legacy secret variable left");
+    assert_eq!(
+        gitlab_value(srv, AK),
+        None,
+        "{ctx}: legacy id variable left"
+    );
+    assert_eq!(
+        gitlab_value(srv, SK),
+        None,
+        "{ctx}: legacy secret variable left"
+    );
     assert_eq!(record(moto), None, "{ctx}: record left");
 }
 
@@ -207,7 +218,10 @@ fn a_crash_after_any_step_against_moto_and_gitlab_converges_on_the_next_run() {
         assert!(authenticates(&moto, &old, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEY").is_err());
     }
     for (name, world) in [
-        ("legacy pair", fresh_world as fn(&Moto, &GitlabServer) -> (String, String)),
+        (
+            "legacy pair",
+            fresh_world as fn(&Moto, &GitlabServer) -> (String, String),
+        ),
         ("combined", fresh_world_combined),
     ] {
         crash_matrix(&moto, &s, name, world);
@@ -553,8 +567,7 @@ fn an_extra_key_is_refused_and_an_inactive_one_deleted_only_with_the_flag() {
     assert!(r.stderr.contains("--delete-inactive-extra"), "{}", r.stderr);
     assert_eq!(keys(&moto).len(), 2);
 
-    let r =
-        run(rolehop(&moto, &cfg).args(["--delete-inactive-extra", "--delete-after", "0"]));
+    let r = run(rolehop(&moto, &cfg).args(["--delete-inactive-extra", "--delete-after", "0"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!("deleted access key `{extra}`")),
@@ -645,11 +658,15 @@ fn the_topologys_gitlab_url_wins_and_a_different_one_is_refused() {
         let r = run(cmd);
         assert_eq!(r.code, 4, "{label}: {}", r.stderr);
         assert!(
-            r.stderr.contains(&format!("but {label} is `{}`", elsewhere.url())),
+            r.stderr
+                .contains(&format!("but {label} is `{}`", elsewhere.url())),
             "{label}: {}",
             r.stderr
         );
-        assert!(elsewhere.requests().is_empty(), "{label}: the other GitLab was called");
+        assert!(
+            elsewhere.requests().is_empty(),
+            "{label}: the other GitLab was called"
+        );
         assert_untouched(&moto, &srv, &old, label);
     }
     // The same URL, spelled with a trailing slash, is the same GitLab.
@@ -667,8 +684,9 @@ fn a_fresh_secret_never_goes_over_plain_http_off_the_machine() {
     let r = run(&mut rolehop(&moto, &remote));
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("refusing to write a fresh secret to GitLab `http://gitlab.example.com` over plain http"),
+        r.stderr.contains(
+            "refusing to write a fresh secret to GitLab `http://gitlab.example.com` over plain http"
+        ),
         "{}",
         r.stderr
     );
@@ -677,7 +695,8 @@ fn a_fresh_secret_never_goes_over_plain_http_off_the_machine() {
     let r = run(rolehop(&moto, &cfg).env("AWS_ENDPOINT_URL", "http://10.1.2.3:5000"));
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
-        r.stderr.contains("refusing to create an access key through `http://10.1.2.3:5000`"),
+        r.stderr
+            .contains("refusing to create an access key through `http://10.1.2.3:5000`"),
         "{}",
         r.stderr
     );
@@ -696,7 +715,11 @@ fn in_a_job_rotate_runs_only_as_the_rotator_and_never_as_a_broker_user() {
     // In a job, the ambient AWS_* variables may be the broker key itself: they are not used.
     let r = run(rolehop(&moto, &cfg).env("GITLAB_CI", "true"));
     assert_eq!(r.code, 7, "{}", r.stderr);
-    assert!(r.stderr.contains("`ROLEHOP_ROTATOR_KEY` is not set"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`ROLEHOP_ROTATOR_KEY` is not set"),
+        "{}",
+        r.stderr
+    );
     assert_untouched(&moto, &srv, &old, "no rotator key");
 
     // The broker key given as the rotator's, or as the ambient credentials: refused.
@@ -734,7 +757,11 @@ fn in_a_job_rotate_runs_only_as_the_rotator_and_never_as_a_broker_user() {
 
     // The rotator's own key (ambient AWS_* variables still the broker's): it rotates.
     moto.iam(ACCOUNT, "CreateUser", &[("UserName", "rolehop-rotator")]);
-    let body = moto.iam(ACCOUNT, "CreateAccessKey", &[("UserName", "rolehop-rotator")]);
+    let body = moto.iam(
+        ACCOUNT,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-rotator")],
+    );
     let rotator = format!(
         "{}:{}",
         xml_value(&body, "AccessKeyId").unwrap(),

@@ -136,7 +136,10 @@ mod tests {
             secret: secret(SECRET),
         };
         let v = k.encode();
-        assert!(maskable(v.expose_secret()), "GitLab would refuse to mask it");
+        assert!(
+            maskable(v.expose_secret()),
+            "GitLab would refuse to mask it"
+        );
         let back = BrokerKey::parse(BROKER_KEY_VAR, &v).unwrap();
         assert_eq!(back.id, k.id);
         assert_eq!(back.secret.expose_secret(), SECRET);
@@ -163,16 +166,25 @@ mod tests {
     #[test]
     fn the_combined_variable_wins_and_a_bad_one_never_falls_back() {
         let mut env = BTreeMap::new();
-        env.insert(LEGACY_ACCESS_KEY_VAR.to_owned(), "AKIALEGACY0000000000".to_owned());
+        env.insert(
+            LEGACY_ACCESS_KEY_VAR.to_owned(),
+            "AKIALEGACY0000000000".to_owned(),
+        );
         env.insert(LEGACY_SECRET_KEY_VAR.to_owned(), "legacy-secret".to_owned());
         let (k, src) = from_env(&env).unwrap().unwrap();
-        assert_eq!((k.id.as_str(), src), ("AKIALEGACY0000000000", KeySource::Legacy));
+        assert_eq!(
+            (k.id.as_str(), src),
+            ("AKIALEGACY0000000000", KeySource::Legacy)
+        );
         env.insert(
             BROKER_KEY_VAR.to_owned(),
             format!("AKIAIOSFODNN7EXAMPLE:{SECRET}"),
         );
         let (k, src) = from_env(&env).unwrap().unwrap();
-        assert_eq!((k.id.as_str(), src), ("AKIAIOSFODNN7EXAMPLE", KeySource::Combined));
+        assert_eq!(
+            (k.id.as_str(), src),
+            ("AKIAIOSFODNN7EXAMPLE", KeySource::Combined)
+        );
         env.insert(BROKER_KEY_VAR.to_owned(), "garbage".to_owned());
         assert!(from_env(&env).is_err());
         assert!(from_env(&BTreeMap::new()).unwrap().is_none());

@@ -407,8 +407,15 @@ fn error_bodies_that_echo_the_value_never_reach_a_message_in_any_encoding() {
             let (c, _) = client(&srv, TOKEN);
             let var = new_var("ROLEHOP_BROKER_KEY", &value, "production");
             if update {
-                c.create_variable(&shop(), &new_var("ROLEHOP_BROKER_KEY", "AKIAOLD0000000000000:old", "production"))
-                    .ok();
+                c.create_variable(
+                    &shop(),
+                    &new_var(
+                        "ROLEHOP_BROKER_KEY",
+                        "AKIAOLD0000000000000:old",
+                        "production",
+                    ),
+                )
+                .ok();
             }
             srv.inject(0, count, fault.clone());
             let e = if update {
@@ -424,7 +431,10 @@ fn error_bodies_that_echo_the_value_never_reach_a_message_in_any_encoding() {
             );
             assert!(e.contains("[redacted]"), "{fault:?}: {e}");
             let found = leaks(&e, &value);
-            assert!(found.is_empty(), "{fault:?} (update: {update}) leaks {found:?} in: {e}");
+            assert!(
+                found.is_empty(),
+                "{fault:?} (update: {update}) leaks {found:?} in: {e}"
+            );
         }
     }
 }

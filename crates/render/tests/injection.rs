@@ -85,8 +85,8 @@ external_id = "@@env.external_id@@"
 
 [environments."@@env.name@@".gitlab]
 projects = ["@@access.project@@"]
-ref_types = ["@@access.ref_type@@"]
-refs = ["@@access.ref@@"]
+branches = ["@@access.ref@@"]
+tags = ["@@access.tag@@"]
 environments = ["@@access.environment@@"]
 
 [environments."@@env.name@@".accounts]
@@ -116,8 +116,8 @@ external_id = "@@env.external_id@@"
 
 [environments."@@env.name@@".gitlab]
 projects = ["@@access.project@@"]
-ref_types = ["@@access.ref_type@@"]
-refs = ["@@access.ref@@"]
+branches = ["@@access.ref@@"]
+tags = ["@@access.tag@@"]
 environments = ["@@access.environment@@", "@@access.environment_glob@@"]
 
 [environments."@@env.name@@".accounts]
@@ -147,7 +147,7 @@ organizational_units = ["@@env.organizational_unit@@"]
 
 [environments.prod.gitlab]
 projects = ["acme/shop"]
-refs = ["main"]
+branches = ["main"]
 
 [environments.prod.accounts]
 prod-eu = "222222222222"
@@ -202,8 +202,8 @@ fn slots() -> BTreeMap<&'static str, (&'static str, Shows)> {
         ("env.external_id", ("acme-prod", Exact)),
         ("env.organizational_unit", ("ou-abcd-12345678", Elsewhere)),
         ("access.project", ("acme/shop", Inside)),
-        ("access.ref_type", ("branch", Elsewhere)),
         ("access.ref", ("main", Elsewhere)),
+        ("access.tag", ("v1", Elsewhere)),
         ("access.environment", ("production", Exact)),
         ("access.environment_glob", ("review/*", Elsewhere)),
         ("account.name", ("prod-eu", Inside)),
@@ -544,7 +544,7 @@ fn no_topology_string_can_change_what_the_rendered_yaml_means() {
         // Projects and refs are written verbatim only into the OIDC trust's `sub` patterns.
         let shows = match (c.template, c.slot) {
             ("access-keys", "access.project") => Shows::Elsewhere,
-            ("oidc", "access.ref") => Shows::Inside,
+            ("oidc", "access.ref" | "access.tag") => Shows::Inside,
             (_, slot) => slots()[slot].1,
         };
         match shows {

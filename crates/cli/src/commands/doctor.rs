@@ -402,7 +402,10 @@ fn check_keys(
     };
     let from = match source {
         KeySource::Combined => BROKER_KEY_VAR.to_owned(),
-        KeySource::Legacy => "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (fallback; `rolehop rotate` migrates them)".to_owned(),
+        KeySource::Legacy => {
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (fallback; `rolehop rotate` migrates them)"
+                .to_owned()
+        }
     };
     r.info("access key", format!("{id} from {from}"));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -421,8 +424,13 @@ fn check_keys(
                 let want = t.broker_user_arn(e);
                 if arn != want {
                     r.fail(
-                        format!("these are not environment `{}`'s broker keys (`{want}`)", e.name),
-                        format!("check the environment scope of the {BROKER_KEY_VAR} variable in GitLab"),
+                        format!(
+                            "these are not environment `{}`'s broker keys (`{want}`)",
+                            e.name
+                        ),
+                        format!(
+                            "check the environment scope of the {BROKER_KEY_VAR} variable in GitLab"
+                        ),
                     );
                     return Ok(false);
                 }

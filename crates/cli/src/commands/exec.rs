@@ -57,7 +57,9 @@ pub fn consumed_vars(
             CONSUMED.contains(&k.as_str())
                 || extra_names.iter().any(|n| n == k)
                 || k.to_ascii_uppercase().contains("ID_TOKEN")
-                || used_values.iter().any(|u| !u.is_empty() && v.trim() == u.as_str())
+                || used_values
+                    .iter()
+                    .any(|u| !u.is_empty() && v.trim() == u.as_str())
         })
         .map(|(k, _)| k.clone())
         .collect()

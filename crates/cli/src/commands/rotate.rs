@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use rolehop_core::duration::parse_duration_secs;
 use rolehop_core::broker_key::{BROKER_KEY_VAR, BrokerKey};
+use rolehop_core::duration::parse_duration_secs;
 use rolehop_core::endpoint::cleartext_off_machine;
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
 use rolehop_core::rotation::{
@@ -87,7 +87,12 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
             ),
         ));
     };
-    let url = gitlab_url(&topo.origin, gl.url.as_deref(), args.gitlab_url.as_deref(), envv)?;
+    let url = gitlab_url(
+        &topo.origin,
+        gl.url.as_deref(),
+        args.gitlab_url.as_deref(),
+        envv,
+    )?;
     // A secret write: refused outright over plain http off this machine (the token and the new
     // secret would cross the network in clear text), before anything is created.
     if let Some(host) = cleartext_off_machine(&url) {
@@ -240,11 +245,19 @@ fn gitlab_url(
             )
         });
     };
-    let same = |other: &str| match (rolehop_gitlab::api_base(want), rolehop_gitlab::api_base(other)) {
+    let same = |other: &str| match (
+        rolehop_gitlab::api_base(want),
+        rolehop_gitlab::api_base(other),
+    ) {
         (Ok(a), Ok(b)) => a.eq_ignore_ascii_case(&b),
-        _ => want.trim_end_matches('/').eq_ignore_ascii_case(other.trim_end_matches('/')),
+        _ => want
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(other.trim_end_matches('/')),
     };
-    for (what, other) in [("--gitlab-url", flag.map(str::to_owned)), ("CI_SERVER_URL", ci)] {
+    for (what, other) in [
+        ("--gitlab-url", flag.map(str::to_owned)),
+        ("CI_SERVER_URL", ci),
+    ] {
         if let Some(other) = other
             && !same(&other)
         {

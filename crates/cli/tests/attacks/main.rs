@@ -28,24 +28,6 @@ use suite::{Probe, Threat, verify};
 use world::{Ask, Role, Token, World, assume, session_of};
 
 // ---------------------------------------------------------------------------------------------
-// Expectations other branches provide. Each is `true` once that branch is merged into this one.
-
-/// Branch `schema` (hole 1): `[environments.X.gitlab]` declares `branches` and `tags` apart, so
-/// a trust policy never pairs a branch pattern with the tag ref type or the other way round.
-const BRANCHES_AND_TAGS_APART: bool = false;
-/// Branch `schema` (holes 1, 2): a protected environment with a wildcard ref or a project glob
-/// is refused unless the topology acknowledges it (`protected_ref_globs`, `accept_project_globs`).
-const PROTECTED_WILDCARDS_NEED_ACKNOWLEDGEMENT: bool = false;
-/// Branch `schema` (hole 6): trust policies limit `aws:TagKeys` to rolehop's keys and the shape
-/// of `sts:SourceIdentity`.
-const TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY: bool = false;
-/// Branch `access` (hole 5): rolehop checks the job's project, ref and environment against the
-/// topology before any STS call (exit 4).
-const ROLEHOP_CHECKS_THE_JOB_AGAINST_THE_TOPOLOGY: bool = true;
-/// Branch `access` (hole 7): topology strings that would inject YAML are refused or escaped.
-const TEMPLATES_REFUSE_INJECTION: bool = true;
-
-// ---------------------------------------------------------------------------------------------
 // Worlds: the examples and the tempting topologies.
 
 fn access_keys() -> World {
@@ -56,33 +38,12 @@ fn oidc() -> World {
     World::example("oidc")
 }
 
-/// `[environments.<env>.gitlab]` for a list of branches and tags, in the schema in force.
-fn gitlab_section(projects: &str, branches: &str, tags: &str, extra: &str) -> String {
-    if BRANCHES_AND_TAGS_APART {
-        format!("projects = {projects}\nbranches = {branches}\ntags = {tags}\n{extra}")
-    } else {
-        // The old schema pairs every ref type with every ref: declare only what is asked.
-        let (types, refs) = match (branches, tags) {
-            (b, "[]") => ("[\"branch\"]", b),
-            ("[]", t) => ("[\"tag\"]", t),
-            _ => panic!("the old schema cannot keep branches and tags apart"),
-        };
-        format!("projects = {projects}\nref_types = {types}\nrefs = {refs}\n")
-    }
-}
-
 /// A protected environment whose projects are a group glob: `acme/*` admits every project of
 /// every subgroup of `acme` (IAM's `*` matches `/`), acknowledged as the topology must.
 fn group_glob() -> World {
-    let ack = if PROTECTED_WILDCARDS_NEED_ACKNOWLEDGEMENT {
-        "accept_project_globs = [\"acme/*\"]\n"
-    } else {
-        ""
-    };
     World::tempting(
         "tempting/group-glob.toml",
-        &format!(
-            r#"[broker]
+        r#"[broker]
 account_id = "111111111111"
 region = "eu-west-1"
 
@@ -95,13 +56,14 @@ audience = "https://aws.rolehop.example.com"
 protected = true
 
 [environments.prod.gitlab]
-{}environments = ["production"]
+projects = ["acme/*"]
+accept_project_globs = ["acme/*"]
+branches = ["main"]
+environments = ["production"]
 
 [environments.prod.accounts]
 prod-eu = "222222222222"
 "#,
-            gitlab_section("[\"acme/*\"]", "[\"main\"]", "[]", ack)
-        ),
     )
 }
 
@@ -365,9 +327,7 @@ pub fn catalogue() -> Vec<Threat> {
         )
         .control(legit_ak_first(&ak))
         .control(legit_deploy(&oi))
-        .refused_if(
-            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-            Probe::hop(
+        .refused(Probe::hop(
                 "access keys: SourceIdentity `alice` -> prod service role",
                 broker_hop(
                     &ak,
@@ -377,9 +337,7 @@ pub fn catalogue() -> Vec<Threat> {
                 ),
             ),
         )
-        .refused_if(
-            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-            Probe::hop(
+        .refused(Probe::hop(
                 "oidc: SourceIdentity `alice` -> prod deployment role",
                 assume(
                     &oi.service_session("prod"),
@@ -398,9 +356,7 @@ pub fn catalogue() -> Vec<Threat> {
         .control(legit_ak_first(&ak))
         .control(legit_deploy(&ak))
         .control(legit_deploy(&oi))
-        .refused_if(
-            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-            Probe::hop(
+        .refused(Probe::hop(
                 "access keys: tag team=admins -> prod service role",
                 broker_hop(
                     &ak,
@@ -410,9 +366,7 @@ pub fn catalogue() -> Vec<Threat> {
                 ),
             ),
         )
-        .refused_if(
-            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-            Probe::hop(
+        .refused(Probe::hop(
                 "access keys: tag team=admins added on the deployment hop",
                 assume(
                     &ak.service_session("prod"),
@@ -421,9 +375,7 @@ pub fn catalogue() -> Vec<Threat> {
                 ),
             ),
         )
-        .refused_if(
-            TRUST_LIMITS_TAGS_AND_SOURCE_IDENTITY,
-            Probe::hop(
+        .refused(Probe::hop(
                 "oidc: tag team=admins -> prod deployment role",
                 assume(
                     &oi.service_session("prod"),
@@ -504,9 +456,7 @@ pub fn catalogue() -> Vec<Threat> {
             &oi.token(&sub("acme/shop", "tag", "v1.2.0")),
             "prod",
         ))
-        .refused_if(
-            BRANCHES_AND_TAGS_APART,
-            web(
+        .refused(web(
                 &oi,
                 "ID token of branch v-pwn -> prod service role",
                 &oi.token(&sub("acme/shop", "branch", "v-pwn")),
@@ -520,9 +470,7 @@ pub fn catalogue() -> Vec<Threat> {
             "AWS: prod's `sub` patterns pair branch names with `ref_type:branch` only",
         )
         .control(prod_main_token(&oi))
-        .refused_if(
-            BRANCHES_AND_TAGS_APART,
-            web(
+        .refused(web(
                 &oi,
                 "ID token of tag main -> prod service role",
                 &oi.token(&sub("acme/shop", "tag", "main")),
@@ -576,11 +524,10 @@ pub fn catalogue() -> Vec<Threat> {
                 &g.token(&sub("acme/sub/x", "branch", "main")),
                 "prod",
             ));
-            if PROTECTED_WILDCARDS_NEED_ACKNOWLEDGEMENT {
-                t.with_cli("rolehop render (validation)", cli_group_glob_needs_acknowledgement)
-            } else {
-                t
-            }
+            t.with_cli(
+                "rolehop render (validation)",
+                cli_group_glob_needs_acknowledgement,
+            )
         },
         Threat::new(
             "another_tools_audience_is_refused",
@@ -727,11 +674,7 @@ pub fn catalogue() -> Vec<Threat> {
                     &ak.first_ask("prod").tag("gitlab:project", "acme/other"),
                 ),
             ));
-            if ROLEHOP_CHECKS_THE_JOB_AGAINST_THE_TOPOLOGY {
-                t.with_cli("rolehop assume (own check)", cli_job_outside_the_topology)
-            } else {
-                t
-            }
+            t.with_cli("rolehop assume (own check)", cli_job_outside_the_topology)
         },
         Threat::new(
             "an_expired_id_token_is_refused",
@@ -740,18 +683,14 @@ pub fn catalogue() -> Vec<Threat> {
             "AWS STS refuses expired tokens (not emulated: moto accepts any token); rolehop refuses it before calling STS (exit 5)",
         )
         .with_cli("rolehop assume (own check)", cli_expired_token),
-    ]
-    .into_iter()
-    .chain(TEMPLATES_REFUSE_INJECTION.then(|| {
         Threat::new(
             "yaml_injected_through_topology_strings_is_refused",
             "a topology value adds resources to broker.yaml that `rolehop audit --config` never sees",
             "the audience, an inline policy's path, a GitLab environment name and the topology's file name carrying a line break (`\\n`, U+2028, U+0085) and a YAML resource",
             "rolehop's validation and renderer: such strings are refused or escaped",
         )
-        .with_cli("rolehop render", cli_yaml_injection)
-    }))
-    .collect()
+        .with_cli("rolehop render", cli_yaml_injection),
+    ]
 }
 
 /// A principal outside the topology, allowed everything by its own account.
@@ -964,9 +903,7 @@ fn an_expired_id_token_is_refused() {
 /// rolehop's validation and renderer.
 #[test]
 fn yaml_injected_through_topology_strings_is_refused() {
-    if TEMPLATES_REFUSE_INJECTION {
-        verify("yaml_injected_through_topology_strings_is_refused");
-    }
+    verify("yaml_injected_through_topology_strings_is_refused");
 }
 
 /// The documents the attacks are made against are the ones `rolehop render` writes: every

@@ -138,16 +138,6 @@ impl Threat {
         self
     }
 
-    /// `refused` once the hole is closed (`fixed`), `admitted` before: an expectation
-    /// another branch provides.
-    pub fn refused_if(self, fixed: bool, p: Probe) -> Threat {
-        if fixed {
-            self.refused(p)
-        } else {
-            self.admitted(p)
-        }
-    }
-
     pub fn with_moto(mut self, f: fn(&crate::moto::Deployed)) -> Threat {
         self.moto = Some(f);
         self

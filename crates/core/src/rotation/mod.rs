@@ -550,7 +550,8 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         let mut legacy_id = None;
         if let Some((id_var, secret_var)) = &s.legacy_vars {
             if let Some(v) = self.vars.get(id_var)? {
-                legacy_id = Some(v.value.expose_secret().trim().to_owned()).filter(|v| !v.is_empty());
+                legacy_id =
+                    Some(v.value.expose_secret().trim().to_owned()).filter(|v| !v.is_empty());
                 legacy.push(id_var.clone());
             }
             if self.vars.get(secret_var)?.is_some() {
@@ -880,7 +881,9 @@ impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
         match (&w.var, &w.pair, &w.held) {
             (None, _, Some(h)) => format!("no value (the legacy variables hold key `{h}`)"),
             (None, _, None) => "nothing (the variable is missing)".to_owned(),
-            (Some(_), Held::Malformed, _) => "a value that is not `<access key id>:<secret>`".to_owned(),
+            (Some(_), Held::Malformed, _) => {
+                "a value that is not `<access key id>:<secret>`".to_owned()
+            }
             (Some(_), _, Some(h)) => format!("key `{h}`"),
             (Some(_), _, None) => "a hidden value naming no key".to_owned(),
         }

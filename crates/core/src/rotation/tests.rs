@@ -206,7 +206,10 @@ fn a_healthy_rotation_moves_gitlab_to_a_new_verified_key_and_retires_the_old_one
     assert_eq!(delete_due.unwrap(), clock.now() + DEFAULT_DELETE_AFTER);
     assert_eq!(held_pair(&vars).unwrap().0, *new);
     assert_invariant(&keys, &vars, "rotated");
-    assert!(!vars.vars.contains_key(AK) && !vars.vars.contains_key(SK), "migrated");
+    assert!(
+        !vars.vars.contains_key(AK) && !vars.vars.contains_key(SK),
+        "migrated"
+    );
     assert_eq!(keys.status(OLD), Some(KeyStatus::Inactive));
     assert_eq!(keys.status(new), Some(KeyStatus::Active));
     assert!(described_key(vars.vars[KV].description.as_deref().unwrap()) == Some(new.as_str()));
