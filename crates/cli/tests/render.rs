@@ -71,6 +71,7 @@ fn a_broken_topology_renders_nothing_and_points_at_the_problem() {
     let src = std::fs::read_to_string(example("access-keys"))
         .unwrap()
         .replace("prod-eu = \"222222222222\"", "prod-eu = \"22222\"");
+    let line = 1 + src.lines().position(|l| l.contains("\"22222\"")).unwrap();
     let config = tmp.path().join("rolehop.toml");
     std::fs::write(&config, src).unwrap();
     std::fs::create_dir_all(tmp.path().join("policies")).unwrap();
@@ -89,10 +90,45 @@ fn a_broken_topology_renders_nothing_and_points_at_the_problem() {
         .assert()
         .code(3)
         .stderr(
-            predicate::str::contains("rolehop.toml:29:").and(predicate::str::contains("22222")),
+            predicate::str::contains(format!("rolehop.toml:{line}:"))
+                .and(predicate::str::contains("22222")),
         );
     assert!(
         !out.exists(),
         "no template may be written for a broken topology"
     );
+}
+
+#[test]
+fn a_trust_policy_aws_would_refuse_for_its_size_renders_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let many: Vec<String> = (0..40).map(|i| format!("\"acme/service-{i:02}\"")).collect();
+    let src = std::fs::read_to_string(example("oidc")).unwrap().replacen(
+        "projects = [\"acme/shop\"]",
+        &format!("projects = [{}]", many.join(", ")),
+        1,
+    );
+    let config = tmp.path().join("rolehop.toml");
+    std::fs::write(&config, src).unwrap();
+    std::fs::create_dir_all(tmp.path().join("policies")).unwrap();
+    std::fs::copy(
+        example("oidc").with_file_name("policies/deploy-app.json"),
+        tmp.path().join("policies/deploy-app.json"),
+    )
+    .unwrap();
+    let out = tmp.path().join("rendered");
+    Command::cargo_bin("rolehop")
+        .unwrap()
+        .args(["render", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(3)
+        .stderr(
+            predicate::str::contains("the service role trust policy of environment `prod`")
+                .and(predicate::str::contains("over IAM's limit of 2048"))
+                .and(predicate::str::contains("[trust-size]")),
+        );
+    assert!(!out.exists(), "nothing may be written");
 }
