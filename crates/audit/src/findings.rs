@@ -703,7 +703,7 @@ fn ref_type_rules(role: &crate::model::Principal, subs: &[String], out: &mut Vec
     }
     for ((project, r), ts) in types {
         let both = ts.contains(&Some("branch")) && ts.contains(&Some("tag"));
-        let any = ts.iter().any(|t| t.is_none_or(|t| has_wildcard(t)));
+        let any = ts.iter().any(|t| t.is_none_or(has_wildcard));
         if !(both || any) {
             continue;
         }

@@ -634,4 +634,43 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
         assert!(out.stdout.is_empty(), "{what}: no credentials printed");
         assert_eq!(requests, 0, "{what}: no request may reach AWS");
     }
+
+    // OIDC mode too: the trust policy is the enforcement there, the check an early, clear
+    // error, made before the ID token is even read.
+    std::fs::create_dir(dir.path().join("oidc")).unwrap();
+    let oidc_cfg = seeded_topology(&dir.path().join("oidc"), true);
+    let proxy = FaultProxy::start(
+        moto.port,
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            faults: Vec::new(),
+            max_consecutive: None,
+        },
+    );
+    let out = rolehop(&moto, &seed)
+        .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .env("CI_PROJECT_PATH", "acme/shop-fork")
+        .env(
+            "ROLEHOP_ID_TOKEN",
+            id_token(
+                "project_path:acme/shop-fork:ref_type:branch:ref:main",
+                "https://aws.example",
+                600,
+            ),
+        )
+        .args(["assume", "--config"])
+        .arg(&oidc_cfg)
+        .args(["--env", "prod"])
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{e}");
+    assert!(
+        e.contains("project: `acme/shop-fork` (CI_PROJECT_PATH)"),
+        "{e}"
+    );
+    assert_eq!(proxy.stats().requests, 0, "no request may reach AWS");
 }

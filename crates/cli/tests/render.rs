@@ -102,7 +102,9 @@ fn a_broken_topology_renders_nothing_and_points_at_the_problem() {
 #[test]
 fn a_trust_policy_aws_would_refuse_for_its_size_renders_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let many: Vec<String> = (0..40).map(|i| format!("\"acme/service-{i:02}\"")).collect();
+    let many: Vec<String> = (0..40)
+        .map(|i| format!("\"acme/service-{i:02}\""))
+        .collect();
     let src = std::fs::read_to_string(example("oidc")).unwrap().replacen(
         "projects = [\"acme/shop\"]",
         &format!("projects = [{}]", many.join(", ")),

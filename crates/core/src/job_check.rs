@@ -15,6 +15,7 @@ use std::fmt;
 use rolehop_policy::pattern::Glob;
 
 use crate::gitlab_ctx::JobContext;
+use crate::span::printable;
 use crate::topology::{Environment, GitlabAccess, RefType};
 
 /// IAM `StringLike`: `*` any run of characters (`/` included), `?` one; case-sensitive.
@@ -135,6 +136,7 @@ pub struct JobRefusal {
 
 impl fmt::Display for JobRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The mismatches quote CI_* values, which the job's author chooses.
         let parts: Vec<&str> = self.mismatches.iter().map(Mismatch::part).collect();
         write!(
             f,
@@ -146,7 +148,7 @@ impl fmt::Display for JobRefusal {
             }
         )?;
         for m in &self.mismatches {
-            write!(f, "\n  - {m}")?;
+            write!(f, "\n  - {}", printable(&m.to_string()))?;
         }
         write!(
             f,
@@ -161,7 +163,8 @@ impl fmt::Display for JobRefusal {
 
 impl std::error::Error for JobRefusal {}
 
-/// The ref patterns of `ref_type` that `access` admits.
+/// The ref patterns of `ref_type` that `access` admits: a branch is matched only against
+/// `branches`, a tag only against `tags`, as the trust policy's `ref_type` does.
 fn allowed_refs(access: &GitlabAccess, ref_type: RefType) -> Vec<String> {
     match ref_type {
         RefType::Branch => access.branches.clone(),

@@ -59,19 +59,65 @@ impl fmt::Display for Location {
     }
 }
 
+/// `s` with control characters, line separators, the BOM and bidirectional overrides written
+/// as Rust escapes (`\n`, `\u{1b}`): user text in a message must not move the cursor, colour a terminal or a job
+/// log, or start a line that looks like another message.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            // Line separators, the byte order mark and the bidirectional overrides, which
+            // reorder what a reader sees.
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Renders the source line with a caret under the column, indented, or nothing.
 pub fn caret(loc: &Location) -> String {
     if loc.line == 0 || loc.source_line.is_empty() {
         return String::new();
     }
-    let pad: String = loc
+    let before: String = loc
         .source_line
         .chars()
         .take(loc.column.saturating_sub(1))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
+    let pad = " ".repeat(printable(&before).chars().count());
     format!(
         "\n  {:>4} | {}\n       | {}^",
-        loc.line, loc.source_line, pad
+        loc.line,
+        printable(&loc.source_line),
+        pad
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_cannot_reach_the_terminal_raw() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\nc\u{9b}\u{2028}é"),
+            "a\\u{1b}[31mb\\nc\\u{9b}\\u{2028}é"
+        );
+        let loc = Location {
+            file: "t.toml".into(),
+            line: 2,
+            column: 4,
+            source_line: "\u{9b}x = \"y\"".into(),
+        };
+        // The caret stays under the column the escape moved.
+        assert_eq!(
+            caret(&loc),
+            "\n     2 | \\u{9b}x = \"y\"\n       |         ^"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::duration::{format_secs, parse_duration_secs};
-use crate::span::{Location, caret};
+use crate::span::{Location, caret, printable};
 use crate::validate;
 
 /// AWS caps any session reached by role chaining at one hour.
@@ -320,8 +320,8 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}: {} [{}]{}",
-            self.location,
-            self.message,
+            printable(&self.location.to_string()),
+            printable(&self.message),
             self.rule,
             caret(&self.location)
         )
@@ -598,6 +598,9 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
                                         "the audience has {} characters; AWS allows at most 255",
                                         s.chars().count()
                                     ));
+                                }
+                                if s.contains('$') {
+                                    return Err(format!("audience `{s}` contains `$`: GitLab expands variables in `id_tokens:aud` (since 16.1), so the ID token's `aud` would not be the audience the trust policy names"));
                                 }
                                 validate::no_dynamic_reference(s)
                             });

@@ -340,6 +340,47 @@ const CASES: &[(&str, &str, &str, usize, usize, &str)] = &[
         8,
         "deployment tier",
     ),
+    // Strings that reach rendered files or CloudFormation keep their strict shape.
+    (
+        "region = \"eu-west-1\"",
+        "region = \"eu-west-1\"\nstack_name = \"broker\\nResources:\"",
+        "stack-name",
+        4,
+        14,
+        "only letters, digits and `-`",
+    ),
+    (
+        "branches = [\"main\"]",
+        "branches = [\"main\"]\nenvironments = [\"prod$CI_JOB_ID\"]",
+        "gitlab-environment",
+        15,
+        17,
+        "not a GitLab environment name",
+    ),
+    (
+        "inline_policies = [\"deploy.json\"]",
+        "inline_policies = [\"deploy.json\"]\nboundary = \"arn:aws:iam::aws:policy/x\\u2028Resources:\"",
+        "policy-arn",
+        21,
+        12,
+        "managed policy ARN",
+    ),
+    (
+        "mode = \"access-keys\"",
+        "mode = \"oidc\"\nissuer = \"https://gitlab.example.com\"\naudience = \"https://aws/$CI_PROJECT_PATH\"",
+        "oidc-audience",
+        8,
+        12,
+        "expands variables",
+    ),
+    (
+        "mode = \"access-keys\"",
+        "mode = \"oidc\"\nissuer = \"https://gitlab.example.com\"\naudience = \"{{resolve:ssm:/aud}}\"",
+        "oidc-audience",
+        8,
+        12,
+        "CloudFormation would replace it",
+    ),
 ];
 
 #[test]

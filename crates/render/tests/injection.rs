@@ -84,9 +84,11 @@ max_session = "@@env.max_session@@"
 external_id = "@@env.external_id@@"
 
 [environments."@@env.name@@".gitlab]
-projects = ["@@access.project@@"]
-branches = ["@@access.ref@@"]
+projects = ["@@access.project@@", "acme/tools/*"]
+accept_project_globs = ["@@access.accept_project_glob@@"]
+branches = ["@@access.branch@@", "release/*"]
 tags = ["@@access.tag@@"]
+protected_ref_globs = ["@@access.protected_ref_glob@@"]
 environments = ["@@access.environment@@"]
 
 [environments."@@env.name@@".accounts]
@@ -116,7 +118,7 @@ external_id = "@@env.external_id@@"
 
 [environments."@@env.name@@".gitlab]
 projects = ["@@access.project@@"]
-branches = ["@@access.ref@@"]
+branches = ["@@access.branch@@"]
 tags = ["@@access.tag@@"]
 environments = ["@@access.environment@@", "@@access.environment_glob@@"]
 
@@ -202,8 +204,10 @@ fn slots() -> BTreeMap<&'static str, (&'static str, Shows)> {
         ("env.external_id", ("acme-prod", Exact)),
         ("env.organizational_unit", ("ou-abcd-12345678", Elsewhere)),
         ("access.project", ("acme/shop", Inside)),
-        ("access.ref", ("main", Elsewhere)),
-        ("access.tag", ("v1", Elsewhere)),
+        ("access.accept_project_glob", ("acme/tools/*", Elsewhere)),
+        ("access.branch", ("main", Elsewhere)),
+        ("access.tag", ("v1.0", Elsewhere)),
+        ("access.protected_ref_glob", ("release/*", Elsewhere)),
         ("access.environment", ("production", Exact)),
         ("access.environment_glob", ("review/*", Elsewhere)),
         ("account.name", ("prod-eu", Inside)),
@@ -456,6 +460,14 @@ fn no_topology_string_can_change_what_the_rendered_yaml_means() {
                     assert!(!d.message.is_empty());
                     rules.insert(d.rule);
                 }
+                // The message quotes the value without letting it reach the terminal raw.
+                assert_eq!(
+                    raw_unsafe(&e.to_string()),
+                    None,
+                    "{} {:?}: {e}",
+                    c.slot,
+                    c.value
+                );
                 assert!(
                     e.diagnostics.iter().any(|d| d.location.line == line),
                     "{} {}={:?}: no diagnostic at line {line}: {e}",
@@ -544,7 +556,7 @@ fn no_topology_string_can_change_what_the_rendered_yaml_means() {
         // Projects and refs are written verbatim only into the OIDC trust's `sub` patterns.
         let shows = match (c.template, c.slot) {
             ("access-keys", "access.project") => Shows::Elsewhere,
-            ("oidc", "access.ref" | "access.tag") => Shows::Inside,
+            ("oidc", "access.branch" | "access.tag") => Shows::Inside,
             (_, slot) => slots()[slot].1,
         };
         match shows {

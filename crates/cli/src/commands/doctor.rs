@@ -16,6 +16,7 @@ use rolehop_core::gitlab_ctx::{Env, JobContext, ProcessEnv};
 use rolehop_core::id_token::{self, Claims};
 use rolehop_core::job_check::{check_job, string_like};
 use rolehop_core::secret::secret;
+use rolehop_core::span::printable;
 use rolehop_core::topology::{Auth, Environment};
 
 use super::selection::{self, Selection};
@@ -245,7 +246,11 @@ fn check_context(r: &mut Report, e: &Environment, job: &JobContext) {
         Err(refusal) => {
             for m in &refusal.mismatches {
                 r.fail(
-                    format!("{m}: rolehop refuses to hand out `{}`'s credentials", e.name),
+                    format!(
+                        "{}: rolehop refuses to hand out `{}`'s credentials",
+                        printable(&m.to_string()),
+                        e.name
+                    ),
                     format!(
                         "run the job from a {} the topology's `[environments.{}.gitlab]` names, or add it there and roll out",
                         m.part(),
