@@ -168,7 +168,7 @@ def demo(moto, work):
     rc, out = run([ROLEHOP, "rollout", "--config", "rolehop.toml"], cwd=repo, env=admin, check_rc=0)
     check("nothing to change" in out, "a second rollout changes nothing")
 
-    step("4. broker access keys, as `rolehop rotate` would store them in masked, protected, environment-scoped variables")
+    step("4. broker access keys, as `rolehop rotate` stores them: ROLEHOP_BROKER_KEY = <id>:<secret>, masked, protected, environment-scoped")
     broker_keys = {}
     for env, scope in [("prod", "production"), ("nonprod", "staging")]:
         k = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName=f"rolehop-{env}")
@@ -188,10 +188,9 @@ def demo(moto, work):
     def pipeline(ref, protected, jobs=()):
         # GitLab hands protected variables only to protected refs: so does this variables file.
         scopes = {s: v for s, v in broker_keys.items() if protected or s != "production"}
-        lines = []
-        for var, i in [("AWS_ACCESS_KEY_ID", 0), ("AWS_SECRET_ACCESS_KEY", 1)]:
-            lines.append(f"{var}:\n  values:")
-            lines += [f'    "{s}": "{v[i]}"' for s, v in scopes.items()]
+        # One variable per environment scope, `<access key id>:<secret>`, as `rolehop rotate` writes it.
+        lines = ["ROLEHOP_BROKER_KEY:\n  values:"]
+        lines += [f'    "{s}": "{v[0]}:{v[1]}"' for s, v in scopes.items()]
         (repo / ".gitlab-ci-local-variables.yml").write_text("\n".join(lines) + "\n")
         # gitlab-ci-local has no protected branches: the demo says which ref is protected.
         cmd = ["gitlab-ci-local", "--shell-isolation", "--ignore-predefined-vars", "CI_COMMIT_REF_PROTECTED",

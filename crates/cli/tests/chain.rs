@@ -673,4 +673,112 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
         "{e}"
     );
     assert_eq!(proxy.stats().requests, 0, "no request may reach AWS");
+
+/// Runs `rolehop exec ... -- sh -c 'env > FILE'` and returns what the deploy command saw.
+fn child_env(cmd: &mut assert_cmd::Command) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("env");
+    let out = cmd
+        .args(["--", "sh", "-c", &format!("env > '{}'", file.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::read_to_string(&file).unwrap()
+}
+
+#[test]
+fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let dir = tempfile::tempdir().unwrap();
+    // The topology names its own variables for a hand-made key pair.
+    let cfg = seeded_topology(dir.path(), false);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "[environments.prod]",
+            "[gitlab]\nproject = \"acme/shop\"\naccess_key_var = \"PROD_KEY_ID\"\nsecret_key_var = \"PROD_KEY_SECRET\"\n\n[environments.prod]",
+        ),
+    )
+    .unwrap();
+    let pair = format!("{}:{}", seed.access_key_id, seed.secret_access_key);
+    let jwt = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://vault.example",
+        600,
+    );
+    let seen = child_env(
+        rolehop(&moto, &seed)
+            .args(["exec", "--config"])
+            .arg(&cfg)
+            .args(["--env", "prod"])
+            .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+            .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("ROLEHOP_BROKER_KEY", &pair)
+            // Copies under names the job chose (`MY_KEY: $ROLEHOP_BROKER_KEY`).
+            .env("MY_KEY", &pair)
+            .env("MY_SECRET_COPY", &seed.secret_access_key)
+            .env("PROD_KEY_ID", &seed.access_key_id)
+            .env("PROD_KEY_SECRET", &seed.secret_access_key)
+            .env("GITLAB_TOKEN", "glpat-must-not-reach-deploy")
+            .env(
+                "ROLEHOP_ROTATOR_KEY",
+                "AKIAROTATOR000000000:rotatorSecret000",
+            )
+            .env("VAULT_ID_TOKEN", &jwt)
+            .env("APP_SETTING", "kept"),
+    );
+    for name in [
+        "ROLEHOP_BROKER_KEY=",
+        "MY_KEY=",
+        "MY_SECRET_COPY=",
+        "PROD_KEY_ID=",
+        "PROD_KEY_SECRET=",
+        "GITLAB_TOKEN=",
+        "ROLEHOP_ROTATOR_KEY=",
+        "VAULT_ID_TOKEN=",
+    ] {
+        assert!(
+            !seen.lines().any(|l| l.starts_with(name)),
+            "the deploy command got {name}"
+        );
+    }
+    for value in [&seed.secret_access_key, &seed.access_key_id, &jwt] {
+        assert!(
+            !seen.contains(value.as_str()),
+            "a consumed value reached the deploy command"
+        );
+    }
+    assert!(seen.contains("APP_SETTING=kept"), "{seen}");
+    assert!(
+        seen.contains("AWS_SESSION_TOKEN="),
+        "the deployment credentials are there"
+    );
+
+    // OIDC from a file (a GitLab file variable holds its path): neither the path nor the token
+    // reaches the deploy command, whatever the variables are called.
+    let token = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://aws.example",
+        600,
+    );
+    let file = dir.path().join("id-token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let path = file.to_str().unwrap();
+    let seen = child_env(
+        rolehop(&moto, &seed)
+            .args(["exec", "--base", "oidc", "--id-token-file", path])
+            .env("GITLAB_ID_TOKEN_FILE", path)
+            .env("TOKEN_PATH", path)
+            .env("MY_JWT", &token),
+    );
+    for value in [path, token.as_str()] {
+        assert!(
+            !seen.contains(value),
+            "the deploy command got `{value}`:\n{seen}"
+        );
+    }
 }

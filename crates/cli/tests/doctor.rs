@@ -113,10 +113,38 @@ fn missing_keys_point_at_protected_variables() {
     let (code, text) = run(doctor(&c, false).env_remove("AWS_ACCESS_KEY_ID"));
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("FAIL  no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the job"),
+        text.contains(
+            "FAIL  no ROLEHOP_BROKER_KEY (nor AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) in the job"
+        ),
         "{text}"
     );
-    assert!(text.contains("masked, protected variables"), "{text}");
+    assert!(text.contains("masked, protected variable"), "{text}");
+    assert!(text.contains("`<access key id>:<secret>`"), "{text}");
+}
+
+#[test]
+fn the_combined_broker_key_is_read_and_a_malformed_one_named_without_its_value() {
+    let c = case();
+    let id = "AKIAIOSFODNN7EXAMPLE";
+    let (code, text) = run(doctor(&c, false)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("ROLEHOP_BROKER_KEY", "not a pair"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("`ROLEHOP_BROKER_KEY` is not `<access key id>:<secret access key>`"),
+        "{text}"
+    );
+    assert!(!text.contains("not a pair"), "{text}");
+    let (_, text) = run(doctor(&c, false)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("ROLEHOP_BROKER_KEY", format!("{id}:wJalrXUtnFEMI/K7MDENG")));
+    assert!(
+        text.contains(&format!("{id} from ROLEHOP_BROKER_KEY")),
+        "{text}"
+    );
+    assert!(!text.contains("wJalrXUtnFEMI"), "{text}");
 }
 
 #[test]

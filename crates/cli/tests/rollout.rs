@@ -2,7 +2,9 @@
 //! appear in their accounts, a second run changes nothing and says so, a failing account is
 //! named with its reason (exit 11), and credentials of the wrong account are refused (exit 5).
 //! Service-managed StackSets run against moto's Organizations: OUs seeded in the broker
-//! (management) account, whose member accounts get the deployment role.
+//! account, which is the organization's management account here (so the topology calls
+//! StackSets as the management account; moto cannot emulate a delegated administrator),
+//! whose member accounts get the deployment role.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -279,22 +281,26 @@ fn after_rollout_a_job_reaches_the_deployment_role_through_the_rendered_iam() {
         .stderr(predicate::str::contains("rolehop-prod-service"));
 }
 
-#[test]
-fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
-    let moto = Moto::start();
-    let keys = admin_keys(&moto);
-    let home = tempfile::tempdir().unwrap();
+/// A git project holding the access-keys example (its topology passed through `edit`), the
+/// rendered pipeline included from `.gitlab-ci.yml`, rolled out to moto.
+fn ci_project(
+    moto: &Moto,
+    keys: &(String, String),
+    home: &std::path::Path,
+    edit: impl Fn(String) -> String,
+) -> tempfile::TempDir {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     let src = example().parent().unwrap().to_path_buf();
-    std::fs::copy(src.join("rolehop.toml"), p.join("rolehop.toml")).unwrap();
+    let topo = std::fs::read_to_string(src.join("rolehop.toml")).unwrap();
+    std::fs::write(p.join("rolehop.toml"), edit(topo)).unwrap();
     std::fs::create_dir(p.join("policies")).unwrap();
     std::fs::copy(
         src.join("policies/deploy-app.json"),
         p.join("policies/deploy-app.json"),
     )
     .unwrap();
-    rolehop(&moto, &keys, home.path())
+    rolehop(moto, keys, home)
         .current_dir(p)
         .args(["render", "--config", "rolehop.toml", "--out", "rolehop"])
         .assert()
@@ -334,18 +340,22 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
                 .success()
         );
     }
-    rolehop(&moto, &keys, home.path())
+    rolehop(moto, keys, home)
         .current_dir(p)
         .args(["rollout", "--config", "rolehop.toml"])
         .assert()
         .success();
-    let xml = moto.iam(
-        BROKER,
-        "CreateAccessKey",
-        &[("UserName", "rolehop-nonprod")],
-    );
-    moto.enable_auth();
+    project
+}
 
+/// Runs one job of the project's pipeline with gitlab-ci-local (shell executor) and the
+/// given `--variable`s; returns whether it passed and its output.
+fn gitlab_ci_local(
+    project: &std::path::Path,
+    home: &std::path::Path,
+    job: &str,
+    vars: &[(&str, &str)],
+) -> (bool, String) {
     let bin_dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(
         assert_cmd::cargo::cargo_bin("rolehop"),
@@ -362,40 +372,224 @@ fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
             .display(),
         std::env::var("PATH").unwrap()
     );
-    let out = std::process::Command::new("gitlab-ci-local")
-        .current_dir(p)
+    let mut c = std::process::Command::new("gitlab-ci-local");
+    c.current_dir(project)
         .env("PATH", path)
-        .env("HOME", home.path())
-        .args(["rolehop:deploy:nonprod:staging", "--variable"])
-        .arg(format!(
-            "AWS_ACCESS_KEY_ID={}",
-            xml_field(&xml, "AccessKeyId")
-        ))
-        .arg("--variable")
-        .arg(format!(
-            "AWS_SECRET_ACCESS_KEY={}",
-            xml_field(&xml, "SecretAccessKey")
-        ))
-        .arg("--variable")
-        .arg(format!("AWS_ENDPOINT_URL={}", moto.url()))
-        .args(["--variable", "AWS_DEFAULT_REGION=eu-west-1"])
-        .output()
-        .unwrap();
+        .env("HOME", home)
+        .arg(job);
+    for (k, v) in vars {
+        c.arg("--variable").arg(format!("{k}={v}"));
+    }
+    let out = c.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{text}");
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let project = ci_project(&moto, &keys, home.path(), |t| t);
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
+    );
+    moto.enable_auth();
+    // The broker key as `rolehop rotate` stores it: one variable, `<id>:<secret>`.
+    let pair = format!(
+        "{}:{}",
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey")
+    );
+    deploys_to_staging(&moto, project.path(), home.path(), &pair);
+}
+
+/// The staging deploy job, given `ROLEHOP_BROKER_KEY` = `pair`, passes and its deploy command
+/// runs as the deployment role of the staging account.
+fn deploys_to_staging(moto: &Moto, project: &std::path::Path, home: &std::path::Path, pair: &str) {
+    let (ok, text) = gitlab_ci_local(
+        project,
+        home,
+        "rolehop:deploy:nonprod:staging",
+        &[
+            ("ROLEHOP_BROKER_KEY", pair),
+            ("AWS_ENDPOINT_URL", &moto.url()),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ],
+    );
+    assert!(ok, "{text}");
     assert!(
         text.contains("PASS  rolehop:deploy:nonprod:staging"),
         "{text}"
     );
-    // The deploy command ran as the deployment role of the staging account.
     assert!(
         text.contains("arn:aws:sts::333333333333:assumed-role/rolehop-nonprod-deploy/"),
         "{text}"
     );
+}
+
+#[test]
+fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
+    use rolehop_aws::iam::IamKeyStore;
+    use rolehop_core::rotation::{KeyStatus, KeyStore, Verification};
+    use rolehop_core::secret::secret;
+    use rolehop_testkit::gitlab::{GitlabServer, TOKEN};
+
+    let moto = Moto::start();
+    let gitlab = GitlabServer::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let url = gitlab.url();
+    let project = ci_project(&moto, &keys, home.path(), |t| {
+        t.replace("https://gitlab.example.com", &url)
+    });
+    // The broker user's current key, in GitLab the way the rotation stores it.
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
+    );
+    let (old, old_secret) = (
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey"),
+    );
+    gitlab.set_variable(
+        "projects/acme/shop",
+        "ROLEHOP_BROKER_KEY",
+        "staging",
+        &format!("{old}:{old_secret}"),
+    );
+    // The rotation administrator: an IAM user with IAM rights only (moto 5.2.5 authorizes IAM
+    // calls against `*` and refuses TagUser under a list of named actions, so the least
+    // privilege docs/rotation.md gives cannot be reproduced here; `iam:*` on `*` stands in).
+    moto.iam(BROKER, "CreateUser", &[("UserName", "rolehop-rotator")]);
+    moto.iam(
+        BROKER,
+        "PutUserPolicy",
+        &[
+            ("UserName", "rolehop-rotator"),
+            ("PolicyName", "rotate"),
+            (
+                "PolicyDocument",
+                &serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Action": "iam:*",
+                    "Resource": "*",
+                }]})
+                .to_string(),
+            ),
+        ],
+    );
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-rotator")],
+    );
+    let rotator = (
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey"),
+    );
+    // moto's auth stays off for the job: with it on, moto 5.2.5 answers aws-sdk-rust's signed
+    // iam:TagUser with an error the SDK cannot parse (boto3's passes). What the job signs as is
+    // still decided: moto's GetCallerIdentity names the user owning the key, and rotate refuses
+    // to run as a broker user, so the job passing means it ran as the rotator.
+
+    // Without the rotator's key the job refuses, even with the broker key in the AWS SDK's own
+    // variables (what the environment used to hand it): it never falls back to them.
+    let (ok, text) = gitlab_ci_local(
+        project.path(),
+        home.path(),
+        "rolehop:rotate-keys:nonprod",
+        &[
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_SERVER_URL", &url),
+            ("GITLAB_TOKEN", TOKEN),
+            ("AWS_ACCESS_KEY_ID", &old),
+            ("AWS_SECRET_ACCESS_KEY", &old_secret),
+            ("AWS_ENDPOINT_URL", &moto.url()),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("`ROLEHOP_ROTATOR_KEY` is not set"), "{text}");
+    assert!(
+        gitlab.requests().is_empty(),
+        "GitLab was called: {:?}",
+        gitlab.requests()
+    );
+
+    // A scheduled pipeline on main. The broker key is also handed to the job in the AWS SDK's
+    // own variables, as an environment used to: rotate must not run as it.
+    let rotator_pair = format!("{}:{}", rotator.0, rotator.1);
+    let (ok, text) = gitlab_ci_local(
+        project.path(),
+        home.path(),
+        "rolehop:rotate-keys:nonprod",
+        &[
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_SERVER_URL", &url),
+            ("ROLEHOP_ROTATOR_KEY", &rotator_pair),
+            ("GITLAB_TOKEN", TOKEN),
+            ("AWS_ACCESS_KEY_ID", &old),
+            ("AWS_SECRET_ACCESS_KEY", &old_secret),
+            ("AWS_ENDPOINT_URL", &moto.url()),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("PASS  rolehop:rotate-keys:nonprod"), "{text}");
+    assert!(text.contains("rotated: GitLab now holds key"), "{text}");
+    for s in [&old_secret, &rotator.1, &TOKEN.to_owned()] {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret is in the job log:\n{text}"
+        );
+    }
+
+    // GitLab holds a new pair that authenticates as the broker user (moto checks signatures).
+    moto.enable_auth();
+    let stored = gitlab
+        .variable("projects/acme/shop", "ROLEHOP_BROKER_KEY", "staging")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (new, new_secret) = stored.split_once(':').unwrap();
+    assert_ne!(new, old);
+    let mut iam = IamKeyStore::connect_with(
+        "eu-west-1",
+        "rolehop-nonprod",
+        Some(&moto.url()),
+        Some((&rotator.0, &secret(rotator.1.clone()))),
+    )
+    .unwrap();
+    assert!(
+        matches!(iam.verify(new, &secret(new_secret)).unwrap(), Verification::Accepted { ref arn } if arn.ends_with(":user/rolehop-nonprod")),
+        "the stored pair does not authenticate"
+    );
+    // The old key is retired: inactive, kept for the grace period.
+    let listed = iam.list_keys().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.id == old && k.status == KeyStatus::Inactive),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.id == new && k.status == KeyStatus::Active),
+        "{listed:?}"
+    );
+
+    // And a deploy job with what GitLab now holds reaches the staging deployment role.
+    deploys_to_staging(&moto, project.path(), home.path(), &stored);
 }
 
 #[test]
@@ -442,7 +636,8 @@ fn org(moto: &Moto, account: &str, action: &str, body: serde_json::Value) -> ser
     serde_json::from_str(&text).unwrap()
 }
 
-/// An organization run from the broker account, with one OU holding `members` new accounts
+/// An organization run from the broker account (so the topology says
+/// `call_as = "management-account"`), with one OU holding `members` new accounts
 /// and `outside` more left at the root. Returns the OU id, the members' and the others' ids.
 fn seed_organization(
     moto: &Moto,
@@ -515,6 +710,12 @@ project = "acme/shop"
 
 [rollout]
 permission_model = "service-managed"
+# The estate these tests seed runs its organization from the broker account, so StackSets are
+# called as the management account. The default (`delegated-admin`) is for a broker registered
+# as delegated administrator of an organization run elsewhere; AWS refuses DELEGATED_ADMIN from
+# the management account itself, and moto 5.2.5 cannot emulate that estate (its StackSets read
+# the organization of the calling account only).
+call_as = "management-account"
 
 [environments.prod]
 protected = true

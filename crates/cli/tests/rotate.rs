@@ -234,7 +234,6 @@ fn crash_matrix(
     name: &str,
     world: fn(&Moto, &GitlabServer) -> (String, String),
 ) {
-    let moto = moto;
     // How many steps a clean rotation takes.
     let total = {
         let srv = GitlabServer::start();

@@ -260,15 +260,8 @@ impl GitlabClient {
         key: &str,
         scope: &str,
     ) -> Result<Option<Variable>, GitlabError> {
-        let path = format!("{}/variables/{}", target.path(), seg(key));
-        let r = self.send(
-            "GET",
-            &path,
-            &[("filter[environment_scope]", scope)],
-            None,
-            &[],
-        )?;
-        if r.status == 404 && message(&r.body).contains("Variable Not Found") {
+        let (path, r) = self.scoped("GET", target, key, scope)?;
+        if variable_not_found(&r) {
             return Ok(None);
         }
         let r = check("GET", &path, target, r)?;
@@ -315,18 +308,30 @@ impl GitlabClient {
         key: &str,
         scope: &str,
     ) -> Result<(), GitlabError> {
+        let (path, r) = self.scoped("DELETE", target, key, scope)?;
+        if variable_not_found(&r) {
+            return Ok(());
+        }
+        check("DELETE", &path, target, r).map(|_| ())
+    }
+
+    /// A bodiless request on one variable in one environment scope: its path and the answer.
+    fn scoped(
+        &self,
+        method: &str,
+        target: &Target,
+        key: &str,
+        scope: &str,
+    ) -> Result<(String, Reply), GitlabError> {
         let path = format!("{}/variables/{}", target.path(), seg(key));
         let r = self.send(
-            "DELETE",
+            method,
             &path,
             &[("filter[environment_scope]", scope)],
             None,
             &[],
         )?;
-        if r.status == 404 && message(&r.body).contains("Variable Not Found") {
-            return Ok(());
-        }
-        check("DELETE", &path, target, r).map(|_| ())
+        Ok((path, r))
     }
 
     /// Every variable of the project or group, following `X-Next-Page` (or `Link: rel="next"`).
@@ -514,6 +519,11 @@ impl GitlabClient {
             body,
         })
     }
+}
+
+/// GitLab's answer for a variable that does not exist in the scope asked for.
+fn variable_not_found(r: &Reply) -> bool {
+    r.status == 404 && message(&r.body).contains("Variable Not Found")
 }
 
 fn transport_detail(e: &ureq::Error) -> String {

@@ -363,3 +363,72 @@ fn rotate_exit(e: RotateError, started: bool) -> CliError {
         e @ RotateError::NewKeyRejected { .. } => CliError::msg(Exit::Unavailable, e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_topologys_url_wins_over_the_flag_and_ci_server_url() {
+        let topo = Some("https://gitlab.example.com");
+        let same = env(&[("CI_SERVER_URL", "https://GITLAB.example.com/")]);
+        assert_eq!(
+            gitlab_url("t.toml", topo, None, &same).unwrap(),
+            "https://gitlab.example.com"
+        );
+        for (flag, ci) in [
+            (None, "https://evil.example"),
+            (Some("https://evil.example"), "https://gitlab.example.com"),
+            (None, "https://gitlab.example.com.evil.example"),
+        ] {
+            let e = gitlab_url("t.toml", topo, flag, &env(&[("CI_SERVER_URL", ci)])).unwrap_err();
+            assert_eq!(e.exit, Exit::Refused, "{flag:?} {ci}");
+        }
+        // Without one in the topology: the flag, then CI_SERVER_URL, else an input error.
+        let ci = env(&[("CI_SERVER_URL", "https://ci.example")]);
+        assert_eq!(
+            gitlab_url("t.toml", None, Some("https://flag.example"), &ci).unwrap(),
+            "https://flag.example"
+        );
+        assert_eq!(
+            gitlab_url("t.toml", None, None, &ci).unwrap(),
+            "https://ci.example"
+        );
+        let e = gitlab_url("t.toml", None, None, &env(&[])).unwrap_err();
+        assert_eq!(e.exit, Exit::Input);
+    }
+
+    #[test]
+    fn the_rotator_key_is_required_in_a_job_and_never_shown() {
+        assert!(rotator_key(ROTATOR_KEY_VAR, &env(&[])).unwrap().is_none());
+        let e = rotator_key(ROTATOR_KEY_VAR, &env(&[("GITLAB_CI", "true")])).unwrap_err();
+        assert_eq!(e.exit, Exit::NoCredentials);
+        let e = rotator_key(
+            ROTATOR_KEY_VAR,
+            &env(&[(ROTATOR_KEY_VAR, "secret-ish value")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.exit, Exit::Input);
+        assert!(!e.error.to_string().contains("secret-ish"));
+        let k = rotator_key(
+            ROTATOR_KEY_VAR,
+            &env(&[(
+                ROTATOR_KEY_VAR,
+                "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG",
+            )]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(k.id, "AKIAIOSFODNN7EXAMPLE");
+    }
+}

@@ -83,8 +83,11 @@ fn healthy_combined() -> (SimKeys, SimVariables) {
     (keys, vars)
 }
 
+/// A starting world: the stores as a healthy setup leaves them.
+type Start = fn() -> (SimKeys, SimVariables);
+
 /// Both starting points: migrating from two variables, and rotating the combined one.
-fn starts() -> [(&'static str, fn() -> (SimKeys, SimVariables)); 2] {
+fn starts() -> [(&'static str, Start); 2] {
     [("legacy pair", healthy), ("combined", healthy_combined)]
 }
 
@@ -264,7 +267,7 @@ fn delete_after_zero_ends_with_exactly_one_key_and_no_record() {
 }
 
 /// How many steps a clean rotation takes (with deletion), for the crash matrix.
-fn clean_steps(start: fn() -> (SimKeys, SimVariables)) -> usize {
+fn clean_steps(start: Start) -> usize {
     let (mut keys, mut vars) = start();
     let clock = TestClock::new();
     let (n, o) = steps_checked(
