@@ -673,6 +673,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
         "{e}"
     );
     assert_eq!(proxy.stats().requests, 0, "no request may reach AWS");
+}
 
 /// Runs `rolehop exec ... -- sh -c 'env > FILE'` and returns what the deploy command saw.
 fn child_env(cmd: &mut assert_cmd::Command) -> String {
