@@ -489,7 +489,11 @@ pub fn catalogue() -> Vec<Threat> {
             "ID token of tag v-pwn -> prod service role",
             &oi.token(&sub("acme/shop", "tag", "v-pwn")),
             "prod",
-        )),
+        ))
+        .with_cli(
+            "rolehop render (validation), rolehop audit",
+            cli_tag_glob_needs_acknowledgement,
+        ),
         Threat::new(
             "a_sibling_or_subgroup_project_is_refused",
             "another project of the group, named like the deploying one, gets prod",
@@ -525,7 +529,7 @@ pub fn catalogue() -> Vec<Threat> {
                 "prod",
             ));
             t.with_cli(
-                "rolehop render (validation)",
+                "rolehop render (validation), rolehop audit",
                 cli_group_glob_needs_acknowledgement,
             )
         },
@@ -1188,35 +1192,80 @@ fn cli_expired_token() {
     assert!(out.stdout.is_empty());
 }
 
-fn cli_group_glob_needs_acknowledgement() {
+/// `rolehop render` (`Some(exit code)`) and, when it renders, `rolehop audit --config`'s report
+/// of the oidc example with `edit` applied.
+fn render_and_audit_oidc(edit: impl Fn(String) -> String) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let src = std::fs::read_to_string(
-        rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml"),
-    )
-    .unwrap()
-    .replacen("projects = [\"acme/shop\"]", "projects = [\"acme/*\"]", 1);
+    let example = rolehop_testkit::workspace_root().join("examples/oidc");
+    let src = edit(std::fs::read_to_string(example.join("rolehop.toml")).unwrap());
     std::fs::write(dir.path().join("rolehop.toml"), src).unwrap();
-    let policies = rolehop_testkit::workspace_root().join("examples/oidc/policies");
     std::fs::create_dir_all(dir.path().join("policies")).unwrap();
-    for f in std::fs::read_dir(policies).unwrap() {
+    for f in std::fs::read_dir(example.join("policies")).unwrap() {
         let f = f.unwrap();
         std::fs::copy(f.path(), dir.path().join("policies").join(f.file_name())).unwrap();
     }
-    let out = Command::cargo_bin("rolehop")
-        .unwrap()
-        .args(["render", "--config"])
-        .arg(dir.path().join("rolehop.toml"))
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    let run = |args: &[&str]| {
+        Command::cargo_bin("rolehop")
+            .unwrap()
+            .args(args)
+            .arg("--config")
+            .arg(dir.path().join("rolehop.toml"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let render = run(&["render", "--out", "out"]);
+    let code = render.status.code();
+    if code != Some(0) {
+        assert!(
+            !dir.path().join("out/broker.yaml").exists(),
+            "a refused topology left files"
+        );
+        return (code, common::stderr(&render), String::new());
+    }
+    let audit = run(&["audit"]);
+    assert!(audit.status.success(), "{}", common::stderr(&audit));
+    (code, common::stderr(&render), common::stdout(&audit))
+}
+
+/// A protected environment with a group glob is refused until acknowledged; then the audit
+/// says whoever can create a project under it reaches the role.
+fn cli_group_glob_needs_acknowledgement() {
+    let glob = |s: String| s.replacen("projects = [\"acme/shop\"]", "projects = [\"acme/*\"]", 1);
+    let (code, err, _) = render_and_audit_oidc(glob);
+    assert_eq!(code, Some(3), "{err}");
     assert!(
-        common::stderr(&out).contains("acme/*"),
-        "{}",
-        common::stderr(&out)
+        err.contains("acme/*") && err.contains("[project-glob]"),
+        "{err}"
     );
-    assert!(!dir.path().join("out/broker.yaml").exists());
+    let (code, err, audit) = render_and_audit_oidc(|s| {
+        glob(s).replacen(
+            "projects = [\"acme/*\"]",
+            "projects = [\"acme/*\"]\naccept_project_globs = [\"acme/*\"]",
+            1,
+        )
+    });
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        audit.contains("RH016") && audit.contains("acme/*"),
+        "{audit}"
+    );
+}
+
+/// The example's `v*` tags render only because the topology says GitLab protects them, and
+/// the audit names what the prod trust rests on; without the acknowledgement render refuses.
+fn cli_tag_glob_needs_acknowledgement() {
+    let (code, err, audit) = render_and_audit_oidc(|s| s);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(audit.contains("RH015") && audit.contains("v*"), "{audit}");
+    let (code, err, _) = render_and_audit_oidc(|s| {
+        s.lines()
+            .filter(|l| !l.starts_with("protected_ref_globs"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("[protected-ref-glob]"), "{err}");
 }
 
 /// Payloads that would end a YAML scalar or comment and add a resource.
