@@ -77,24 +77,43 @@ fn broker_hop(w: &World, from: &str, to: &str, ask: &Ask) -> Vec<Value> {
 
 /// `prod` with access keys, as the legitimate job does it.
 fn legit_ak_first(w: &World) -> Probe {
-    Probe::hop(
+    to_prod_service(
+        w,
+        w.broker_user("prod"),
         "prod broker user -> prod service role (the job)",
-        broker_hop(w, "prod", "prod", &w.first_ask("prod")),
+        |a| a,
+    )
+}
+
+/// `who` calls AssumeRole on the prod deployment role in `prod-eu` with what the prod job
+/// asks on that hop (its SourceIdentity, tags, external id), changed by `ask`.
+fn to_prod_deploy(w: &World, who: world::Who, label: &str, ask: impl FnOnce(Ask) -> Ask) -> Probe {
+    let asked = ask(w.deploy_ask("prod", "prod-eu"));
+    Probe::hop(
+        label,
+        assume(&who, &w.deploy_role("prod", "prod-eu"), &asked),
+    )
+}
+
+/// `who` calls AssumeRole on the prod service role with what the prod job asks on its first
+/// hop (access keys), changed by `ask`.
+fn to_prod_service(w: &World, who: world::Who, label: &str, ask: impl FnOnce(Ask) -> Ask) -> Probe {
+    Probe::hop(
+        label,
+        assume(&who, &w.service_role("prod"), &ask(w.first_ask("prod"))),
     )
 }
 
 /// The legitimate deployment hop to `prod-eu`.
 fn legit_deploy(w: &World) -> Probe {
-    Probe::hop(
+    to_prod_deploy(
+        w,
+        w.service_session("prod"),
         &format!(
             "{}: prod service session -> prod deployment role (the job)",
             w.name
         ),
-        assume(
-            &w.service_session("prod"),
-            &w.deploy_role("prod", "prod-eu"),
-            &w.deploy_ask("prod", "prod-eu"),
-        ),
+        |a| a,
     )
 }
 
@@ -131,9 +150,11 @@ pub fn catalogue() -> Vec<Threat> {
             "AWS: the broker user's identity policy names only its own service role; the prod service role trusts only the prod broker user",
         )
         .control(legit_ak_first(&ak))
-        .refused(Probe::hop(
+        .refused(to_prod_service(
+            &ak,
+            ak.broker_user("nonprod"),
             "nonprod broker user -> prod service role",
-            broker_hop(&ak, "nonprod", "prod", &ak.first_ask("prod")),
+            |a| a,
         ))
         .with_moto(moto_nonprod_key_to_prod),
         Threat::new(
@@ -144,21 +165,17 @@ pub fn catalogue() -> Vec<Threat> {
         )
         .control(legit_deploy(&ak))
         .control(legit_deploy(&oi))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            ak.service_session("nonprod"),
             "access keys: nonprod service session -> prod deployment role",
-            assume(
-                &ak.service_session("nonprod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu"),
-            ),
+            |a| a,
         ))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &oi,
+            oi.service_session("nonprod"),
             "oidc: nonprod service session -> prod deployment role",
-            assume(
-                &oi.service_session("nonprod"),
-                &oi.deploy_role("prod", "prod-eu"),
-                &oi.deploy_ask("prod", "prod-eu"),
-            ),
+            |a| a,
         ))
         .with_moto(moto_nonprod_service_to_prod_deploy),
         Threat::new(
@@ -200,13 +217,11 @@ pub fn catalogue() -> Vec<Threat> {
             "AWS: the broker user's only permission is sts:AssumeRole (+TagSession, SetSourceIdentity) on its own service role; the deployment role trusts only the service role",
         )
         .control(legit_ak_first(&ak))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            ak.broker_user("prod"),
             "prod broker user -> prod deployment role directly",
-            assume(
-                &ak.broker_user("prod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu"),
-            ),
+            |a| a,
         ))
         .refused(Probe::hop(
             "prod broker user -> nonprod service role",
@@ -231,22 +246,17 @@ pub fn catalogue() -> Vec<Threat> {
             "prod broker user -> prod service role -> prod deployment role with a made-up but well-shaped SourceIdentity (`acme.shop@1`) and rolehop's tag keys",
             "**nobody in AWS**: nothing in a trust policy tells a job from a laptop. Limits: GitLab keeps the key in a masked, protected, environment-scoped variable; `rolehop rotate` shortens its life; deactivating it cuts every account at once; the deployment role's permissions bound the damage",
         )
-        .admitted(Probe::hop(
+        .admitted(to_prod_service(
+            &ak,
+            ak.broker_user("prod"),
             "prod broker key from a laptop -> prod service role",
-            broker_hop(
-                &ak,
-                "prod",
-                "prod",
-                &ak.first_ask("prod").source_identity(Some("acme.shop@1")),
-            ),
+            |a| a.source_identity(Some("acme.shop@1")),
         ))
-        .admitted(Probe::hop(
+        .admitted(to_prod_deploy(
+            &ak,
+            ak.service_session("prod"),
             "its service session -> prod deployment role",
-            assume(
-                &ak.service_session("prod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu").source_identity(Some("acme.shop@1")),
-            ),
+            |a| a.source_identity(Some("acme.shop@1")),
         ))
         .control(legit_deploy(&ak))
         .with_moto(moto_leaked_prod_key_outside_a_job),
@@ -286,13 +296,11 @@ pub fn catalogue() -> Vec<Threat> {
                 &ak.first_ask("prod"),
             ),
         ))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            outsider("arn:aws:iam::111111111111:user/admin"),
             "broker-account admin (Allow *) -> prod deployment role",
-            assume(
-                &outsider("arn:aws:iam::111111111111:user/admin"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu"),
-            ),
+            |a| a,
         )),
         // --- SourceIdentity, tags, external id
         Threat::new(
@@ -303,21 +311,17 @@ pub fn catalogue() -> Vec<Threat> {
         )
         .control(legit_deploy(&ak))
         .control(legit_deploy(&oi))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            ak.service_session("prod"),
             "access keys: no SourceIdentity -> prod deployment role",
-            assume(
-                &ak.service_session("prod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu").source_identity(None),
-            ),
+            |a| a.source_identity(None),
         ))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &oi,
+            oi.service_session("prod"),
             "oidc: no SourceIdentity -> prod deployment role",
-            assume(
-                &oi.service_session("prod"),
-                &oi.deploy_role("prod", "prod-eu"),
-                &oi.deploy_ask("prod", "prod-eu").source_identity(None),
-            ),
+            |a| a.source_identity(None),
         )),
         Threat::new(
             "a_source_identity_of_the_wrong_shape_is_refused",
@@ -327,25 +331,19 @@ pub fn catalogue() -> Vec<Threat> {
         )
         .control(legit_ak_first(&ak))
         .control(legit_deploy(&oi))
-        .refused(Probe::hop(
-                "access keys: SourceIdentity `alice` -> prod service role",
-                broker_hop(
-                    &ak,
-                    "prod",
-                    "prod",
-                    &ak.first_ask("prod").source_identity(Some("alice")),
-                ),
-            ),
+        .refused(to_prod_service(
+            &ak,
+            ak.broker_user("prod"),
+            "access keys: SourceIdentity `alice` -> prod service role",
+            |a| a.source_identity(Some("alice"),
+        )),
         )
-        .refused(Probe::hop(
-                "oidc: SourceIdentity `alice` -> prod deployment role",
-                assume(
-                    &oi.service_session("prod"),
-                    &oi.deploy_role("prod", "prod-eu"),
-                    &oi.deploy_ask("prod", "prod-eu")
-                        .source_identity(Some("alice")),
-                ),
-            ),
+        .refused(to_prod_deploy(
+            &oi,
+            oi.service_session("prod"),
+            "oidc: SourceIdentity `alice` -> prod deployment role",
+            |a| a.source_identity(Some("alice"),
+        )),
         ),
         Threat::new(
             "a_session_tag_key_outside_rolehops_set_is_refused",
@@ -356,33 +354,26 @@ pub fn catalogue() -> Vec<Threat> {
         .control(legit_ak_first(&ak))
         .control(legit_deploy(&ak))
         .control(legit_deploy(&oi))
-        .refused(Probe::hop(
-                "access keys: tag team=admins -> prod service role",
-                broker_hop(
-                    &ak,
-                    "prod",
-                    "prod",
-                    &ak.first_ask("prod").tag("team", "admins"),
-                ),
-            ),
+        .refused(to_prod_service(
+            &ak,
+            ak.broker_user("prod"),
+            "access keys: tag team=admins -> prod service role",
+            |a| a.tag("team", "admins",
+        )),
         )
-        .refused(Probe::hop(
-                "access keys: tag team=admins added on the deployment hop",
-                assume(
-                    &ak.service_session("prod"),
-                    &ak.deploy_role("prod", "prod-eu"),
-                    &ak.deploy_ask("prod", "prod-eu").tag("team", "admins"),
-                ),
-            ),
+        .refused(to_prod_deploy(
+            &ak,
+            ak.service_session("prod"),
+            "access keys: tag team=admins added on the deployment hop",
+            |a| a.tag("team", "admins",
+        )),
         )
-        .refused(Probe::hop(
-                "oidc: tag team=admins -> prod deployment role",
-                assume(
-                    &oi.service_session("prod"),
-                    &oi.deploy_role("prod", "prod-eu"),
-                    &oi.deploy_ask("prod", "prod-eu").tag("team", "admins"),
-                ),
-            ),
+        .refused(to_prod_deploy(
+            &oi,
+            oi.service_session("prod"),
+            "oidc: tag team=admins -> prod deployment role",
+            |a| a.tag("team", "admins",
+        )),
         ),
         Threat::new(
             "claimed_attribution_is_a_hint_that_opens_nothing",
@@ -402,21 +393,17 @@ pub fn catalogue() -> Vec<Threat> {
                     .tag("gitlab:environment", "production"),
             ),
         ))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            ak.service_session("nonprod"),
             "access keys: that session (gitlab:ref=main) -> prod deployment role",
-            assume(
-                &ak.service_session("nonprod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu"),
-            ),
+            |a| a,
         ))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &oi,
+            oi.service_session("nonprod"),
             "oidc: nonprod session tagging gitlab:ref=main -> prod deployment role",
-            assume(
-                &oi.service_session("nonprod"),
-                &oi.deploy_role("prod", "prod-eu"),
-                &oi.deploy_ask("prod", "prod-eu").tag("gitlab:ref", "main"),
-            ),
+            |a| a.tag("gitlab:ref", "main"),
         )),
         Threat::new(
             "a_missing_or_wrong_external_id_is_refused",
@@ -425,22 +412,17 @@ pub fn catalogue() -> Vec<Threat> {
             "AWS: the deployment role's trust policy requires `sts:ExternalId` when the topology sets one (not a secret from the job author: it is in the topology)",
         )
         .control(legit_deploy(&ak))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            ak.service_session("prod"),
             "no external id -> prod deployment role",
-            assume(
-                &ak.service_session("prod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu").external_id(None),
-            ),
+            |a| a.external_id(None),
         ))
-        .refused(Probe::hop(
+        .refused(to_prod_deploy(
+            &ak,
+            ak.service_session("prod"),
             "external id `acme-shop-staging` -> prod deployment role",
-            assume(
-                &ak.service_session("prod"),
-                &ak.deploy_role("prod", "prod-eu"),
-                &ak.deploy_ask("prod", "prod-eu")
-                    .external_id(Some("acme-shop-staging")),
-            ),
+            |a| a.external_id(Some("acme-shop-staging")),
         )),
         // --- OIDC: which tokens the prod service role accepts
         Threat::new(
@@ -669,14 +651,11 @@ pub fn catalogue() -> Vec<Threat> {
                 "**GitLab** (environment-scoped protected variables). rolehop compares CI_* variables with the topology before STS (exit 4): it catches mistakes, not the job's author",
             )
             .control(legit_ak_first(&ak))
-            .admitted(Probe::hop(
+            .admitted(to_prod_service(
+                &ak,
+                ak.broker_user("prod"),
                 "prod broker key in a job of acme/other -> prod service role",
-                broker_hop(
-                    &ak,
-                    "prod",
-                    "prod",
-                    &ak.first_ask("prod").tag("gitlab:project", "acme/other"),
-                ),
+                |a| a.tag("gitlab:project", "acme/other"),
             ));
             t.with_cli("rolehop assume (own check)", cli_job_outside_the_topology)
         },
