@@ -734,13 +734,20 @@ fn an_accepted_project_glob_says_who_reaches_prod() {
 /// A prod service role in an export whose trust is what rolehop rendered before branches and
 /// tags were split (every ref paired with every ref type), plus a group glob.
 fn old_render_export(role: &str) -> Estate {
-    let subs = [
-        "project_path:acme/shop:ref_type:branch:ref:main",
-        "project_path:acme/shop:ref_type:branch:ref:v*",
-        "project_path:acme/shop:ref_type:tag:ref:main",
-        "project_path:acme/shop:ref_type:tag:ref:v*",
-        "project_path:acme/*:ref_type:branch:ref:main",
-    ];
+    prod_trust_export(
+        role,
+        &[
+            "project_path:acme/shop:ref_type:branch:ref:main",
+            "project_path:acme/shop:ref_type:branch:ref:v*",
+            "project_path:acme/shop:ref_type:tag:ref:main",
+            "project_path:acme/shop:ref_type:tag:ref:v*",
+            "project_path:acme/*:ref_type:branch:ref:main",
+        ],
+    )
+}
+
+/// An export with one role trusting GitLab ID tokens whose `sub` matches `subs`.
+fn prod_trust_export(role: &str, subs: &[&str]) -> Estate {
     let export = serde_json::json!({
         "UserDetailList": [],
         "RoleDetailList": [{
@@ -799,4 +806,38 @@ fn an_exported_prod_trust_admitting_branches_named_like_tags_is_found() {
             report.findings
         );
     }
+}
+
+#[test]
+fn a_customised_sub_without_ref_type_is_found_in_any_order() {
+    // GitLab can emit `project_path,ref` or `project_path,ref,ref_type`: a pattern without
+    // `ref_type` (or with `ref_type:*`) trusts `main` as a tag too.
+    let report = audit(
+        &prod_trust_export(
+            "rolehop-prod-service",
+            &[
+                "project_path:acme/shop:ref:main",
+                "project_path:acme/api:ref:release-*:ref_type:tag",
+                "project_path:acme/web:ref_type:*:ref:main",
+            ],
+        ),
+        NOW,
+    );
+    let titles: Vec<String> = findings_of(&report, "RH017")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "production role `rolehop-prod-service` trusts `main` in `acme/shop` with any ref type",
+            "production role `rolehop-prod-service` trusts `main` in `acme/web` with any ref type",
+        ]
+    );
+    // The ref is read in either order, so the tag glob is still seen.
+    assert!(
+        findings_of(&report, "RH015").contains(&(Severity::High, "OIDC subject `project_path:acme/api:ref:release-*:ref_type:tag` of production role `rolehop-prod-service` admits every tag matching `release-*`".to_owned())),
+        "{:#?}",
+        report.findings
+    );
 }

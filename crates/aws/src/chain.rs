@@ -485,7 +485,7 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
         ),
         "AccessDenied" | "AccessDeniedException" if m.contains("sts:setsourceidentity") => (
             denied,
-            format!("the trust policy of `{role}` does not allow sts:SetSourceIdentity; allow it (rolehop render does) or run with --no-source-identity"),
+            format!("the trust policy of `{role}` does not allow sts:SetSourceIdentity for `{}`: rolehop's rendered trust admits only SourceIdentities of the environment's own projects (`<group>.<project>@<pipeline>`), so run from one of them; a trust policy without sts:SetSourceIdentity needs --no-source-identity", hop.source_identity.as_deref().unwrap_or("?")),
         ),
         "AccessDenied" | "AccessDeniedException" => {
             let mut causes = Vec::new();
@@ -506,6 +506,9 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
             if hop.source_identity.is_some() {
                 causes.push("the trust policy lacks sts:SetSourceIdentity (try --no-source-identity)".into());
             }
+            // rolehop's trust admits only its own tag keys and SourceIdentities shaped like the
+            // environment's projects; the identity persists from the first hop with access keys.
+            causes.push("the job's project is not one of the environment's `projects` (its SourceIdentity `<group>.<project>@<pipeline>` is refused)".into());
             (denied, causes.join("; or "))
         }
         "NoSuchEntity" | "NoSuchEntityException" => (denied, format!("the role `{role}` does not exist; roll out the topology (rolehop rollout) or check the ARN")),

@@ -103,9 +103,29 @@ fn fail_on_turns_findings_into_exit_10() {
     defects(&["--fail-on", "critical"]).assert().code(10);
     // No finding at all: never fails.
     rolehop()
-        .args(["audit", "--config", &example("oidc"), "--fail-on", "info"])
+        .args([
+            "audit",
+            "--config",
+            &example("access-keys"),
+            "--fail-on",
+            "info",
+        ])
         .assert()
         .code(0);
+    // The OIDC example's one finding is low (its prod trust rests on GitLab protecting the
+    // tags `v*`): it fails `--fail-on low`, not `--fail-on medium`.
+    for (threshold, code) in [("low", 10), ("medium", 0)] {
+        rolehop()
+            .args([
+                "audit",
+                "--config",
+                &example("oidc"),
+                "--fail-on",
+                threshold,
+            ])
+            .assert()
+            .code(code);
+    }
     // Findings, none at the threshold: the cloudsplaining export's worst is medium.
     let gaad = shared_gaad();
     {
@@ -308,6 +328,6 @@ fn graph_mermaid_and_dot_mark_production() {
     let d = String::from_utf8(out.stdout).unwrap();
     assert!(d.starts_with("digraph rolehop {"));
     assert!(d.contains(
-        "\"arn:aws:iam::111111111111:role/rolehop-prod-service\" -> \"arn:aws:iam::222222222222:role/rolehop-prod-deploy\" [label=\"Null sts:SourceIdentity = false; StringEquals sts:ExternalId = acme-shop-prod\", color=red, penwidth=2];"
+        "\"arn:aws:iam::111111111111:role/rolehop-prod-service\" -> \"arn:aws:iam::222222222222:role/rolehop-prod-deploy\" [label=\"Null sts:SourceIdentity = false; StringEquals sts:ExternalId = acme-shop-prod; StringLike sts:SourceIdentity = acme.shop@*; ForAllValues:StringEquals aws:TagKeys in [gitlab:project, gitlab:ref, gitlab:pipeline, gitlab:job, gitlab:environment]\", color=red, penwidth=2];"
     ), "{d}");
 }

@@ -227,6 +227,24 @@ fn an_id_token_for_another_ref_shows_both_subjects() {
 }
 
 #[test]
+fn a_tag_named_like_a_trusted_branch_is_explained() {
+    let c = case();
+    let token = id_token(
+        "project_path:acme/shop:ref_type:tag:ref:main",
+        "https://aws.example",
+        600,
+    );
+    let (code, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "`main` is a tag here, but environment `prod` lists `main` under `branches` only"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_wrong_audience_and_an_expired_token_are_named() {
     let c = case();
     let token = id_token(

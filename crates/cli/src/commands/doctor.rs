@@ -332,14 +332,40 @@ fn check_token(
         if patterns.iter().any(|p| string_like(p, &sub)) {
             r.ok(format!("sub `{sub}` matches the service role's trust"));
         } else {
+            let fix = ref_type_hint(e, &sub).unwrap_or_else(|| format!("run from a project and ref that environment `{}` allows, or add them to its `[gitlab]` section and roll out", e.name));
             r.fail(
-                    format!("the service role trusts sub like {}, the token's sub is {sub}", patterns.join(" or ")),
-                    format!("run from a project and ref that environment `{}` allows, or add them to its `[gitlab]` section and roll out", e.name),
-                );
+                format!(
+                    "the service role trusts sub like {}, the token's sub is {sub}",
+                    patterns.join(" or ")
+                ),
+                fix,
+            );
             ok = false;
         }
     }
     ok
+}
+
+/// When the token's ref is declared under the other ref type (a tag `main`, a branch `v1`):
+/// branches and tags are trusted separately, which is worth saying since a tag named like a
+/// protected branch is not protected.
+fn ref_type_hint(e: &Environment, sub: &str) -> Option<String> {
+    let (head, reff) = sub.rsplit_once(":ref:")?;
+    let (_, ty) = head
+        .strip_prefix("project_path:")?
+        .split_once(":ref_type:")?;
+    let (other, listed_as, wanted) = match ty {
+        "branch" => (&e.gitlab.tags, "tags", "branches"),
+        "tag" => (&e.gitlab.branches, "branches", "tags"),
+        _ => return None,
+    };
+    let hit = other.iter().find(|g| Glob::new(g, false).matches(reff))?;
+    Some(format!(
+        "`{reff}` is a {ty} here, but environment `{}` lists `{hit}` under `{listed_as}` only: branches and tags are trusted separately (a {ty} named like a protected {} is usually not protected); run from the {} or, if every such {ty} is protected, add it to `{wanted}`",
+        e.name,
+        if ty == "tag" { "branch" } else { "tag" },
+        if ty == "tag" { "branch" } else { "tag" },
+    ))
 }
 
 fn show_claims(r: &mut Report, c: &Claims, now: OffsetDateTime) {
