@@ -538,8 +538,36 @@ fn no_secret_leaks_outside_the_requested_output() {
     assert!(!all.contains(&seed.secret_access_key));
 }
 
+/// A proxy in front of moto that forwards every request untouched and counts them.
+fn counting_proxy(moto: &Moto) -> FaultProxy {
+    FaultProxy::start(
+        moto.port,
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            faults: Vec::new(),
+            max_consecutive: None,
+        },
+    )
+}
+
+/// This test's job id: its requests name sessions `gl-42-1001-990001`, so requests of other
+/// tests that reach its proxy (a port another test took as a dead endpoint) are not counted.
+const OWN_JOB: &str = "990001";
+
+/// The requests `proxy` forwarded that this test's job made.
+fn own_requests(proxy: &FaultProxy) -> usize {
+    let session = format!("gl-42-1001-{OWN_JOB}");
+    proxy
+        .stats()
+        .seen
+        .iter()
+        .filter(|r| r.contains(&session))
+        .count()
+}
+
 /// Every way a job can differ from what the topology names, each refused with exit 4 before a
-/// single request reaches AWS: the test counts requests through a forwarding proxy in front
+/// single request reaches AWS: the test records requests through a forwarding proxy in front
 /// of moto, and the legitimate job passes through the same proxy with exactly two calls.
 #[test]
 fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
@@ -548,18 +576,11 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seeded_topology(dir.path(), false);
     let assume = |vars: &[(&str, Option<&str>)]| {
-        let proxy = FaultProxy::start(
-            moto.port,
-            FaultPlan {
-                seed: 0,
-                rate: 0.0,
-                faults: Vec::new(),
-                max_consecutive: None,
-            },
-        );
+        let proxy = counting_proxy(&moto);
         let mut cmd = rolehop(&moto, &seed);
         cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
             .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+            .env("CI_JOB_ID", OWN_JOB)
             .env("AWS_ENDPOINT_URL", proxy.url())
             .args(["assume", "--format", "json", "--config"])
             .arg(&cfg)
@@ -571,12 +592,15 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
             };
         }
         let out = cmd.output().unwrap();
-        (out, proxy.stats().requests)
+        (out, own_requests(&proxy))
     };
 
     let (out, requests) = assume(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json(&out)["assumed_role_arn"], DEPLOY_SESSION);
+    assert_eq!(
+        json(&out)["assumed_role_arn"],
+        format!("arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-{OWN_JOB}")
+    );
     assert_eq!(requests, 2, "the legitimate job makes both hops");
 
     // (what, variables set (Some) or removed (None), what the refusal says)
@@ -639,18 +663,11 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     // error, made before the ID token is even read.
     std::fs::create_dir(dir.path().join("oidc")).unwrap();
     let oidc_cfg = seeded_topology(&dir.path().join("oidc"), true);
-    let proxy = FaultProxy::start(
-        moto.port,
-        FaultPlan {
-            seed: 0,
-            rate: 0.0,
-            faults: Vec::new(),
-            max_consecutive: None,
-        },
-    );
+    let proxy = counting_proxy(&moto);
     let out = rolehop(&moto, &seed)
         .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
         .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .env("CI_JOB_ID", OWN_JOB)
         .env("AWS_ENDPOINT_URL", proxy.url())
         .env("CI_PROJECT_PATH", "acme/shop-fork")
         .env(
@@ -672,7 +689,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
         e.contains("project: `acme/shop-fork` (CI_PROJECT_PATH)"),
         "{e}"
     );
-    assert_eq!(proxy.stats().requests, 0, "no request may reach AWS");
+    assert_eq!(own_requests(&proxy), 0, "no request may reach AWS");
 }
 
 /// Runs `rolehop exec ... -- sh -c 'env > FILE'` and returns what the deploy command saw.

@@ -31,11 +31,13 @@ fn ref_regex(glob: &str) -> String {
         match c {
             '*' => re.push_str(".*"),
             c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => re.push(c),
-            '/' => re.push_str("\\/"),
-            c => {
+            // RE2 (GitLab's regex engine) takes a backslash before ASCII punctuation only:
+            // `\é` would make the whole `rules:if` invalid, and a letter needs no escape.
+            c if c.is_ascii_punctuation() => {
                 re.push('\\');
                 re.push(c);
             }
+            c => re.push(c),
         }
     }
     re.push_str("$/");
@@ -234,5 +236,6 @@ mod tests {
         assert_eq!(ref_regex("main"), "/^main$/");
         assert_eq!(ref_regex("v*"), "/^v.*$/");
         assert_eq!(ref_regex("release/1.2"), "/^release\\/1\\.2$/");
+        assert_eq!(ref_regex("déploiement+x"), "/^déploiement\\+x$/");
     }
 }

@@ -81,6 +81,9 @@ pub struct FaultStats {
     pub forwarded: u32,
     /// Faults injected, in order.
     pub faults: Vec<Fault>,
+    /// Every request read, head and body as text, in order: a test that must see no request
+    /// of its own can tell them from another test's that happened to find this port.
+    pub seen: Vec<String>,
 }
 
 struct State {
@@ -183,6 +186,12 @@ fn serve(
     let Some(request) = read_request(&mut client)? else {
         return Ok(());
     };
+    state
+        .lock()
+        .unwrap()
+        .stats
+        .seen
+        .push(String::from_utf8_lossy(&request).into_owned());
     let fault = decide(plan, state);
     match fault {
         Some(Fault::Throttling) => {

@@ -359,7 +359,7 @@ fn ref_type_hint(e: &Environment, sub: &str) -> Option<String> {
         "tag" => (&e.gitlab.branches, "branches", "tags"),
         _ => return None,
     };
-    let hit = other.iter().find(|g| Glob::new(g, false).matches(reff))?;
+    let hit = other.iter().find(|g| string_like(g, reff))?;
     Some(format!(
         "`{reff}` is a {ty} here, but environment `{}` lists `{hit}` under `{listed_as}` only: branches and tags are trusted separately (a {ty} named like a protected {} is usually not protected); run from the {} or, if every such {ty} is protected, add it to `{wanted}`",
         e.name,
