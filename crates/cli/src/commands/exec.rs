@@ -8,9 +8,11 @@ use std::os::unix::process::CommandExt;
 
 use time::OffsetDateTime;
 
+use rolehop_core::Secret;
 use rolehop_core::broker_key::{self, BROKER_KEY_VAR};
 use rolehop_core::credentials;
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
+use rolehop_core::secret::secret;
 use secrecy::ExposeSecret;
 
 use super::selection::{self, Selection};
@@ -50,16 +52,17 @@ const CONSUMED: &[&str] = &[
 pub fn consumed_vars(
     vars: &[(String, String)],
     extra_names: &[String],
-    used_values: &[String],
+    used_values: &[Secret],
 ) -> Vec<String> {
     vars.iter()
         .filter(|(k, v)| {
             CONSUMED.contains(&k.as_str())
                 || extra_names.iter().any(|n| n == k)
                 || k.to_ascii_uppercase().contains("ID_TOKEN")
-                || used_values
-                    .iter()
-                    .any(|u| !u.is_empty() && v.trim() == u.as_str())
+                || used_values.iter().any(|u| {
+                    let u = u.expose_secret();
+                    !u.is_empty() && v.trim() == u
+                })
         })
         .map(|(k, _)| k.clone())
         .collect()
@@ -67,20 +70,20 @@ pub fn consumed_vars(
 
 /// The values rolehop read as secrets (broker key, ID token) or paths to them, and the
 /// topology's names for the key pair variables.
-fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<String>) {
+fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<Secret>) {
     let mut values = Vec::new();
     if let Ok(Some((k, _))) = broker_key::from_env(env) {
-        values.push(k.id.clone());
-        values.push(k.secret.expose_secret().to_owned());
-        values.push(k.encode().expose_secret().to_owned());
+        values.push(secret(k.id.clone()));
+        values.push(k.encode());
+        values.push(k.secret);
     }
     if let Ok(Some(t)) = selection::read_token(sel, env) {
-        values.push(t.expose_secret().to_owned());
+        values.push(t);
     }
     if let Some(p) = &sel.id_token_file {
-        values.push(p.display().to_string());
+        values.push(secret(p.display().to_string()));
         if let Ok(abs) = std::fs::canonicalize(p) {
-            values.push(abs.display().to_string());
+            values.push(secret(abs.display().to_string()));
         }
     }
     let mut names = vec![sel.id_token_var.clone()];
@@ -172,10 +175,10 @@ mod tests {
             &vars,
             &["DEPLOY_KEY_ID".to_owned()],
             &[
-                "c2VjcmV0".to_owned(),
-                "AKIAIOSFODNN7EXAMPLE:c2VjcmV0".to_owned(),
-                "eyJ.used.token".to_owned(),
-                "/builds/tmp/ID_TOKEN_FILE".to_owned(),
+                secret("c2VjcmV0"),
+                secret("AKIAIOSFODNN7EXAMPLE:c2VjcmV0"),
+                secret("eyJ.used.token"),
+                secret("/builds/tmp/ID_TOKEN_FILE"),
             ],
         );
         assert_eq!(
