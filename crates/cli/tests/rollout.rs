@@ -500,21 +500,25 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
     // still decided: moto's GetCallerIdentity names the user owning the key, and rotate refuses
     // to run as a broker user, so the job passing means it ran as the rotator.
 
-    // Without the rotator's key the job refuses, even with the broker key in the AWS SDK's own
-    // variables (what the environment used to hand it): it never falls back to them.
+    // A scheduled pipeline on main. The broker key is also handed to the job in the AWS SDK's
+    // own variables, as an environment used to: rotate must not run as it.
+    let moto_url = moto.url();
+    let scheduled = [
+        ("CI_PIPELINE_SOURCE", "schedule"),
+        ("CI_SERVER_URL", url.as_str()),
+        ("GITLAB_TOKEN", TOKEN),
+        ("AWS_ACCESS_KEY_ID", old.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", old_secret.as_str()),
+        ("AWS_ENDPOINT_URL", moto_url.as_str()),
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+    ];
+
+    // Without the rotator's key the job refuses: it never falls back to the AWS_* variables.
     let (ok, text) = gitlab_ci_local(
         project.path(),
         home.path(),
         "rolehop:rotate-keys:nonprod",
-        &[
-            ("CI_PIPELINE_SOURCE", "schedule"),
-            ("CI_SERVER_URL", &url),
-            ("GITLAB_TOKEN", TOKEN),
-            ("AWS_ACCESS_KEY_ID", &old),
-            ("AWS_SECRET_ACCESS_KEY", &old_secret),
-            ("AWS_ENDPOINT_URL", &moto.url()),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-        ],
+        &scheduled,
     );
     assert!(!ok, "{text}");
     assert!(text.contains("`ROLEHOP_ROTATOR_KEY` is not set"), "{text}");
@@ -524,23 +528,15 @@ fn the_rendered_rotation_job_rotates_as_the_administrator_in_gitlab_ci_local() {
         gitlab.requests()
     );
 
-    // A scheduled pipeline on main. The broker key is also handed to the job in the AWS SDK's
-    // own variables, as an environment used to: rotate must not run as it.
+    // With the rotator's key it rotates, as the rotator.
     let rotator_pair = format!("{}:{}", rotator.0, rotator.1);
+    let mut with_rotator = scheduled.to_vec();
+    with_rotator.push(("ROLEHOP_ROTATOR_KEY", rotator_pair.as_str()));
     let (ok, text) = gitlab_ci_local(
         project.path(),
         home.path(),
         "rolehop:rotate-keys:nonprod",
-        &[
-            ("CI_PIPELINE_SOURCE", "schedule"),
-            ("CI_SERVER_URL", &url),
-            ("ROLEHOP_ROTATOR_KEY", &rotator_pair),
-            ("GITLAB_TOKEN", TOKEN),
-            ("AWS_ACCESS_KEY_ID", &old),
-            ("AWS_SECRET_ACCESS_KEY", &old_secret),
-            ("AWS_ENDPOINT_URL", &moto.url()),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-        ],
+        &with_rotator,
     );
     assert!(ok, "{text}");
     assert!(text.contains("PASS  rolehop:rotate-keys:nonprod"), "{text}");
