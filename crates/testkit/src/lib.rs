@@ -136,7 +136,10 @@ impl Moto {
         // port of its "Running on http://127.0.0.1:PORT" line.
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(port) = line
                     .split("Running on http://127.0.0.1:")
                     .nth(1)
