@@ -139,6 +139,10 @@ const RESOURCE_PATTERNS: &[&str] = &[
     "arn:aws:s3:::*/prod/*",
     "arn:aws:ec2:*:111111111111:instance/*",
     "arn:aws:ec2:us-east-1:*:instance/i-*",
+    // Policy variables: resolved from the request context, the statement does not match
+    // when the key is missing.
+    "arn:aws:iam::*:role/deploy-${aws:PrincipalTag/env}",
+    "arn:aws:s3:::artifacts/${aws:PrincipalTag/env}/*",
 ];
 
 const TRUST_ACTIONS: &[&str] = &[
@@ -296,6 +300,13 @@ const KEYS: &[Key] = &[
         families: &[Family::AssumeRole],
     },
     Key {
+        name: "sts:RoleSessionName",
+        kind: Kind::Str,
+        policy: &["job-*", "${aws:username}", "${sts:SourceIdentity}"],
+        request: &["job-42", "alice", "gitlab-job-42"],
+        families: &[Family::AssumeRole],
+    },
+    Key {
         name: "sts:SourceIdentity",
         kind: Kind::Str,
         policy: &["gitlab-job-*", "alice"],
@@ -323,7 +334,7 @@ const KEYS: &[Key] = &[
     Key {
         name: "aws:RequestTag/gitlab:environment",
         kind: Kind::Str,
-        policy: &["prod", "staging", "*"],
+        policy: &["prod", "staging", "*", "${aws:PrincipalTag/env}"],
         request: &["prod", "staging", "Prod"],
         families: &[Family::TagSession, Family::Plain],
     },
@@ -827,6 +838,11 @@ const KNOWN: &[Known] = &[
         neutralise: Some(drop_empty_lists),
     },
     Known {
+        name: "NotResource with an unresolvable variable",
+        matches: not_resource_with_unresolvable_variable,
+        neutralise: Some(fill_not_resource_variables),
+    },
+    Known {
         name: "operator without a set qualifier on a multi-valued key",
         matches: unqualified_operator_on_list,
         neutralise: Some(qualify_operators_on_lists),
@@ -854,6 +870,62 @@ fn conditions(v: &Value, out: &mut Vec<(String, String)>) {
         Value::Array(items) => items.iter().for_each(|i| conditions(i, out)),
         _ => {}
     }
+}
+
+/// The context keys named by policy variables in `NotResource` elements that the request
+/// does not carry.
+fn unresolved_not_resource_keys(case: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, item) in map {
+                    if k == "NotResource" {
+                        let patterns = match item {
+                            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                            other => other.as_str().into_iter().collect::<Vec<_>>(),
+                        };
+                        for p in patterns {
+                            for var in p.split("${").skip(1) {
+                                let name = var.split(['}', ',']).next().unwrap_or("").trim();
+                                out.push(name.to_string());
+                            }
+                        }
+                    } else {
+                        walk(item, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    walk(case, &mut keys);
+    let ctx = case["request"]["context"].as_object();
+    keys.retain(|k| !ctx.is_some_and(|c| c.keys().any(|ck| ck.eq_ignore_ascii_case(k))));
+    keys
+}
+
+/// A `NotResource` pattern with a policy variable the request cannot fill
+/// (`arn:aws:s3:::artifacts/${aws:PrincipalTag/env}/*`, no such tag). AWS documents that an
+/// unresolvable variable can make the whole statement invalid; rolehop reads it so (the
+/// statement never applies). iam-simulate first compares the pattern's partition, service,
+/// region and account with the request and lets the statement apply when they already differ
+/// (an S3 pattern against a role ARN); only when they match does the variable make the
+/// statement not apply. The neutraliser gives the request the missing keys.
+fn not_resource_with_unresolvable_variable(case: &Value, _rolehop: &str, _sim: &str) -> bool {
+    !unresolved_not_resource_keys(case).is_empty()
+}
+
+fn fill_not_resource_variables(case: &Value) -> Value {
+    let keys = unresolved_not_resource_keys(case);
+    let mut c = case.clone();
+    if let Some(ctx) = c["request"]["context"].as_object_mut() {
+        for k in keys {
+            ctx.insert(k, json!("unset"));
+        }
+    }
+    c
 }
 
 /// Request context keys whose value is a list, with the list's length.
@@ -982,25 +1054,33 @@ fn qualify(v: &mut Value, lists: &[String]) {
     }
 }
 
-/// Sorts disagreements into known differences (by name) and unexplained ones: a case is
-/// known when a predicate matches and, for predicates with a neutraliser, the engines agree
-/// once its cause is removed (checked in one iam-simulate batch).
+/// Sorts disagreements into known differences (by name) and unexplained ones. A case is
+/// known when a predicate without a neutraliser matches it, or when predicates with
+/// neutralisers match and the engines agree once all of their causes are removed (checked in
+/// one iam-simulate batch); it is counted under the first matching name.
 fn classify(disagreements: Vec<Disagreement>) -> (Vec<(&'static str, Value)>, Vec<Disagreement>) {
     let mut candidates = Vec::new();
     let mut checks = Vec::new();
     let mut unexplained = Vec::new();
     for (case, (r, s)) in disagreements {
-        match KNOWN.iter().find(|k| (k.matches)(&case, &r, &s)) {
-            Some(k) => {
-                if let Some(neutralise) = k.neutralise {
-                    checks.push(neutralise(&case));
-                } else {
-                    checks.push(Value::Null);
-                }
-                candidates.push((k.name, case, (r, s)));
-            }
-            None => unexplained.push((case, (r, s))),
+        let matching: Vec<&Known> = KNOWN
+            .iter()
+            .filter(|k| (k.matches)(&case, &r, &s))
+            .collect();
+        let Some(first) = matching.first() else {
+            unexplained.push((case, (r, s)));
+            continue;
+        };
+        if matching.iter().any(|k| k.neutralise.is_none()) {
+            checks.push(Value::Null);
+        } else {
+            let neutralised = matching
+                .iter()
+                .filter_map(|k| k.neutralise)
+                .fold(case.clone(), |c, neutralise| neutralise(&c));
+            checks.push(neutralised);
         }
+        candidates.push((first.name, case, (r, s)));
     }
     let to_simulate: Vec<Value> = checks.iter().filter(|c| !c.is_null()).cloned().collect();
     let mut sim = simulate(&to_simulate).into_iter();
