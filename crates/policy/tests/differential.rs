@@ -3,21 +3,23 @@
 //! scripts/tools). Policies and requests are generated with proptest strategies from the shapes
 //! the broker design uses (`sts:AssumeRole`, `sts:TagSession`, `sts:SetSourceIdentity` on role
 //! ARNs across four accounts; users, roles and sessions as callers, account roots as trusted
-//! principals; identity and trust policies, permissions boundaries, SCPs at one to three levels, session policies;
-//! condition operators with `IfExists` and set qualifiers; plus plain S3 and EC2 requests).
-//! The seed is fixed, so every run decides the same requests; all of them go to iam-simulate
-//! in a few batches (one Node process each).
+//! principals; identity and trust policies, permissions boundaries, SCPs at one to three
+//! levels, session policies; condition operators with `IfExists` and set qualifiers; policy
+//! variables; plus plain S3 and EC2 requests). The seed is fixed, so every run decides the same
+//! requests; all of them go to iam-simulate in a few batches (one Node process each).
 //!
 //! Any disagreement fails the test, after it is minimised (greedy delta debugging, candidates
 //! batched per round) and printed as a case ready to commit. A disagreement whose analysis is
-//! done is a known difference: a predicate in [`KNOWN`] recognises its shape, and its minimised
-//! case sits in `tests/corpus/known-differences/differential.json` with the expected decision
-//! per AWS's documentation and a note saying which engine is right.
+//! done is a known difference: a predicate in [`KNOWN`] recognises its shape and, unless the
+//! predicate pins the whole cause, the engines must agree once the cause is removed. Its
+//! minimised case sits in `tests/corpus/known-differences/differential.json` with the expected
+//! decision per AWS's documentation and a note saying which engine is right.
 //!
 //! Left out: `sts:AssumeRoleWithWebIdentity` with custom OIDC condition keys
 //! (`gitlab.example.com:sub`): iam-simulate drops those keys (see the testkit module), so it
 //! denies every such request. Web-identity trust is checked by the evaluator's own tests and
-//! the in-repo corpus instead.
+//! the in-repo corpus instead (docs/reliability.md, "Differential testing against
+//! iam-simulate").
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
