@@ -835,7 +835,8 @@ const KNOWN: &[Known] = &[
         neutralise: None,
     },
     Known {
-        name: "empty multi-valued key",
+        // Its committed case is a `Null` one; the predicate covers any condition on the list.
+        name: "Null on an empty multi-valued key",
         matches: condition_on_empty_list,
         neutralise: Some(drop_empty_lists),
     },
