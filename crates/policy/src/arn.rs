@@ -49,6 +49,15 @@ impl ArnPattern {
         matches!(self.kind, Kind::Any)
     }
 
+    /// Whether every policy variable in the pattern has a value in `ctx` (always true
+    /// without variables).
+    pub fn resolves(&self, ctx: &Context) -> bool {
+        match &self.kind {
+            Kind::Template(t) => t.resolve(ctx).is_some(),
+            _ => true,
+        }
+    }
+
     /// Matches a resource ARN, resolving policy variables from `ctx`.
     pub fn matches(&self, resource: &str, ctx: &Context) -> bool {
         self.matches_target(&Target::Exact(resource), ctx, Mode::Exact)

@@ -273,7 +273,15 @@ impl Condition {
         } else {
             None
         };
+        // A value whose variable the request cannot fill: a positive operator just has one
+        // value fewer, but a negated one fails (AWS: an unresolvable variable can make the
+        // whole statement invalid; "is not X" cannot be known when X is unknown).
+        let unresolved = negated
+            && resolved
+                .as_ref()
+                .is_some_and(|r| r.len() < self.values.len());
         let matches_one = |v: &str| match &resolved {
+            _ if unresolved => true,
             Some(r) => r.iter().any(|c| compare(positive, c, v)),
             None => self
                 .values

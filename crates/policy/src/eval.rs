@@ -440,9 +440,15 @@ impl Prepared<'_> {
             Some(Block::Is(pats)) => pats
                 .iter()
                 .any(|p| p.matches_target(&self.target, &req.context, positive)),
-            Some(Block::Not(pats)) => !pats
-                .iter()
-                .any(|p| p.matches_target(&self.target, &req.context, negative)),
+            // A NotResource whose variable the request cannot fill makes the statement not
+            // apply (AWS: the statement is invalid; as iam-simulate), instead of matching
+            // every resource. Discovery mode keeps the old, more cautious reading.
+            Some(Block::Not(pats)) => {
+                (self.discovery || pats.iter().all(|p| p.resolves(&req.context)))
+                    && !pats
+                        .iter()
+                        .any(|p| p.matches_target(&self.target, &req.context, negative))
+            }
         };
         if !resource_hit {
             return None;

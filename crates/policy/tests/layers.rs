@@ -530,3 +530,50 @@ fn discovery_keeps_trust_conditions_when_identity_grants_unconditionally() {
     assert_eq!(e.decision, Decision::Allowed);
     assert!(e.assumed.is_empty(), "{:?}", e.assumed);
 }
+
+/// A NotResource whose policy variable the request cannot fill makes its statement not apply
+/// (AWS: the statement is invalid), rather than "every resource but nothing": an Allow grants
+/// nothing and a Deny denies nothing. Found by the differential run against iam-simulate.
+#[test]
+fn not_resource_with_an_unresolvable_variable_applies_to_nothing() {
+    let request = |ctx: Context| {
+        Request::new(
+            user(A),
+            "s3:GetObject",
+            "arn:aws:s3:::artifacts/prod/app.zip",
+        )
+        .with_resource_account(A)
+        .with_context(ctx)
+    };
+    let stmt = |effect: &str| {
+        p(
+            json!({"Version":"2012-10-17","Statement":[{"Effect":effect,"Action":"s3:*",
+            "NotResource":"arn:aws:s3:::artifacts/${aws:PrincipalTag/env}/*"}]}),
+        )
+    };
+    let grant = stmt("Allow");
+    let block = stmt("Deny");
+    let everything = allow("*", "*");
+    let decide = |identity: &[&Policy], ctx: Context| {
+        let input = EvalInput {
+            identity,
+            ..EvalInput::default()
+        };
+        evaluate(&request(ctx), &input).decision
+    };
+    let untagged = Context::new();
+    let dev = Context::new().with("aws:PrincipalTag/env", "dev");
+    let prod = Context::new().with("aws:PrincipalTag/env", "prod");
+    assert_eq!(
+        decide(&[&grant], untagged.clone()),
+        Decision::ImplicitlyDenied
+    );
+    assert_eq!(decide(&[&grant], dev.clone()), Decision::Allowed);
+    assert_eq!(decide(&[&grant], prod.clone()), Decision::ImplicitlyDenied);
+    assert_eq!(decide(&[&everything, &block], untagged), Decision::Allowed);
+    assert_eq!(
+        decide(&[&everything, &block], dev),
+        Decision::ExplicitlyDenied
+    );
+    assert_eq!(decide(&[&everything, &block], prod), Decision::Allowed);
+}

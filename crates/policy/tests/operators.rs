@@ -383,6 +383,34 @@ fn policy_variables_in_conditions() {
     assert!(holds("StringLike", json!("a${*}"), &one("a*")));
     assert!(!holds("StringLike", json!("a${*}"), &one("ab")));
     assert!(holds("StringEquals", json!("${$}{x}"), &one("${x}")));
+    // A negated operator whose variable the request cannot fill does not hold (as
+    // iam-simulate; found by the differential run): the statement does not apply, so an
+    // Allow does not grant and a Deny does not deny. A positive one just matches nothing.
+    assert!(!holds(
+        "StringNotEquals",
+        json!("${aws:username}"),
+        &one("x")
+    ));
+    assert!(!holds(
+        "StringNotLike",
+        json!(["${aws:username}", "y*"]),
+        &one("x")
+    ));
+    assert!(!holds(
+        "ForAllValues:StringNotEquals",
+        json!("${aws:username}"),
+        &many(&["x"])
+    ));
+    assert!(holds(
+        "StringNotEquals",
+        json!("${aws:username}"),
+        &Context::new()
+    ));
+    assert!(holds(
+        "StringLike",
+        json!(["${aws:username}", "x"]),
+        &one("x")
+    ));
 }
 
 #[test]
