@@ -84,11 +84,14 @@ def install_snippet():
 
 def main():
     version = subprocess.run([str(demo.ROLEHOP), "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
-    binary = demo.ROLEHOP.read_bytes()
+    work = Path(tempfile.mkdtemp(prefix="rolehop-component-"))
+    # The published artifact is a stripped release build; strip the binary under test likewise
+    # so every download in this run stays small.
+    subprocess.run(["strip", "-o", str(work / ARTIFACT), str(demo.ROLEHOP)], check=True)
+    binary = (work / ARTIFACT).read_bytes()
     sha = hashlib.sha256(binary).hexdigest()
     registry = Registry(binary, version)
     moto = Moto()
-    work = Path(tempfile.mkdtemp(prefix="rolehop-component-"))
     try:
         attack_the_install(registry, version, sha, work)
         pipeline_through_the_component(moto, registry, version, sha, work)
