@@ -5,7 +5,8 @@
 #   cfn-lint and everything they pull in, every version pinned);
 # - with --node, scripts/tools/package-lock.json: Node 22, gitlab-ci-local and the independent
 #   IAM engine @cloud-copilot/iam-simulate (AGPL-3.0: a separate test-time program that the
-#   tests call, never vendored or linked).
+#   tests call, never vendored or linked); and skopeo, umoci, runc from Debian's packages for
+#   the release pipeline's image test.
 # Idempotent and quiet when everything is already there; safe to run from a fresh machine.
 set -euo pipefail
 
@@ -59,5 +60,12 @@ if [[ "${1:-}" == "--node" ]]; then
     cp "$locks/package.json" "$locks/package-lock.json" "$tools/node/"
     (cd "$tools/node" && npm ci --silent --no-audit --no-fund)
     echo "$node_stamp" > "$tools/node/.rolehop-stamp"
+  fi
+  # The release pipeline test builds and runs the OCI image with Debian's OCI tools.
+  missing=()
+  for tool in skopeo umoci runc strip; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if (( ${#missing[@]} )); then
+    echo "tools: installing ${missing[*]} from Debian's packages" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo umoci runc binutils >/dev/null
   fi
 fi

@@ -1,0 +1,40 @@
+//! rolehop in a job through the CI/CD component (templates/deploy.yml): the verified install is
+//! attacked directly (tampered, truncated, unpinned, plain-http, redirected with the job token,
+//! pinned to another release), then a gitlab-ci-local pipeline includes the component, installs
+//! the binary under test from a loopback package registry after checking its SHA-256, and
+//! deploys through the broker chain against moto; pointed at a tampered artifact, the same
+//! pipeline is refused before anything runs. The checks live in scripts/component_e2e.py.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rolehop_testkit::{node_bin_dir, tools_dir, venv_tool, workspace_root};
+
+#[test]
+fn a_pipeline_gets_rolehop_through_the_component_and_a_tampered_binary_never_runs() {
+    node_bin_dir(); // fails with the install hint when gitlab-ci-local is missing
+    let out = std::process::Command::new(venv_tool("python"))
+        .arg(workspace_root().join("scripts/component_e2e.py"))
+        .env("ROLEHOP_BIN", assert_cmd::cargo::cargo_bin("rolehop"))
+        .env("ROLEHOP_TOOLS_DIR", tools_dir())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let summary = text.split("== summary").nth(1).unwrap_or_default();
+    assert!(summary.contains("18 passed, 0 failed"), "{text}");
+    for must in [
+        "SHA-256 mismatch",
+        "no SHA-256 pinned",
+        "PASS  rolehop:deploy:nonprod:staging",
+        "assumed-role/rolehop-nonprod-deploy/gl-",
+    ] {
+        assert!(
+            text.contains(must),
+            "the component run no longer shows `{must}`:\n{text}"
+        );
+    }
+}
