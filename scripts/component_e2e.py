@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import demo  # noqa: E402
-from demo import BROKER, STAGING, Moto, check, run, step, xml  # noqa: E402
+from demo import BROKER, DEV, STAGING, Moto, check, run, step, xml  # noqa: E402
 
 ROOT = demo.ROOT
 ARTIFACT = "rolehop-x86_64-linux-gnu"
@@ -170,6 +170,7 @@ def pipeline_through_the_component(moto, registry, version, sha, work):
     shutil.copytree(ROOT / "templates", repo / "templates")
     rolehop = str(demo.ROLEHOP)
     run([rolehop, "render", "--config", "rolehop.toml", "--out", "rolehop"], cwd=repo, env=base_env, check_rc=0, show=False)
+    (repo / ".gitlab-ci.yml").write_text("stages: [deploy]\ninclude:\n  - local: rolehop/gitlab-ci.yml\n")
     moto.query(BROKER, "iam", "CreateUser", "2010-05-08", UserName="platform-admin")
     keys = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="platform-admin")
     admin = dict(base_env, AWS_ACCESS_KEY_ID=xml(keys, "AccessKeyId"), AWS_SECRET_ACCESS_KEY=xml(keys, "SecretAccessKey"))
@@ -178,31 +179,28 @@ def pipeline_through_the_component(moto, registry, version, sha, work):
     k = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="rolehop-nonprod")
     key_id, secret = xml(k, "AccessKeyId"), xml(k, "SecretAccessKey")
     demo.secrets.append(secret)
+    # The broker key as GitLab holds it: one masked, protected variable scoped to `staging`.
     (repo / ".gitlab-ci-local-variables.yml").write_text(
-        f'AWS_ACCESS_KEY_ID:\n  values:\n    "staging": "{key_id}"\n'
-        f'AWS_SECRET_ACCESS_KEY:\n  values:\n    "staging": "{secret}"\n')
+        f'ROLEHOP_BROKER_KEY:\n  values:\n    "staging": "{key_id}:{secret}"\n')
     for cmd in (["init", "-q", "-b", "main"], ["config", "user.email", "dev@acme.example"], ["config", "user.name", "dev"],
                 ["remote", "add", "origin", "https://gitlab.example.com/acme/shop.git"],
                 ["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"]):
         run(["git", *cmd], cwd=repo, env=base_env, show=False, check_rc=0)
 
     def pipeline(variant):
-        (repo / ".gitlab-ci.yml").write_text(yaml.safe_dump({
-            "stages": ["deploy"],
-            "include": [{
-                # A component of this same project at this commit: how gitlab-ci-local runs one.
-                "component": "$CI_SERVER_HOST/$CI_PROJECT_PATH/deploy@$CI_COMMIT_SHA",
-                "inputs": {
-                    "environment": "nonprod", "account": "staging",
-                    "gitlab_environment": "staging", "deployment_tier": "staging",
-                    "deploy_script": "aws sts get-caller-identity --query Arn --output text",
-                    "image": "registry.example.com/acme/deploy-tools:1",
-                    "rolehop_version": version, "rolehop_sha256": sha,
-                    "package_registry": f"{registry.url}/{variant}",
-                    "run_if": "$CI_COMMIT_BRANCH",
-                },
-            }],
-        }, sort_keys=False))
+        # The platform team's topology says how jobs get rolehop ([pipeline]); `render` then
+        # writes the project's jobs as includes of the component (here: this project's own
+        # component at this commit, which is how gitlab-ci-local runs one).
+        topology = (demo.EXAMPLE / "rolehop.toml").read_text() + "\n".join([
+            "", "[pipeline]",
+            'component = "$CI_SERVER_HOST/$CI_PROJECT_PATH/deploy@$CI_COMMIT_SHA"',
+            'image = "registry.example.com/acme/deploy-tools:1"',
+            f'rolehop_version = "{version}"',
+            f'rolehop_sha256 = "{sha}"',
+            f'package_registry = "{registry.url}/{variant}"',
+            'deploy_script = "aws sts get-caller-identity --query Arn --output text"', ""])
+        (repo / "rolehop.toml").write_text(topology)
+        run([rolehop, "render", "--config", "rolehop.toml", "--out", "rolehop"], cwd=repo, env=base_env, check_rc=0, show=False)
         run(["git", "add", "-A"], cwd=repo, env=base_env, show=False, check_rc=0)
         run(["git", "commit", "-q", "-m", f"deploy through the component ({variant})"], cwd=repo, env=base_env, show=False, check_rc=0)
         return run(["gitlab-ci-local", "--force-shell-executor", "--shell-isolation",
@@ -210,12 +208,18 @@ def pipeline_through_the_component(moto, registry, version, sha, work):
                     "--variable", f"AWS_ENDPOINT_URL={moto.url}", "--variable", "AWS_REGION=eu-west-1",
                     "--variable", "AWS_DEFAULT_REGION=eu-west-1"], cwd=repo, env=base_env)
 
-    step("3. a pipeline includes the component: pinned rolehop installed, verified, deploying through the chain")
+    step("3. the rendered pipeline includes the component: pinned rolehop installed, verified, deploying through the chain")
     rc, out = pipeline("good")
-    check(rc == 0 and "PASS  rolehop:deploy:nonprod:staging" in out, "the component's job passes")
-    check(f"rolehop {version}, SHA-256 {sha} verified" in out, "it installed the pinned release after checking its SHA-256")
-    check(f"arn:aws:sts::{STAGING}:assumed-role/rolehop-nonprod-deploy/gl-" in out,
-          "the deploy script ran as the staging deployment role, its session named after the job")
+    rendered = yaml.safe_load((repo / "rolehop" / "gitlab-ci.yml").read_text())
+    check([i["component"] for i in rendered["include"]] == ["$CI_SERVER_HOST/$CI_PROJECT_PATH/deploy@$CI_COMMIT_SHA"] * 3
+          and ".rolehop" not in rendered, "render wrote the three deploy jobs as includes of the component")
+    check(rc == 0 and "PASS  rolehop:deploy:nonprod:staging" in out and "PASS  rolehop:deploy:nonprod:dev" in out,
+          "both nonprod jobs from the component pass")
+    check("rolehop:deploy:prod:prod-eu" not in out, "the prod job is not scheduled on an unprotected branch (run_if from the topology)")
+    check(f"rolehop {version}, SHA-256 {sha} verified" in out, "each job installed the pinned release after checking its SHA-256")
+    check(f"arn:aws:sts::{STAGING}:assumed-role/rolehop-nonprod-deploy/gl-" in out
+          and f"arn:aws:sts::{DEV}:assumed-role/rolehop-nonprod-deploy/gl-" in out,
+          "the deploy script ran as each account's deployment role, its session named after the job")
 
     step("4. the same pipeline pointed at a tampered artifact")
     rc, out = pipeline("tampered")

@@ -25,11 +25,12 @@ fn a_pipeline_gets_rolehop_through_the_component_and_a_tampered_binary_never_run
     );
     assert!(out.status.success(), "{text}");
     let summary = text.split("== summary").nth(1).unwrap_or_default();
-    assert!(summary.contains("18 passed, 0 failed"), "{text}");
+    assert!(summary.contains("20 passed, 0 failed"), "{text}");
     for must in [
         "SHA-256 mismatch",
         "no SHA-256 pinned",
         "PASS  rolehop:deploy:nonprod:staging",
+        "PASS  rolehop:deploy:nonprod:dev",
         "assumed-role/rolehop-nonprod-deploy/gl-",
     ] {
         assert!(

@@ -31,7 +31,33 @@ pub struct Topology {
     pub auth: Auth,
     pub gitlab: Option<GitlabSettings>,
     pub rollout: Rollout,
+    /// How the rendered pipeline gets rolehop into its jobs (`[pipeline]`).
+    pub pipeline: Pipeline,
     pub environments: Vec<Environment>,
+}
+
+/// How rendered deploy jobs run rolehop.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Pipeline {
+    /// The inline `.rolehop` template: `rolehop` must be on the runner's PATH.
+    #[default]
+    Inline,
+    /// Each deploy job comes from rolehop's CI/CD component (templates/deploy.yml), which
+    /// installs the pinned release and checks its SHA-256 before running it.
+    Component(ComponentSettings),
+}
+
+/// The component's address and the inputs every deploy job shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSettings {
+    /// `<host>/<project path>/deploy@<version>`; GitLab's `$CI_SERVER_FQDN`-style variables allowed.
+    pub component: String,
+    pub image: String,
+    pub rolehop_version: String,
+    /// Lower-case hex, 64 characters.
+    pub rolehop_sha256: String,
+    pub package_registry: String,
+    pub deploy_script: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -365,8 +391,20 @@ struct RawTopology {
     auth: S<RawAuth>,
     gitlab: Option<S<RawGitlab>>,
     rollout: Option<S<RawRollout>>,
+    pipeline: Option<S<RawPipeline>>,
     #[serde(default)]
     environments: IndexMap<S<String>, S<RawEnv>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    component: Option<S<String>>,
+    image: Option<S<String>>,
+    rolehop_version: Option<S<String>>,
+    rolehop_sha256: Option<S<String>>,
+    package_registry: Option<S<String>>,
+    deploy_script: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -810,14 +848,122 @@ fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topo
         }
     }
 
+    let pipeline = raw
+        .pipeline
+        .map_or(Pipeline::Inline, |p| build_pipeline(c, p));
+
     Topology {
         origin: c.file.to_owned(),
         broker,
         auth,
         gitlab,
         rollout,
+        pipeline,
         environments,
     }
+}
+
+/// `[pipeline]`: with `component`, every input the component requires must be given, each in
+/// the shape the component's install step checks, so a render never ships a job that fails at
+/// its first line.
+fn build_pipeline(c: &mut Checker<'_>, p: S<RawPipeline>) -> Pipeline {
+    let span = p.span();
+    let p = p.into_inner();
+    let Some(component) = p.component else {
+        if let Some(other) = [
+            &p.image,
+            &p.rolehop_version,
+            &p.rolehop_sha256,
+            &p.package_registry,
+            &p.deploy_script,
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        {
+            c.report(other.span(), "pipeline-component", "these `[pipeline]` settings are inputs of rolehop's CI/CD component: set `component` too, or remove them");
+        }
+        return Pipeline::Inline;
+    };
+    c.check(&component, "pipeline-component", |s| {
+        let (path, version) = s.rsplit_once('@').ok_or_else(|| {
+            format!("`{s}` is not a component address: `<host>/<group>/<project>/deploy@<version>`")
+        })?;
+        let ok_path = path.split('/').count() >= 3
+            && path.ends_with("/deploy")
+            && path.chars().all(|ch| {
+                ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.' | '/' | '$' | ':')
+            });
+        let ok_version = !version.is_empty()
+            && version
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.' | '$' | '~'));
+        if ok_path && ok_version {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{s}` is not a component address: `<host>/<group>/<project>/deploy@<version>`"
+            ))
+        }
+    });
+    let need = |c: &mut Checker<'_>,
+                v: Option<S<String>>,
+                key: &str,
+                check: fn(&str) -> Result<(), String>|
+     -> String {
+        match v {
+            Some(v) => {
+                c.check(&v, "pipeline-component", check);
+                v.into_inner()
+            }
+            None => {
+                c.report(span.clone(), "pipeline-component", format!("`[pipeline]` with `component` needs `{key}`: the component refuses to run without it"));
+                String::new()
+            }
+        }
+    };
+    let one_line = |s: &str| -> Result<(), String> {
+        if s.is_empty() || s.chars().any(char::is_control) {
+            Err(format!("`{s}` must be one non-empty line"))
+        } else {
+            Ok(())
+        }
+    };
+    let image = need(c, p.image, "image", one_line);
+    let rolehop_version = need(c, p.rolehop_version, "rolehop_version", |s| {
+        if !s.is_empty()
+            && s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '+'))
+        {
+            Ok(())
+        } else {
+            Err(format!("`{s}` is not a release version (e.g. `0.1.0`)"))
+        }
+    });
+    let rolehop_sha256 = need(c, p.rolehop_sha256, "rolehop_sha256", |s| {
+        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) { Ok(()) } else { Err(format!("`{s}` is not a SHA-256 (64 hex digits): pin the checksum published with the release")) }
+    }).to_ascii_lowercase();
+    let package_registry = need(c, p.package_registry, "package_registry", |s| {
+        let http = s.starts_with("https://") || s.starts_with("http://");
+        if !http || !s.chars().all(|ch| ch.is_ascii_graphic()) {
+            Err(format!("`{s}` is not an http(s) URL"))
+        } else if crate::endpoint::cleartext_off_machine(s).is_some() {
+            Err(format!(
+                "`{s}` is plain http off this machine: the install refuses it (https only, or loopback)"
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    let deploy_script = need(c, p.deploy_script, "deploy_script", one_line);
+    Pipeline::Component(ComponentSettings {
+        component: component.into_inner(),
+        image,
+        rolehop_version,
+        rolehop_sha256,
+        package_registry: package_registry.trim_end_matches('/').to_owned(),
+        deploy_script,
+    })
 }
 
 enum AuthKind {

@@ -606,3 +606,71 @@ fn service_managed_stack_sets_are_called_as_a_delegated_administrator_unless_tol
     let err = parse(&src).unwrap_err();
     assert_eq!(err.diagnostics[0].rule, "call-as", "{err}");
 }
+
+const PIPELINE: &str = r#"
+[pipeline]
+component = "gitlab.example.com/platform/rolehop/deploy@0.1.0"
+image = "registry.example.com/acme/deploy-tools:1.4"
+rolehop_version = "0.1.0"
+rolehop_sha256 = "3F5E7A0B9C1D2E3F4A5B6C7D8E9F0A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F"
+package_registry = "https://gitlab.example.com/api/v4/projects/42/packages/generic/rolehop/"
+deploy_script = "./deploy.sh"
+"#;
+
+#[test]
+fn a_component_pipeline_is_parsed_with_every_input_it_needs() {
+    use rolehop_core::topology::Pipeline;
+    let t = parse(&format!("{VALID}{PIPELINE}")).unwrap();
+    let Pipeline::Component(c) = t.pipeline else {
+        panic!("not a component pipeline: {:?}", t.pipeline)
+    };
+    assert_eq!(
+        c.component,
+        "gitlab.example.com/platform/rolehop/deploy@0.1.0"
+    );
+    // The install compares lower-case hex, and appends `/<version>/<file>` to the registry.
+    assert_eq!(&c.rolehop_sha256[..8], "3f5e7a0b");
+    assert!(!c.package_registry.ends_with('/'));
+    assert_eq!(parse(VALID).unwrap().pipeline, Pipeline::Inline);
+}
+
+#[test]
+fn a_component_pipeline_refuses_what_its_install_would_refuse() {
+    let base = format!("{VALID}{PIPELINE}");
+    let line = |key: &str| 1 + base.lines().position(|l| l.starts_with(key)).unwrap();
+    for (from, to, key, word) in [
+        (
+            "deploy@0.1.0\"",
+            "rolehop@0.1.0\"",
+            "component",
+            "component address",
+        ),
+        ("\"3F5E7A0B", "\"XX5E7A0B", "rolehop_sha256", "SHA-256"),
+        (
+            "\"https://gitlab.example.com/api",
+            "\"http://gitlab.example.com/api",
+            "package_registry",
+            "plain http",
+        ),
+        (
+            "rolehop_version = \"0.1.0\"",
+            "rolehop_version = \"0.1 0\"",
+            "rolehop_version",
+            "release version",
+        ),
+    ] {
+        let err = parse(&base.replacen(from, to, 1)).expect_err(key);
+        let d = &err.diagnostics[0];
+        assert_eq!(
+            (d.rule, d.location.line),
+            ("pipeline-component", line(key)),
+            "{err}"
+        );
+        assert!(d.message.contains(word), "{err}");
+    }
+    // A missing input is named; inputs without `component` are refused, not ignored.
+    let err = parse(&base.replacen("deploy_script = \"./deploy.sh\"\n", "", 1)).unwrap_err();
+    assert!(err.to_string().contains("needs `deploy_script`"), "{err}");
+    let err = parse(&base.replacen("component = ", "# component = ", 1)).unwrap_err();
+    assert!(err.to_string().contains("set `component` too"), "{err}");
+}

@@ -2,7 +2,7 @@
 //! command under `rolehop exec`, one deploy job per environment and target account, and (in
 //! access-keys mode) a scheduled key-rotation job per environment.
 
-use rolehop_core::topology::{Auth, Environment, RefType, Topology};
+use rolehop_core::topology::{Auth, ComponentSettings, Environment, Pipeline, RefType, Topology};
 use serde_json::{Value, json};
 
 use crate::yaml::{self, Entry};
@@ -92,6 +92,56 @@ fn deploy_rules(env: &Environment, access_keys: bool) -> Value {
     Value::Array(rules)
 }
 
+/// The same rules as one `if:` expression, for the component's `run_if` input.
+fn run_if(env: &Environment, access_keys: bool) -> String {
+    let refs: Vec<String> = ref_conditions(env)
+        .into_iter()
+        .map(|c| format!("({c})"))
+        .collect();
+    let mut parts = Vec::new();
+    if access_keys {
+        parts.push("$CI_PIPELINE_SOURCE != \"schedule\"".to_owned());
+    }
+    if env.protected {
+        parts.push("$CI_COMMIT_REF_PROTECTED == \"true\"".to_owned());
+    }
+    parts.push(if refs.len() == 1 {
+        refs.concat()
+    } else {
+        format!("({})", refs.join(" || "))
+    });
+    parts.join(" && ")
+}
+
+/// One `include: component:` per environment and account: the component writes the deploy
+/// job (same name, environment, resource group and rules as the inline template would) and
+/// installs the pinned rolehop in it.
+fn component_includes(topo: &Topology, cs: &ComponentSettings, access_keys: bool) -> Value {
+    let mut includes = Vec::new();
+    for env in &topo.environments {
+        for account in &env.accounts {
+            let mut inputs = json!({
+                "environment": env.name,
+                "account": account.name,
+                "gitlab_environment": env.gitlab.primary_environment(),
+                "deployment_tier": env.tier.as_str(),
+                "deploy_script": cs.deploy_script,
+                "image": cs.image,
+                "config": "rolehop.toml",
+                "rolehop_version": cs.rolehop_version,
+                "rolehop_sha256": cs.rolehop_sha256,
+                "package_registry": cs.package_registry,
+                "run_if": run_if(env, access_keys),
+            });
+            if let Auth::Oidc { audience, .. } = &topo.auth {
+                inputs["id_token_aud"] = json!(audience);
+            }
+            includes.push(json!({ "component": cs.component, "inputs": inputs }));
+        }
+    }
+    Value::Array(includes)
+}
+
 /// The pipeline file.
 pub fn pipeline(topo: &Topology) -> String {
     let access_keys = matches!(topo.auth, Auth::AccessKeys);
@@ -103,21 +153,40 @@ pub fn pipeline(topo: &Topology) -> String {
         ),
         "Do not edit: change the topology and render again.".to_owned(),
         String::new(),
-        "Include it from .gitlab-ci.yml and say how to deploy:".to_owned(),
+        "Include it from .gitlab-ci.yml:".to_owned(),
         "  include:".to_owned(),
         "    - local: rolehop/gitlab-ci.yml".to_owned(),
-        "  variables:".to_owned(),
-        format!("    {DEPLOY_SCRIPT_VAR}: ./deploy.sh"),
-        String::new(),
-        "The deploy command runs with the deployment role's credentials in AWS_* variables;"
-            .to_owned(),
-        "GitLab expands `$VAR` in the variable's value before the job starts, so write `$$VAR`"
-            .to_owned(),
-        "for what must be read at deploy time (or call a script).".to_owned(),
-        "`rolehop` must be on the runner's PATH (or add `image:`/`before_script:` to `.rolehop`"
-            .to_owned(),
-        "in your .gitlab-ci.yml: keys there merge with these).".to_owned(),
     ];
+    match &topo.pipeline {
+        Pipeline::Inline => head.extend(
+            [
+                "and say how to deploy:",
+                "  variables:",
+                &format!("    {DEPLOY_SCRIPT_VAR}: ./deploy.sh"),
+                "",
+                "The deploy command runs with the deployment role's credentials in AWS_* variables;",
+                "GitLab expands `$VAR` in the variable's value before the job starts, so write `$$VAR`",
+                "for what must be read at deploy time (or call a script).",
+                "`rolehop` must be on the runner's PATH (or add `image:`/`before_script:` to `.rolehop`",
+                "in your .gitlab-ci.yml: keys there merge with these).",
+            ]
+            .map(str::to_owned),
+        ),
+        Pipeline::Component(cs) => head.extend([
+            String::new(),
+            format!("Deploy jobs come from the CI/CD component {}:", cs.component),
+            format!(
+                "it installs rolehop {} and checks its pinned SHA-256 before running it, then runs",
+                cs.rolehop_version
+            ),
+            "the topology's `[pipeline] deploy_script` with the deployment role's credentials.".to_owned(),
+        ]),
+    }
+    if access_keys && !matches!(topo.pipeline, Pipeline::Inline) {
+        head.push(
+            "The key-rotation jobs below still need `rolehop` on the runner's PATH.".to_owned(),
+        );
+    }
     if access_keys {
         head.push(String::new());
         head.push(format!(
@@ -148,48 +217,60 @@ pub fn pipeline(topo: &Topology) -> String {
             format!("rolehop exec --config \"$ROLEHOP_CONFIG\" --env \"$ROLEHOP_ENV\" --account \"$ROLEHOP_ACCOUNT\" -- sh -c \"${DEPLOY_SCRIPT_VAR}\""),
         ],
     });
-    let mut jobs = vec![Entry::new(".rolehop", template).with_comment(&[
-        "",
-        "The deploy template: jobs set ROLEHOP_ENV and ROLEHOP_ACCOUNT; override `script:` through",
-        "`extends: .rolehop` for more than one command.",
-    ])];
+    let inline = matches!(topo.pipeline, Pipeline::Inline);
+    let mut jobs = match &topo.pipeline {
+        Pipeline::Inline => vec![Entry::new(".rolehop", template).with_comment(&[
+            "",
+            "The deploy template: jobs set ROLEHOP_ENV and ROLEHOP_ACCOUNT; override `script:` through",
+            "`extends: .rolehop` for more than one command.",
+        ])],
+        Pipeline::Component(cs) => vec![
+            Entry::new("include", component_includes(topo, cs, access_keys)).with_comment(&[
+                "",
+                "One deploy job per environment and target account, from the component.",
+            ]),
+        ],
+    };
 
     for env in &topo.environments {
-        for (i, account) in env.accounts.iter().enumerate() {
-            let mut job = json!({
-                "extends": ".rolehop",
-                "variables": {
-                    "ROLEHOP_ENV": env.name,
-                    "ROLEHOP_ACCOUNT": account.name,
-                },
-            });
-            if let Auth::Oidc { audience, .. } = &topo.auth {
-                job["id_tokens"] = json!({ ID_TOKEN_VAR: { "aud": audience } });
-            }
-            job["environment"] = json!({
-                "name": env.gitlab.primary_environment(),
-                "deployment_tier": env.tier.as_str(),
-            });
-            job["resource_group"] = json!(format!("rolehop-{}", env.name));
-            job["rules"] = deploy_rules(env, access_keys);
-            let mut entry = Entry::new(job_name("deploy", env, Some(&account.name)), job);
-            if i == 0 {
-                let mut c = vec![
-                    String::new(),
-                    format!(
-                        "Environment `{}` ({}{}): one job per target account; the resource group keeps",
-                        env.name,
-                        env.tier.as_str(),
-                        if env.protected { ", protected" } else { "" }
-                    ),
-                    "its deploys from overlapping.".to_owned(),
-                ];
-                if env.protected {
-                    c.push("Protected: only pipelines of protected refs run it.".to_owned());
+        // In component mode the component writes these jobs.
+        if inline {
+            for (i, account) in env.accounts.iter().enumerate() {
+                let mut job = json!({
+                    "extends": ".rolehop",
+                    "variables": {
+                        "ROLEHOP_ENV": env.name,
+                        "ROLEHOP_ACCOUNT": account.name,
+                    },
+                });
+                if let Auth::Oidc { audience, .. } = &topo.auth {
+                    job["id_tokens"] = json!({ ID_TOKEN_VAR: { "aud": audience } });
                 }
-                entry.comment = c;
+                job["environment"] = json!({
+                    "name": env.gitlab.primary_environment(),
+                    "deployment_tier": env.tier.as_str(),
+                });
+                job["resource_group"] = json!(format!("rolehop-{}", env.name));
+                job["rules"] = deploy_rules(env, access_keys);
+                let mut entry = Entry::new(job_name("deploy", env, Some(&account.name)), job);
+                if i == 0 {
+                    let mut c = vec![
+                        String::new(),
+                        format!(
+                            "Environment `{}` ({}{}): one job per target account; the resource group keeps",
+                            env.name,
+                            env.tier.as_str(),
+                            if env.protected { ", protected" } else { "" }
+                        ),
+                        "its deploys from overlapping.".to_owned(),
+                    ];
+                    if env.protected {
+                        c.push("Protected: only pipelines of protected refs run it.".to_owned());
+                    }
+                    entry.comment = c;
+                }
+                jobs.push(entry);
             }
-            jobs.push(entry);
         }
         if access_keys {
             let mut rule = "$CI_PIPELINE_SOURCE == \"schedule\"".to_owned();

@@ -37,6 +37,35 @@ fn every_rendered_file_matches_its_snapshot() {
     }
 }
 
+/// `[pipeline] component = ...`: the deploy jobs become includes of rolehop's CI/CD component,
+/// with the rules the inline jobs would have as its `run_if` (the pipeline test of
+/// scripts/component_e2e.py runs them with gitlab-ci-local).
+#[test]
+fn a_component_pipeline_includes_the_component_per_environment_and_account() {
+    let src = std::fs::read_to_string(
+        rolehop_testkit::workspace_root().join("examples/oidc/rolehop.toml"),
+    )
+    .unwrap()
+        + r#"
+[pipeline]
+component = "gitlab.example.com/platform/rolehop/deploy@0.1.0"
+image = "registry.example.com/acme/deploy-tools:1.4"
+rolehop_version = "0.1.0"
+rolehop_sha256 = "3f5e7a0b9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f"
+package_registry = "https://gitlab.example.com/api/v4/projects/42/packages/generic/rolehop"
+deploy_script = "./app/deploy.sh"
+"#;
+    let topo = rolehop_testkit::topology_src("examples/oidc/rolehop.toml", &src);
+    let pipeline = file(&render(&topo), "gitlab-ci.yml").to_owned();
+    insta::assert_snapshot!("oidc-component__gitlab-ci.yml", pipeline);
+    let doc = load_yaml(&pipeline);
+    assert!(
+        doc.get(".rolehop").is_none(),
+        "no inline template in component mode"
+    );
+    assert_eq!(doc["include"].as_array().map(Vec::len), Some(3), "{doc}");
+}
+
 #[test]
 fn rendering_is_deterministic() {
     for ex in EXAMPLES {
