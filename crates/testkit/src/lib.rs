@@ -10,6 +10,7 @@
 pub mod fault;
 pub mod gitlab;
 pub mod iam_simulate;
+pub mod oidc_issuer;
 
 pub use fault::{CannedServer, Fault, FaultPlan, FaultProxy, FaultStats};
 
@@ -70,14 +71,13 @@ pub fn free_port() -> u16 {
 /// interrupted run stops exactly the servers it started and never a concurrent run's: `Drop`
 /// does not run when the test process is killed.
 fn record_pid(pid: u32) {
-    if let Some(path) = std::env::var_os("ROLEHOP_MOTO_PIDS") {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
+    if let Some(path) = std::env::var_os("ROLEHOP_MOTO_PIDS")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-        {
-            let _ = writeln!(f, "{pid}");
-        }
+    {
+        let _ = writeln!(f, "{pid}");
     }
 }
 
