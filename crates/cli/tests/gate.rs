@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{BROKER, TARGET, issued_in, stderr};
 use rolehop_testkit::oidc_issuer::{OidcIssuer, TestKey};
-use rolehop_testkit::{Moto, SeededChain, aws_cli, free_port, http_request, seed_chain};
+use rolehop_testkit::{Moto, SeededChain, free_port, http_request, seed_chain};
 use serde_json::{Value, json};
 
 const AUD: &str = "https://gate.rolehop.test";
@@ -133,19 +133,7 @@ fn a_protected_main_job_gets_service_role_credentials_with_the_attested_session_
     assert_eq!(v["assumed_role_arn"], session);
     assert_eq!(v["hops"][0]["source_identity"], "acme.shop@1001");
     assert_eq!(v["hops"][0]["session_tags"], 13);
-    let c = &v["credentials"];
-    let who = aws_cli(&moto)
-        .args(["sts", "get-caller-identity", "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", c["access_key_id"].as_str().unwrap())
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            c["secret_access_key"].as_str().unwrap(),
-        )
-        .env("AWS_SESSION_TOKEN", c["session_token"].as_str().unwrap())
-        .output()
-        .unwrap();
-    assert!(who.status.success(), "{}", stderr(&who));
-    let who: Value = serde_json::from_slice(&who.stdout).unwrap();
+    let who = common::caller_identity(&moto, &v["credentials"]);
     assert_eq!(who["Arn"], session);
 
     // The same token again: refused as a replay (jti checking is on in this config).

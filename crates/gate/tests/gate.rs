@@ -551,3 +551,65 @@ fn token_errors_never_carry_the_token() {
     assert!(!m.contains(sig) && !m.contains(&t[..40]));
     let _ = TokenError::MissingKid;
 }
+
+#[test]
+fn the_config_file_becomes_validated_settings() {
+    let c = rolehop_gate::GateConfig::from_toml(
+        r#"issuer = "https://gitlab.example.com/"
+audience = "https://gate.example"
+region = "eu-west-1"
+algorithms = ["RS256", "ES256"]
+leeway = "30s"
+max_token_age = "2h"
+replay = true
+jwks_ttl = "5m"
+jwks_refetch_interval = 30
+[environments.prod]
+service_role_arn = "arn:aws:iam::111111111111:role/rolehop-prod-service"
+[environments.prod.rules]
+project_ids = ["42"]
+tags = ["v*"]
+"#,
+        "gate.toml",
+    )
+    .unwrap();
+    let v = &c.verifier;
+    assert_eq!(v.issuer, "https://gitlab.example.com");
+    assert_eq!(
+        v.algorithms,
+        [rolehop_gate::Alg::RS256, rolehop_gate::Alg::ES256]
+    );
+    assert_eq!(
+        (v.leeway_secs, v.max_token_age_secs, v.replay_capacity),
+        (30, 7200, Some(100_000))
+    );
+    assert_eq!((c.jwks.ttl_secs, c.jwks.refetch_interval_secs), (300, 30));
+    let prod = &c.environments["prod"];
+    assert!(
+        prod.rules.ref_protected,
+        "protected refs only unless said otherwise"
+    );
+    assert!(prod.rules.branches.is_empty());
+
+    let e = rolehop_gate::GateConfig::from_toml(
+        "issuer = \"https://x\"\naudience = \"a\"\nleeway = \"10m\"\nbogus = 1\n",
+        "g.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("g.toml: ") && e.contains("unknown field `bogus`"),
+        "{e}"
+    );
+    let e = rolehop_gate::GateConfig::from_toml(
+        "issuer = \"https://x\"\naudience = \"a\"\nleeway = \"10m\"\n",
+        "g.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("leeway: at most 5m")
+            && e.contains("environments: the gate serves no environment"),
+        "{e}"
+    );
+}
