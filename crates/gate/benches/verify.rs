@@ -76,7 +76,12 @@ fn main() {
     )
     .unwrap();
     let tokens: Vec<String> = (0..2000)
-        .map(|i| issuer.token_at(AUD, NOW).claim("job_id", format!("{}", 10_000 + i)).sign())
+        .map(|i| {
+            issuer
+                .token_at(AUD, NOW)
+                .claim("job_id", format!("{}", 10_000 + i))
+                .sign()
+        })
         .collect();
     // Warm the cache (one fetch) and the CPU.
     for t in tokens.iter().take(200) {
@@ -95,13 +100,21 @@ fn main() {
     }
     percentiles("verify + rules + session (warm JWKS)", decide);
 
-    let decoding = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(key.jwk.clone()).unwrap()).unwrap();
+    let decoding =
+        jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(key.jwk.clone()).unwrap())
+            .unwrap();
     let mut sig = Vec::with_capacity(tokens.len() * rounds);
     for _ in 0..rounds {
         for t in &tokens {
             let (input, s) = t.rsplit_once('.').unwrap();
             let start = Instant::now();
-            let ok = jsonwebtoken::crypto::verify(s, input.as_bytes(), &decoding, jsonwebtoken::Algorithm::RS256).unwrap();
+            let ok = jsonwebtoken::crypto::verify(
+                s,
+                input.as_bytes(),
+                &decoding,
+                jsonwebtoken::Algorithm::RS256,
+            )
+            .unwrap();
             sig.push(start.elapsed().as_nanos() as u64);
             assert!(ok);
         }
