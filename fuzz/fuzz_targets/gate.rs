@@ -24,7 +24,10 @@ struct Fixed;
 impl KeySource for Fixed {
     fn get(&self, url: &str, _max: usize) -> Result<Vec<u8>, FetchError> {
         if url.ends_with("/openid-configuration") {
-            Ok(format!(r#"{{"issuer":"{ISSUER}","jwks_uri":"{ISSUER}/oauth/discovery/keys"}}"#).into_bytes())
+            Ok(
+                format!(r#"{{"issuer":"{ISSUER}","jwks_uri":"{ISSUER}/oauth/discovery/keys"}}"#)
+                    .into_bytes(),
+            )
         } else {
             Ok(JWKS.as_bytes().to_vec())
         }
@@ -33,8 +36,18 @@ impl KeySource for Fixed {
 
 static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
     let clock = Arc::new(ManualClock::at(1_900_000_000));
-    let cache = JwksCache::new(ISSUER, vec![Alg::RS256], JwksSettings::default(), Box::new(Fixed), clock.clone());
-    Verifier::new(VerifierSettings::new(ISSUER, "https://gate.rolehop.test"), cache, clock)
+    let cache = JwksCache::new(
+        ISSUER,
+        vec![Alg::RS256],
+        JwksSettings::default(),
+        Box::new(Fixed),
+        clock.clone(),
+    );
+    Verifier::new(
+        VerifierSettings::new(ISSUER, "https://gate.rolehop.test"),
+        cache,
+        clock,
+    )
 });
 
 static RULES: LazyLock<Option<Rules>> = LazyLock::new(|| {
@@ -43,7 +56,8 @@ static RULES: LazyLock<Option<Rules>> = LazyLock::new(|| {
 
 fn sts_name(s: &str) -> bool {
     (2..=64).contains(&s.chars().count())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
 }
 
 fn check_claims(c: &GitlabClaims) {
@@ -51,7 +65,11 @@ fn check_claims(c: &GitlabClaims) {
         let _ = rules.evaluate(c);
     }
     let s = AttestedSession::from_claims(c);
-    assert!(sts_name(&s.session_name), "session name {:?}", s.session_name);
+    assert!(
+        sts_name(&s.session_name),
+        "session name {:?}",
+        s.session_name
+    );
     assert!(sts_name(&s.source_identity) && !s.source_identity.starts_with("aws:"));
     assert!(s.tags.len() <= 50);
     for t in &s.tags {
