@@ -11,7 +11,7 @@ tools=${ROLEHOP_TOOLS_DIR:-$root/.tools}
 secs=${1:-20}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(topology policy gaad id_token)
+[[ ${#targets[@]} -gt 0 ]] || targets=(topology policy gaad id_token gate)
 
 CARGO_FUZZ_VERSION=0.13.2
 if [[ "$("$tools/cargo/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then

@@ -45,6 +45,9 @@ enum Command {
     Rotate(commands::rotate::Args),
     /// Explain a broken setup from inside a job.
     Doctor(commands::doctor::Args),
+    /// The claim gate: GitLab ID tokens verified and checked against claim rules, then
+    /// exchanged for service-role credentials.
+    Gate(commands::gate::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Graph(a) => commands::graph::run(a),
         Command::Rotate(a) => commands::rotate::run(a),
         Command::Doctor(a) => commands::doctor::run(a),
+        Command::Gate(a) => commands::gate::run(a),
     };
     match result {
         Ok(code) => code.into(),

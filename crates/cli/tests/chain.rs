@@ -32,19 +32,7 @@ fn chain_reaches_the_deployment_role_named_after_the_job() {
     assert_eq!(v["hops"][0]["session_tags"], 5);
 
     // The credentials really are the deployment role's, as the AWS CLI sees them.
-    let c = &v["credentials"];
-    let who = aws_cli(&moto)
-        .args(["sts", "get-caller-identity", "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", c["access_key_id"].as_str().unwrap())
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            c["secret_access_key"].as_str().unwrap(),
-        )
-        .env("AWS_SESSION_TOKEN", c["session_token"].as_str().unwrap())
-        .output()
-        .unwrap();
-    assert!(who.status.success(), "{}", stderr(&who));
-    let who: serde_json::Value = serde_json::from_slice(&who.stdout).unwrap();
+    let who = caller_identity(&moto, &v["credentials"]);
     assert_eq!(who["Arn"], DEPLOY_SESSION);
     assert_eq!(who["Account"], TARGET);
 }

@@ -10,6 +10,7 @@
 pub mod fault;
 pub mod gitlab;
 pub mod iam_simulate;
+pub mod oidc_issuer;
 
 pub use fault::{CannedServer, Fault, FaultPlan, FaultProxy, FaultStats};
 

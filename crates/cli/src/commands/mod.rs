@@ -5,6 +5,7 @@ pub mod audit;
 pub mod credential_process;
 pub mod doctor;
 pub mod exec;
+pub mod gate;
 pub mod graph;
 pub mod render;
 pub mod rollout;

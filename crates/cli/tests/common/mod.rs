@@ -133,3 +133,21 @@ pub fn issued_in(out: &str) -> Vec<String> {
     }
     found
 }
+
+/// `aws sts get-caller-identity` (the real CLI) with the `credentials` object of rolehop's
+/// `--format json` document: who those credentials really are.
+pub fn caller_identity(moto: &Moto, credentials: &serde_json::Value) -> serde_json::Value {
+    let c = credentials;
+    let who = rolehop_testkit::aws_cli(moto)
+        .args(["sts", "get-caller-identity", "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", c["access_key_id"].as_str().unwrap())
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            c["secret_access_key"].as_str().unwrap(),
+        )
+        .env("AWS_SESSION_TOKEN", c["session_token"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(who.status.success(), "{}", stderr(&who));
+    serde_json::from_slice(&who.stdout).unwrap()
+}
