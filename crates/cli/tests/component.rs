@@ -7,23 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_testkit::{node_bin_dir, tools_dir, venv_tool, workspace_root};
+use rolehop_testkit::run_e2e_script;
 
 #[test]
 fn a_pipeline_gets_rolehop_through_the_component_and_a_tampered_binary_never_runs() {
-    node_bin_dir(); // fails with the install hint when gitlab-ci-local is missing
-    let out = std::process::Command::new(venv_tool("python"))
-        .arg(workspace_root().join("scripts/component_e2e.py"))
-        .env("ROLEHOP_BIN", assert_cmd::cargo::cargo_bin("rolehop"))
-        .env("ROLEHOP_TOOLS_DIR", tools_dir())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = run_e2e_script("component_e2e.py", &assert_cmd::cargo::cargo_bin("rolehop"));
+    assert!(ok, "{text}");
     let summary = text.split("== summary").nth(1).unwrap_or_default();
     assert!(summary.contains("20 passed, 0 failed"), "{text}");
     for must in [

@@ -5,23 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_testkit::{node_bin_dir, tools_dir, venv_tool, workspace_root};
+use rolehop_testkit::run_e2e_script;
 
 #[test]
 fn the_demo_pipeline_deploys_where_it_must_and_is_refused_where_it_must() {
-    node_bin_dir(); // fails with the install hint when gitlab-ci-local is missing
-    let out = std::process::Command::new(venv_tool("python"))
-        .arg(workspace_root().join("scripts/demo.py"))
-        .env("ROLEHOP_BIN", assert_cmd::cargo::cargo_bin("rolehop"))
-        .env("ROLEHOP_TOOLS_DIR", tools_dir())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = run_e2e_script("demo.py", &assert_cmd::cargo::cargo_bin("rolehop"));
+    assert!(ok, "{text}");
     assert!(
         text.contains("checks passed: the broker design held end to end"),
         "{text}"

@@ -397,3 +397,23 @@ pub fn seed_chain(moto: &Moto, broker: &str, target: &str) -> SeededChain {
         deploy_role_arn,
     }
 }
+
+/// Runs one of the repository's Python end-to-end scripts (`scripts/<name>`) with the project's
+/// venv, the rolehop binary `bin` and the tools folder, as the demo runs; returns whether it
+/// exited 0 and everything it printed. gitlab-ci-local must be installed (checked first, with
+/// the install hint).
+pub fn run_e2e_script(name: &str, bin: &Path) -> (bool, String) {
+    node_bin_dir();
+    let out = Command::new(venv_tool("python"))
+        .arg(workspace_root().join("scripts").join(name))
+        .env("ROLEHOP_BIN", bin)
+        .env("ROLEHOP_TOOLS_DIR", tools_dir())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
