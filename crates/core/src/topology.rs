@@ -1010,6 +1010,24 @@ fn dynamic_reference_in(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// Why IAM would not take `doc` as a role's inline (identity) policy, if it would not: what
+/// rolehop's policy parser refuses (with the JSON path), or a `Principal`, which identity
+/// policies must not have.
+fn inline_policy_problem(doc: &serde_json::Value) -> Option<String> {
+    if doc.get("Statement").is_none() {
+        return Some("has no `Statement`".to_owned());
+    }
+    match rolehop_policy::Policy::from_value(doc) {
+        Err(e) => Some(format!("is not a policy IAM accepts: {e}")),
+        Ok(p) => p.statements.iter().find(|st| st.principal.is_some()).map(|st| {
+            format!(
+                "is an identity policy and must not name a principal: `Statement[{}]` has `Principal`/`NotPrincipal` (IAM refuses it)",
+                st.index
+            )
+        }),
+    }
+}
+
 fn opt_string(v: Option<S<String>>, default: &str) -> String {
     v.map_or_else(|| default.to_owned(), Spanned::into_inner)
 }
@@ -1379,18 +1397,21 @@ fn build_env(
                                 format!("inline policy `{}`: {m}", path.get_ref()),
                             );
                         }
-                        Ok(doc) if doc.get("Statement").is_some() => {
-                            inline.push(InlinePolicy {
+                        // Parsed with the evaluator's own parser: a document it refuses would
+                        // be refused by IAM at deploy time, or silently grant nothing, and the
+                        // audit could not evaluate it.
+                        Ok(doc) => match inline_policy_problem(&doc) {
+                            None => inline.push(InlinePolicy {
                                 name: stem,
                                 path: path.get_ref().clone(),
                                 document: doc,
-                            });
-                        }
-                        Ok(_) => c.report(
-                            path.span(),
-                            "policy-file",
-                            format!("inline policy `{}` has no `Statement`", path.get_ref()),
-                        ),
+                            }),
+                            Some(m) => c.report(
+                                path.span(),
+                                "policy-file",
+                                format!("inline policy `{}` {m}", path.get_ref()),
+                            ),
+                        },
                         Err(err) => c.report(
                             path.span(),
                             "policy-file",

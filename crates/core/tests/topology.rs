@@ -43,6 +43,9 @@ fn parse(src: &str) -> Result<Topology, rolehop_core::TopologyError> {
         match p {
         "deploy.json" => Ok(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#.to_owned()),
         "broken.json" => Ok("{not json".to_owned()),
+        "no-prefix.json" => Ok(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"GetObject","Resource":"*"}]}"#.to_owned()),
+        "bad-effect.json" => Ok(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Permit","Action":"s3:*","Resource":"*"}]}"#.to_owned()),
+        "with-principal.json" => Ok(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#.to_owned()),
         _ => Err("No such file or directory (os error 2)".to_owned()),
     }
     };
@@ -673,4 +676,37 @@ fn a_component_pipeline_refuses_what_its_install_would_refuse() {
     assert!(err.to_string().contains("needs `deploy_script`"), "{err}");
     let err = parse(&base.replacen("component = ", "# component = ", 1)).unwrap_err();
     assert!(err.to_string().contains("set `component` too"), "{err}");
+}
+
+/// An inline policy is parsed with rolehop's policy parser when the topology is read: what it
+/// refuses (and a `Principal`, which identity policies must not have) is reported at the TOML
+/// span naming the file, with the JSON path inside the document, before anything is rendered.
+#[test]
+fn a_malformed_inline_policy_is_refused_at_the_toml_span_that_names_it() {
+    let line = 1 + VALID
+        .lines()
+        .position(|l| l.contains("\"deploy.json\""))
+        .unwrap();
+    for (file, words) in [
+        (
+            "no-prefix.json",
+            &["`Statement[0].Action`", "GetObject"][..],
+        ),
+        ("bad-effect.json", &["`Statement[1].Effect`", "Permit"][..]),
+        (
+            "with-principal.json",
+            &["must not name a principal", "`Statement[0]`"][..],
+        ),
+    ] {
+        let err = parse(&VALID.replacen("deploy.json", file, 1)).expect_err(file);
+        let d = &err.diagnostics[0];
+        assert_eq!(
+            (d.rule, d.location.line, d.location.column),
+            ("policy-file", line, 20),
+            "{err}"
+        );
+        for w in words {
+            assert!(d.message.contains(w), "{file}: `{}` lacks {w}", d.message);
+        }
+    }
 }
