@@ -11,7 +11,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use rolehop_core::Topology;
 use rolehop_render::cfn::camel;
@@ -317,17 +316,7 @@ for d in json.load(open(sys.argv[1])):
         out.append({"__unparsable__": str(e)})
 print(json.dumps(out, default=str))
 "#;
-    let out = Command::new(rolehop_testkit::venv_tool("python"))
-        .args(["-c", py])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_value(rolehop_testkit::python_json(py, &p)).unwrap()
 }
 
 /// What must not change whatever a string says: per file, the top-level keys, each

@@ -114,20 +114,10 @@ fn load_yaml(content: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("f.yaml");
     std::fs::write(&p, content).unwrap();
-    let out = Command::new(rolehop_testkit::venv_tool("python"))
-        .args([
-            "-c",
-            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        ])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    rolehop_testkit::python_json(
+        "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        &p,
+    )
 }
 
 fn file<'a>(r: &'a Rendered, name: &str) -> &'a str {

@@ -417,3 +417,20 @@ pub fn run_e2e_script(name: &str, bin: &Path) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// Runs `script` (Python source) with the project's venv and `file` as its one argument, and
+/// parses what it prints as JSON: how tests read files with the real Python tooling (PyYAML,
+/// as GitLab's and cfn-lint's loaders read YAML).
+pub fn python_json(script: &str, file: &Path) -> serde_json::Value {
+    let out = Command::new(venv_tool("python"))
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
