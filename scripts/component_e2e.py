@@ -153,15 +153,8 @@ def attack_the_install(registry, version, sha, work):
 
 
 def pipeline_through_the_component(moto, registry, version, sha, work):
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CI_", "GITLAB_", "ROLEHOP_"))}
     # No rolehop on PATH: the job must install it through the component.
-    base_env.update({
-        "PATH": f"{demo.VENV}:{demo.NODE}:{os.environ['PATH']}",
-        "AWS_ENDPOINT_URL": moto.url, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
-        "HOME": str(work / "home"),
-    })
-    (work / "home").mkdir()
+    base_env = demo.local_env(moto, work, rolehop_on_path=False)
     check(shutil.which("rolehop", path=base_env["PATH"]) is None, "the runner has no rolehop of its own")
 
     step("2. the platform team rolls out the access-keys example")
@@ -169,23 +162,16 @@ def pipeline_through_the_component(moto, registry, version, sha, work):
     shutil.copytree(demo.EXAMPLE, repo)
     shutil.copytree(ROOT / "templates", repo / "templates")
     rolehop = str(demo.ROLEHOP)
-    run([rolehop, "render", "--config", "rolehop.toml", "--out", "rolehop"], cwd=repo, env=base_env, check_rc=0, show=False)
+    # pipeline() below renders the jobs; rollout renders the stacks itself from the topology.
     (repo / ".gitlab-ci.yml").write_text("stages: [deploy]\ninclude:\n  - local: rolehop/gitlab-ci.yml\n")
-    moto.query(BROKER, "iam", "CreateUser", "2010-05-08", UserName="platform-admin")
-    keys = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="platform-admin")
-    admin = dict(base_env, AWS_ACCESS_KEY_ID=xml(keys, "AccessKeyId"), AWS_SECRET_ACCESS_KEY=xml(keys, "SecretAccessKey"))
-    demo.secrets.append(admin["AWS_SECRET_ACCESS_KEY"])
-    run([rolehop, "rollout", "--config", "rolehop.toml"], cwd=repo, env=admin, check_rc=0, show=False)
+    run([rolehop, "rollout", "--config", "rolehop.toml"], cwd=repo, env=demo.platform_admin(moto, base_env), check_rc=0, show=False)
     k = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="rolehop-nonprod")
     key_id, secret = xml(k, "AccessKeyId"), xml(k, "SecretAccessKey")
     demo.secrets.append(secret)
     # The broker key as GitLab holds it: one masked, protected variable scoped to `staging`.
     (repo / ".gitlab-ci-local-variables.yml").write_text(
         f'ROLEHOP_BROKER_KEY:\n  values:\n    "staging": "{key_id}:{secret}"\n')
-    for cmd in (["init", "-q", "-b", "main"], ["config", "user.email", "dev@acme.example"], ["config", "user.name", "dev"],
-                ["remote", "add", "origin", "https://gitlab.example.com/acme/shop.git"],
-                ["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"]):
-        run(["git", *cmd], cwd=repo, env=base_env, show=False, check_rc=0)
+    demo.init_repo(repo, base_env)
 
     def pipeline(variant):
         # The platform team's topology says how jobs get rolehop ([pipeline]); `render` then

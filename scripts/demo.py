@@ -148,15 +148,41 @@ def main():
     return 0
 
 
-def demo(moto, work):
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CI_", "GITLAB_", "ROLEHOP_"))}
-    base_env.update({
-        "PATH": f"{ROLEHOP.parent}:{VENV}:{NODE}:{os.environ['PATH']}",
+def local_env(moto, work, rolehop_on_path=True):
+    """The environment of every command here: the local AWS, no profile files or metadata
+    service, a HOME of its own, and the tools (and rolehop, unless a job must install it) on
+    PATH; nothing inherited that names AWS, CI, GitLab or rolehop settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CI_", "GITLAB_", "ROLEHOP_"))}
+    path = [str(ROLEHOP.parent)] if rolehop_on_path else []
+    env.update({
+        "PATH": ":".join([*path, str(VENV), str(NODE), os.environ["PATH"]]),
         "AWS_ENDPOINT_URL": moto.url, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
         "HOME": str(work / "home"),
     })
     (work / "home").mkdir()
+    return env
+
+
+def platform_admin(moto, base_env):
+    """The broker account's administrator, who runs `rolehop rollout`: its environment."""
+    moto.query(BROKER, "iam", "CreateUser", "2010-05-08", UserName="platform-admin")
+    keys = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="platform-admin")
+    secrets.append(xml(keys, "SecretAccessKey"))
+    return dict(base_env, AWS_ACCESS_KEY_ID=xml(keys, "AccessKeyId"), AWS_SECRET_ACCESS_KEY=xml(keys, "SecretAccessKey"))
+
+
+def init_repo(repo, env):
+    """Makes `repo` the acme/shop project as gitlab-ci-local sees it: it derives CI_PROJECT_PATH
+    and friends from the repository and its remote."""
+    for cmd in (["init", "-q", "-b", "main"], ["config", "user.email", "dev@acme.example"], ["config", "user.name", "dev"],
+                ["remote", "add", "origin", "https://gitlab.example.com/acme/shop.git"],
+                ["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"]):
+        run(["git", *cmd], cwd=repo, env=env, show=False, check_rc=0)
+
+
+def demo(moto, work):
+    base_env = local_env(moto, work)
     print(f"local AWS: moto on {moto.url}; work folder {work}")
 
     step("1. the acme/shop project: topology, sample app, pipeline that includes rolehop's jobs")
@@ -171,10 +197,7 @@ def demo(moto, work):
     check(rc == 0, "cfn-lint passes every rendered template with no error or warning")
 
     step("3. rolehop rollout with the broker account's administrator: broker stack + one StackSet per environment")
-    moto.query(BROKER, "iam", "CreateUser", "2010-05-08", UserName="platform-admin")
-    keys = moto.query(BROKER, "iam", "CreateAccessKey", "2010-05-08", UserName="platform-admin")
-    admin = dict(base_env, AWS_ACCESS_KEY_ID=xml(keys, "AccessKeyId"), AWS_SECRET_ACCESS_KEY=xml(keys, "SecretAccessKey"))
-    secrets.append(admin["AWS_SECRET_ACCESS_KEY"])
+    admin = platform_admin(moto, base_env)
     run([ROLEHOP, "rollout", "--config", "rolehop.toml"], cwd=repo, env=admin, check_rc=0)
     for account, env in [(PROD, "prod"), (STAGING, "nonprod"), (DEV, "nonprod")]:
         role = moto.query(account, "iam", "GetRole", "2010-05-08", RoleName=f"rolehop-{env}-deploy")
@@ -189,13 +212,8 @@ def demo(moto, work):
         broker_keys[scope] = (xml(k, "AccessKeyId"), xml(k, "SecretAccessKey"))
         secrets.append(broker_keys[scope][1])
         print(f"     {scope}: key {broker_keys[scope][0]} of broker user rolehop-{env} (secret not shown)")
-    # gitlab-ci-local derives CI_PROJECT_PATH and friends from the repository and its remote.
+    init_repo(repo, base_env)
     git = ["git"]
-    run([*git, "init", "-q", "-b", "main"], cwd=repo, env=base_env, show=False, check_rc=0)
-    for k, v in [("user.email", "dev@acme.example"), ("user.name", "dev")]:
-        run([*git, "config", k, v], cwd=repo, env=base_env, show=False, check_rc=0)
-    run([*git, "remote", "add", "origin", "https://gitlab.example.com/acme/shop.git"], cwd=repo, env=base_env, show=False, check_rc=0)
-    run([*git, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"], cwd=repo, env=base_env, show=False, check_rc=0)
     run([*git, "add", "-A"], cwd=repo, env=base_env, show=False, check_rc=0)
     run([*git, "commit", "-q", "-m", "shop with rolehop"], cwd=repo, env=base_env, check_rc=0)
 
