@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use rolehop_testkit::{node_bin_dir, tools_dir, venv_tool, workspace_root};
+use rolehop_testkit::{node_bin_dir, printed, tools_dir, venv_tool, workspace_root};
 
 fn sh(cwd: &Path, cmd: &str) -> String {
     let out = Command::new("sh")
@@ -19,11 +19,7 @@ fn sh(cwd: &Path, cmd: &str) -> String {
         .current_dir(cwd)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = printed(&out);
     assert!(out.status.success(), "`{cmd}` failed:\n{text}");
     text
 }
@@ -62,14 +58,7 @@ fn the_release_pipeline_builds_a_reproducible_image_that_runs_as_non_root() {
             .env("PATH", &path)
             .output()
             .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        (out.status.success(), printed(&out))
     };
     let (ok, list) = run(&["--list"]);
     assert!(ok, "{list}");

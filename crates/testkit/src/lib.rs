@@ -410,12 +410,16 @@ pub fn run_e2e_script(name: &str, bin: &Path) -> (bool, String) {
         .env("ROLEHOP_TOOLS_DIR", tools_dir())
         .output()
         .unwrap();
-    let text = format!(
+    (out.status.success(), printed(&out))
+}
+
+/// Everything a finished command printed, stdout then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    )
 }
 
 /// Runs `script` (Python source) with the project's venv and `file` as its one argument, and
