@@ -4,6 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::Secret;
+
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 use time::macros::datetime;

@@ -1,0 +1,138 @@
+//! The two stores the machine works on: IAM keys (with the record tag) and GitLab variables,
+//! and the clock.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Inactive => "inactive",
+        }
+    }
+}
+
+/// An access key of the broker user (the id is not a secret; the secret never leaves
+/// [`KeyStore::create_key`] except inside a [`Secret`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    pub status: KeyStatus,
+}
+
+/// What signing a request with a key (sts:GetCallerIdentity) said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The key works; `arn` is the caller identity it signed as.
+    Accepted { arn: String },
+    /// AWS refused the key or its secret (`InvalidClientTokenId`, `SignatureDoesNotMatch`).
+    Rejected { reason: String },
+}
+
+/// Why a store call failed, so the CLI can pick an exit code and a hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Authenticated but not allowed (IAM AccessDenied, GitLab 401/403).
+    Denied,
+    /// The user, project, group or variable does not exist.
+    NotFound,
+    /// Network, timeouts, throttling or 5xx after bounded retries.
+    Unavailable,
+    /// The service refused the request as malformed (e.g. GitLab's masked-value rules).
+    Invalid,
+    /// IAM's 2-key quota.
+    Quota,
+    /// No credentials to call the service with.
+    NoCredentials,
+    Other,
+}
+
+/// A failed store call. The message never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The broker IAM user: its access keys, a tag for the rotation record, and a way to try a key.
+pub trait KeyStore {
+    fn list_keys(&mut self) -> Result<Vec<AccessKey>, StoreError>;
+    /// Creates an active key; the secret exists only in the returned value from here on.
+    fn create_key(&mut self) -> Result<(String, Secret), StoreError>;
+    fn set_status(&mut self, id: &str, status: KeyStatus) -> Result<(), StoreError>;
+    fn delete_key(&mut self, id: &str) -> Result<(), StoreError>;
+    fn read_record(&mut self) -> Result<Option<String>, StoreError>;
+    fn write_record(&mut self, value: &str) -> Result<(), StoreError>;
+    fn clear_record(&mut self) -> Result<(), StoreError>;
+    /// Signs one sts:GetCallerIdentity with the key. Transport failures are `Err`.
+    fn verify(&mut self, id: &str, secret: &Secret) -> Result<Verification, StoreError>;
+}
+
+/// A CI/CD variable as GitLab returns it (one environment scope, chosen by the store).
+#[derive(Debug, Clone)]
+pub struct StoredVariable {
+    pub value: Secret,
+    pub description: Option<String>,
+    /// GitLab answered with a `description` field (null or not). Versions before variable
+    /// descriptions omit it, and then only signing with the value tells whose secret it is.
+    pub descriptions_supported: bool,
+    pub masked: bool,
+    pub protected: bool,
+}
+
+/// A create-or-update of one variable in the store's environment scope.
+#[derive(Debug, Clone)]
+pub struct VariableWrite {
+    pub key: String,
+    pub value: Secret,
+    pub masked: bool,
+    pub protected: bool,
+    pub description: String,
+}
+
+/// The GitLab CI/CD variables of one project or group, in one environment scope.
+pub trait VariableStore {
+    fn get(&mut self, key: &str) -> Result<Option<StoredVariable>, StoreError>;
+    fn put(&mut self, var: &VariableWrite) -> Result<(), StoreError>;
+    /// Deletes the variable in the store's scope; a missing variable is not an error.
+    fn delete(&mut self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Time and waiting, injected so tests neither read the clock nor sleep.
+pub trait Clock {
+    fn now(&self) -> OffsetDateTime;
+    fn sleep(&self, d: Duration);
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
