@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod exit;
 pub mod gitlab_ctx;
 pub mod id_token;
+pub mod ids;
 pub mod job_check;
 pub mod rollout;
 pub mod rotation;
@@ -22,5 +23,6 @@ pub mod span;
 pub mod topology;
 pub mod validate;
 
+pub use ids::{AccountId, Partition, Region, RoleArn};
 pub use secret::Secret;
 pub use topology::{Topology, TopologyError};

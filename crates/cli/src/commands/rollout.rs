@@ -25,7 +25,7 @@ pub struct Args {
     pub dry_run: bool,
     /// The region of the broker stack and the StackSets (default: the topology's).
     #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    pub region: Option<rolehop_core::Region>,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -35,7 +35,7 @@ pub fn run(args: Args) -> CliResult {
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
     let input = RolloutInput::new(
         &topo,
-        args.region.as_deref(),
+        args.region.as_ref(),
         file(rolehop_render::BROKER_FILE),
         |env| file(&rolehop_render::target_file(&env.name)),
     );

@@ -145,8 +145,8 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
                     }
                 };
                 (
-                    t.service_role_arn(e),
-                    t.deployment_role_arn(e, account),
+                    t.service_role_arn(e).to_string(),
+                    t.deployment_role_arn(e, account).to_string(),
                     e.external_id.clone(),
                     e.protected,
                     Some(e.max_session_secs),
@@ -227,7 +227,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     let region = pick_region(sel, env, topo.as_ref()).ok_or_else(|| {
         usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)")
     })?;
-    rolehop_core::validate::region(&region).map_err(usage)?;
+    let region: rolehop_core::Region = region.parse().map_err(usage)?;
     let endpoint = sts_endpoint(env);
     let warnings = endpoint
         .as_deref()
@@ -273,7 +273,7 @@ pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> O
         .clone()
         .or_else(|| env.var("AWS_REGION"))
         .or_else(|| env.var("AWS_DEFAULT_REGION"))
-        .or_else(|| topo.map(|t| t.broker.region.clone()))
+        .or_else(|| topo.map(|t| t.broker.region.to_string()))
 }
 
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.

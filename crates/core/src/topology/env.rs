@@ -125,30 +125,31 @@ pub(super) fn build_env(
                 format!("account name `{an_s}` may only use letters, digits, `-` and `_`, at most 64 characters"),
             );
         }
-        c.check(&id, "account-id", validate::account_id);
-        if id.get_ref() == &broker.account_id {
-            c.report(id.span(), "broker-as-target", format!("target `{an_s}` is the broker account `{}`: the broker holds nothing but IAM, deploy to other accounts", broker.account_id));
+        let id_span = id.span();
+        let id: AccountId = c.parse(id, "account-id");
+        if id == broker.account_id {
+            c.report(id_span.clone(), "broker-as-target", format!("target `{an_s}` is the broker account `{}`: the broker holds nothing but IAM, deploy to other accounts", broker.account_id));
         }
-        if let Some((prev_env, prev_name)) = account_owner.get(id.get_ref()) {
+        if let Some((prev_env, prev_name)) = account_owner.get(id.as_str()) {
             if prev_env == &n {
                 c.report(
-                    id.span(),
+                    id_span.clone(),
                     "duplicate-account",
                     format!(
                         "account `{}` is listed twice in `{n}` (as `{prev_name}` and `{an_s}`)",
-                        id.get_ref()
+                        id.as_str()
                     ),
                 );
             } else {
-                c.report(id.span(), "shared-account", format!("account `{}` is a target of both `{prev_env}` (as `{prev_name}`) and `{n}` (as `{an_s}`): environments must not share target accounts, or one environment's credentials reach the other's", id.get_ref()));
+                c.report(id_span.clone(), "shared-account", format!("account `{}` is a target of both `{prev_env}` (as `{prev_name}`) and `{n}` (as `{an_s}`): environments must not share target accounts, or one environment's credentials reach the other's", id.as_str()));
             }
         } else {
-            account_owner.insert(id.get_ref().clone(), (n.clone(), an_s.clone()));
+            account_owner.insert(id.as_str().to_owned(), (n.clone(), an_s.clone()));
         }
         accounts.push(TargetAccount {
             line: c.line(an.span()),
             name: an.into_inner(),
-            id: id.into_inner(),
+            id,
         });
     }
 

@@ -14,6 +14,8 @@ mod error;
 mod raw;
 
 pub use build::ReadFile;
+
+use crate::ids::{AccountId, Partition, Region, RoleArn};
 pub use error::{Diagnostic, TopologyError};
 
 // ---------------------------------------------------------------------------------------------
@@ -60,9 +62,9 @@ pub struct ComponentSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Broker {
-    pub account_id: String,
-    pub region: String,
-    pub partition: String,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub partition: Partition,
     /// The CloudFormation stack holding the broker's IAM.
     pub stack_name: String,
 }
@@ -100,7 +102,7 @@ pub struct Rollout {
 pub enum PermissionModel {
     /// StackSets with the standard administration and execution roles.
     SelfManaged {
-        administration_role_arn: Option<String>,
+        administration_role_arn: Option<RoleArn>,
         execution_role_name: String,
     },
     /// AWS Organizations-managed StackSets targeting organizational units.
@@ -235,7 +237,7 @@ impl GitlabAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetAccount {
     pub name: String,
-    pub id: String,
+    pub id: AccountId,
     /// The line of `name = "id"` in the topology file (1-based): where reports point.
     pub line: usize,
 }
@@ -273,18 +275,16 @@ impl Topology {
         })
     }
 
-    pub fn service_role_arn(&self, env: &Environment) -> String {
-        format!(
-            "arn:{}:iam::{}:role/{}",
-            self.broker.partition, self.broker.account_id, env.service_role
+    pub fn service_role_arn(&self, env: &Environment) -> RoleArn {
+        RoleArn::from_checked_parts(
+            self.broker.partition,
+            &self.broker.account_id,
+            &env.service_role,
         )
     }
 
-    pub fn deployment_role_arn(&self, env: &Environment, account: &TargetAccount) -> String {
-        format!(
-            "arn:{}:iam::{}:role/{}",
-            self.broker.partition, account.id, env.deployment_role
-        )
+    pub fn deployment_role_arn(&self, env: &Environment, account: &TargetAccount) -> RoleArn {
+        RoleArn::from_checked_parts(self.broker.partition, &account.id, &env.deployment_role)
     }
 
     pub fn broker_user_arn(&self, env: &Environment) -> String {
