@@ -12,6 +12,7 @@ mod checks;
 mod env;
 mod error;
 mod raw;
+mod schema;
 
 pub use build::ReadFile;
 pub use error::{Diagnostic, TopologyError};
