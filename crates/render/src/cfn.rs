@@ -278,7 +278,13 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
     if !env.permissions.managed_policies.is_empty() {
         props.insert(
             "ManagedPolicyArns".into(),
-            json!(env.permissions.managed_policies),
+            Value::Array(
+                env.permissions
+                    .managed_policies
+                    .iter()
+                    .map(|a| per_account_arn(a))
+                    .collect(),
+            ),
         );
     }
     // Inline policies are resources of their own (AWS::IAM::Policy on this role): the same
@@ -314,7 +320,7 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
         })
         .collect();
     if let Some(b) = &env.permissions.boundary {
-        props.insert("PermissionsBoundary".into(), json!(b));
+        props.insert("PermissionsBoundary".into(), per_account_arn(b));
     }
     props.insert("Tags".into(), tags(Some(env)));
 
@@ -394,5 +400,16 @@ mod tests {
             unique(vec!["A1".into(), "A1".into(), "B".into()]),
             ["A11", "A12", "B"]
         );
+    }
+}
+
+/// A managed policy ARN as the target template writes it: `${AWS::AccountId}` (the policy
+/// of that name in the account the StackSet instance runs in) through `Fn::Sub`, any other ARN
+/// as the plain string (the topology refuses `$` anywhere else in it).
+fn per_account_arn(arn: &str) -> Value {
+    if arn.contains(rolehop_core::validate::ACCOUNT_ID_VAR) {
+        json!({"Fn::Sub": arn})
+    } else {
+        json!(arn)
     }
 }

@@ -98,28 +98,27 @@ impl Topology {
         src: &str,
         read: &mut ReadFile<'_>,
     ) -> Result<Topology, TopologyError> {
-        let raw: RawTopology = toml::from_str(src).map_err(|e| TopologyError {
-            diagnostics: vec![Diagnostic {
-                location: e.span().map_or_else(
-                    || Location::file_only(file),
-                    |s| Location::from_span(file, src, s),
-                ),
-                rule: "syntax",
-                message: e.message().trim().to_owned(),
-            }],
-        })?;
+        // Every syntax and schema error first; the semantic rules then run on what could be
+        // read, so one run reports them all.
+        let (raw, schema) = super::schema::read(file, src);
         let mut c = Checker {
             file,
             src,
             diagnostics: Vec::new(),
         };
-        let topo = build(&mut c, raw, read);
-        if c.diagnostics.is_empty() {
-            Ok(topo)
-        } else {
-            Err(TopologyError {
-                diagnostics: c.diagnostics,
-            })
+        let topo = raw.map(|raw| build(&mut c, raw, read));
+        let mut diagnostics = schema;
+        diagnostics.append(&mut c.diagnostics);
+        match topo {
+            Some(topo) if diagnostics.is_empty() => Ok(topo),
+            _ => {
+                // In file order, as a reader fixes them (the sort is stable: problems of one
+                // place keep the order the rules found them in).
+                // Problems of the whole file (no line) come last.
+                diagnostics
+                    .sort_by_key(|d| (d.location.line == 0, d.location.line, d.location.column));
+                Err(TopologyError { diagnostics })
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ mod checks;
 mod env;
 mod error;
 mod raw;
+mod schema;
 
 pub use build::ReadFile;
 
@@ -244,9 +245,29 @@ pub struct TargetAccount {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permissions {
+    /// AWS managed policies, or customer managed ones of the target account itself:
+    /// `arn:aws:iam::${AWS::AccountId}:policy/<name>` names the policy `<name>` of each account.
     pub managed_policies: Vec<String>,
     pub inline_policies: Vec<InlinePolicy>,
     pub boundary: Option<String>,
+}
+
+impl Permissions {
+    /// The managed policy ARNs as attached in target account `account_id`:
+    /// `${AWS::AccountId}` (the policy of that name in each account) resolved.
+    pub fn managed_policies_in(&self, account_id: &str) -> Vec<String> {
+        self.managed_policies
+            .iter()
+            .map(|a| a.replace(crate::validate::ACCOUNT_ID_VAR, account_id))
+            .collect()
+    }
+
+    /// The boundary as attached in target account `account_id`.
+    pub fn boundary_in(&self, account_id: &str) -> Option<String> {
+        self.boundary
+            .as_ref()
+            .map(|b| b.replace(crate::validate::ACCOUNT_ID_VAR, account_id))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
