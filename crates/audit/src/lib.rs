@@ -4,17 +4,22 @@
 //!
 //! ```text
 //! input::{topology, gaad, scps, credential report} -> model::Estate
-//!   -> graph::Prepared (parsed documents) -> admin / graph::build -> findings -> report
+//!   -> graph::Prepared (parsed documents) -> admin / graph::build + passrole edges
+//!   -> infer (parts, environments) -> findings -> report
 //! ```
 
+pub mod actions;
 pub mod admin;
+pub mod data;
 pub mod eval;
 pub mod findings;
 pub mod graph;
+pub mod infer;
 pub mod input;
 pub mod managed;
 pub mod model;
 pub mod output;
+pub mod passrole;
 
 use std::collections::BTreeMap;
 
@@ -89,7 +94,9 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         })
         .collect();
     let is_admin: Vec<bool> = admin.iter().map(Option::is_some).collect();
-    let g = graph::build(&prep, &is_admin);
+    let mut g = graph::build(&prep, &is_admin);
+    passrole::add_edges(&prep, &mut g);
+    let inferred = infer::infer(&prep, &mut g);
 
     let mut findings = Vec::new();
     findings::all(
@@ -98,9 +105,11 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
             graph: &g,
             admin: &admin,
             now,
+            inferred: &inferred,
         },
         &mut findings,
     );
+    infer::explain(&inferred, &g, &mut findings);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

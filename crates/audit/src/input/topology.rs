@@ -32,6 +32,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
+            u.exact = true;
             u.origin = Some(origin(env.line));
             e.principals.push(u);
         }
@@ -44,6 +45,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
+        s.exact = true;
         s.origin = Some(origin(env.line));
         s.declared = Some(env.gitlab.clone());
         e.principals.push(s);
@@ -67,6 +69,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());
             d.part = Part::DeploymentRole;
+            d.exact = true;
             d.origin = Some(origin(account.line));
             e.principals.push(d);
         }
