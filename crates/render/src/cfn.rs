@@ -90,6 +90,7 @@ pub fn broker(topo: &Topology) -> String {
     let mode = match &topo.auth {
         Auth::AccessKeys => "access-keys",
         Auth::Oidc { .. } => "oidc",
+        Auth::OidcGate { .. } => "oidc-gate",
     };
     if let Auth::Oidc { issuer, audience } = &topo.auth {
         // ThumbprintList is optional: AWS verifies GitLab's certificate with its own trust

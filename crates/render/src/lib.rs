@@ -3,6 +3,7 @@
 //! pipeline. No I/O: callers write the returned files.
 
 pub mod cfn;
+pub mod gate;
 pub mod gitlab;
 pub mod iam;
 mod yaml;

@@ -133,6 +133,12 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
                     .as_deref()
                     .ok_or_else(|| usage("--config needs --env ENV"))?;
                 let e = t.require_environment(name).map_err(usage)?;
+                if matches!(t.auth, Auth::OidcGate { .. }) {
+                    return Err(usage(format!(
+                        "{}: `[auth] mode = \"oidc-gate\"` is not yet supported by assume, exec and credential-process: post the job's ID token to the gate (docs/gate.md)",
+                        t.origin
+                    )));
+                }
                 let account = match (&sel.account, e.accounts.as_slice()) {
                     (Some(a), _) => e.require_account(a).map_err(usage)?,
                     (None, [only]) => only,
