@@ -15,6 +15,7 @@ pub mod exit;
 pub mod gitlab_ctx;
 pub mod id_token;
 pub mod job_check;
+pub mod job_file;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;
