@@ -16,6 +16,7 @@ pub mod gitlab_ctx;
 pub mod id_token;
 pub mod ids;
 pub mod job_check;
+pub mod job_file;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;

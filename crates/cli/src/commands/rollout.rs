@@ -3,7 +3,6 @@
 //! Progress goes to stderr (a bar on a terminal, plain lines in CI), the summary to stdout.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,9 +16,8 @@ use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The topology file.
-    #[arg(long, default_value = "rolehop.toml", value_name = "FILE")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::config::ConfigArg,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -29,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let topo = load_topology(&args.config)?;
+    let topo = load_topology(&args.config.path(&rolehop_core::gitlab_ctx::ProcessEnv))?;
     crate::config::deployable(&topo)?;
     let rendered = rolehop_render::render(&topo);
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
