@@ -8,6 +8,7 @@
 
 pub mod broker_key;
 pub mod chain;
+pub mod credential_cache;
 pub mod credentials;
 pub mod duration;
 pub mod endpoint;
@@ -15,6 +16,7 @@ pub mod exit;
 pub mod gitlab_ctx;
 pub mod id_token;
 pub mod job_check;
+pub mod refresh;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;
