@@ -8,6 +8,7 @@
 
 pub mod broker_key;
 pub mod chain;
+pub mod credential_cache;
 pub mod credentials;
 pub mod duration;
 pub mod endpoint;
@@ -17,6 +18,7 @@ pub mod id_token;
 pub mod ids;
 pub mod job_check;
 pub mod job_file;
+pub mod refresh;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;
