@@ -293,7 +293,7 @@ pub(super) fn build_env(
 /// each account the id is not.
 fn foreign_policy(arn: &str, accounts: &[TargetAccount], uses_ous: bool) -> Option<String> {
     let owner = validate::managed_policy_account(arn);
-    if validate::account_id(owner).is_err() {
+    if owner.parse::<AccountId>().is_err() {
         // `aws` (AWS managed) and `${AWS::AccountId}` fit every account; malformed ARNs are
         // reported by `policy-arn`.
         return None;
