@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::arn::ArnPattern;
 use crate::context::Context;
+use crate::error::PolicyErrorKind;
 use crate::pattern::Glob;
 use crate::vars::Template;
 
@@ -203,7 +204,7 @@ impl Condition {
         key: &str,
         raw_values: Vec<String>,
         variables: bool,
-    ) -> Result<Condition, (usize, String)> {
+    ) -> Result<Condition, (usize, PolicyErrorKind)> {
         let mut values = Vec::with_capacity(raw_values.len());
         for (i, raw) in raw_values.into_iter().enumerate() {
             // Variables are only substituted in string-like and ARN operators.
@@ -387,7 +388,7 @@ fn compile(base: BaseOp, raw: &str, _variables: bool) -> Compiled {
     }
 }
 
-fn describe_invalid(base: BaseOp, raw: &str) -> String {
+fn describe_invalid(base: BaseOp, raw: &str) -> PolicyErrorKind {
     use BaseOp::*;
     let what = match base.positive() {
         NumericEquals
@@ -404,7 +405,10 @@ fn describe_invalid(base: BaseOp, raw: &str) -> String {
         IpAddress => "an IPv4 or IPv6 address or CIDR block",
         _ => "a valid value",
     };
-    format!("`{raw}` is not {what}")
+    PolicyErrorKind::BadConditionValue {
+        value: raw.to_owned(),
+        expected: what,
+    }
 }
 
 /// Compares one context value with one compiled policy value under a positive operator.

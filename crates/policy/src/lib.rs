@@ -40,7 +40,7 @@ pub mod vars;
 
 pub use ast::{Effect, Policy, Statement};
 pub use context::Context;
-pub use error::PolicyError;
+pub use error::{PolicyError, PolicyErrorKind};
 pub use eval::{
     AssumedCondition, Decision, EvalInput, EvalOptions, Evaluation, Explanation, Layer, Reason,
     StatementRef, evaluate, evaluate_with,
