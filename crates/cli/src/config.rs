@@ -42,6 +42,5 @@ pub fn load_topology(path: &Path) -> CliResult<Topology> {
     let src = read_text(path, "topology")?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut read = |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-    Topology::parse(&path.display().to_string(), &src, &mut read)
-        .map_err(|e| CliError::new(Exit::Input, e))
+    Topology::parse(&path.display().to_string(), &src, &mut read).map_err(CliError::from_error)
 }

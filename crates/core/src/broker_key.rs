@@ -37,6 +37,13 @@ pub struct BrokerKeyError {
     pub reason: String,
 }
 
+impl crate::exit::HasExit for BrokerKeyError {
+    /// The variable holds something that is not a key pair: malformed input, not a denial.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Input
+    }
+}
+
 /// An access key id as IAM issues them: 16..128 upper-case letters and digits.
 pub fn is_access_key_id(id: &str) -> bool {
     (16..=128).contains(&id.len())

@@ -163,6 +163,13 @@ impl fmt::Display for JobRefusal {
 
 impl std::error::Error for JobRefusal {}
 
+impl crate::exit::HasExit for JobRefusal {
+    /// rolehop itself refuses, on purpose, before any AWS request.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Refused
+    }
+}
+
 /// The ref patterns of `ref_type` that `access` admits: a branch is matched only against
 /// `branches`, a tag only against `tags`, as the trust policy's `ref_type` does.
 fn allowed_refs(access: &GitlabAccess, ref_type: RefType) -> Vec<String> {

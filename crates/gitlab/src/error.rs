@@ -37,3 +37,19 @@ pub enum GitlabError {
     #[error("{0}")]
     Config(String),
 }
+
+impl rolehop_core::exit::HasExit for GitlabError {
+    fn exit(&self) -> rolehop_core::exit::Exit {
+        use rolehop_core::exit::Exit;
+        match self {
+            // GitLab answered and said no (a 400 is its refusal of the request's content).
+            GitlabError::Unauthorized { .. }
+            | GitlabError::Forbidden { .. }
+            | GitlabError::NotFound { .. }
+            | GitlabError::Invalid { .. } => Exit::Denied,
+            GitlabError::Unavailable { .. } | GitlabError::Unexpected { .. } => Exit::Unavailable,
+            // The client was set up with a URL or token it cannot use.
+            GitlabError::Config(_) => Exit::Input,
+        }
+    }
+}

@@ -55,6 +55,21 @@ pub enum RotateError {
     },
 }
 
+impl crate::exit::HasExit for RotateError {
+    fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
+        match self {
+            RotateError::Store(s) => s.exit(),
+            // rotate stops rather than guess: the user inspects the keys and the record.
+            RotateError::Refused(_)
+            | RotateError::BadRecord { .. }
+            | RotateError::Inconsistent(_) => Exit::Refused,
+            // IAM never accepted the new key within the wait: a service that stayed unready.
+            RotateError::NewKeyRejected { .. } => Exit::Unavailable,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A new key is in GitLab and active; `old` was deactivated (and deleted if `deleted`).

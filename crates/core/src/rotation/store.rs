@@ -74,6 +74,22 @@ impl StoreError {
     }
 }
 
+impl crate::exit::HasExit for StoreError {
+    fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
+        match self.kind {
+            // GitLab's 400 (a masked-value rule) is its refusal of rotate's request.
+            StoreErrorKind::Denied | StoreErrorKind::NotFound | StoreErrorKind::Invalid => {
+                Exit::Denied
+            }
+            StoreErrorKind::Unavailable | StoreErrorKind::Other => Exit::Unavailable,
+            // IAM's two-key quota: rotate will not delete a key it did not create.
+            StoreErrorKind::Quota => Exit::Refused,
+            StoreErrorKind::NoCredentials => Exit::NoCredentials,
+        }
+    }
+}
+
 /// The broker IAM user: its access keys, a tag for the rotation record, and a way to try a key.
 pub trait KeyStore {
     fn list_keys(&mut self) -> Result<Vec<AccessKey>, StoreError>;

@@ -49,3 +49,10 @@ impl fmt::Display for TopologyError {
 }
 
 impl std::error::Error for TopologyError {}
+
+impl crate::exit::HasExit for TopologyError {
+    /// Every rule a topology breaks is a problem in the user's file.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Input
+    }
+}
