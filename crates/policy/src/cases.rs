@@ -50,15 +50,25 @@ impl From<PolicyError> for CaseError {
 /// One case: a request, the policies in force and the expected decision.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// The case's `name`, else its JSON path: how a failing case is reported.
     pub name: String,
+    /// The request to decide.
     pub request: Request,
+    /// The principal's identity-based policies.
     pub identity: Vec<Policy>,
+    /// The resource's policy (a trust policy for `sts:AssumeRole*`).
     pub resource: Option<Policy>,
+    /// Permissions boundaries on the principal.
     pub boundaries: Vec<Policy>,
+    /// Service control policies, one list per organization level (root first).
     pub scps: Vec<Vec<Policy>>,
+    /// Resource control policies, one list per organization level.
     pub rcps: Vec<Vec<Policy>>,
+    /// A session policy passed when the session was created.
     pub session: Option<Policy>,
+    /// VPC endpoint policies the request passes through.
     pub endpoints: Vec<Policy>,
+    /// The decision the case expects; `None` when the case file gives none.
     pub expected: Option<Decision>,
     /// The case uses iam-simulate's discovery mode (`simulation` key): not decidable here.
     pub simulation: bool,
