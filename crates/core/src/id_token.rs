@@ -14,16 +14,21 @@ use secrecy::ExposeSecret;
 
 /// STS's bounds on WebIdentityToken length.
 pub const TOKEN_MIN_LEN: usize = 4;
+/// STS's upper bound.
 pub const TOKEN_MAX_LEN: usize = 20_000;
 
+/// A token's `aud`: GitLab writes one string, the JWT spec allows a list.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Audience {
+    /// A single audience.
     One(String),
+    /// Several audiences.
     Many(Vec<String>),
 }
 
 impl Audience {
+    /// Whether `aud` is among them.
     pub fn contains(&self, aud: &str) -> bool {
         match self {
             Audience::One(a) => a == aud,
@@ -42,6 +47,10 @@ impl fmt::Display for Audience {
 }
 
 /// The claims GitLab documents for ID tokens (all values are strings in GitLab's tokens).
+///
+/// Each field is the claim of the same name in GitLab's ID token reference (`ref_name` is
+/// `ref`); rolehop reads them unverified, only to explain failures before STS does.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
 pub struct Claims {
     pub iss: Option<String>,
@@ -64,6 +73,7 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// `exp` as a time, if it is a valid timestamp.
     pub fn expires_at(&self) -> Option<OffsetDateTime> {
         self.exp
             .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
