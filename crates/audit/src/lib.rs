@@ -43,6 +43,13 @@ pub enum InputError {
     Shape { file: String, message: String },
 }
 
+impl rolehop_core::exit::HasExit for InputError {
+    /// Not JSON, or not the export it claims to be: malformed input.
+    fn exit(&self) -> rolehop_core::exit::Exit {
+        rolehop_core::exit::Exit::Input
+    }
+}
+
 /// What a credential holder can reach.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlastRadius {

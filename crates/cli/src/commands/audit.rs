@@ -66,12 +66,12 @@ pub fn run(args: Args) -> CliResult {
     if let Some(p) = &args.scp {
         let text = read(p)?;
         input::add_scps(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     if let Some(p) = &args.credential_report {
         let text = read(p)?;
         input::add_credential_report(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     let now = match &args.now {
         Some(t) => input::parse_time(t).ok_or_else(|| {
@@ -141,7 +141,7 @@ pub fn load_estate(source: &Source) -> CliResult<Estate> {
     for p in &source.authz_details {
         let text = read(p)?;
         input::gaad::add_export(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     if estate.source.contains(',') {
         // Findings point at the export that listed their principal; the first export stands

@@ -7,10 +7,14 @@ use std::fmt;
 
 use super::spec::{Account, StackSetSpec};
 
+/// What happens to a stack or StackSet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// It does not exist yet.
     Create,
+    /// Its template differs from the rendered one.
     Update,
+    /// Deployed and identical: left alone.
     Unchanged,
 }
 
@@ -24,16 +28,23 @@ impl fmt::Display for Change {
     }
 }
 
+/// The whole rollout: the broker stack, then each environment's StackSet.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The broker stack's name.
     pub broker_stack: String,
+    /// What happens to the broker stack.
     pub broker: Change,
+    /// One plan per environment, in topology order.
     pub stack_sets: Vec<StackSetPlan>,
 }
 
+/// What happens to one environment's StackSet and its instances.
 #[derive(Debug, Clone)]
 pub struct StackSetPlan {
+    /// The topology environment.
     pub environment: String,
+    /// The StackSet's name (`<prefix>-<environment>`).
     pub name: String,
     /// Create the StackSet, or update its template (which redeploys every instance).
     pub set: Change,
@@ -76,6 +87,7 @@ impl Plan {
 /// What one StackSet has deployed in the rollout's region, as CloudFormation reports it.
 #[derive(Debug, Clone, Default)]
 pub struct Deployed {
+    /// The StackSet's current template body.
     pub template: String,
     /// Account id -> its stack instance.
     pub instances: BTreeMap<String, Instance>,
@@ -83,6 +95,7 @@ pub struct Deployed {
     pub organizational_units: BTreeSet<String>,
 }
 
+/// One stack instance, as `ListStackInstances` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     /// CURRENT: neither outdated nor inoperable.

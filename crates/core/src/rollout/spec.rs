@@ -7,42 +7,65 @@ use crate::topology::{CallAs, Environment, PermissionModel, Topology};
 /// Everything `rollout` deploys, built from a topology and its rendered templates.
 #[derive(Debug, Clone)]
 pub struct RolloutInput {
+    /// The account the caller's credentials must be in: rollout refuses any other.
     pub broker_account: AccountId,
+    /// Where the broker stack and the StackSet instances go.
     pub region: Region,
+    /// The broker stack's name.
     pub broker_stack: String,
+    /// The rendered broker template.
     pub broker_template: String,
+    /// One StackSet per environment, in topology order.
     pub stack_sets: Vec<StackSetSpec>,
 }
 
+/// One environment's StackSet: its deployment role in each of its target accounts.
 #[derive(Debug, Clone)]
 pub struct StackSetSpec {
+    /// The topology environment.
     pub environment: String,
+    /// `<prefix>-<environment>`.
     pub name: String,
+    /// The rendered target template.
     pub template: String,
+    /// The environment's target accounts.
     pub accounts: Vec<Account>,
+    /// Self- or service-managed.
     pub permission: Permission,
+    /// Service-managed: the OUs to deploy to.
     pub organizational_units: Vec<String>,
 }
 
+/// A row of the rollout: an account by name and id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Account {
+    /// The topology's name for it (the id itself for accounts AWS reports).
     pub name: String,
     /// Text, not [`AccountId`]: rows are also made for accounts AWS reports (instances no
     /// longer in the topology), which rolehop reports as AWS spells them.
     pub id: String,
 }
 
+/// How CloudFormation gets into the target accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {
+    /// StackSets with an administration role in the broker account and an execution role
+    /// in each target.
     SelfManaged {
+        /// The role CloudFormation uses in the broker account.
         administration_role_arn: RoleArn,
+        /// The role CloudFormation assumes in each target account.
         execution_role_name: String,
     },
     /// Organizations-managed, called as the broker account in the role `call_as` names.
-    ServiceManaged { call_as: CallAs },
+    ServiceManaged {
+        /// Delegated administrator or management account.
+        call_as: CallAs,
+    },
 }
 
 impl Permission {
+    /// Service-managed StackSets target OUs, not accounts: the plan reads them differently.
     pub fn is_service_managed(&self) -> bool {
         matches!(self, Permission::ServiceManaged { .. })
     }
