@@ -21,9 +21,7 @@ fn each_account_is_audited_with_its_own_policy_of_that_name() {
     );
     let topo = rolehop_testkit::topology_src("examples/oidc/rolehop.toml", &src);
     let mut estate = input::topology::estate_of(&topo);
-    let doc = |action: &str| {
-        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
-    };
+    let doc = |action: &str| json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]});
     // staging's policy of that name is admin, dev's reads S3.
     estate.managed.insert(
         "arn:aws:iam::333333333333:policy/deploy-extras".into(),
