@@ -52,6 +52,8 @@ pub struct Finding {
     pub resource: String,
     pub title: String,
     pub detail: String,
+    /// What to do about it (the rule's fix, [`crate::fixes::fix`]).
+    pub fix: String,
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
@@ -166,6 +168,7 @@ fn f(
         resource: resource.to_owned(),
         title: title.into(),
         detail: detail.into(),
+        fix: crate::fixes::fix(id).to_owned(),
     }
 }
 

@@ -382,6 +382,17 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
     out
 }
 
+/// A managed policy ARN as the target template writes it: `${AWS::AccountId}` (the policy
+/// of that name in the account the StackSet instance runs in) through `Fn::Sub`, any other ARN
+/// as the plain string (the topology refuses `$` anywhere else in it).
+fn per_account_arn(arn: &str) -> Value {
+    if arn.contains(rolehop_core::validate::ACCOUNT_ID_VAR) {
+        json!({"Fn::Sub": arn})
+    } else {
+        json!(arn)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -396,16 +407,5 @@ mod tests {
             unique(vec!["A1".into(), "A1".into(), "B".into()]),
             ["A11", "A12", "B"]
         );
-    }
-}
-
-/// A managed policy ARN as the target template writes it: `${AWS::AccountId}` (the policy
-/// of that name in the account the StackSet instance runs in) through `Fn::Sub`, any other ARN
-/// as the plain string (the topology refuses `$` anywhere else in it).
-fn per_account_arn(arn: &str) -> Value {
-    if arn.contains(rolehop_core::validate::ACCOUNT_ID_VAR) {
-        json!({"Fn::Sub": arn})
-    } else {
-        json!(arn)
     }
 }

@@ -208,7 +208,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         &job,
         sel.allow_unprotected_ref,
     )
-    .map_err(|r| CliError::new(Exit::Refused, r))?;
+    .map_err(|r| CliError::new(Exit::Refused, r.in_mode(topo_mode)))?;
     if !sel.skip_job_check
         && let Some(e) = topo
             .as_ref()

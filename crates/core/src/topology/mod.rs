@@ -279,7 +279,10 @@ pub struct GitlabAccess {
     /// The project globs accepted although whoever can create a matching project reaches
     /// the environment.
     pub accept_project_globs: Vec<String>,
-    /// GitLab environment names; the first is the one the rendered deploy job uses.
+    /// GitLab environment names; the first is the one the rendered deploy job uses and the
+    /// `environment_scope` rotate writes the broker key under; all of them (later ones may be
+    /// globs) are what the job check of assume/exec/doctor accepts as `CI_ENVIRONMENT_NAME`.
+    /// No IAM policy carries them.
     pub environments: Vec<String>,
 }
 
