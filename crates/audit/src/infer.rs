@@ -25,7 +25,7 @@ use rolehop_policy::pattern::Glob;
 
 use crate::findings::{Finding, Severity};
 use crate::graph::{Graph, NodeKind, Prepared};
-use crate::model::{Env, Kind, Part, env_from_word, env_tag, guess_env, guess_part};
+use crate::model::{Env, Kind, Part, env_from_word, env_tag, guess_env};
 
 /// An environment label the user handed in, with where it came from (for explanations).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,19 +100,31 @@ fn is_sts(action: &str) -> bool {
     STS_EDGES.contains(&action)
 }
 
-/// Whether principal `i`'s policies grant `sts:AssumeRole` by an `sts:` pattern.
-fn names_assume_role(prep: &Prepared<'_>, i: usize) -> bool {
-    prep.policies[i].iter().any(|&d| {
-        prep.docs[d]
-            .allowed_action_patterns()
-            .iter()
-            .any(|(not, pats)| {
-                !not && pats.iter().any(|p| {
-                    p.to_ascii_lowercase().starts_with("sts:")
-                        && Glob::new(p, true).matches("sts:AssumeRole")
-                })
-            })
-    })
+/// How principal `i`'s Allow statements name actions: whether an `sts:` pattern grants
+/// `sts:AssumeRole`, and the share of all patterns that are `sts:` ones.
+fn sts_grants(prep: &Prepared<'_>, i: usize) -> (bool, f64) {
+    let (mut assume, mut sts, mut all) = (false, 0usize, 0usize);
+    for &d in &prep.policies[i] {
+        for (not, pats) in prep.docs[d].allowed_action_patterns() {
+            all += pats.len();
+            if not {
+                continue;
+            }
+            for p in pats {
+                if p.to_ascii_lowercase().starts_with("sts:") {
+                    sts += 1;
+                    assume |= Glob::new(&p, true).matches("sts:AssumeRole");
+                }
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)] // counts of policy entries are small
+    let share = if all == 0 {
+        0.0
+    } else {
+        sts as f64 / all as f64
+    };
+    (assume, share)
 }
 
 fn part_tag(p: &crate::model::Principal) -> Option<Part> {
@@ -162,22 +174,31 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         }
     }
     let account = |node: usize, g: &Graph| g.nodes[node].account.clone().unwrap_or_default();
-    // Broker users.
+    // Broker users: a grant of `sts:AssumeRole` by name, and either a role reached with it
+    // or rights that are mostly `sts:` (the roles may be in accounts not audited).
     for (i, p) in estate.principals.iter().enumerate() {
-        if fixed[i] || p.kind != Kind::User || !names_assume_role(prep, i) {
+        if fixed[i] || p.kind != Kind::User {
+            continue;
+        }
+        let (assume, share) = sts_grants(prep, i);
+        if !assume {
             continue;
         }
         let target = g.out[node[i]]
             .iter()
             .map(|&e| &g.edges[e])
             .find(|e| e.action == "sts:AssumeRole" && g.nodes[e.to].kind == NodeKind::Role);
-        if let Some(e) = target {
-            part[i] = Part::BrokerUser;
-            part_why[i] = Some(format!(
-                "broker user: an IAM user (long-lived keys) whose policies grant `sts:AssumeRole` by name and which assumes `{}` (tag it `rolehop:part=none` if it is not)",
-                g.nodes[e.to].id
-            ));
-        }
+        let evidence = match target {
+            Some(e) => format!("which assumes `{}`", g.nodes[e.to].id),
+            None if share >= 0.5 => {
+                "at least half of whose granted actions are `sts:` ones".to_owned()
+            }
+            None => continue,
+        };
+        part[i] = Part::BrokerUser;
+        part_why[i] = Some(format!(
+            "broker user: an IAM user (long-lived keys) whose policies grant `sts:AssumeRole` by name and {evidence} (tag it `rolehop:part=none` if it is not)"
+        ));
     }
     let principal_part = |node_ix: usize, part: &[Part], g: &Graph| {
         g.nodes[node_ix].principal.map_or(Part::Other, |i| part[i])
@@ -231,22 +252,6 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
             ));
         }
     }
-    // Names only where the structure said nothing.
-    for (i, p) in estate.principals.iter().enumerate() {
-        if fixed[i] || part[i] != Part::Other {
-            continue;
-        }
-        let guess = guess_part(p.kind, &p.name, &BTreeMap::new());
-        if guess != Part::Other {
-            part[i] = guess;
-            part_why[i] = Some(format!(
-                "{} by its name `{}` alone (rolehop's naming; nothing in the graph shows it)",
-                part_name(guess),
-                p.name
-            ));
-        }
-    }
-
     let (env, env_why, shared) = environments(prep, g, &node);
     for (i, &ni) in node.iter().enumerate() {
         g.nodes[ni].part = part[i];

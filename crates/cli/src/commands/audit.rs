@@ -20,6 +20,14 @@ pub struct Args {
     /// An IAM credential report (CSV) to date access keys.
     #[arg(long, value_name = "FILE")]
     pub credential_report: Option<PathBuf>,
+    /// Environments of accounts or principals: `{"222222222222": "prod", "arn:...": "dev"}`;
+    /// the audit propagates them along the access graph.
+    #[arg(long, value_name = "FILE")]
+    pub env_map: Option<PathBuf>,
+    /// `aws organizations list-accounts` output, accounts optionally with their `Tags`: an
+    /// environment tag or name labels each account.
+    #[arg(long, value_name = "FILE")]
+    pub org_accounts: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Exit with 10 when a finding is at or above this severity.
@@ -66,6 +74,16 @@ pub fn run(args: Args) -> CliResult {
     if let Some(p) = &args.credential_report {
         let text = read(p)?;
         input::add_credential_report(&mut estate, &p.display().to_string(), &text)
+            .map_err(|e| CliError::new(Exit::Input, e))?;
+    }
+    if let Some(p) = &args.env_map {
+        let text = read(p)?;
+        input::labels::add_env_map(&mut estate, &p.display().to_string(), &text)
+            .map_err(|e| CliError::new(Exit::Input, e))?;
+    }
+    if let Some(p) = &args.org_accounts {
+        let text = read(p)?;
+        input::labels::add_org_accounts(&mut estate, &p.display().to_string(), &text)
             .map_err(|e| CliError::new(Exit::Input, e))?;
     }
     let now = match &args.now {
