@@ -61,8 +61,12 @@ pub struct Inference {
     pub env_why: Vec<Option<String>>,
     /// Nodes reached from several environments: node, and per environment the path from
     /// the labelled node it came from.
-    pub shared: Vec<(usize, Vec<(Env, Vec<usize>)>)>,
+    pub shared: Vec<Shared>,
 }
+
+/// A node reached from several environments: the node, and per environment the path (node
+/// indices) from the labelled node it came from.
+pub type Shared = (usize, Vec<(Env, Vec<usize>)>);
 
 impl Inference {
     pub fn part(&self, i: usize) -> Part {
@@ -269,11 +273,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
     }
 }
 
-type Envs = (
-    Vec<Option<Env>>,
-    Vec<Option<String>>,
-    Vec<(usize, Vec<(Env, Vec<usize>)>)>,
-);
+type Envs = (Vec<Option<Env>>, Vec<Option<String>>, Vec<Shared>);
 
 /// The label of each node, if any: `(env, why)`; `why` is `None` for a topology's.
 fn labels(prep: &Prepared<'_>, g: &Graph) -> Vec<Option<(Env, Option<String>)>> {

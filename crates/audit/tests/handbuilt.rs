@@ -567,3 +567,39 @@ fn a_typo_in_a_deny_or_notaction_removes_a_guard_and_is_medium() {
     .collect();
     assert_eq!(typos, want);
 }
+
+#[test]
+fn a_broker_wildcard_is_judged_by_the_actions_it_stands_for() {
+    let a = "arn:aws:iam::740000000001";
+    let audit_actions = |actions: serde_json::Value| {
+        let export = serde_json::json!({
+            "UserDetailList": [{"UserName": "hop", "Arn": format!("{a}:user/hop"), "GroupList": [], "AttachedManagedPolicies": [],
+                "UserPolicyList": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+                    {"Effect": "Allow", "Action": actions, "Resource": format!("{a}:role/next")}
+                ]}}]}],
+            "RoleDetailList": [{"RoleName": "next", "Arn": format!("{a}:role/next"), "RolePolicyList": [], "AttachedManagedPolicies": [],
+                "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": format!("{a}:user/hop")}, "Action": "sts:AssumeRole"}]}}]
+        });
+        let mut e = Estate::default();
+        input::gaad::add_export(&mut e, "hop.json", &export.to_string()).unwrap();
+        audit(&e, NOW)
+            .findings
+            .into_iter()
+            .filter(|f| f.id == "RH001")
+            .map(|f| f.detail)
+            .collect::<Vec<_>>()
+    };
+    // Only AssumeRole and TagSession, however spelled: nothing to report.
+    assert_eq!(
+        audit_actions(serde_json::json!(["sts:AssumeRol?", "sts:TagSess*"])),
+        Vec::<String>::new()
+    );
+    // `sts:*` also takes tokens of other kinds: reported, saying what it stands for.
+    let d = audit_actions(serde_json::json!("sts:*"));
+    assert_eq!(d.len(), 1);
+    assert!(
+        d[0].contains("`sts:*` (so `sts:AssumeRoleWithSAML`, `sts:AssumeRoleWithWebIdentity`, `sts:AssumeRoot`"),
+        "{}",
+        d[0]
+    );
+}
