@@ -603,3 +603,65 @@ fn a_broker_wildcard_is_judged_by_the_actions_it_stands_for() {
         d[0]
     );
 }
+
+const FB: &str = "arn:aws:iam::8100000000";
+
+#[test]
+fn the_rest_of_the_catalogue_fires_on_a_hand_built_estate() {
+    let mut e = with_org(load("fabrikam", &same), "fabrikam");
+    input::add_credential_report(
+        &mut e,
+        "credential-report.csv",
+        &read("fabrikam", "credential-report.csv"),
+    )
+    .unwrap();
+    let r = audit(&e, NOW);
+    use Severity::*;
+    let planted: BTreeSet<_> = [
+        // Trusted by `*` without a condition.
+        ("RH012", Critical, format!("{FB}01:role/break-glass")),
+        // oidc-main is production only because it reaches the account named fabrikam-prod.
+        ("RH015", High, format!("{FB}01:role/oidc-main")),
+        ("RH016", High, format!("{FB}01:role/oidc-main")),
+        ("RH017", High, format!("{FB}01:role/oidc-main")),
+        ("RH092", High, format!("{FB}01:role/legacy-trust")),
+        ("RH005", Medium, format!("{FB}01:role/oidc-feature")),
+        ("RH010", Medium, format!("{FB}01:user/svc-ci-main")),
+        ("RH014", Medium, format!("{FB}01:user/ops-admin")),
+        ("RH090", Medium, format!("{FB}01:role/legacy-broken")),
+        ("RH011", Low, format!("{FB}01:user/svc-ci-main")),
+        ("RH013", Low, format!("{FB}01:role/partner-read")),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(ids(&r), planted, "{:#?}", r.findings);
+    // The human admin reaches the open role and, passing it to EC2, the legacy role.
+    assert_eq!(
+        reach(&r, &format!("{FB}01:user/ops-admin")),
+        (
+            strs(&[
+                &format!("{FB}01:role/break-glass"),
+                &format!("{FB}01:role/legacy-broken"),
+            ]),
+            true
+        )
+    );
+    assert_eq!(
+        reach(&r, &format!("{FB}01:user/svc-ci-main")),
+        (
+            strs(&[
+                &format!("{FB}01:role/gate-prod"),
+                &format!("{FB}02:role/rollout"),
+            ]),
+            false
+        )
+    );
+    // RH015 says why the role counts as production.
+    let f = r.findings.iter().find(|f| f.id == "RH015").unwrap();
+    assert!(
+        f.detail
+            .contains("account `810000000002` named `fabrikam-prod`"),
+        "{}",
+        f.detail
+    );
+}
