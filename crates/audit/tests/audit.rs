@@ -54,7 +54,7 @@ fn example_topologies_have_no_high_findings_and_stay_in_their_environment() {
             let own: Vec<_> = topo
                 .environments
                 .iter()
-                .filter(|e| b.reaches.contains(&topo.service_role_arn(e)))
+                .filter(|e| b.reaches.contains(&topo.service_role_arn(e).to_string()))
                 .collect();
             assert_eq!(
                 own.len(),
@@ -67,8 +67,8 @@ fn example_topologies_have_no_high_findings_and_stay_in_their_environment() {
             let mut expected: Vec<String> = env
                 .accounts
                 .iter()
-                .map(|a| topo.deployment_role_arn(env, a))
-                .chain([topo.service_role_arn(env)])
+                .map(|a| topo.deployment_role_arn(env, a).to_string())
+                .chain([topo.service_role_arn(env).to_string()])
                 .collect();
             expected.sort();
             assert_eq!(b.reaches, expected, "{ex}: {}", b.principal);

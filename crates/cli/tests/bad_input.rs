@@ -1,9 +1,12 @@
 //! The bad-input corpus (`tests/bad-input/<kind>/`): malformed topologies, case files,
 //! authorization-details exports, SCP files, credential reports, ID tokens and STS answers,
 //! each run through the real binary. Each input has a sidecar `<input>.expect`: the exit code
-//! on its first line, then fragments the output (the error message, or the findings for
-//! exports) must contain. No input may panic or
-//! print a stack trace.
+//! on its first line, then the whole output (stderr, then stdout: the diagnostic with its
+//! location, rule and caret, or the findings for exports), so a diagnostic that loses its
+//! location, hint or wording fails here rather than still containing a fragment. Paths of the
+//! run and loopback ports are written as `[CORPUS]`, `[SCRATCH]` and `[PORT]`.
+//! `ROLEHOP_UPDATE_BAD_INPUT=1` rewrites the sidecars from what the binary prints (review the
+//! diff). No input may panic or print a stack trace.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,6 +25,45 @@ fn fixture(name: &str) -> PathBuf {
     workspace_root()
         .join("crates/audit/tests/fixtures")
         .join(name)
+}
+
+/// The output with what changes from run to run (temporary and checkout paths, loopback
+/// ports) replaced by placeholders; trailing spaces dropped so sidecars survive editors.
+fn normalize(out: &str, scratch: &Path) -> String {
+    let mut out = out
+        .replace(&scratch.display().to_string(), "[SCRATCH]")
+        .replace(&corpus().display().to_string(), "[CORPUS]");
+    // Loopback ports, and the age of an expired token (measured against the real clock).
+    for (before, after, mask) in [
+        ("127.0.0.1:", "", "[PORT]"),
+        ("localhost:", "", "[PORT]"),
+        ("expired ", "s ago", "[AGE]"),
+    ] {
+        out = mask_digits(&out, before, after, mask);
+    }
+    out.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `text` with each run of digits between `before` and `after` replaced by `mask`.
+fn mask_digits(text: &str, before: &str, after: &str, mask: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(before) {
+        let tail = &rest[i + before.len()..];
+        let n = tail.len() - tail.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        out.push_str(&rest[..i + before.len()]);
+        if n > 0 && tail[n..].starts_with(after) {
+            out.push_str(mask);
+        } else {
+            out.push_str(&tail[..n]);
+        }
+        rest = &tail[n..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A rolehop with a clean environment: a GitLab job's variables, a region, and backtraces on
@@ -153,24 +195,28 @@ fn every_bad_input_gets_its_exit_code_and_a_clear_message() {
                 continue;
             }
             let expect_path = PathBuf::from(format!("{}.expect", input.display()));
+            let observed = normalize(&all, scratch.path());
+            if std::env::var_os("ROLEHOP_UPDATE_BAD_INPUT").is_some() {
+                let code = code.map_or_else(|| "signal".to_owned(), |c| c.to_string());
+                std::fs::write(&expect_path, format!("{code}\n{observed}\n")).unwrap();
+            }
             let Ok(expect) = std::fs::read_to_string(&expect_path) else {
                 failures.push(format!(
-                    "{name}: no .expect; observed exit {code:?}: {summary}"
+                    "{name}: no .expect (ROLEHOP_UPDATE_BAD_INPUT=1 writes it); observed exit {code:?}: {summary}"
                 ));
                 continue;
             };
-            let mut lines = expect.lines();
-            let want: i32 = lines.next().unwrap().trim().parse().unwrap();
+            let (first, want_out) = expect.split_once('\n').unwrap_or((&expect, ""));
+            let want: i32 = first.trim().parse().unwrap();
             if code != Some(want) {
                 failures.push(format!("{name}: exit {code:?}, expected {want}: {summary}"));
             }
-            for fragment in lines.filter(|l| !l.trim().is_empty()) {
-                if !all.contains(fragment.trim()) {
-                    failures.push(format!(
-                        "{name}: message lacks `{}`: {summary}",
-                        fragment.trim()
-                    ));
-                }
+            if observed != want_out.trim_end_matches('\n') {
+                failures.push(format!(
+                    "{name}: output differs from {} (ROLEHOP_UPDATE_BAD_INPUT=1 rewrites it)\n--- expected\n{}\n--- observed\n{observed}",
+                    expect_path.display(),
+                    want_out.trim_end_matches('\n')
+                ));
             }
             if !matches!(code, Some(0 | 1 | 10)) && !err.contains("rolehop: error:") {
                 failures.push(format!("{name}: no `rolehop: error:` line: {summary}"));

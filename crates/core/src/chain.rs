@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::duration::format_secs;
 use crate::gitlab_ctx::JobContext;
+use crate::ids::RoleArn;
 use crate::topology::{CHAINED_SESSION_MAX_SECS, SESSION_MIN_SECS};
 use crate::validate;
 
@@ -110,11 +111,12 @@ pub const SERVICE_HOP_SECS: u64 = SESSION_MIN_SECS;
 
 /// Plans the two hops for `req` in the GitLab job `job`.
 pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError> {
-    validate::role_arn(&req.service_role_arn).map_err(|message| PlanError::BadRoleArn {
+    let role_arn = |s: &str| s.parse::<RoleArn>().map_err(|e| e.to_string());
+    role_arn(&req.service_role_arn).map_err(|message| PlanError::BadRoleArn {
         which: "service role ARN",
         message,
     })?;
-    validate::role_arn(&req.deploy_role_arn).map_err(|message| PlanError::BadRoleArn {
+    role_arn(&req.deploy_role_arn).map_err(|message| PlanError::BadRoleArn {
         which: "deployment role ARN",
         message,
     })?;

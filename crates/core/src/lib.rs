@@ -8,13 +8,17 @@
 
 pub mod broker_key;
 pub mod chain;
+pub mod credential_cache;
 pub mod credentials;
 pub mod duration;
 pub mod endpoint;
 pub mod exit;
 pub mod gitlab_ctx;
 pub mod id_token;
+pub mod ids;
 pub mod job_check;
+pub mod job_file;
+pub mod refresh;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;
@@ -22,5 +26,6 @@ pub mod span;
 pub mod topology;
 pub mod validate;
 
+pub use ids::{AccountId, Partition, Region, RoleArn};
 pub use secret::Secret;
 pub use topology::{Topology, TopologyError};

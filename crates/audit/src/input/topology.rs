@@ -61,8 +61,10 @@ pub fn estate_of(topo: &Topology) -> Estate {
                     doc: p.document.clone(),
                 })
                 .collect();
-            d.managed = env.permissions.managed_policies.clone();
-            d.boundary = env.permissions.boundary.clone();
+            // `${AWS::AccountId}` names the policy of each target account: evaluated as the
+            // ARN IAM attaches there.
+            d.managed = env.permissions.managed_policies_in(&account.id);
+            d.boundary = env.permissions.boundary_in(&account.id);
             d.max_session_secs = Some(env.max_session_secs);
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use rolehop_audit::{Estate, Severity, input, output};
-use rolehop_core::Topology;
 
 use crate::exit::{CliError, CliResult, Exit};
 
@@ -38,14 +37,20 @@ pub struct Args {
     pub now: Option<String>,
 }
 
-/// What to audit: a topology, or exports.
+/// What to audit: a topology (by the same rule as every command), or exports instead.
 #[derive(clap::Args)]
-#[group(required = true, multiple = false)]
 pub struct Source {
-    /// The topology (`rolehop.toml`): audits the IAM that `render` would deploy.
-    #[arg(long, value_name = "FILE")]
+    /// The topology whose IAM `render` would deploy [default: $ROLEHOP_CONFIG, else
+    /// rolehop.toml; not read with --authz-details].
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "FILE",
+        conflicts_with = "authz_details"
+    )]
     pub config: Option<PathBuf>,
-    /// Outputs of `aws iam get-account-authorization-details`, one per account.
+    /// Outputs of `aws iam get-account-authorization-details`, one per account, instead of
+    /// the topology.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub authz_details: Vec<PathBuf>,
 }
@@ -136,13 +141,12 @@ fn read(p: &Path) -> CliResult<String> {
 
 /// The estate of a topology or of exports (shared with `rolehop graph`).
 pub fn load_estate(source: &Source) -> CliResult<Estate> {
-    if let Some(cfg) = &source.config {
-        let src = read(cfg)?;
-        let dir = cfg.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut read_rel =
-            |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-        let topo = Topology::parse(&cfg.display().to_string(), &src, &mut read_rel)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+    if source.authz_details.is_empty() {
+        let cfg = crate::config::ConfigArg {
+            config: source.config.clone(),
+        }
+        .path(&rolehop_core::gitlab_ctx::ProcessEnv);
+        let topo = crate::config::load_topology(&cfg)?;
         return Ok(input::topology::estate_of(&topo));
     }
     let mut estate = Estate::default();

@@ -20,7 +20,6 @@ use rolehop_core::span::printable;
 use rolehop_core::topology::{Auth, Environment};
 
 use super::selection::{self, Selection};
-use crate::config::load_topology;
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
@@ -112,7 +111,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     }
 
     // The topology is the reference everything else is compared with.
-    let topo = sel.config.as_deref().map(load_topology).transpose()?;
+    let topo = selection::load_selected(sel, env)?;
     let selected = match (&topo, &sel.env) {
         (Some(t), Some(name)) => Some((
             t,

@@ -90,7 +90,8 @@ fn serve(args: ServeArgs) -> CliResult {
     } else {
         let region = config
             .region
-            .clone()
+            .as_ref()
+            .map(ToString::to_string)
             .or_else(|| env.var("AWS_REGION"))
             .or_else(|| env.var("AWS_DEFAULT_REGION"))
             .ok_or_else(|| {

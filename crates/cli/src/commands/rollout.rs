@@ -3,7 +3,6 @@
 //! Progress goes to stderr (a bar on a terminal, plain lines in CI), the summary to stdout.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,25 +16,24 @@ use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The topology file.
-    #[arg(long, default_value = "rolehop.toml", value_name = "FILE")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::config::ConfigArg,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// The region of the broker stack and the StackSets (default: the topology's).
     #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    pub region: Option<rolehop_core::Region>,
 }
 
 pub fn run(args: Args) -> CliResult {
-    let topo = load_topology(&args.config)?;
+    let topo = load_topology(&args.config.path(&rolehop_core::gitlab_ctx::ProcessEnv))?;
     crate::config::deployable(&topo)?;
     let rendered = rolehop_render::render(&topo);
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
     let input = RolloutInput::new(
         &topo,
-        args.region.as_deref(),
+        args.region.as_ref(),
         file(rolehop_render::BROKER_FILE),
         |env| file(&rolehop_render::target_file(&env.name)),
     );

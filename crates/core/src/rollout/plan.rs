@@ -324,7 +324,7 @@ mod tests {
     fn self_managed_removes_accounts_no_longer_listed() {
         let s = spec(
             Permission::SelfManaged {
-                administration_role_arn: "arn:aws:iam::111111111111:role/admin".into(),
+                administration_role_arn: "arn:aws:iam::111111111111:role/admin".parse().unwrap(),
                 execution_role_name: "exec".into(),
             },
             &[],

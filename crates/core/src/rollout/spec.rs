@@ -1,13 +1,14 @@
 //! What `rolehop rollout` deploys: the broker stack and one StackSet per environment, built
 //! from a validated topology and its rendered templates. Pure data; the AWS rim executes it.
 
+use crate::ids::{AccountId, Region, RoleArn};
 use crate::topology::{CallAs, Environment, PermissionModel, Topology};
 
 /// Everything `rollout` deploys, built from a topology and its rendered templates.
 #[derive(Debug, Clone)]
 pub struct RolloutInput {
-    pub broker_account: String,
-    pub region: String,
+    pub broker_account: AccountId,
+    pub region: Region,
     pub broker_stack: String,
     pub broker_template: String,
     pub stack_sets: Vec<StackSetSpec>,
@@ -26,13 +27,15 @@ pub struct StackSetSpec {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Account {
     pub name: String,
+    /// Text, not [`AccountId`]: rows are also made for accounts AWS reports (instances no
+    /// longer in the topology), which rolehop reports as AWS spells them.
     pub id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {
     SelfManaged {
-        administration_role_arn: String,
+        administration_role_arn: RoleArn,
         execution_role_name: String,
     },
     /// Organizations-managed, called as the broker account in the role `call_as` names.
@@ -49,7 +52,7 @@ impl RolloutInput {
     /// `target_template(env)` gives the rendered deployment-role template of an environment.
     pub fn new(
         topo: &Topology,
-        region: Option<&str>,
+        region: Option<&Region>,
         broker_template: String,
         mut target_template: impl FnMut(&Environment) -> String,
     ) -> Self {
@@ -59,9 +62,10 @@ impl RolloutInput {
                 execution_role_name,
             } => Permission::SelfManaged {
                 administration_role_arn: administration_role_arn.clone().unwrap_or_else(|| {
-                    format!(
-                        "arn:{}:iam::{}:role/AWSCloudFormationStackSetAdministrationRole",
-                        topo.broker.partition, topo.broker.account_id
+                    RoleArn::from_checked_parts(
+                        topo.broker.partition,
+                        &topo.broker.account_id,
+                        "AWSCloudFormationStackSetAdministrationRole",
                     )
                 }),
                 execution_role_name: execution_role_name.clone(),
@@ -82,7 +86,7 @@ impl RolloutInput {
                     .iter()
                     .map(|a| Account {
                         name: a.name.clone(),
-                        id: a.id.clone(),
+                        id: a.id.to_string(),
                     })
                     .collect(),
                 permission: permission.clone(),
@@ -91,7 +95,7 @@ impl RolloutInput {
             .collect();
         RolloutInput {
             broker_account: topo.broker.account_id.clone(),
-            region: region.unwrap_or(&topo.broker.region).to_owned(),
+            region: region.unwrap_or(&topo.broker.region).clone(),
             broker_stack: topo.broker.stack_name.clone(),
             broker_template,
             stack_sets,

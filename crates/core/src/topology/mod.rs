@@ -11,10 +11,18 @@ mod build;
 mod checks;
 mod env;
 mod error;
+mod gate;
 mod raw;
+mod schema;
 
 pub use build::ReadFile;
+
+use crate::ids::{AccountId, Partition, Region, RoleArn};
 pub use error::{Diagnostic, TopologyError};
+pub use gate::{
+    DEPLOYMENT_TIERS, GATE_SESSION_TAG_KEYS, GateRules, PIPELINE_SOURCES, PipelineSourceRules,
+    RUNNER_ENVIRONMENTS, USER_ACCESS_LEVELS,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Validated model
@@ -60,9 +68,9 @@ pub struct ComponentSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Broker {
-    pub account_id: String,
-    pub region: String,
-    pub partition: String,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub partition: Partition,
     /// The CloudFormation stack holding the broker's IAM.
     pub stack_name: String,
 }
@@ -73,6 +81,27 @@ pub enum Auth {
     AccessKeys,
     /// GitLab ID tokens exchanged with AssumeRoleWithWebIdentity.
     Oidc { issuer: String, audience: String },
+    /// GitLab ID tokens posted to rolehop's claim gate, which verifies them, checks each
+    /// environment's [`GateRules`] on the signed claims and assumes the service role with
+    /// session tags and SourceIdentity taken from those claims (see docs/gate.md).
+    OidcGate {
+        /// The exact `iss` of the ID tokens.
+        issuer: String,
+        /// The `aud` of the job's ID token for the gate.
+        audience: String,
+        /// Where jobs reach the gate; jobs may override it (`--gate-url`, `ROLEHOP_GATE_URL`).
+        gate_url: Option<String>,
+    },
+}
+
+impl Auth {
+    /// The GitLab issuer, in both OIDC modes.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Auth::Oidc { issuer, .. } | Auth::OidcGate { issuer, .. } => Some(issuer),
+            Auth::AccessKeys => None,
+        }
+    }
 }
 
 /// Where rotation writes broker keys, and which variables jobs read them from.
@@ -100,7 +129,7 @@ pub struct Rollout {
 pub enum PermissionModel {
     /// StackSets with the standard administration and execution roles.
     SelfManaged {
-        administration_role_arn: Option<String>,
+        administration_role_arn: Option<RoleArn>,
         execution_role_name: String,
     },
     /// AWS Organizations-managed StackSets targeting organizational units.
@@ -173,6 +202,9 @@ pub struct Environment {
     pub permissions: Permissions,
     /// Service-managed StackSets: the OUs to deploy the target template to.
     pub organizational_units: Vec<String>,
+    /// Gate mode (`auth.mode = "oidc-gate"`): the claim rules beyond `gitlab`
+    /// (`[environments.<name>.gate]`, defaults filled in); `None` in the other modes.
+    pub gate: Option<GateRules>,
 }
 
 /// The GitLab side allowed to use an environment.
@@ -235,16 +267,36 @@ impl GitlabAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetAccount {
     pub name: String,
-    pub id: String,
+    pub id: AccountId,
     /// The line of `name = "id"` in the topology file (1-based): where reports point.
     pub line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permissions {
+    /// AWS managed policies, or customer managed ones of the target account itself:
+    /// `arn:aws:iam::${AWS::AccountId}:policy/<name>` names the policy `<name>` of each account.
     pub managed_policies: Vec<String>,
     pub inline_policies: Vec<InlinePolicy>,
     pub boundary: Option<String>,
+}
+
+impl Permissions {
+    /// The managed policy ARNs as attached in target account `account_id`:
+    /// `${AWS::AccountId}` (the policy of that name in each account) resolved.
+    pub fn managed_policies_in(&self, account_id: &str) -> Vec<String> {
+        self.managed_policies
+            .iter()
+            .map(|a| a.replace(crate::validate::ACCOUNT_ID_VAR, account_id))
+            .collect()
+    }
+
+    /// The boundary as attached in target account `account_id`.
+    pub fn boundary_in(&self, account_id: &str) -> Option<String> {
+        self.boundary
+            .as_ref()
+            .map(|b| b.replace(crate::validate::ACCOUNT_ID_VAR, account_id))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -273,18 +325,16 @@ impl Topology {
         })
     }
 
-    pub fn service_role_arn(&self, env: &Environment) -> String {
-        format!(
-            "arn:{}:iam::{}:role/{}",
-            self.broker.partition, self.broker.account_id, env.service_role
+    pub fn service_role_arn(&self, env: &Environment) -> RoleArn {
+        RoleArn::from_checked_parts(
+            self.broker.partition,
+            &self.broker.account_id,
+            &env.service_role,
         )
     }
 
-    pub fn deployment_role_arn(&self, env: &Environment, account: &TargetAccount) -> String {
-        format!(
-            "arn:{}:iam::{}:role/{}",
-            self.broker.partition, account.id, env.deployment_role
-        )
+    pub fn deployment_role_arn(&self, env: &Environment, account: &TargetAccount) -> RoleArn {
+        RoleArn::from_checked_parts(self.broker.partition, &account.id, &env.deployment_role)
     }
 
     pub fn broker_user_arn(&self, env: &Environment) -> String {
@@ -303,9 +353,30 @@ impl Topology {
                 self.broker.account_id,
                 issuer.trim_start_matches("https://")
             )),
-            Auth::AccessKeys => None,
+            Auth::AccessKeys | Auth::OidcGate { .. } => None,
         }
     }
+
+    /// The gate's execution role in gate mode: one per environment, so a compromised gate
+    /// reaches that environment only.
+    pub fn gate_role_name(&self, env: &Environment) -> Option<String> {
+        matches!(self.auth, Auth::OidcGate { .. }).then(|| gate_role_name(&env.name))
+    }
+
+    pub fn gate_role_arn(&self, env: &Environment) -> Option<String> {
+        self.gate_role_name(env).map(|n| {
+            format!(
+                "arn:{}:iam::{}:role/{n}",
+                self.broker.partition, self.broker.account_id
+            )
+        })
+    }
+}
+
+/// `rolehop-<environment>-gate`: environment names are at most 32 characters, so this always
+/// fits IAM's 64 (and Lambda's function-name limit of 64).
+pub fn gate_role_name(environment: &str) -> String {
+    format!("rolehop-{environment}-gate")
 }
 
 impl Environment {
