@@ -10,7 +10,8 @@
 //! - **deployment role**: a role assumed across accounts by a broker user or a service role.
 //!
 //! A `rolehop:part` tag (`broker-user`, `service-role`, `deployment-role`, `none`) overrides
-//! the structure; rolehop's own names are used only where the structure says nothing.
+//! the structure; names play no part (an export's `rolehop-*-deploy` with nothing assuming it
+//! across accounts is not a deployment role).
 //!
 //! Environments: a node is labelled by, in this order, `--env-map` naming it, an environment
 //! tag, `--env-map` naming its account, an Organizations export's account tag or name, or a
@@ -256,7 +257,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
             ));
         }
     }
-    let (env, env_why, shared) = environments(prep, g, &node);
+    let (env, env_why, shared) = environments(prep, g);
     for (i, &ni) in node.iter().enumerate() {
         g.nodes[ni].part = part[i];
     }
@@ -302,7 +303,7 @@ fn labels(prep: &Prepared<'_>, g: &Graph) -> Vec<Option<(Env, Option<String>)>> 
         .collect()
 }
 
-fn environments(prep: &Prepared<'_>, g: &Graph, _node: &[usize]) -> Envs {
+fn environments(prep: &Prepared<'_>, g: &Graph) -> Envs {
     let count = g.nodes.len();
     let label = labels(prep, g);
     let mut names: Vec<Env> = Vec::new();
