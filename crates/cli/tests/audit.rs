@@ -420,6 +420,16 @@ fn env_map_and_org_accounts_label_a_hand_built_estate() {
     .args(["--fail-on", "info"])
     .assert()
     .code(0);
+    // `graph` takes the same labels: live's role, unnamed as such, shows as production.
+    let out = rolehop()
+        .args(["graph", "--authz-details"])
+        .args(tailspin.iter().map(|f| dir.join("tailspin").join(f)))
+        .arg("--env-map")
+        .arg(dir.join("tailspin/env-map.json"))
+        .output()
+        .unwrap();
+    let m = String::from_utf8(out.stdout).unwrap();
+    assert!(m.contains("role release-hand @520000000002 [prod]"), "{m}");
     // A map it cannot read: input error, naming the file and the entry.
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("envs.json");
