@@ -203,12 +203,34 @@ fn broker_scope(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         for &d in &prep.policies[i] {
             for (not, pats) in prep.docs[d].allowed_action_patterns() {
                 if not {
-                    extra.insert(format!("NotAction {}", pats.join(",")));
+                    extra.insert(format!("`NotAction {}`", pats.join(",")));
                     continue;
                 }
                 for a in pats {
-                    if !BROKER_ACTIONS.contains(&a.to_ascii_lowercase().as_str()) {
-                        extra.insert(a);
+                    if BROKER_ACTIONS.contains(&a.to_ascii_lowercase().as_str()) {
+                        continue;
+                    }
+                    // A wildcard is judged by the actions it stands for (IAM action data):
+                    // `sts:AssumeRol?` is only AssumeRole, `sts:*` also GetFederationToken.
+                    let beyond: Vec<String> = crate::data::expand(&a)
+                        .into_iter()
+                        .filter(|x| !BROKER_ACTIONS.contains(&x.to_ascii_lowercase().as_str()))
+                        .collect();
+                    let wild = a.contains(['*', '?']);
+                    match beyond.as_slice() {
+                        [] if wild && a.contains(':') && !crate::data::expand(&a).is_empty() => {}
+                        [] => {
+                            extra.insert(format!("`{a}`"));
+                        }
+                        some if wild => {
+                            let shown: Vec<&str> =
+                                some.iter().take(4).map(String::as_str).collect();
+                            let more = if some.len() > 4 { ", ..." } else { "" };
+                            extra.insert(format!("`{a}` (so `{}`{more})", shown.join("`, `")));
+                        }
+                        _ => {
+                            extra.insert(format!("`{a}`"));
+                        }
                     }
                 }
             }
@@ -232,7 +254,7 @@ fn broker_scope(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
             format!("{what} `{}` holds more than AssumeRole/TagSession/SetSourceIdentity", p.name),
             format!(
                 "its policies also allow {}; a broker principal's leaked credentials should reach nothing but the next hop",
-                extra.into_iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                extra.into_iter().collect::<Vec<_>>().join(", ")
             ),
         ));
     }

@@ -10,7 +10,8 @@
 //! - **deployment role**: a role assumed across accounts by a broker user or a service role.
 //!
 //! A `rolehop:part` tag (`broker-user`, `service-role`, `deployment-role`, `none`) overrides
-//! the structure; rolehop's own names are used only where the structure says nothing.
+//! the structure; names play no part (an export's `rolehop-*-deploy` with nothing assuming it
+//! across accounts is not a deployment role).
 //!
 //! Environments: a node is labelled by, in this order, `--env-map` naming it, an environment
 //! tag, `--env-map` naming its account, an Organizations export's account tag or name, or a
@@ -25,7 +26,7 @@ use rolehop_policy::pattern::Glob;
 
 use crate::findings::{Finding, Severity};
 use crate::graph::{Graph, NodeKind, Prepared};
-use crate::model::{Env, Kind, Part, env_from_word, env_tag, guess_env, guess_part};
+use crate::model::{Env, Kind, Part, env_from_word, env_tag, guess_env};
 
 /// An environment label the user handed in, with where it came from (for explanations).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +62,12 @@ pub struct Inference {
     pub env_why: Vec<Option<String>>,
     /// Nodes reached from several environments: node, and per environment the path from
     /// the labelled node it came from.
-    pub shared: Vec<(usize, Vec<(Env, Vec<usize>)>)>,
+    pub shared: Vec<Shared>,
 }
+
+/// A node reached from several environments: the node, and per environment the path (node
+/// indices) from the labelled node it came from.
+pub type Shared = (usize, Vec<(Env, Vec<usize>)>);
 
 impl Inference {
     pub fn part(&self, i: usize) -> Part {
@@ -100,19 +105,31 @@ fn is_sts(action: &str) -> bool {
     STS_EDGES.contains(&action)
 }
 
-/// Whether principal `i`'s policies grant `sts:AssumeRole` by an `sts:` pattern.
-fn names_assume_role(prep: &Prepared<'_>, i: usize) -> bool {
-    prep.policies[i].iter().any(|&d| {
-        prep.docs[d]
-            .allowed_action_patterns()
-            .iter()
-            .any(|(not, pats)| {
-                !not && pats.iter().any(|p| {
-                    p.to_ascii_lowercase().starts_with("sts:")
-                        && Glob::new(p, true).matches("sts:AssumeRole")
-                })
-            })
-    })
+/// How principal `i`'s Allow statements name actions: whether an `sts:` pattern grants
+/// `sts:AssumeRole`, and the share of all patterns that are `sts:` ones.
+fn sts_grants(prep: &Prepared<'_>, i: usize) -> (bool, f64) {
+    let (mut assume, mut sts, mut all) = (false, 0usize, 0usize);
+    for &d in &prep.policies[i] {
+        for (not, pats) in prep.docs[d].allowed_action_patterns() {
+            all += pats.len();
+            if not {
+                continue;
+            }
+            for p in pats {
+                if p.to_ascii_lowercase().starts_with("sts:") {
+                    sts += 1;
+                    assume |= Glob::new(&p, true).matches("sts:AssumeRole");
+                }
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)] // counts of policy entries are small
+    let share = if all == 0 {
+        0.0
+    } else {
+        sts as f64 / all as f64
+    };
+    (assume, share)
 }
 
 fn part_tag(p: &crate::model::Principal) -> Option<Part> {
@@ -162,22 +179,31 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         }
     }
     let account = |node: usize, g: &Graph| g.nodes[node].account.clone().unwrap_or_default();
-    // Broker users.
+    // Broker users: a grant of `sts:AssumeRole` by name, and either a role reached with it
+    // or rights that are mostly `sts:` (the roles may be in accounts not audited).
     for (i, p) in estate.principals.iter().enumerate() {
-        if fixed[i] || p.kind != Kind::User || !names_assume_role(prep, i) {
+        if fixed[i] || p.kind != Kind::User {
+            continue;
+        }
+        let (assume, share) = sts_grants(prep, i);
+        if !assume {
             continue;
         }
         let target = g.out[node[i]]
             .iter()
             .map(|&e| &g.edges[e])
             .find(|e| e.action == "sts:AssumeRole" && g.nodes[e.to].kind == NodeKind::Role);
-        if let Some(e) = target {
-            part[i] = Part::BrokerUser;
-            part_why[i] = Some(format!(
-                "broker user: an IAM user (long-lived keys) whose policies grant `sts:AssumeRole` by name and which assumes `{}` (tag it `rolehop:part=none` if it is not)",
-                g.nodes[e.to].id
-            ));
-        }
+        let evidence = match target {
+            Some(e) => format!("which assumes `{}`", g.nodes[e.to].id),
+            None if share >= 0.5 => {
+                "at least half of whose granted actions are `sts:` ones".to_owned()
+            }
+            None => continue,
+        };
+        part[i] = Part::BrokerUser;
+        part_why[i] = Some(format!(
+            "broker user: an IAM user (long-lived keys) whose policies grant `sts:AssumeRole` by name and {evidence} (tag it `rolehop:part=none` if it is not)"
+        ));
     }
     let principal_part = |node_ix: usize, part: &[Part], g: &Graph| {
         g.nodes[node_ix].principal.map_or(Part::Other, |i| part[i])
@@ -231,23 +257,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
             ));
         }
     }
-    // Names only where the structure said nothing.
-    for (i, p) in estate.principals.iter().enumerate() {
-        if fixed[i] || part[i] != Part::Other {
-            continue;
-        }
-        let guess = guess_part(p.kind, &p.name, &BTreeMap::new());
-        if guess != Part::Other {
-            part[i] = guess;
-            part_why[i] = Some(format!(
-                "{} by its name `{}` alone (rolehop's naming; nothing in the graph shows it)",
-                part_name(guess),
-                p.name
-            ));
-        }
-    }
-
-    let (env, env_why, shared) = environments(prep, g, &node);
+    let (env, env_why, shared) = environments(prep, g);
     for (i, &ni) in node.iter().enumerate() {
         g.nodes[ni].part = part[i];
     }
@@ -264,11 +274,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
     }
 }
 
-type Envs = (
-    Vec<Option<Env>>,
-    Vec<Option<String>>,
-    Vec<(usize, Vec<(Env, Vec<usize>)>)>,
-);
+type Envs = (Vec<Option<Env>>, Vec<Option<String>>, Vec<Shared>);
 
 /// The label of each node, if any: `(env, why)`; `why` is `None` for a topology's.
 fn labels(prep: &Prepared<'_>, g: &Graph) -> Vec<Option<(Env, Option<String>)>> {
@@ -297,7 +303,7 @@ fn labels(prep: &Prepared<'_>, g: &Graph) -> Vec<Option<(Env, Option<String>)>> 
         .collect()
 }
 
-fn environments(prep: &Prepared<'_>, g: &Graph, _node: &[usize]) -> Envs {
+fn environments(prep: &Prepared<'_>, g: &Graph) -> Envs {
     let count = g.nodes.len();
     let label = labels(prep, g);
     let mut names: Vec<Env> = Vec::new();

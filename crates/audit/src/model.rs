@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-/// What part a principal plays in the broker pattern (from the topology, or guessed).
+/// What part a principal plays in the broker pattern: declared by a topology, or inferred
+/// from an export's structure ([`crate::infer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Part {
     /// An IAM user in the broker account whose keys GitLab jobs hold.
@@ -257,29 +258,6 @@ pub fn env_from_word(w: &str) -> Env {
     let prod = matches!(l.as_str(), "prod" | "production" | "prd" | "live");
     let name = if prod { "prod".to_owned() } else { l };
     Env { name, prod }
-}
-
-/// Guesses the broker-pattern part from tags (`rolehop:part` = broker-user, service-role,
-/// deployment-role) or rolehop's default names.
-pub fn guess_part(kind: Kind, name: &str, tags: &BTreeMap<String, String>) -> Part {
-    if let Some(v) = tags.get("rolehop:part") {
-        match v.as_str() {
-            "broker-user" => return Part::BrokerUser,
-            "service-role" => return Part::ServiceRole,
-            "deployment-role" => return Part::DeploymentRole,
-            _ => {}
-        }
-    }
-    match kind {
-        Kind::User if name.starts_with("rolehop-") => Part::BrokerUser,
-        Kind::Role if name.ends_with("-service") && name.starts_with("rolehop-") => {
-            Part::ServiceRole
-        }
-        Kind::Role if name.ends_with("-deploy") || name.ends_with("-deployment") => {
-            Part::DeploymentRole
-        }
-        _ => Part::Other,
-    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Args {
     /// An IAM credential report (CSV) to date access keys.
     #[arg(long, value_name = "FILE")]
     pub credential_report: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: Labels,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Exit with 10 when a finding is at or above this severity.
@@ -27,6 +29,36 @@ pub struct Args {
     /// The time key ages are measured at (RFC 3339), for reproducible reports.
     #[arg(long, hide = true, value_name = "TIME")]
     pub now: Option<String>,
+}
+
+/// Environment labels from outside IAM (shared with `rolehop graph`).
+#[derive(clap::Args)]
+pub struct Labels {
+    /// Environments of accounts or principals: `{"222222222222": "prod", "arn:...": "dev"}`;
+    /// the audit propagates them along the access graph.
+    #[arg(long, value_name = "FILE")]
+    pub env_map: Option<PathBuf>,
+    /// `aws organizations list-accounts` output, accounts optionally with their `Tags`: an
+    /// environment tag or name labels each account.
+    #[arg(long, value_name = "FILE")]
+    pub org_accounts: Option<PathBuf>,
+}
+
+impl Labels {
+    /// Reads the label files into `estate`.
+    pub fn apply(&self, estate: &mut Estate) -> CliResult<()> {
+        if let Some(p) = &self.env_map {
+            let text = read(p)?;
+            input::labels::add_env_map(estate, &p.display().to_string(), &text)
+                .map_err(|e| CliError::new(Exit::Input, e))?;
+        }
+        if let Some(p) = &self.org_accounts {
+            let text = read(p)?;
+            input::labels::add_org_accounts(estate, &p.display().to_string(), &text)
+                .map_err(|e| CliError::new(Exit::Input, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// What to audit: a topology (by the same rule as every command), or exports instead.
@@ -73,6 +105,7 @@ pub fn run(args: Args) -> CliResult {
         input::add_credential_report(&mut estate, &p.display().to_string(), &text)
             .map_err(CliError::from_error)?;
     }
+    args.labels.apply(&mut estate)?;
     let now = match &args.now {
         Some(t) => input::parse_time(t).ok_or_else(|| {
             CliError::msg(Exit::Usage, format!("`--now {t}` is not an RFC 3339 time"))
