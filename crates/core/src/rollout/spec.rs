@@ -11,6 +11,11 @@ pub struct RolloutInput {
     pub broker_stack: String,
     pub broker_template: String,
     pub stack_sets: Vec<StackSetSpec>,
+    /// `[rollout] stack_set_prefix`: with the `rolehop:managed-by` tag, what marks a StackSet
+    /// as this topology's (and so removable once its environment is gone).
+    pub stack_set_prefix: String,
+    /// How StackSets are called (also for removing ones no environment declares).
+    pub permission: Permission,
 }
 
 #[derive(Debug, Clone)]
@@ -89,12 +94,28 @@ impl RolloutInput {
                 organizational_units: env.organizational_units.clone(),
             })
             .collect();
+        let stack_set_prefix = topo.rollout.stack_set_prefix.clone();
         RolloutInput {
             broker_account: topo.broker.account_id.clone(),
             region: region.unwrap_or(&topo.broker.region).to_owned(),
             broker_stack: topo.broker.stack_name.clone(),
             broker_template,
             stack_sets,
+            stack_set_prefix,
+            permission,
+        }
+    }
+
+    /// A spec standing for a StackSet the topology no longer declares, so removing it is
+    /// called and waited for like any other.
+    pub fn orphan_spec(&self, name: &str, environment: &str) -> StackSetSpec {
+        StackSetSpec {
+            environment: environment.to_owned(),
+            name: name.to_owned(),
+            template: String::new(),
+            accounts: Vec::new(),
+            permission: self.permission.clone(),
+            organizational_units: Vec::new(),
         }
     }
 }
