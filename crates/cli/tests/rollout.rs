@@ -1180,3 +1180,97 @@ fn a_renamed_topology_has_nothing_to_change() {
         .success()
         .stdout(predicate::str::starts_with("nothing to change"));
 }
+
+/// An application repository holds only the pipeline and the job files `render` wrote (no
+/// topology, no policy file): its deploy job, run by gitlab-ci-local through the rendered
+/// pipeline, reaches the deployment role with its environment's job file alone.
+#[test]
+fn an_application_repository_deploys_with_its_job_file_and_no_topology() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let platform = ci_project(&moto, &keys, home.path(), |t| t);
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
+    );
+    moto.enable_auth();
+    let pair = format!(
+        "{}:{}",
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey")
+    );
+
+    let app = tempfile::tempdir().unwrap();
+    let a = app.path();
+    std::fs::create_dir_all(a.join("rolehop/jobs")).unwrap();
+    for f in ["gitlab-ci.yml", "jobs/prod.toml", "jobs/nonprod.toml"] {
+        std::fs::copy(
+            platform.path().join("rolehop").join(f),
+            a.join("rolehop").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        platform.path().join(".gitlab-ci.yml"),
+        a.join(".gitlab-ci.yml"),
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/acme/shop.git",
+        ],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        assert!(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(a)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let files: Vec<String> = walk(a);
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.ends_with("rolehop.toml") || f.contains("policies")),
+        "{files:?}"
+    );
+    deploys_to_staging(&moto, a, home.path(), &pair);
+}
+
+/// Every file below `dir` (`.git` left out), relative.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}

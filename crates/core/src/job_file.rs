@@ -175,7 +175,10 @@ fn q(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             c if c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                )
                 || ('\u{202a}'..='\u{202e}').contains(&c)
                 || ('\u{2066}'..='\u{2069}').contains(&c) =>
             {
@@ -478,12 +481,14 @@ prod-us = "333333333333"
     #[test]
     fn strings_are_escaped_so_no_value_adds_a_key_or_moves_a_terminal_cursor() {
         let mut topo = topology();
-        topo.environments[0].gitlab.projects =
-            vec!["a\"\n[job]\u{2028}\u{202e}\\x".to_owned()];
+        topo.environments[0].gitlab.projects = vec!["a\"\n[job]\u{2028}\u{202e}\\x".to_owned()];
         let text = render(&topo, &topo.environments[0]);
         assert!(!text.contains('\u{2028}') && !text.contains('\u{202e}'));
         let view = parse("j.toml", &text).unwrap();
-        assert_eq!(view.environments[0].gitlab.projects, topo.environments[0].gitlab.projects);
+        assert_eq!(
+            view.environments[0].gitlab.projects,
+            topo.environments[0].gitlab.projects
+        );
     }
 
     #[test]

@@ -76,7 +76,8 @@ fn a_renamed_topology_renders_the_same_bytes() {
     for ex in EXAMPLES {
         let path = format!("examples/{ex}/rolehop.toml");
         let src = std::fs::read_to_string(rolehop_testkit::workspace_root().join(&path)).unwrap();
-        let renamed = rolehop_testkit::topology_src(&format!("examples/{ex}/northwind-platform.toml"), &src);
+        let renamed =
+            rolehop_testkit::topology_src(&format!("examples/{ex}/northwind-platform.toml"), &src);
         assert_eq!(render(&example(ex)), render(&renamed), "{ex}");
     }
 }
@@ -94,7 +95,10 @@ fn every_job_file_reads_back_as_its_environment() {
             let v = &view.environments[0];
             assert_eq!(view.service_role_arn(v), topo.service_role_arn(env), "{ex}");
             let arns = |t: &Topology, e: &rolehop_core::topology::Environment| -> Vec<String> {
-                e.accounts.iter().map(|a| t.deployment_role_arn(e, a)).collect()
+                e.accounts
+                    .iter()
+                    .map(|a| t.deployment_role_arn(e, a))
+                    .collect()
             };
             assert_eq!(arns(&view, v), arns(&topo, env), "{ex}");
             assert_eq!(v.gitlab.sub_patterns(), env.gitlab.sub_patterns(), "{ex}");
