@@ -208,3 +208,49 @@ fn init_writes_a_topology_that_validates_and_renders() {
         text
     );
 }
+
+/// The command line as a whole: every command's help opens with its own sentence, every
+/// `--config` says where the default comes from, `--fail-on` lists the severities, and the
+/// completion scripts know the commands and the short flags.
+#[test]
+fn help_and_completions_describe_one_consistent_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| -> String {
+        let out = rolehop(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut abouts = std::collections::BTreeMap::new();
+    for args in COMMANDS
+        .iter()
+        .chain([&["init"][..], &["simulate"], &["completions"]].iter())
+    {
+        let text = help(&[args[0], "--help"]);
+        let about = text.lines().next().unwrap().to_owned();
+        if let Some(other) = abouts.insert(about.clone(), args[0]) {
+            panic!(
+                "`{}` and `{other}` open their help with the same text: {about}",
+                args[0]
+            );
+        }
+        if args[0] != "simulate" && args[0] != "completions" {
+            assert!(
+                text.contains("-c, --config <FILE>")
+                    && text.contains("$ROLEHOP_CONFIG, else rolehop.toml"),
+                "{}: {text}",
+                args[0]
+            );
+        }
+    }
+    let audit = help(&["audit", "--help"]);
+    assert!(
+        audit.contains("[possible values: info, low, medium, high, critical]"),
+        "{audit}"
+    );
+    assert!(help(&["render", "--help"]).contains("-o, --out <DIR>"));
+    let bash = help(&["completions", "bash"]);
+    for word in ["validate", "init", "rollout", "--config", "--dry-run", "-o"] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(help(&["completions", "zsh"]).contains("#compdef rolehop"));
+}

@@ -10,6 +10,7 @@ use crate::exit::Exit;
 pub struct Args {
     #[command(flatten)]
     pub source: Source,
+    /// The graph language: mermaid (GitLab and GitHub draw it in Markdown) or dot (Graphviz).
     #[arg(long, value_enum, default_value_t = Format::Mermaid)]
     pub format: Format,
 }
