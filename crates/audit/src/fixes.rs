@@ -57,6 +57,12 @@ pub fn fix(id: &str) -> &'static str {
         "RH017" => {
             "list branch names under `branches` and tag names under `tags`: each is then trusted only as its own ref type"
         }
+        "RH030" => {
+            "give each environment its own roles: remove the trust or permission that lets the other environment's principal reach this node (the detail lists the paths), or correct the inferred environment with `--env-map` if it is wrong"
+        }
+        "RH031" => {
+            "correct the action name (service prefix and action as in the Service Authorization Reference); a misspelt action grants or denies nothing"
+        }
         "RH090" => {
             "fix the policy document the detail names (the reason says what rolehop and IAM refuse), or export it again if the file is damaged"
         }

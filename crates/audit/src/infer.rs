@@ -505,6 +505,7 @@ pub fn shared_findings(inf: &Inference, g: &Graph, out: &mut Vec<Finding>) {
                 "whoever holds the credentials of one environment reaches what the other reaches through it; paths: {}",
                 paths.join("; ")
             ),
+            fix: crate::fixes::fix("RH030").to_owned(),
         });
     }
 }

@@ -96,7 +96,12 @@ async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
         .stack_sets
         .iter()
         .map(|s| s.current.len() + s.add.len() + s.retry.len() + s.remove.len())
-        .sum();
+        .sum::<usize>()
+        + plan
+            .remove_stack_sets
+            .iter()
+            .map(|o| o.accounts.len())
+            .sum::<usize>();
     let progress = Reporter::new(total);
     let report = r.apply(input, &plan, &progress).await;
     progress.finish();
@@ -105,17 +110,30 @@ async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
 }
 
 fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
+    // Removals first: that is the order they are carried out in.
+    for o in &plan.remove_stack_sets {
+        let _ = writeln!(
+            out,
+            "stack set {} (environment {}): remove, the topology no longer declares it",
+            o.name, o.environment
+        );
+        for id in &o.accounts {
+            let _ = writeln!(out, "  remove    {id}: its deployment role is deleted");
+        }
+    }
     let _ = writeln!(
         out,
         "stack {} (account {}, {}): {}",
         plan.broker_stack, input.broker_account, input.region, plan.broker
     );
+    print_changes(out, &plan.broker_changes);
     for s in &plan.stack_sets {
         let _ = writeln!(
             out,
             "stack set {} (environment {}): {}",
             s.name, s.environment, s.set
         );
+        print_changes(out, &s.changes);
         let set_verb = if s.set == Change::Update {
             "update"
         } else {
@@ -162,6 +180,13 @@ fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
             );
         }
         print_unlisted(out, s);
+    }
+}
+
+/// What a template update changes, indented under its stack (see `template_changes`).
+fn print_changes(out: &mut impl Write, changes: &[String]) {
+    for c in changes {
+        let _ = writeln!(out, "    {c}");
     }
 }
 
