@@ -155,7 +155,10 @@ mod tests {
             assert_ne!(a.file_name, b.file_name);
             assert_ne!(a.key, b.key);
         }
-        assert_eq!(a.file_name, key(&inputs("5005", "plan", &base, "1000")).file_name);
+        assert_eq!(
+            a.file_name,
+            key(&inputs("5005", "plan", &base, "1000")).file_name
+        );
         assert_eq!(a.file_name.len(), 32);
         assert!(format!("{a:?}").contains("redacted"));
     }

@@ -21,6 +21,11 @@ pub const DEFAULT_WINDOW_SECS: u64 = 20 * 60;
 /// differ by a little, and a token that expires in flight fails the whole chain.
 pub const TOKEN_MARGIN_SECS: i64 = 30;
 
+/// A session ending this close to the job's end covers it: a session cut to the job's
+/// remaining time ends a second or two early (the chain takes time), and renewing it for
+/// those seconds would only churn STS.
+pub const COVER_SLACK_SECS: i64 = 60;
+
 /// When GitLab ends the job: `CI_JOB_STARTED_AT` + `CI_JOB_TIMEOUT` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobDeadline {
@@ -47,7 +52,10 @@ impl crate::exit::HasExit for DeadlineError {
 
 /// The job's deadline from GitLab's variables; `None` outside a job or when GitLab does not
 /// say the timeout. `now` stands in for a missing start time.
-pub fn job_deadline(env: &dyn Env, now: OffsetDateTime) -> Result<Option<JobDeadline>, DeadlineError> {
+pub fn job_deadline(
+    env: &dyn Env,
+    now: OffsetDateTime,
+) -> Result<Option<JobDeadline>, DeadlineError> {
     let Some(raw) = env.var("CI_JOB_TIMEOUT") else {
         return Ok(None);
     };
@@ -139,7 +147,7 @@ pub enum StopReason {
 /// When to renew a session that expires at `expiration`, seen at `now`.
 pub fn next(expiration: OffsetDateTime, now: OffsetDateTime, limits: &Limits) -> Next {
     if let Some(d) = limits.job_deadline
-        && expiration >= d.at
+        && expiration + Duration::seconds(COVER_SLACK_SECS) >= d.at
     {
         return Next::Covered;
     }
@@ -198,7 +206,10 @@ mod tests {
     const T0: OffsetDateTime = datetime!(2026-12-05 10:00 UTC);
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     fn limits(deadline: Option<OffsetDateTime>, token: Option<OffsetDateTime>) -> Limits {
@@ -231,7 +242,10 @@ mod tests {
     #[test]
     fn unreadable_job_variables_are_named() {
         let err = job_deadline(&env(&[("CI_JOB_TIMEOUT", "1h")]), T0).unwrap_err();
-        assert!(err.to_string().starts_with("`CI_JOB_TIMEOUT` is `1h`"), "{err}");
+        assert!(
+            err.to_string().starts_with("`CI_JOB_TIMEOUT` is `1h`"),
+            "{err}"
+        );
         let err = job_deadline(
             &env(&[("CI_JOB_TIMEOUT", "60"), ("CI_JOB_STARTED_AT", "yesterday")]),
             T0,
@@ -256,10 +270,7 @@ mod tests {
     fn a_session_is_renewed_a_window_before_it_expires() {
         let l = limits(Some(T0 + Duration::hours(3)), None);
         let exp = T0 + Duration::hours(1);
-        assert_eq!(
-            next(exp, T0, &l),
-            Next::RenewAt(T0 + Duration::minutes(40))
-        );
+        assert_eq!(next(exp, T0, &l), Next::RenewAt(T0 + Duration::minutes(40)));
         // Late (a suspended machine): renew at once, never in the past.
         assert_eq!(
             next(exp, T0 + Duration::minutes(50), &l),
@@ -271,6 +282,11 @@ mod tests {
     fn a_session_that_outlives_the_job_is_never_renewed() {
         let l = limits(Some(T0 + Duration::minutes(50)), None);
         assert_eq!(next(T0 + Duration::hours(1), T0, &l), Next::Covered);
+        // Cut to the job's end, it ends a moment early: still covered, never renewed.
+        assert_eq!(
+            next(T0 + Duration::minutes(49) + Duration::seconds(58), T0, &l),
+            Next::Covered
+        );
     }
 
     #[test]
@@ -292,7 +308,10 @@ mod tests {
         // The session issued then is the last one, and the job is told so.
         let third = token + Duration::minutes(60);
         let now = token - Duration::seconds(TOKEN_MARGIN_SECS);
-        assert_eq!(next(third, now, &l), Next::Last(StopReason::TokenExpires(token)));
+        assert_eq!(
+            next(third, now, &l),
+            Next::Last(StopReason::TokenExpires(token))
+        );
         let msg = last_session_message(StopReason::TokenExpires(token), third);
         assert!(
             msg.contains("2026-12-05T11:10:00Z") && msg.contains("2026-12-05T12:10:00Z"),

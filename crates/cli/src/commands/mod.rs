@@ -2,13 +2,16 @@
 
 pub mod assume;
 pub mod audit;
+pub mod cred_cache;
 pub mod credential_process;
 pub mod doctor;
 pub mod exec;
+pub mod exec_served;
 pub mod gate;
 pub mod graph;
 pub mod render;
 pub mod rollout;
 pub mod rotate;
 pub mod selection;
+pub mod serve_creds;
 pub mod simulate;
