@@ -377,3 +377,75 @@ fn a_served_command_gets_the_runners_signals_and_its_exit_status_is_the_jobs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(143), "as a shell reports a signal");
 }
+
+/// Several target accounts in one job: `--profile shared-net` serves a second profile next to
+/// the default credentials; `AWS_PROFILE` selects it for the aws CLI, boto3 and aws-sdk-rust,
+/// and the base identity still never reaches the command.
+#[test]
+fn one_exec_serves_a_profile_per_target_account() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#,
+        seed.service_role_arn
+    );
+    moto.iam(
+        "333333333333",
+        "CreateRole",
+        &[
+            ("RoleName", "rolehop-test-deploy"),
+            ("AssumeRolePolicyDocument", &trust),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let topo = seeded_topology(dir.path(), false);
+    let text = std::fs::read_to_string(&topo).unwrap() + "shared-net = \"333333333333\"\n";
+    std::fs::write(&topo, text).unwrap();
+    let sdk = sdk_child();
+    let aws = venv_tool("aws").display().to_string();
+    let py = venv_tool("python").display().to_string();
+    let script = format!(
+        r#"set -e
+test -z "$AWS_SECRET_ACCESS_KEY"
+"{aws}" sts get-caller-identity --query Arn --output text > default
+AWS_PROFILE=shared-net "{aws}" sts get-caller-identity --query Arn --output text > net-cli
+AWS_PROFILE=shared-net "{py}" -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])' > net-boto3
+AWS_PROFILE=shared-net "{sdk}" > net-sdk.json
+"#,
+        sdk = sdk.display()
+    );
+    let out = rolehop(&moto, &seed)
+        .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(dir.path())
+        .arg("exec")
+        .arg("--config")
+        .arg(&topo)
+        .args([
+            "--env",
+            "prod",
+            "--account",
+            "prod-eu",
+            "--profile",
+            "shared-net",
+        ])
+        .args(["--", "sh", "-c", &script])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.path().join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read("default"), DEPLOY_SESSION);
+    let net = "arn:aws:sts::333333333333:assumed-role/rolehop-test-deploy/gl-42-1001-5005";
+    assert_eq!(read("net-cli"), net);
+    assert_eq!(read("net-boto3"), net);
+    let v: serde_json::Value = serde_json::from_str(&read("net-sdk.json")).unwrap();
+    assert_eq!(v["arn1"], net, "{v}");
+}
