@@ -6,6 +6,7 @@ pub mod credential_process;
 pub mod doctor;
 pub mod exec;
 pub mod gate;
+pub mod gate_lambda;
 pub mod graph;
 pub mod render;
 pub mod rollout;
