@@ -94,7 +94,6 @@ impl FakeRuntimeApi {
     }
 }
 
-
 fn config(issuer: &str, seed: &SeededChain) -> String {
     format!(
         r#"issuer = "{issuer}"
