@@ -55,7 +55,7 @@ pub struct Finding {
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
-pub const RULES: [(&str, &str); 20] = [
+pub const RULES: [(&str, &str); 23] = [
     (
         "RH001",
         "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
@@ -112,6 +112,15 @@ pub const RULES: [(&str, &str); 20] = [
         "RH092",
         "trust policy could not be evaluated: who may assume the role is unknown",
     ),
+    (
+        "RH093",
+        "claim gate admits unprotected refs into a protected environment",
+    ),
+    (
+        "RH094",
+        "claim gate admits every project matching a path glob",
+    ),
+    ("RH095", "claim gate identifies projects by path only"),
 ];
 
 pub const KEY_MAX_AGE_SECS: i64 = 90 * 24 * 3600;
@@ -139,9 +148,10 @@ pub fn all(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     chaining(cx, out);
     admin(cx, out);
     keys(cx, out);
+    crate::gate::findings(cx.prep.estate, out);
 }
 
-fn f(
+pub(crate) fn f(
     id: &'static str,
     severity: Severity,
     resource: &str,
@@ -241,7 +251,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     for (start, node) in g.nodes.iter().enumerate() {
         let entry = matches!(
             node.kind,
-            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml | NodeKind::ClaimSet
         );
         if !entry {
             continue;
@@ -303,7 +313,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         let Some(a) = &node.env else { continue };
         if matches!(
             node.kind,
-            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml | NodeKind::ClaimSet
         ) {
             continue;
         }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod eval;
 pub mod findings;
+pub mod gate;
 pub mod graph;
 pub mod input;
 pub mod managed;
@@ -115,7 +116,10 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
     for (i, n) in g.nodes.iter().enumerate() {
         if !matches!(
             n.kind,
-            graph::NodeKind::User | graph::NodeKind::OidcSubject | graph::NodeKind::Saml
+            graph::NodeKind::User
+                | graph::NodeKind::OidcSubject
+                | graph::NodeKind::Saml
+                | graph::NodeKind::ClaimSet
         ) {
             continue;
         }
