@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod exec;
 pub mod exec_served;
 pub mod gate;
+pub mod gate_lambda;
 pub mod graph;
 pub mod init;
 pub mod render;
