@@ -20,7 +20,8 @@ pub const CHAIN_ACTIONS: [&str; 3] = ["sts:AssumeRole", "sts:TagSession", "sts:S
 pub fn oidc_issuer_key(topo: &Topology) -> Option<String> {
     match &topo.auth {
         Auth::Oidc { issuer, .. } => Some(issuer.trim_start_matches("https://").to_owned()),
-        Auth::AccessKeys => None,
+        // The gate verifies the token itself: no IAM OIDC provider, no web-identity trust.
+        Auth::AccessKeys | Auth::OidcGate { .. } => None,
     }
 }
 
@@ -56,7 +57,7 @@ pub fn source_identity_shapes(env: &Environment) -> Vec<String> {
 /// - `sts:TagSession`: only rolehop's tag keys.
 ///
 /// These limit shape, not truth: whoever holds the base credential picks the values.
-fn chain_trust(
+pub(crate) fn chain_trust(
     sid: &str,
     principal: &Value,
     env: &Environment,
@@ -115,6 +116,7 @@ pub fn broker_user_policy(topo: &Topology, env: &Environment) -> Value {
 ///
 /// Access-keys mode: only the environment's broker user. OIDC mode: only GitLab ID tokens
 /// for the configured audience whose `sub` matches the environment's projects and refs.
+/// Gate mode: only the environment's gate role, with the attested tags its rules pin.
 pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
     let statements = match &topo.auth {
         // The first hop may go without a SourceIdentity (`--no-source-identity`); the
@@ -140,6 +142,7 @@ pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
                 },
             })]
         }
+        Auth::OidcGate { .. } => crate::gate::service_role_trust_statements(topo, env),
     };
     json!({ "Version": POLICY_VERSION, "Statement": statements })
 }
@@ -179,13 +182,16 @@ pub fn deployment_role_trust(topo: &Topology, env: &Environment) -> Value {
     if let Some(x) = &env.external_id {
         assume.insert("StringEquals".to_owned(), json!({ "sts:ExternalId": x }));
     }
-    let statements = chain_trust(
+    let mut statements = chain_trust(
         "OwnServiceRoleWithSourceIdentity",
         &json!({ "AWS": topo.service_role_arn(env) }),
         env,
         assume,
         true,
     );
+    if matches!(topo.auth, Auth::OidcGate { .. }) {
+        crate::gate::admit_gate_tag_keys(&mut statements);
+    }
     json!({ "Version": POLICY_VERSION, "Statement": statements })
 }
 
@@ -212,6 +218,18 @@ pub fn oversized_trust_policies(topo: &Topology) -> Vec<String> {
                     topo.origin, env.line, env.name
                 ));
             }
+        }
+        if let Some(config) = crate::gate::gate_config(topo, env)
+            && config.len() > crate::gate::GATE_CONFIG_MAX_BYTES
+        {
+            out.push(format!(
+                "{}:{}: the claim gate's config of environment `{}` would be {} bytes, over Lambda's limit of {} for environment variables: list fewer projects, refs or rules [gate-config-size]",
+                topo.origin,
+                env.line,
+                env.name,
+                config.len(),
+                crate::gate::GATE_CONFIG_MAX_BYTES
+            ));
         }
     }
     out

@@ -142,7 +142,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     let token = selection::read_token(sel, env)?;
     let oidc = selection::wants_oidc(
         sel.base,
-        topo.as_ref().map(|t| matches!(t.auth, Auth::Oidc { .. })),
+        topo.as_ref().map(|t| !matches!(t.auth, Auth::AccessKeys)),
         token.is_some(),
     );
     // doctor reports a missing region as a failed hop, so any region does to get there.

@@ -69,11 +69,16 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
     let env = topo
         .require_environment(&args.env)
         .map_err(|m| CliError::msg(Exit::Input, m))?;
-    if let Auth::Oidc { .. } = topo.auth {
+    let mode = match topo.auth {
+        Auth::AccessKeys => None,
+        Auth::Oidc { .. } => Some("oidc"),
+        Auth::OidcGate { .. } => Some("oidc-gate"),
+    };
+    if let Some(mode) = mode {
         return Err(CliError::msg(
             Exit::Input,
             format!(
-                "{}: `[auth] mode = \"oidc\"` has no broker access keys to rotate (rotate applies to `mode = \"access-keys\"`)",
+                "{}: `[auth] mode = \"{mode}\"` has no broker access keys to rotate (rotate applies to `mode = \"access-keys\"`)",
                 topo.origin
             ),
         ));

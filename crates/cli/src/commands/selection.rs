@@ -294,12 +294,16 @@ fn topology_mode(auth: &Auth) -> Mode {
     match auth {
         Auth::AccessKeys => Mode::AccessKeys,
         Auth::Oidc { .. } => Mode::Oidc,
+        Auth::OidcGate { .. } => Mode::Gate,
     }
 }
 
 /// The topology's gate URL, if it names one.
-fn topology_gate_url(_auth: &Auth) -> Option<String> {
-    None
+fn topology_gate_url(auth: &Auth) -> Option<String> {
+    match auth {
+        Auth::OidcGate { gate_url, .. } => gate_url.clone(),
+        Auth::AccessKeys | Auth::Oidc { .. } => None,
+    }
 }
 
 /// The gate and the environment to ask it for: `--gate-url` / `ROLEHOP_GATE_URL`, else the

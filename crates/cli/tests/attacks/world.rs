@@ -268,6 +268,13 @@ impl World {
                 session_token: None,
             }),
             Auth::Oidc { .. } => Base::WebIdentity(rolehop_core::secret::secret("unused")),
+            // The gate's hop is an AssumeRole with tags and a SourceIdentity, as the broker
+            // user's.
+            Auth::OidcGate { .. } => Base::AccessKeys(StaticKeys {
+                access_key_id: "AKIAEXAMPLE".into(),
+                secret_access_key: rolehop_core::secret::secret("unused"),
+                session_token: None,
+            }),
         };
         let req = ChainRequest {
             base,
@@ -321,7 +328,9 @@ impl World {
                 sub: sub.to_owned(),
                 aud: audience.clone(),
             },
-            Auth::AccessKeys => panic!("{} is not in OIDC mode", self.name),
+            Auth::AccessKeys | Auth::OidcGate { .. } => {
+                panic!("{} is not in OIDC mode", self.name)
+            }
         }
     }
 

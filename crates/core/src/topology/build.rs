@@ -121,7 +121,17 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
 
     let auth_span = raw.auth.span();
     let ra = raw.auth.into_inner();
+    if let Some(u) = &ra.gate_url
+        && ra.mode.get_ref() != "oidc-gate"
+    {
+        c.report(
+            u.span(),
+            "auth-mode",
+            "`gate_url` only applies to `mode = \"oidc-gate\"`",
+        );
+    }
     let auth = match ra.mode.get_ref().as_str() {
+        "oidc-gate" => super::gate::build_gate_auth(c, auth_span, ra),
         "access-keys" => {
             for extra in [&ra.issuer, &ra.audience].into_iter().flatten() {
                 c.report(
@@ -177,7 +187,7 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
             c.report(
                 ra.mode.span(),
                 "auth-mode",
-                format!("unknown auth mode `{other}`: use `access-keys` or `oidc`"),
+                format!("unknown auth mode `{other}`: use `access-keys`, `oidc` or `oidc-gate`"),
             );
             Auth::AccessKeys
         }
@@ -310,14 +320,23 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
     let mut user_owner: IndexMap<String, String> = IndexMap::new();
     for (name, env) in raw.environments {
         let env_span = env.span();
-        let e = build_env(
+        let mut raw_env = env.into_inner();
+        let raw_gate = raw_env.gate.take();
+        let mut e = build_env(
             c,
             &broker,
             &name,
-            env.into_inner(),
+            raw_env,
             read,
             &mut account_owner,
             &rollout.permission_model,
+        );
+        e.gate = super::gate::build_gate_rules(
+            c,
+            &e.name,
+            e.protected,
+            matches!(auth, Auth::OidcGate { .. }),
+            raw_gate,
         );
         if matches!(
             rollout.permission_model,

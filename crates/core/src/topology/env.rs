@@ -275,5 +275,7 @@ pub(super) fn build_env(
         accounts,
         permissions,
         organizational_units,
+        // Filled in by the caller, which knows the auth mode.
+        gate: None,
     }
 }

@@ -11,10 +11,15 @@ mod build;
 mod checks;
 mod env;
 mod error;
+mod gate;
 mod raw;
 
 pub use build::ReadFile;
 pub use error::{Diagnostic, TopologyError};
+pub use gate::{
+    DEPLOYMENT_TIERS, GATE_SESSION_TAG_KEYS, GateRules, PIPELINE_SOURCES, PipelineSourceRules,
+    RUNNER_ENVIRONMENTS, USER_ACCESS_LEVELS,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Validated model
@@ -73,6 +78,27 @@ pub enum Auth {
     AccessKeys,
     /// GitLab ID tokens exchanged with AssumeRoleWithWebIdentity.
     Oidc { issuer: String, audience: String },
+    /// GitLab ID tokens posted to rolehop's claim gate, which verifies them, checks each
+    /// environment's [`GateRules`] on the signed claims and assumes the service role with
+    /// session tags and SourceIdentity taken from those claims (see docs/gate.md).
+    OidcGate {
+        /// The exact `iss` of the ID tokens.
+        issuer: String,
+        /// The `aud` of the job's ID token for the gate.
+        audience: String,
+        /// Where jobs reach the gate; jobs may override it (`--gate-url`, `ROLEHOP_GATE_URL`).
+        gate_url: Option<String>,
+    },
+}
+
+impl Auth {
+    /// The GitLab issuer, in both OIDC modes.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Auth::Oidc { issuer, .. } | Auth::OidcGate { issuer, .. } => Some(issuer),
+            Auth::AccessKeys => None,
+        }
+    }
 }
 
 /// Where rotation writes broker keys, and which variables jobs read them from.
@@ -173,6 +199,9 @@ pub struct Environment {
     pub permissions: Permissions,
     /// Service-managed StackSets: the OUs to deploy the target template to.
     pub organizational_units: Vec<String>,
+    /// Gate mode (`auth.mode = "oidc-gate"`): the claim rules beyond `gitlab`
+    /// (`[environments.<name>.gate]`, defaults filled in); `None` in the other modes.
+    pub gate: Option<GateRules>,
 }
 
 /// The GitLab side allowed to use an environment.
@@ -303,9 +332,30 @@ impl Topology {
                 self.broker.account_id,
                 issuer.trim_start_matches("https://")
             )),
-            Auth::AccessKeys => None,
+            Auth::AccessKeys | Auth::OidcGate { .. } => None,
         }
     }
+
+    /// The gate's execution role in gate mode: one per environment, so a compromised gate
+    /// reaches that environment only.
+    pub fn gate_role_name(&self, env: &Environment) -> Option<String> {
+        matches!(self.auth, Auth::OidcGate { .. }).then(|| gate_role_name(&env.name))
+    }
+
+    pub fn gate_role_arn(&self, env: &Environment) -> Option<String> {
+        self.gate_role_name(env).map(|n| {
+            format!(
+                "arn:{}:iam::{}:role/{n}",
+                self.broker.partition, self.broker.account_id
+            )
+        })
+    }
+}
+
+/// `rolehop-<environment>-gate`: environment names are at most 32 characters, so this always
+/// fits IAM's 64 (and Lambda's function-name limit of 64).
+pub fn gate_role_name(environment: &str) -> String {
+    format!("rolehop-{environment}-gate")
 }
 
 impl Environment {
