@@ -80,10 +80,12 @@ impl UreqGate {
 
 impl GateTransport for UreqGate {
     fn post(&self, url: &str, body: &Secret) -> Result<GateReply, TransportError> {
-        let agent = if url.starts_with("https://") {
-            &self.proxied
-        } else {
-            &self.direct
+        let no_proxy = std::env::var("NO_PROXY")
+            .or_else(|_| std::env::var("no_proxy"))
+            .unwrap_or_default();
+        let agent = match url.strip_prefix("https://") {
+            Some(rest) if !bypasses_proxy(host_of(rest), &no_proxy) => &self.proxied,
+            _ => &self.direct,
         };
         let mut resp = agent
             .post(url)
@@ -107,6 +109,30 @@ impl GateTransport for UreqGate {
             body: secret(text),
         })
     }
+}
+
+/// The host of `rest` (a URL after its scheme), without port or brackets.
+fn host_of(rest: &str) -> &str {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    }
+}
+
+/// Whether `NO_PROXY` names `host` as curl and the AWS SDKs read it: `*` is every host; an
+/// entry (with or without a leading `.` or `*.`) is that host and every host under it.
+pub fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    no_proxy
+        .split(',')
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .any(|e| {
+            let domain = e.trim_start_matches("*.").trim_start_matches('.');
+            e == "*" || host == domain || host.ends_with(&format!(".{domain}"))
+        })
 }
 
 fn transport_detail(e: &ureq::Error) -> String {
@@ -317,6 +343,24 @@ mod tests {
         // A refusal is final: asking again only spends the token again.
         for s in [200, 400, 401, 403, 404, 405, 413] {
             assert!(!transient(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn no_proxy_names_a_host_and_everything_under_it() {
+        assert_eq!(host_of("gate.example.com:8443/v1"), "gate.example.com");
+        assert_eq!(host_of("[::1]:80/"), "::1");
+        for np in [
+            "example.com",
+            ".example.com",
+            "*.example.com",
+            "a, EXAMPLE.com",
+            "*",
+        ] {
+            assert!(bypasses_proxy("gate.example.com", np), "{np}");
+        }
+        for np in ["", "ample.com", "gate.example.co", "other.example.com"] {
+            assert!(!bypasses_proxy("gate.example.com", np), "{np}");
         }
     }
 

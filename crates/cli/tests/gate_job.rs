@@ -185,8 +185,10 @@ fn a_protected_main_job_deploys_through_the_gate_in_every_output_format() {
 
     // --write-profile, then the aws CLI uses the profile.
     let home = tempfile::tempdir().unwrap();
+    let (creds_file, conf_file) = (home.path().join("credentials"), home.path().join("config"));
     let out = job(&moto, &seed, &gate.url(), &token())
-        .env("HOME", home.path())
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds_file)
+        .env("AWS_CONFIG_FILE", &conf_file)
         .args(["assume", "--base", "gate", "--write-profile", "deploy"])
         .output()
         .unwrap();
@@ -195,7 +197,8 @@ fn a_protected_main_job_deploys_through_the_gate_in_every_output_format() {
     let who = rolehop_testkit::aws_cli(&moto)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("HOME", home.path())
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds_file)
+        .env("AWS_CONFIG_FILE", &conf_file)
         .args([
             "sts",
             "get-caller-identity",
@@ -321,4 +324,74 @@ fn a_gate_that_is_down_is_retried_then_unavailable_and_plain_http_off_loopback_i
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--gate-url"), "{}", stderr(&out));
+}
+
+/// A proxy that records the first line of each request and hangs up.
+fn recording_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut line = String::new();
+            let _ = BufReader::new(&conn).read_line(&mut line);
+            record.lock().unwrap().push(line.trim().to_owned());
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn an_https_gate_is_reached_through_https_proxy_unless_no_proxy_names_it() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let token = common::id_token("project_path:acme/shop:ref_type:branch:ref:main", AUD, 600);
+    let (port, seen) = recording_proxy();
+    let proxy = format!("http://127.0.0.1:{port}");
+
+    let out = job(&moto, &seed, "https://gate.rolehop.invalid/", &token)
+        .env("HTTPS_PROXY", &proxy)
+        .args(["assume", "--base", "gate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let asked = seen.lock().unwrap().clone();
+    assert!(!asked.is_empty(), "the proxy was not used");
+    assert!(
+        asked
+            .iter()
+            .all(|l| l.starts_with("CONNECT gate.rolehop.invalid:443")),
+        "{asked:?}"
+    );
+
+    seen.lock().unwrap().clear();
+    let out = job(&moto, &seed, "https://gate.rolehop.invalid/", &token)
+        .env("HTTPS_PROXY", &proxy)
+        .env("NO_PROXY", "localhost,rolehop.invalid")
+        .args(["assume", "--base", "gate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(seen.lock().unwrap().is_empty(), "NO_PROXY was ignored");
+
+    // A loopback gate is never proxied: the token would leave the machine in clear text.
+    let out = job(
+        &moto,
+        &seed,
+        &format!("http://127.0.0.1:{}/", free_port()),
+        &token,
+    )
+    .env("HTTPS_PROXY", &proxy)
+    .env("HTTP_PROXY", &proxy)
+    .env("ALL_PROXY", &proxy)
+    .args(["assume", "--base", "gate"])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a loopback gate went through the proxy"
+    );
 }
