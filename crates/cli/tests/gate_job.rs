@@ -395,3 +395,48 @@ fn an_https_gate_is_reached_through_https_proxy_unless_no_proxy_names_it() {
         "a loopback gate went through the proxy"
     );
 }
+
+#[test]
+fn an_oidc_gate_topology_makes_gate_mode_the_default() {
+    let (moto, issuer) = (Moto::start(), OidcIssuer::start());
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let gate = serve(&moto, &seed, &issuer);
+
+    // examples/oidc-gate: `[auth] mode = "oidc-gate"`, no gate_url (ROLEHOP_GATE_URL gives it),
+    // the environment's name is what the gate is asked for, the deployment role is the
+    // topology's.
+    let out = job(&moto, &seed, &gate.url(), &issuer.token(AUD).sign())
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .env_remove("ROLEHOP_GATE_ENV")
+        .arg("assume")
+        .arg("--config")
+        .arg(rolehop_testkit::example("oidc-gate"))
+        .args(["--env", "prod", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["hops"][0]["session_tags"], 13, "{v}");
+    assert_eq!(
+        v["hops"][1]["role_arn"],
+        "arn:aws:iam::222222222222:role/rolehop-prod-deploy"
+    );
+    assert!(gate.log().contains("env=\"prod\""), "{}", gate.log());
+
+    // Without a URL anywhere: a usage error naming where to put one.
+    let out = job(&moto, &seed, &gate.url(), &issuer.token(AUD).sign())
+        .env_remove("ROLEHOP_GATE_URL")
+        .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
+        .arg("assume")
+        .arg("--config")
+        .arg(rolehop_testkit::example("oidc-gate"))
+        .args(["--env", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`gate_url` under [auth]"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -103,12 +103,7 @@ pub struct Selection {
     #[arg(long, value_name = "URL", env = "ROLEHOP_GATE_URL")]
     pub gate_url: Option<String>,
     /// The environment to ask the claim gate for (gate mode, without --config; with it, --env).
-    #[arg(
-        long,
-        value_name = "ENV",
-        env = "ROLEHOP_GATE_ENV",
-        conflicts_with = "config"
-    )]
+    #[arg(long, value_name = "ENV", env = "ROLEHOP_GATE_ENV")]
     pub gate_env: Option<String>,
     /// AWS region for the regional STS endpoint [default: AWS_REGION, AWS_DEFAULT_REGION, the topology's].
     #[arg(long, value_name = "REGION")]
