@@ -7,7 +7,7 @@
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
-use rolehop_aws::chain::Base;
+use rolehop_core::chain::FirstHop;
 use rolehop_core::credential_cache::{self, CacheInputs};
 use rolehop_core::credentials::{self, ChainOutcome, Format};
 use rolehop_core::gitlab_ctx::{JobContext, ProcessEnv};
@@ -73,16 +73,21 @@ pub fn run(args: Args) -> CliResult {
 
 /// Everything the chain's result depends on, the base secret included.
 fn cache_key(r: &Resolved, job: &JobContext) -> credential_cache::CacheKey {
-    let base = match &r.base {
-        Base::Keys(k) => secret(format!(
+    let base = match &r.plan.first {
+        FirstHop::AccessKeys { keys: k, .. } => secret(format!(
             "keys\n{}\n{}\n{}",
             k.access_key_id,
             k.secret_access_key.expose_secret(),
             k.session_token.as_ref().map_or("", |t| t.expose_secret())
         )),
-        Base::WebIdentity(t) => secret(format!("oidc\n{}", t.expose_secret())),
+        FirstHop::WebIdentity { token, .. } => secret(format!("oidc\n{}", token.expose_secret())),
+        // The gate's address is part of the input: another gate may admit other claims.
+        FirstHop::Gate { token, gate, .. } => {
+            secret(format!("gate\n{gate:?}\n{}", token.expose_secret()))
+        }
     };
-    let plan = format!("{:?}", r.plan.hops);
+    // Debug of the hops: secrets inside are redacted there, and covered by `base` above.
+    let plan = format!("{:?}\n{:?}", r.plan.first, r.plan.deployment);
     let endpoint = r.settings.endpoint_url.clone().unwrap_or_default();
     let user = cred_cache::uid().to_string();
     let none = String::new();

@@ -94,7 +94,7 @@ pub fn plan(
 }
 
 fn planned_secs(r: &Resolved) -> u64 {
-    r.plan.hops.last().map_or(3600, |h| h.duration_secs)
+    r.plan.deployment.duration_secs
 }
 
 fn name_of(sel: &Selection) -> String {

@@ -13,10 +13,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use rolehop_aws::chain::{Base, FailureKind};
+use rolehop_aws::chain::FailureKind;
 use rolehop_aws::sts::{StaticKeys, StsSettings};
-use rolehop_core::chain::{ChainPlan, Hop, HopKind, SERVICE_HOP_SECS};
-use rolehop_core::credentials::{Format, render};
+use rolehop_core::chain::{Hop, HopRole, SERVICE_HOP_SECS};
+use rolehop_core::credentials::{ChainOutcome, Format, render};
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
 use rolehop_core::secret::secret;
 use rolehop_gate::request::{MAX_BODY_BYTES, error_body, parse_request, verify_status};
@@ -351,29 +351,31 @@ fn assume(
     keys: &StaticKeys,
     who: String,
 ) -> Answer {
-    let plan = ChainPlan {
-        hops: vec![Hop {
-            label: "service role",
-            kind: HopKind::AssumeRole,
-            role_arn: role_arn.to_owned(),
-            session_name: session.session_name.clone(),
-            // The job only needs it for its deployment hop: STS's minimum, 15 minutes.
-            duration_secs: SERVICE_HOP_SECS,
-            source_identity: Some(session.source_identity.clone()),
-            tags: session.tags.clone(),
-            transitive_tag_keys: session.transitive_keys(),
-            external_id: None,
-        }],
-        notes: Vec::new(),
+    let hop = Hop {
+        role_arn: role_arn.to_owned(),
+        session_name: session.session_name.clone(),
+        // The job only needs it for its deployment hop: STS's minimum, 15 minutes.
+        duration_secs: SERVICE_HOP_SECS,
+        source_identity: Some(session.source_identity.clone()),
+        tags: session.tags.clone(),
+        transitive_tag_keys: session.transitive_keys(),
+        external_id: None,
     };
-    match rt.block_on(rolehop_aws::chain::run(
-        &plan,
-        Base::Keys(keys.clone()),
+    match rt.block_on(rolehop_aws::chain::assume_one(
+        &hop,
+        HopRole::Service,
+        keys,
         settings,
     )) {
-        Ok(outcome) => (
+        Ok((credentials, outcome)) => (
             Status(200),
-            render(Format::Json, &outcome),
+            render(
+                Format::Json,
+                &ChainOutcome {
+                    credentials,
+                    hops: vec![outcome],
+                },
+            ),
             format!("{who} issued session {:?}", session.session_name),
         ),
         Err(e) => {

@@ -254,9 +254,7 @@ pub fn start(sources: Vec<Source>, limits: Limits, window_checked: bool) -> CliR
 /// Runs the chain for `s` with a session cut to the job's remaining time.
 fn run_chain(s: &mut Source, now: OffsetDateTime, limits: &Limits) -> CliResult<Credentials> {
     let (secs, note) = refresh::session_secs(s.planned_secs, now, limits);
-    if let Some(hop) = s.resolved.plan.hops.last_mut() {
-        hop.duration_secs = secs;
-    }
+    s.resolved.plan.deployment.duration_secs = secs;
     if let Some(n) = note {
         eprintln!("rolehop: note: {}: {n}", s.name);
     }
