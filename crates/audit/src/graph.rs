@@ -68,6 +68,9 @@ pub struct Graph {
 pub struct Prepared<'e> {
     pub estate: &'e Estate,
     pub docs: Vec<Doc>,
+    /// Per doc: who declares it (a principal, group or policy ARN) and what it is there
+    /// (`inline policy `x``, `managed policy`, `trust policy`), for findings about documents.
+    pub doc_origin: Vec<(String, String)>,
     /// Per principal: its identity policy doc ids (inline, managed, groups').
     pub policies: Vec<Vec<usize>>,
     pub boundary: Vec<Option<usize>>,
@@ -86,6 +89,7 @@ impl<'e> Prepared<'e> {
         let mut a = Arena {
             estate,
             docs: Vec::new(),
+            doc_origin: Vec::new(),
             problems: Vec::new(),
             managed: HashMap::new(),
         };
@@ -141,7 +145,10 @@ impl<'e> Prepared<'e> {
             );
         }
         let Arena {
-            docs, mut problems, ..
+            docs,
+            doc_origin,
+            mut problems,
+            ..
         } = a;
         problems.sort_by(|a, b| (&a.resource, &a.message).cmp(&(&b.resource, &b.message)));
         problems.dedup_by(|a, b| a.resource == b.resource && a.message == b.message);
@@ -168,6 +175,7 @@ impl<'e> Prepared<'e> {
             by_role_name,
             estate,
             docs,
+            doc_origin,
             policies,
             boundary,
             trust,
@@ -203,6 +211,7 @@ impl<'e> Prepared<'e> {
 struct Arena<'e> {
     estate: &'e Estate,
     docs: Vec<Doc>,
+    doc_origin: Vec<(String, String)>,
     problems: Vec<Problem>,
     managed: HashMap<String, Option<usize>>,
 }
@@ -212,6 +221,7 @@ impl Arena<'_> {
         match Doc::parse(v) {
             Ok(d) => {
                 self.docs.push(d);
+                self.doc_origin.push((owner.to_owned(), what.to_owned()));
                 Some(self.docs.len() - 1)
             }
             Err(m) => {
@@ -275,7 +285,13 @@ impl Graph {
         i
     }
 
-    fn edge(&mut self, from: usize, to: usize, action: &'static str, conditions: Vec<String>) {
+    pub(crate) fn edge(
+        &mut self,
+        from: usize,
+        to: usize,
+        action: &'static str,
+        conditions: Vec<String>,
+    ) {
         // One edge per (from, to): the first action wins, conditions of alternatives merge.
         if let Some(&e) = self.pairs.get(&(from, to)) {
             let c = &mut self.edges[e].conditions;

@@ -997,6 +997,39 @@ fn an_unreachable_endpoint_is_worded_like_the_chain_and_exits_6() {
     );
 }
 
+/// Issue 17: `--region` other than the broker's would plan a second broker stack whose IAM
+/// names collide with the first; it is refused before any AWS call, saying how to move.
+#[test]
+fn another_region_than_the_brokers_is_refused_before_any_call() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let out = rolehop(&moto, &keys, home.path())
+        .args([
+            "rollout",
+            "--dry-run",
+            "--region",
+            "eu-central-1",
+            "--config",
+        ])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert_eq!(
+        common::stderr(&out),
+        "rolehop: error: `--region eu-central-1` is not the topology's broker region `eu-west-1`: stack `rolehop-broker` and the StackSets live in `eu-west-1`, and the IAM roles and users they create are global, so a second broker stack in `eu-central-1` would collide with the first. To move rolehop to `eu-central-1`, delete stack `rolehop-broker` and the StackSets in `eu-west-1` first (jobs cannot assume roles until the new rollout), then set `region = \"eu-central-1\"` under `[broker]` and roll out\n"
+    );
+    assert!(out.stdout.is_empty(), "no plan is printed");
+    // The broker's own region is accepted.
+    let out = rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--dry-run", "--region", "eu-west-1", "--config"])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+}
+
 /// The example copied into `dir`, without its `nonprod` environment (the last one).
 fn without_nonprod(dir: &std::path::Path) -> std::path::PathBuf {
     let src = std::fs::read_to_string(example()).unwrap();

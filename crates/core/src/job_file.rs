@@ -10,6 +10,7 @@
 
 use serde::Deserialize;
 
+use crate::ids::{AccountId, Partition, Region, RoleArn};
 use crate::span::Location;
 use crate::topology::{
     Auth, Broker, Environment, GitlabAccess, PermissionModel, Permissions, Pipeline, Rollout,
@@ -63,6 +64,9 @@ struct RawAuth {
     issuer: Option<String>,
     #[serde(default)]
     audience: Option<String>,
+    /// Gate mode: where the job posts its ID token (jobs may override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gate_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,9 +108,21 @@ pub fn is_job_file(src: &str) -> bool {
 
 /// The job file of `env`, as `render` writes it.
 pub fn render(topo: &Topology, env: &Environment) -> String {
-    let (mode, issuer, audience) = match &topo.auth {
-        Auth::AccessKeys => ("access-keys", None, None),
-        Auth::Oidc { issuer, audience } => ("oidc", Some(issuer.clone()), Some(audience.clone())),
+    let (mode, issuer, audience, gate_url) = match &topo.auth {
+        Auth::AccessKeys => ("access-keys", None, None, None),
+        Auth::Oidc { issuer, audience } => {
+            ("oidc", Some(issuer.clone()), Some(audience.clone()), None)
+        }
+        Auth::OidcGate {
+            issuer,
+            audience,
+            gate_url,
+        } => (
+            "oidc-gate",
+            Some(issuer.clone()),
+            Some(audience.clone()),
+            gate_url.clone(),
+        ),
     };
     let raw = RawJobFile {
         job: RawJob {
@@ -114,20 +130,21 @@ pub fn render(topo: &Topology, env: &Environment) -> String {
             environment: env.name.clone(),
         },
         broker: RawBroker {
-            account_id: topo.broker.account_id.clone(),
-            region: topo.broker.region.clone(),
+            account_id: topo.broker.account_id.to_string(),
+            region: topo.broker.region.to_string(),
         },
         auth: RawAuth {
             mode: mode.to_owned(),
             issuer,
             audience,
+            gate_url,
         },
         environment: RawEnvironment {
             protected: env.protected,
             tier: env.tier.as_str().to_owned(),
             max_session_secs: env.max_session_secs,
             external_id: env.external_id.clone(),
-            service_role_arn: topo.service_role_arn(env),
+            service_role_arn: topo.service_role_arn(env).to_string(),
             gitlab: RawGitlab {
                 projects: env.gitlab.projects.clone(),
                 branches: env.gitlab.branches.clone(),
@@ -139,7 +156,7 @@ pub fn render(topo: &Topology, env: &Environment) -> String {
                 .iter()
                 .map(|a| RawAccount {
                     name: a.name.clone(),
-                    deploy_role_arn: topo.deployment_role_arn(env, a),
+                    deploy_role_arn: topo.deployment_role_arn(env, a).to_string(),
                 })
                 .collect(),
         },
@@ -272,22 +289,42 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             )),
         );
     }
-    check(
-        "broker.account_id",
-        validate::account_id(&raw.broker.account_id),
-    );
-    check("broker.region", validate::region(&raw.broker.region));
-    let auth = match (raw.auth.mode.as_str(), raw.auth.issuer, raw.auth.audience) {
-        ("access-keys", None, None) => Auth::AccessKeys,
-        ("oidc", Some(issuer), Some(audience)) => {
+    let broker_account = raw
+        .broker
+        .account_id
+        .parse::<AccountId>()
+        .unwrap_or_else(|e| {
+            check("broker.account_id", Err(e.to_string()));
+            AccountId::invalid(raw.broker.account_id.clone())
+        });
+    let broker_region = raw.broker.region.parse::<Region>().unwrap_or_else(|e| {
+        check("broker.region", Err(e.to_string()));
+        Region::invalid(raw.broker.region.clone())
+    });
+    let auth = match (
+        raw.auth.mode.as_str(),
+        raw.auth.issuer,
+        raw.auth.audience,
+        raw.auth.gate_url,
+    ) {
+        ("access-keys", None, None, None) => Auth::AccessKeys,
+        ("oidc", Some(issuer), Some(audience), None) => {
             check("auth.issuer", validate::issuer_url(&issuer));
             Auth::Oidc { issuer, audience }
+        }
+        ("oidc-gate", Some(issuer), Some(audience), gate_url) => {
+            check("auth.issuer", validate::issuer_url(&issuer));
+            Auth::OidcGate {
+                issuer,
+                audience,
+                gate_url,
+            }
         }
         (mode, ..) => {
             check(
                 "auth.mode",
                 Err(format!(
-                    "`{mode}` with these fields is not a mode this rolehop knows: `access-keys` (no issuer or audience) or `oidc` (with both)"
+                    "`{mode}` with these fields is not a mode this rolehop knows: `access-keys` (no issuer or audience), `oidc` (with both) or `oidc-gate` (with both, and optionally `gate_url`)"
                 )),
             );
             Auth::AccessKeys
@@ -309,11 +346,16 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             Tier::Other
         }
     };
-    let mut partition = String::from("aws");
+    let mut partition = Partition::Aws;
     let mut service_role = String::new();
-    match validate::role_arn(&raw.environment.service_role_arn) {
-        Ok((p, account, name)) => {
-            if account != raw.broker.account_id {
+    match raw.environment.service_role_arn.parse::<RoleArn>() {
+        Ok(arn) => {
+            let (p, account, name) = (
+                arn.partition(),
+                arn.account_id().clone(),
+                arn.path_and_name().to_owned(),
+            );
+            if account != broker_account {
                 check(
                     "environment.service_role_arn",
                     Err(format!(
@@ -325,7 +367,7 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             partition = p;
             service_role = name;
         }
-        Err(m) => check("environment.service_role_arn", Err(m)),
+        Err(m) => check("environment.service_role_arn", Err(m.to_string())),
     }
     if let Some(x) = &raw.environment.external_id {
         check("environment.external_id", validate::external_id(x));
@@ -334,8 +376,13 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
     let mut accounts = Vec::new();
     for (i, a) in raw.environment.accounts.iter().enumerate() {
         let key = format!("environment.accounts[{i}].deploy_role_arn");
-        match validate::role_arn(&a.deploy_role_arn) {
-            Ok((p, id, name)) => {
+        match a.deploy_role_arn.parse::<RoleArn>() {
+            Ok(arn) => {
+                let (p, id, name) = (
+                    arn.partition(),
+                    arn.account_id().clone(),
+                    arn.path_and_name().to_owned(),
+                );
                 // One template deploys the same role to every account of an environment.
                 if p != partition || deployment_role.as_ref().is_some_and(|d| *d != name) {
                     check(
@@ -350,7 +397,7 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
                     line: 0,
                 });
             }
-            Err(m) => check(&key, Err(m)),
+            Err(m) => check(&key, Err(m.to_string())),
         }
     }
     if accounts.is_empty() && problems.is_empty() {
@@ -394,12 +441,14 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             boundary: None,
         },
         organizational_units: Vec::new(),
+        // The gate enforces its rules; the job needs only to know where the gate is.
+        gate: None,
     };
     Ok(Topology {
         origin: file.to_owned(),
         broker: Broker {
-            account_id: raw.broker.account_id,
-            region: raw.broker.region,
+            account_id: broker_account,
+            region: broker_region,
             partition,
             stack_name: String::new(),
         },

@@ -86,6 +86,7 @@ pub fn broker(topo: &Topology) -> String {
     let mode = match &topo.auth {
         Auth::AccessKeys => "access-keys",
         Auth::Oidc { .. } => "oidc",
+        Auth::OidcGate { .. } => "oidc-gate",
     };
     if let Auth::Oidc { issuer, audience } = &topo.auth {
         // ThumbprintList is optional: AWS verifies GitLab's certificate with its own trust
@@ -273,7 +274,13 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
     if !env.permissions.managed_policies.is_empty() {
         props.insert(
             "ManagedPolicyArns".into(),
-            json!(env.permissions.managed_policies),
+            Value::Array(
+                env.permissions
+                    .managed_policies
+                    .iter()
+                    .map(|a| per_account_arn(a))
+                    .collect(),
+            ),
         );
     }
     // Inline policies are resources of their own (AWS::IAM::Policy on this role): the same
@@ -309,7 +316,7 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
         })
         .collect();
     if let Some(b) = &env.permissions.boundary {
-        props.insert("PermissionsBoundary".into(), json!(b));
+        props.insert("PermissionsBoundary".into(), per_account_arn(b));
     }
     props.insert("Tags".into(), tags(Some(env)));
 
@@ -373,6 +380,17 @@ pub fn target(topo: &Topology, env: &Environment) -> String {
         )],
     );
     out
+}
+
+/// A managed policy ARN as the target template writes it: `${AWS::AccountId}` (the policy
+/// of that name in the account the StackSet instance runs in) through `Fn::Sub`, any other ARN
+/// as the plain string (the topology refuses `$` anywhere else in it).
+fn per_account_arn(arn: &str) -> Value {
+    if arn.contains(rolehop_core::validate::ACCOUNT_ID_VAR) {
+        json!({"Fn::Sub": arn})
+    } else {
+        json!(arn)
+    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ fn every_job_file_reads_back_as_its_environment() {
             let arns = |t: &Topology, e: &rolehop_core::topology::Environment| -> Vec<String> {
                 e.accounts
                     .iter()
-                    .map(|a| t.deployment_role_arn(e, a))
+                    .map(|a| t.deployment_role_arn(e, a).to_string())
                     .collect()
             };
             assert_eq!(arns(&view, v), arns(&topo, env), "{ex}");

@@ -88,7 +88,7 @@ impl Rollout {
         let actual = me.account().unwrap_or("").to_owned();
         if actual != input.broker_account {
             return Err(RolloutError::WrongAccount {
-                expected: input.broker_account.clone(),
+                expected: input.broker_account.to_string(),
                 actual,
             });
         }

@@ -20,6 +20,8 @@ pub struct Args {
     /// An IAM credential report (CSV) to date access keys.
     #[arg(long, value_name = "FILE")]
     pub credential_report: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: Labels,
     /// How to print the findings and blast radius: a table to read, or a file for a tool (SARIF
     /// for code scanning, GitLab Code Quality, Markdown for a merge request, JSON).
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -34,6 +36,36 @@ pub struct Args {
     /// The time key ages are measured at (RFC 3339), for reproducible reports.
     #[arg(long, hide = true, value_name = "TIME")]
     pub now: Option<String>,
+}
+
+/// Environment labels from outside IAM (shared with `rolehop graph`).
+#[derive(clap::Args)]
+pub struct Labels {
+    /// Environments of accounts or principals: `{"222222222222": "prod", "arn:...": "dev"}`;
+    /// the audit propagates them along the access graph.
+    #[arg(long, value_name = "FILE")]
+    pub env_map: Option<PathBuf>,
+    /// `aws organizations list-accounts` output, accounts optionally with their `Tags`: an
+    /// environment tag or name labels each account.
+    #[arg(long, value_name = "FILE")]
+    pub org_accounts: Option<PathBuf>,
+}
+
+impl Labels {
+    /// Reads the label files into `estate`.
+    pub fn apply(&self, estate: &mut Estate) -> CliResult<()> {
+        if let Some(p) = &self.env_map {
+            let text = read(p)?;
+            input::labels::add_env_map(estate, &p.display().to_string(), &text)
+                .map_err(|e| CliError::new(Exit::Input, e))?;
+        }
+        if let Some(p) = &self.org_accounts {
+            let text = read(p)?;
+            input::labels::add_org_accounts(estate, &p.display().to_string(), &text)
+                .map_err(|e| CliError::new(Exit::Input, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// What to audit: a topology (by the same rule as every command), or exports instead.
@@ -75,13 +107,14 @@ pub fn run(args: Args) -> CliResult {
     if let Some(p) = &args.scp {
         let text = read(p)?;
         input::add_scps(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     if let Some(p) = &args.credential_report {
         let text = read(p)?;
         input::add_credential_report(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
+    args.labels.apply(&mut estate)?;
     let now = match &args.now {
         Some(t) => input::parse_time(t).ok_or_else(|| {
             CliError::msg(Exit::Usage, format!("`--now {t}` is not an RFC 3339 time"))
@@ -150,7 +183,7 @@ pub fn load_estate(source: &Source) -> CliResult<Estate> {
     for p in &source.authz_details {
         let text = read(p)?;
         input::gaad::add_export(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     if estate.source.contains(',') {
         // Findings point at the export that listed their principal; the first export stands

@@ -83,14 +83,15 @@ fn env_keys(env: &dyn Env) -> Option<StaticKeys> {
 fn serve(args: ServeArgs) -> CliResult {
     let text = read_text(&args.config, "gate config")?;
     let config = GateConfig::from_toml(&text, &args.config.display().to_string())
-        .map_err(|e| CliError::new(Exit::Input, e))?;
+        .map_err(CliError::from_error)?;
     let env = ProcessEnv;
     let sts = if args.dry_run {
         None
     } else {
         let region = config
             .region
-            .clone()
+            .as_ref()
+            .map(ToString::to_string)
             .or_else(|| env.var("AWS_REGION"))
             .or_else(|| env.var("AWS_DEFAULT_REGION"))
             .ok_or_else(|| {

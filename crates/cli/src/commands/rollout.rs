@@ -21,19 +21,24 @@ pub struct Args {
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The region of the broker stack and the StackSets (default: the topology's).
+    /// The region of the broker stack and the StackSets: only the topology's `[broker]
+    /// region` is accepted (IAM names are global, so a second broker stack elsewhere would
+    /// collide with the first); to move, change `region` in the topology.
     #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    pub region: Option<rolehop_core::Region>,
 }
 
 pub fn run(args: Args) -> CliResult {
     let topo = load_topology(&args.config.path(&rolehop_core::gitlab_ctx::ProcessEnv))?;
     crate::config::deployable(&topo)?;
+    if let Some(r) = args.region.as_deref() {
+        other_region(r, &topo.broker.region, &topo.broker.stack_name)?;
+    }
     let rendered = rolehop_render::render(&topo);
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
     let input = RolloutInput::new(
         &topo,
-        args.region.as_deref(),
+        args.region.as_ref(),
         file(rolehop_render::BROKER_FILE),
         |env| file(&rolehop_render::target_file(&env.name)),
     );
@@ -42,6 +47,22 @@ pub fn run(args: Args) -> CliResult {
         .build()
         .map_err(|e| CliError::new(Exit::Internal, e))?;
     rt.block_on(rollout(&input, args.dry_run))
+}
+
+/// Refuses a `--region` other than the broker's before any AWS call: the broker stack and the
+/// StackSets live in the topology's region, and the IAM roles and users they create have
+/// account-wide names, so a second broker stack in another region would try to create the same
+/// roles again (and fail), or, had it worked, leave two stacks owning one role.
+fn other_region(asked: &str, broker: &str, stack: &str) -> CliResult<()> {
+    if asked == broker {
+        return Ok(());
+    }
+    Err(CliError::msg(
+        Exit::Usage,
+        format!(
+            "`--region {asked}` is not the topology's broker region `{broker}`: stack `{stack}` and the StackSets live in `{broker}`, and the IAM roles and users they create are global, so a second broker stack in `{asked}` would collide with the first. To move rolehop to `{asked}`, delete stack `{stack}` and the StackSets in `{broker}` first (jobs cannot assume roles until the new rollout), then set `region = \"{asked}\"` under `[broker]` and roll out"
+        ),
+    ))
 }
 
 async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {

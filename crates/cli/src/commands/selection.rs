@@ -163,6 +163,12 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
                     ))
                 })?;
                 let e = t.require_environment(name).map_err(usage)?;
+                if matches!(t.auth, Auth::OidcGate { .. }) {
+                    return Err(usage(format!(
+                        "{}: `[auth] mode = \"oidc-gate\"` is not yet supported by assume, exec and credential-process: post the job's ID token to the gate (docs/gate.md)",
+                        t.origin
+                    )));
+                }
                 let account = match (&sel.account, e.accounts.as_slice()) {
                     (Some(a), _) => e.require_account(a).map_err(usage)?,
                     (None, [only]) => only,
@@ -175,8 +181,8 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
                     }
                 };
                 (
-                    t.service_role_arn(e),
-                    t.deployment_role_arn(e, account),
+                    t.service_role_arn(e).to_string(),
+                    t.deployment_role_arn(e, account).to_string(),
                     e.external_id.clone(),
                     e.protected,
                     Some(e.max_session_secs),
@@ -202,7 +208,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         &job,
         sel.allow_unprotected_ref,
     )
-    .map_err(|r| CliError::new(Exit::Refused, r))?;
+    .map_err(|r| CliError::new(Exit::Refused, r.in_mode(topo_mode)))?;
     if !sel.skip_job_check
         && let Some(e) = topo
             .as_ref()
@@ -257,7 +263,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     let region = pick_region(sel, env, topo.as_ref()).ok_or_else(|| {
         usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)")
     })?;
-    rolehop_core::validate::region(&region).map_err(usage)?;
+    let region: rolehop_core::Region = region.parse().map_err(usage)?;
     let endpoint = sts_endpoint(env);
     let warnings = endpoint
         .as_deref()
@@ -303,7 +309,7 @@ pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> O
         .clone()
         .or_else(|| env.var("AWS_REGION"))
         .or_else(|| env.var("AWS_DEFAULT_REGION"))
-        .or_else(|| topo.map(|t| t.broker.region.clone()))
+        .or_else(|| topo.map(|t| t.broker.region.to_string()))
 }
 
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.

@@ -8,10 +8,14 @@ use std::fmt;
 use super::changes::{same_template, template_changes};
 use super::spec::{Account, StackSetSpec};
 
+/// What happens to a stack or StackSet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// It does not exist yet.
     Create,
+    /// Its template differs from the rendered one.
     Update,
+    /// Deployed and identical: left alone.
     Unchanged,
 }
 
@@ -25,12 +29,16 @@ impl fmt::Display for Change {
     }
 }
 
+/// The whole rollout: the broker stack, then each environment's StackSet.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The broker stack's name.
     pub broker_stack: String,
+    /// What happens to the broker stack.
     pub broker: Change,
     /// What an update of the broker stack changes (see `changes::template_changes`).
     pub broker_changes: Vec<String>,
+    /// One plan per environment, in topology order.
     pub stack_sets: Vec<StackSetPlan>,
     /// StackSets rolehop created for environments the topology no longer declares: their
     /// instances are deleted, then the StackSets.
@@ -101,9 +109,12 @@ pub fn stack_change(deployed: Option<&str>, wanted: &str) -> (Change, Vec<String
     }
 }
 
+/// What happens to one environment's StackSet and its instances.
 #[derive(Debug, Clone)]
 pub struct StackSetPlan {
+    /// The topology environment.
     pub environment: String,
+    /// The StackSet's name (`<prefix>-<environment>`).
     pub name: String,
     /// Create the StackSet, or update its template (which redeploys every instance).
     pub set: Change,
@@ -149,6 +160,7 @@ impl Plan {
 /// What one StackSet has deployed in the rollout's region, as CloudFormation reports it.
 #[derive(Debug, Clone, Default)]
 pub struct Deployed {
+    /// The StackSet's current template body.
     pub template: String,
     /// Account id -> its stack instance.
     pub instances: BTreeMap<String, Instance>,
@@ -156,6 +168,7 @@ pub struct Deployed {
     pub organizational_units: BTreeSet<String>,
 }
 
+/// One stack instance, as `ListStackInstances` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     /// CURRENT: neither outdated nor inoperable.
@@ -389,7 +402,7 @@ mod tests {
     fn self_managed_removes_accounts_no_longer_listed() {
         let s = spec(
             Permission::SelfManaged {
-                administration_role_arn: "arn:aws:iam::111111111111:role/admin".into(),
+                administration_role_arn: "arn:aws:iam::111111111111:role/admin".parse().unwrap(),
                 execution_role_name: "exec".into(),
             },
             &[],
