@@ -38,12 +38,16 @@ fn every_rendered_gate_mode_file_matches_its_snapshot() {
             "gate-nonprod.toml",
             "gate-prod.toml",
             "gitlab-ci.yml",
+            "jobs/nonprod.toml",
+            "jobs/prod.toml",
             "target-nonprod.yaml",
             "target-prod.yaml"
         ]
     );
     for (name, content) in files {
         if name != "gitlab-ci.yml" {
+            // Job files live in `jobs/`; a snapshot name holds no `/`.
+            let name = name.replace('/', "-");
             insta::assert_snapshot!(format!("oidc-gate__{name}"), content);
         }
     }
