@@ -24,6 +24,8 @@ pub enum NodeKind {
     OidcSubject,
     /// A SAML provider.
     Saml,
+    /// GitLab jobs whose signed claims pass a claim gate's rules (gate mode).
+    ClaimSet,
     Service,
     /// A principal outside the audited estate: another account, an unknown ARN.
     External,
@@ -68,6 +70,9 @@ pub struct Graph {
 pub struct Prepared<'e> {
     pub estate: &'e Estate,
     pub docs: Vec<Doc>,
+    /// Per doc: who declares it (a principal, group or policy ARN) and what it is there
+    /// (`inline policy `x``, `managed policy`, `trust policy`), for findings about documents.
+    pub doc_origin: Vec<(String, String)>,
     /// Per principal: its identity policy doc ids (inline, managed, groups').
     pub policies: Vec<Vec<usize>>,
     pub boundary: Vec<Option<usize>>,
@@ -86,6 +91,7 @@ impl<'e> Prepared<'e> {
         let mut a = Arena {
             estate,
             docs: Vec::new(),
+            doc_origin: Vec::new(),
             problems: Vec::new(),
             managed: HashMap::new(),
         };
@@ -141,7 +147,10 @@ impl<'e> Prepared<'e> {
             );
         }
         let Arena {
-            docs, mut problems, ..
+            docs,
+            doc_origin,
+            mut problems,
+            ..
         } = a;
         problems.sort_by(|a, b| (&a.resource, &a.message).cmp(&(&b.resource, &b.message)));
         problems.dedup_by(|a, b| a.resource == b.resource && a.message == b.message);
@@ -168,6 +177,7 @@ impl<'e> Prepared<'e> {
             by_role_name,
             estate,
             docs,
+            doc_origin,
             policies,
             boundary,
             trust,
@@ -203,6 +213,7 @@ impl<'e> Prepared<'e> {
 struct Arena<'e> {
     estate: &'e Estate,
     docs: Vec<Doc>,
+    doc_origin: Vec<(String, String)>,
     problems: Vec<Problem>,
     managed: HashMap<String, Option<usize>>,
 }
@@ -212,6 +223,7 @@ impl Arena<'_> {
         match Doc::parse(v) {
             Ok(d) => {
                 self.docs.push(d);
+                self.doc_origin.push((owner.to_owned(), what.to_owned()));
                 Some(self.docs.len() - 1)
             }
             Err(m) => {
@@ -275,7 +287,13 @@ impl Graph {
         i
     }
 
-    fn edge(&mut self, from: usize, to: usize, action: &'static str, conditions: Vec<String>) {
+    pub(crate) fn edge(
+        &mut self,
+        from: usize,
+        to: usize,
+        action: &'static str,
+        conditions: Vec<String>,
+    ) {
         // One edge per (from, to): the first action wins, conditions of alternatives merge.
         if let Some(&e) = self.pairs.get(&(from, to)) {
             let c = &mut self.edges[e].conditions;
@@ -509,8 +527,26 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
             }
         }
     }
+    for gate in &estate.gates {
+        let Some(&to) = g.index.get(gate.gate_role_arn.as_str()) else {
+            continue;
+        };
+        let n = g.node(&gate.claims, || Node {
+            env: Some(gate.env.clone()),
+            ..external(&gate.claims, NodeKind::ClaimSet, None)
+        });
+        g.edge(
+            n,
+            to,
+            GATE,
+            vec!["the claim gate's rules on GitLab-signed claims (rolehop)".to_owned()],
+        );
+    }
     g
 }
+
+/// The edge from a claim set to its gate's role: the gate's exchange, not an IAM action.
+pub const GATE: &str = "rolehop:GateExchange";
 
 fn external(id: &str, kind: NodeKind, account: Option<String>) -> Node {
     Node {

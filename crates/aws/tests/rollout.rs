@@ -119,8 +119,8 @@ impl Progress for Recorder {
 /// One StackSet, `rolehop-prod`, with its template and broker stack left empty.
 fn one_stack_set(permission: Permission, accounts: Vec<Account>, ous: Vec<String>) -> RolloutInput {
     RolloutInput {
-        broker_account: "111111111111".into(),
-        region: "eu-west-1".into(),
+        broker_account: "111111111111".parse().unwrap(),
+        region: "eu-west-1".parse().unwrap(),
         broker_stack: "rolehop-broker".into(),
         broker_template: String::new(),
         stack_sets: vec![StackSetSpec {
@@ -128,9 +128,11 @@ fn one_stack_set(permission: Permission, accounts: Vec<Account>, ous: Vec<String
             name: "rolehop-prod".into(),
             template: String::new(),
             accounts,
-            permission,
+            permission: permission.clone(),
             organizational_units: ous,
         }],
+        stack_set_prefix: "rolehop".into(),
+        permission,
     }
 }
 
@@ -141,6 +143,7 @@ fn plan_of(fill: impl FnOnce(&mut StackSetPlan)) -> Plan {
         environment: "prod".into(),
         name: "rolehop-prod".into(),
         set: Change::Unchanged,
+        changes: vec![],
         add: vec![],
         retry: vec![],
         remove: vec![],
@@ -154,7 +157,9 @@ fn plan_of(fill: impl FnOnce(&mut StackSetPlan)) -> Plan {
     Plan {
         broker_stack: "rolehop-broker".into(),
         broker: Change::Unchanged,
+        broker_changes: vec![],
         stack_sets: vec![set],
+        remove_stack_sets: vec![],
     }
 }
 
@@ -196,7 +201,7 @@ async fn polls_a_running_operation_and_reports_each_accounts_outcome() {
     ];
     let input = one_stack_set(
         Permission::SelfManaged {
-            administration_role_arn: "arn:aws:iam::111111111111:role/Admin".into(),
+            administration_role_arn: "arn:aws:iam::111111111111:role/Admin".parse().unwrap(),
             execution_role_name: "Exec".into(),
         },
         accounts.clone(),

@@ -15,6 +15,7 @@ use crate::duration::format_secs;
 use crate::endpoint;
 use crate::exit::{Exit, HasExit};
 use crate::gitlab_ctx::JobContext;
+use crate::ids::RoleArn;
 use crate::topology::{CHAINED_SESSION_MAX_SECS, SESSION_MIN_SECS};
 use crate::validate;
 
@@ -230,13 +231,14 @@ pub const SERVICE_HOP_SECS: u64 = SESSION_MIN_SECS;
 
 /// Plans the two hops for `req` in the GitLab job `job`.
 pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError> {
+    let role_arn = |s: &str| s.parse::<RoleArn>().map_err(|e| e.to_string());
     if let Some(arn) = &req.service_role_arn {
-        validate::role_arn(arn).map_err(|message| PlanError::BadRoleArn {
+        role_arn(arn).map_err(|message| PlanError::BadRoleArn {
             which: "service role ARN",
             message,
         })?;
     }
-    validate::role_arn(&req.deploy_role_arn).map_err(|message| PlanError::BadRoleArn {
+    role_arn(&req.deploy_role_arn).map_err(|message| PlanError::BadRoleArn {
         which: "deployment role ARN",
         message,
     })?;
@@ -544,19 +546,48 @@ pub fn session_tags(job: &JobContext) -> Vec<Tag> {
 }
 
 /// rolehop refuses a protected environment from an unprotected ref.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "refusing to hand out credentials for protected environment `{environment}` from unprotected ref `{}` \
-     (CI_COMMIT_REF_PROTECTED is not `true`).\n\
-     This is defence in depth: GitLab's protected variables and protected environments should already keep \
-     this job from the broker's credentials; deploy from a protected branch or tag, or, for local use only, \
-     pass --allow-unprotected-ref",
-    .ref_name.as_deref().unwrap_or("(unknown ref)")
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub environment: String,
     pub ref_name: Option<String>,
+    /// The topology's mode when known (`Some(true)` for OIDC): what should already have kept
+    /// the job out differs, and the message names the right one.
+    pub oidc: Option<bool>,
 }
+
+impl Refusal {
+    /// The refusal worded for the topology's mode (`Some(true)`: OIDC).
+    pub fn in_mode(self, oidc: Option<bool>) -> Self {
+        Self { oidc, ..self }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.ref_name.as_deref().unwrap_or("(unknown ref)");
+        let env = &self.environment;
+        let first_line = match self.oidc {
+            Some(true) => format!(
+                "the service role's trust admits only the refs the topology names for `{env}`, which GitLab should protect, so this job's ID token should not reach `{env}`"
+            ),
+            Some(false) => format!(
+                "GitLab's protected variables and protected environments should already keep this job from `{env}`'s broker key"
+            ),
+            None => format!(
+                "GitLab's protected variables and environments (access keys) or the service role's trust (OIDC) should already keep this job from `{env}`"
+            ),
+        };
+        write!(
+            f,
+            "refusing to hand out credentials for protected environment `{env}` from unprotected ref `{r}` \
+             (CI_COMMIT_REF_PROTECTED is not `true`).\n\
+             This is defence in depth: {first_line}; deploy from a protected branch or tag, or, for local use only, \
+             pass --allow-unprotected-ref"
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 impl HasExit for Refusal {
     fn exit(&self) -> Exit {
@@ -577,6 +608,7 @@ pub fn check_protected(
     Err(Refusal {
         environment: environment.to_owned(),
         ref_name: job.ref_name.clone(),
+        oidc: None,
     })
 }
 
@@ -899,5 +931,19 @@ mod tests {
         assert!(check_protected("dev", false, &j, false).is_ok());
         j.ref_protected = true;
         assert!(check_protected("prod", true, &j, false).is_ok());
+    }
+
+    #[test]
+    fn the_refusal_names_what_should_have_kept_the_job_out_in_each_mode() {
+        let r = check_protected("prod", true, &job(), false).unwrap_err();
+        let oidc = r.clone().in_mode(Some(true)).to_string();
+        assert!(
+            oidc.contains(
+                "the service role's trust admits only the refs the topology names for `prod`"
+            ) && !oidc.contains("broker"),
+            "{oidc}"
+        );
+        let keys = r.in_mode(Some(false)).to_string();
+        assert!(keys.contains("from `prod`'s broker key"), "{keys}");
     }
 }

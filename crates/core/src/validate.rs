@@ -1,21 +1,14 @@
 //! AWS and GitLab identifier rules, checked once where raw input enters.
 //!
 //! Each check returns a message naming the rule, so topology and CLI errors read the same.
+//! Identifiers that travel further than the check (account ids, regions, partitions, role
+//! ARNs) are types in [`crate::ids`] instead; what is left here is checked and kept as text.
+
+use crate::ids::{AccountId, Partition};
 
 /// STS's `[\w+=,.@-]` (role session names, SourceIdentity, role names).
 pub fn is_sts_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
-}
-
-/// A 12-digit AWS account id.
-pub fn account_id(s: &str) -> Result<(), String> {
-    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{s}` is not an AWS account id: it must be exactly 12 digits (quote it in TOML so leading zeros survive)"
-        ))
-    }
 }
 
 /// An IAM role or user name: 1..64 chars of `[\w+=,.@-]`.
@@ -32,25 +25,6 @@ pub fn iam_name(kind: &str, s: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// An AWS region name such as `eu-west-1` or `us-gov-east-1`.
-pub fn region(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts
-            .last()
-            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{s}` is not an AWS region name (like `eu-west-1`)"
-        ))
-    }
 }
 
 /// An STS ExternalId: 2..1224 chars of `[\w+=,.@:/-]`.
@@ -72,56 +46,57 @@ pub fn external_id(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The AWS partitions rolehop renders for.
-pub const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
-
 /// An IAM path and name after `role/` or `policy/`: the path's characters are IAM's
 /// (`\u0021`-`\u007E`, so no space, control character or line break), the name is `name_ok`.
-fn iam_path_and_name(rest: &str, name_ok: impl Fn(&str) -> bool) -> bool {
+pub(crate) fn iam_path_and_name(rest: &str, name_ok: impl Fn(&str) -> bool) -> bool {
     let name = rest.rsplit('/').next().unwrap_or(rest);
     rest.len() <= 512 + 128 && rest.chars().all(|c| c.is_ascii_graphic()) && name_ok(name)
 }
 
 /// An IAM managed policy ARN (`arn:<partition>:iam::<account|aws>:policy/<path/name>`).
 pub fn managed_policy_arn(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let refused = || {
+        Err(format!(
+            "`{s}` is not an IAM managed policy ARN (like `arn:aws:iam::aws:policy/ReadOnlyAccess`, or `arn:aws:iam::${{AWS::AccountId}}:policy/deploy` for the policy of that name in each target account)"
+        ))
+    };
+    // `${AWS::AccountId}` stands for the account the role is created in, and only there:
+    // anywhere else in the ARN it would be substituted into a name.
+    let concrete = match s.split_once(ACCOUNT_ID_VAR) {
+        None => s.to_owned(),
+        Some((head, tail))
+            if head.ends_with(":iam::") && tail.starts_with(':') && !tail.contains('$') =>
+        {
+            format!("{head}000000000000{tail}")
+        }
+        Some(_) => return refused(),
+    };
+    let parts: Vec<&str> = concrete.splitn(6, ':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"
-        && PARTITIONS.contains(&parts[1])
+        && parts[1].parse::<Partition>().is_ok()
         && parts[2] == "iam"
         && parts[3].is_empty()
-        && (parts[4] == "aws" || account_id(parts[4]).is_ok())
+        && (parts[4] == "aws" || parts[4].parse::<AccountId>().is_ok())
         && parts[5].strip_prefix("policy/").is_some_and(|rest| {
             iam_path_and_name(rest, |n| {
                 n.chars().count() <= 128 && iam_name("policy name", n).is_ok()
             })
         });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{s}` is not an IAM managed policy ARN (like `arn:aws:iam::aws:policy/ReadOnlyAccess`)"
-        ))
-    }
+    if ok { Ok(()) } else { refused() }
 }
 
-/// An IAM role ARN; returns (partition, account, role path+name).
-pub fn role_arn(s: &str) -> Result<(String, String, String), String> {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    if parts.len() == 6
-        && parts[0] == "arn"
-        && PARTITIONS.contains(&parts[1])
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && account_id(parts[4]).is_ok()
-        && let Some(name) = parts[5].strip_prefix("role/")
-        && iam_path_and_name(name, |n| iam_name("role name", n).is_ok())
-    {
-        return Ok((parts[1].to_owned(), parts[4].to_owned(), name.to_owned()));
+/// What a managed policy ARN may name as its account to mean "the account the role is created
+/// in": CloudFormation's pseudo parameter, substituted with `Fn::Sub` in each target account.
+pub const ACCOUNT_ID_VAR: &str = "${AWS::AccountId}";
+
+/// The account of a managed policy ARN: `aws` for AWS managed policies, the id, or
+/// [`ACCOUNT_ID_VAR`] (assumes `arn` passed [`managed_policy_arn`]).
+pub fn managed_policy_account(arn: &str) -> &str {
+    if arn.contains(ACCOUNT_ID_VAR) {
+        return ACCOUNT_ID_VAR;
     }
-    Err(format!(
-        "`{s}` is not an IAM role ARN (like `arn:aws:iam::123456789012:role/deploy`)"
-    ))
+    arn.split(':').nth(4).unwrap_or("")
 }
 
 /// An https URL without a trailing slash (an OIDC issuer).
@@ -208,13 +183,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn account_ids() {
-        assert!(account_id("012345678901").is_ok());
-        assert!(account_id("12345678901").is_err());
-        assert!(account_id("12345678901a").is_err());
-    }
-
-    #[test]
     fn iam_names() {
         assert!(iam_name("role name", "rolehop-deploy_v2+=,.@").is_ok());
         assert!(iam_name("role name", &"a".repeat(64)).is_ok());
@@ -232,14 +200,6 @@ mod tests {
     }
 
     #[test]
-    fn regions() {
-        assert!(region("eu-west-1").is_ok());
-        assert!(region("us-gov-east-1").is_ok());
-        assert!(region("EU-west-1").is_err());
-        assert!(region("euwest1").is_err());
-    }
-
-    #[test]
     fn external_ids() {
         assert!(external_id("tenant:42/a").is_ok());
         assert!(external_id("x").is_err());
@@ -251,22 +211,10 @@ mod tests {
         assert!(managed_policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess").is_ok());
         assert!(managed_policy_arn("arn:aws:iam::123456789012:policy/team/p").is_ok());
         assert!(managed_policy_arn("arn:aws:iam::aws:role/x").is_err());
-        assert_eq!(
-            role_arn("arn:aws:iam::123456789012:role/path/deploy")
-                .unwrap()
-                .1,
-            "123456789012"
-        );
-        assert!(role_arn("arn:aws:iam::123:role/x").is_err());
-        // Nothing but IAM's path characters, and known partitions only: these strings reach
-        // rendered templates.
-        assert!(role_arn("arn:aws:iam::123456789012:role/a b/x").is_err());
-        assert!(role_arn("arn:aws:iam::123456789012:role/a\nResources:/x").is_err());
-        assert!(role_arn("arn:awsx\n:iam::123456789012:role/x").is_err());
+        // Nothing but IAM's path characters: these strings reach rendered templates.
         assert!(managed_policy_arn("arn:aws:iam::aws:policy/x\nResources:").is_err());
         assert!(managed_policy_arn("arn:aws:iam::aws:policy/a\u{2028}b/x").is_err());
         assert!(managed_policy_arn("arn:aws-cn:iam::aws:policy/team/p-1").is_ok());
-        assert!(role_arn("arn:aws:iam::123456789012:user/x").is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 
+use rolehop_core::{Region, RoleArn};
 use serde::Deserialize;
 
 use crate::jwks::JwksSettings;
@@ -61,7 +62,7 @@ struct RawEnvironment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentGate {
     pub name: String,
-    pub service_role_arn: String,
+    pub service_role_arn: RoleArn,
     pub rules: Rules,
 }
 
@@ -70,7 +71,7 @@ pub struct EnvironmentGate {
 pub struct GateConfig {
     pub verifier: VerifierSettings,
     pub jwks: JwksSettings,
-    pub region: Option<String>,
+    pub region: Option<Region>,
     pub environments: BTreeMap<String, EnvironmentGate>,
 }
 
@@ -78,6 +79,13 @@ pub struct GateConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
 pub struct ConfigError(pub Vec<String>);
+
+impl rolehop_core::exit::HasExit for ConfigError {
+    /// The gate refuses to start on a broken config file: malformed input.
+    fn exit(&self) -> rolehop_core::exit::Exit {
+        rolehop_core::exit::Exit::Input
+    }
+}
 
 fn loopback_http(url: &str) -> bool {
     ["http://127.0.0.1", "http://localhost", "http://[::1]"]
@@ -157,27 +165,29 @@ impl GateConfig {
         if !(1..=3600).contains(&jwks.refetch_interval_secs) {
             errs.push("jwks_refetch_interval: between 1s and 1h".into());
         }
-        if let Some(r) = &raw.region
-            && let Err(e) = rolehop_core::validate::region(r)
-        {
-            errs.push(format!("region: {e}"));
-        }
+        let region = raw.region.and_then(|r| {
+            r.parse::<Region>()
+                .map_err(|e| errs.push(format!("region: {e}")))
+                .ok()
+        });
         let mut environments = BTreeMap::new();
         if raw.environments.is_empty() {
             errs.push("environments: the gate serves no environment".into());
         }
         for (name, env) in raw.environments {
             let at = format!("environments.{name}");
-            if let Err(e) = rolehop_core::validate::role_arn(&env.service_role_arn) {
-                errs.push(format!("{at}.service_role_arn: {e}"));
-            }
+            let arn = env
+                .service_role_arn
+                .parse::<RoleArn>()
+                .map_err(|e| errs.push(format!("{at}.service_role_arn: {e}")));
             match env.rules.into_rules(&format!("{at}.rules")) {
                 Ok(rules) => {
+                    let Ok(service_role_arn) = arn else { continue };
                     environments.insert(
                         name.clone(),
                         EnvironmentGate {
                             name,
-                            service_role_arn: env.service_role_arn,
+                            service_role_arn,
                             rules,
                         },
                     );
@@ -193,7 +203,7 @@ impl GateConfig {
         Ok(GateConfig {
             verifier,
             jwks,
-            region: raw.region,
+            region,
             environments,
         })
     }

@@ -2,6 +2,7 @@
 //! service and deployment roles trust and what a service role may assume. The CloudFormation
 //! renderer embeds them and the auditor evaluates them, so both see exactly the same policies.
 
+use rolehop_core::RoleArn;
 use rolehop_core::chain::{SESSION_TAG_KEYS, source_identity_patterns};
 use rolehop_core::topology::{Auth, Environment, Topology};
 use serde_json::{Map, Value, json};
@@ -151,7 +152,7 @@ pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
 /// roles of its own environment's target accounts.
 pub fn service_role_policy(topo: &Topology, env: &Environment) -> Value {
     // Sorted so the rendered policy does not change when accounts are reordered.
-    let mut targets: Vec<String> = env
+    let mut targets: Vec<RoleArn> = env
         .accounts
         .iter()
         .map(|a| topo.deployment_role_arn(env, a))

@@ -5,7 +5,7 @@
 use rolehop_core::topology::{Auth, Topology};
 use rolehop_render::iam;
 
-use crate::model::{Env, Estate, Kind, NamedDoc, Origin, Part, Principal};
+use crate::model::{Env, Estate, GateAdmission, Kind, NamedDoc, Origin, Part, Principal};
 
 /// Service roles are entered directly (not by chaining), so they keep IAM's default maximum.
 const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
@@ -32,8 +32,30 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
+            u.exact = true;
             u.origin = Some(origin(env.line));
             e.principals.push(u);
+        }
+        if let (Some(gate_arn), Some(rules)) = (topo.gate_role_arn(env), &env.gate) {
+            // Its logs policy names the log group by a template reference and grants no role.
+            let mut g = Principal::new(Kind::Role, &gate_arn);
+            g.trust = Some(rolehop_render::gate::gate_role_trust());
+            g.inline.push(NamedDoc {
+                name: "rolehop-assume-service-role".to_owned(),
+                doc: rolehop_render::gate::gate_role_policy(topo, env),
+            });
+            g.env = Some(label.clone());
+            g.part = Part::GateRole;
+            g.origin = Some(origin(env.line));
+            e.principals.push(g);
+            e.gates.push(GateAdmission {
+                claims: crate::gate::claim_set(env, rules),
+                gate_role_arn: gate_arn,
+                env: label.clone(),
+                protected: env.protected,
+                access: env.gitlab.clone(),
+                rules: rules.clone(),
+            });
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
         s.trust = Some(iam::service_role_trust(topo, env));
@@ -44,6 +66,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
+        s.exact = true;
         s.origin = Some(origin(env.line));
         s.declared = Some(env.gitlab.clone());
         e.principals.push(s);
@@ -59,12 +82,15 @@ pub fn estate_of(topo: &Topology) -> Estate {
                     doc: p.document.clone(),
                 })
                 .collect();
-            d.managed = env.permissions.managed_policies.clone();
-            d.boundary = env.permissions.boundary.clone();
+            // `${AWS::AccountId}` names the policy of each target account: evaluated as the
+            // ARN IAM attaches there.
+            d.managed = env.permissions.managed_policies_in(&account.id);
+            d.boundary = env.permissions.boundary_in(&account.id);
             d.max_session_secs = Some(env.max_session_secs);
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());
             d.part = Part::DeploymentRole;
+            d.exact = true;
             d.origin = Some(origin(account.line));
             e.principals.push(d);
         }

@@ -7,7 +7,6 @@
 //! the very broker key being rotated), else locally the standard AWS chain; and never a broker
 //! user of the topology (checked with sts:GetCallerIdentity before any change).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,22 +15,19 @@ use rolehop_core::broker_key::{BROKER_KEY_VAR, BrokerKey};
 use rolehop_core::duration::parse_duration_secs;
 use rolehop_core::endpoint::cleartext_off_machine;
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
-use rolehop_core::rotation::{
-    self, Clock, RotateError, Rotator, Settings, StoreErrorKind, SystemClock, sim,
-};
+use rolehop_core::rotation::{self, Clock, RotateError, Rotator, Settings, SystemClock, sim};
 use rolehop_core::topology::{Auth, VariableTarget};
 use rolehop_core::{Secret, Topology};
 
 use rolehop_gitlab::{ClientOptions, GitlabClient, GitlabVariables, Target};
 use time::OffsetDateTime;
 
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit, HasExit};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The topology file.
-    #[arg(long, value_name = "FILE", default_value = "rolehop.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: crate::config::ConfigArg,
     /// The environment whose broker user's key to rotate.
     #[arg(long, value_name = "ENV")]
     env: String,
@@ -65,7 +61,7 @@ pub fn run(args: Args) -> CliResult {
 fn run_with(args: Args, envv: &dyn Env) -> CliResult {
     let delete_after = parse_duration_secs(&args.delete_after)
         .map_err(|m| CliError::msg(Exit::Usage, format!("--delete-after: {m}")))?;
-    let topo = load_topology(&args.config)?;
+    let topo = crate::config::load_topology(&args.config.path(envv))?;
     let env = topo
         .require_environment(&args.env)
         .map_err(|m| CliError::msg(Exit::Input, m))?;
@@ -135,7 +131,7 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
     };
     let scope = env.gitlab.primary_environment().to_owned();
     let client = GitlabClient::new(&url, token, ClientOptions::default())
-        .map_err(|e| CliError::new(Exit::Input, e))?
+        .map_err(CliError::from_error)?
         .with_sleeper(Arc::new(std::thread::sleep));
     let mut vars = GitlabVariables::new(client, target, scope);
     let rotator = rotator_key(&args.rotator_key_var, envv)?;
@@ -145,7 +141,7 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
         iam_endpoint.as_deref(),
         rotator.as_ref().map(|k| (k.id.as_str(), &k.secret)),
     )
-    .map_err(|e| store_exit(e.kind, e.to_string()))?;
+    .map_err(|e| CliError::msg(e.exit(), e))?;
     refuse_broker_identity(&topo, &keys, &args.rotator_key_var, rotator.is_some())?;
 
     let settings = Settings {
@@ -173,7 +169,7 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
 
     if args.dry_run {
         let (mut sk, mut sv) = sim::snapshot(&mut keys, &mut vars, &settings)
-            .map_err(|e| store_exit(e.kind, e.to_string()))?;
+            .map_err(|e| CliError::msg(e.exit(), e))?;
         let clock = DryClock(OffsetDateTime::now_utc());
         let mut plan = Vec::new();
         let result = Rotator::new(&mut sk, &mut sv, &clock, &settings)
@@ -283,7 +279,7 @@ fn rotator_key(var: &str, env: &dyn Env) -> Result<Option<BrokerKey>, CliError> 
     match env.var(var) {
         Some(v) => BrokerKey::parse(var, &rolehop_core::secret::secret(v))
             .map(Some)
-            .map_err(|e| CliError::new(Exit::Input, e)),
+            .map_err(CliError::from_error),
         None if env.var("GITLAB_CI").is_some() => Err(CliError::msg(
             Exit::NoCredentials,
             format!(
@@ -304,7 +300,7 @@ fn refuse_broker_identity(
 ) -> Result<(), CliError> {
     let arn = keys
         .caller_arn()
-        .map_err(|e| store_exit(e.kind, e.message))?;
+        .map_err(|e| CliError::msg(e.exit(), e.message))?;
     if let Some(e) = topo
         .environments
         .iter()
@@ -327,25 +323,6 @@ fn refuse_broker_identity(
     Ok(())
 }
 
-fn load_topology(path: &Path) -> Result<Topology, CliError> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| CliError::msg(Exit::Io, format!("cannot read `{}`: {e}", path.display())))?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut read = |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-    Topology::parse(&path.display().to_string(), &src, &mut read)
-        .map_err(|e| CliError::new(Exit::Input, e))
-}
-
-fn store_exit(kind: StoreErrorKind, message: String) -> CliError {
-    let exit = match kind {
-        StoreErrorKind::Denied | StoreErrorKind::NotFound | StoreErrorKind::Invalid => Exit::Denied,
-        StoreErrorKind::Unavailable | StoreErrorKind::Other => Exit::Unavailable,
-        StoreErrorKind::Quota => Exit::Refused,
-        StoreErrorKind::NoCredentials => Exit::NoCredentials,
-    };
-    CliError::msg(exit, message)
-}
-
 /// `started`: this run changed something, so the recorded state is worth pointing at.
 fn rotate_exit(e: RotateError, started: bool) -> CliError {
     let resume = if started {
@@ -356,16 +333,11 @@ fn rotate_exit(e: RotateError, started: bool) -> CliError {
     } else {
         String::new()
     };
+    let exit = e.exit();
     match e {
-        RotateError::Store(s) => {
-            let kind = s.kind;
-            store_exit(kind, format!("{}{resume}", s.message))
-        }
-        RotateError::Refused(m) => CliError::msg(Exit::Refused, m),
-        e @ (RotateError::BadRecord { .. } | RotateError::Inconsistent(_)) => {
-            CliError::new(Exit::Refused, e)
-        }
-        e @ RotateError::NewKeyRejected { .. } => CliError::msg(Exit::Unavailable, e),
+        RotateError::Store(s) => CliError::msg(exit, format!("{}{resume}", s.message)),
+        RotateError::Refused(m) => CliError::msg(exit, m),
+        e => CliError::new(exit, e),
     }
 }
 

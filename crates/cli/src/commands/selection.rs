@@ -19,7 +19,7 @@ use rolehop_core::secret::secret;
 use rolehop_core::topology::Auth;
 use rolehop_core::{Secret, Topology, duration};
 
-use crate::config::load_topology;
+use crate::config::{CONFIG_VAR, DEFAULT_CONFIG, load_for_job};
 use crate::exit::{CliError, CliResult, Exit, HasExit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,19 +47,16 @@ pub enum Mode {
 /// Which deployment role to reach, and how.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selection {
-    /// The topology file; with it, --env and --account pick the role.
-    #[arg(long, value_name = "FILE", env = "ROLEHOP_CONFIG")]
+    /// The platform topology, or the job file `rolehop render` wrote for the environment
+    /// (`rolehop/jobs/<env>.toml`, no policy files needed); --env and --account pick the role
+    /// in it [default: $ROLEHOP_CONFIG, else rolehop.toml, unless role ARNs are given].
+    #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Environment name in the topology.
-    #[arg(long, value_name = "ENV", requires = "config", env = "ROLEHOP_ENV")]
+    #[arg(long, value_name = "ENV", env = "ROLEHOP_ENV")]
     pub env: Option<String>,
     /// Target account name in that environment (may be omitted when it has only one).
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "config",
-        env = "ROLEHOP_ACCOUNT"
-    )]
+    #[arg(long, value_name = "NAME", env = "ROLEHOP_ACCOUNT")]
     pub account: Option<String>,
     /// Service role ARN in the broker account (without --config).
     #[arg(
@@ -140,22 +137,60 @@ fn usage(msg: impl std::fmt::Display) -> CliError {
     CliError::msg(Exit::Usage, msg)
 }
 
+/// The file the chain is picked from, by the rule every command follows (`--config`, else
+/// `ROLEHOP_CONFIG`, else `rolehop.toml`), except that role ARNs given instead select the
+/// chain without any file. `None`: ARNs.
+pub fn config_path(sel: &Selection, env: &dyn Env) -> CliResult<Option<PathBuf>> {
+    if let Some(p) = &sel.config {
+        return Ok(Some(p.clone()));
+    }
+    let by_arn = sel.service_role_arn.is_some() || sel.deploy_role_arn.is_some();
+    match (env.var(CONFIG_VAR).filter(|v| !v.is_empty()), by_arn) {
+        (Some(p), true) => Err(usage(format!(
+            "both {CONFIG_VAR} (`{p}`) and a role ARN (--service-role-arn/--deploy-role-arn or their ROLEHOP_*_ARN variables) pick the chain: unset one"
+        ))),
+        (Some(p), false) => Ok(Some(PathBuf::from(p))),
+        (None, true) => Ok(None),
+        (None, false) => Ok(Some(PathBuf::from(DEFAULT_CONFIG))),
+    }
+}
+
+/// Loads the file [`config_path`] names, if any.
+pub fn load_selected(sel: &Selection, env: &dyn Env) -> CliResult<Option<Topology>> {
+    config_path(sel, env)?
+        .as_deref()
+        .map(load_for_job)
+        .transpose()
+}
+
 /// Resolves the selection against the environment `env` at time `now`.
 pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Resolved> {
     let job = JobContext::from_env(env);
-    let topo = sel.config.as_deref().map(load_topology).transpose()?;
+    let topo = load_selected(sel, env)?;
 
     let token = read_token(sel, env)?;
+    // The protected-ref refusal names what should already have kept the job out: that
+    // depends on the mode.
+    let refusal_oidc = topo
+        .as_ref()
+        .map(|t| matches!(t.auth, Auth::Oidc { .. } | Auth::OidcGate { .. }));
     let topo_mode = topo.as_ref().map(|t| topology_mode(&t.auth));
     let mode = pick_mode(sel.base, topo_mode, token.is_some());
 
     let (service_role_arn, deploy_role_arn, external_id, protected, env_max, env_name) = match &topo
     {
         Some(t) => {
-            let name = sel
-                .env
-                .as_deref()
-                .ok_or_else(|| usage("--config needs --env ENV"))?;
+            let name = sel.env.as_deref().ok_or_else(|| {
+                usage(format!(
+                    "pick the environment of `{}` with --env ENV (or ROLEHOP_ENV): {}",
+                    t.origin,
+                    t.environments
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
             let e = t.require_environment(name).map_err(usage)?;
             let account = match (&sel.account, e.accounts.as_slice()) {
                 (Some(a), _) => e.require_account(a).map_err(usage)?,
@@ -169,8 +204,8 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
                 }
             };
             (
-                Some(t.service_role_arn(e)),
-                t.deployment_role_arn(e, account),
+                Some(t.service_role_arn(e).to_string()),
+                t.deployment_role_arn(e, account).to_string(),
                 e.external_id.clone(),
                 e.protected,
                 Some(e.max_session_secs),
@@ -211,7 +246,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         &job,
         sel.allow_unprotected_ref,
     )
-    .map_err(CliError::from_error)?;
+    .map_err(|r| CliError::from_error(r.in_mode(refusal_oidc)))?;
     if !sel.skip_job_check
         && let Some(e) = topo
             .as_ref()
@@ -269,7 +304,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     let region = pick_region(sel, env, topo.as_ref()).ok_or_else(|| {
         usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)")
     })?;
-    rolehop_core::validate::region(&region).map_err(usage)?;
+    let region: rolehop_core::Region = region.parse().map_err(usage)?;
     let endpoint = sts_endpoint(env);
     let warnings = endpoint
         .as_deref()
@@ -366,7 +401,7 @@ pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> O
         .clone()
         .or_else(|| env.var("AWS_REGION"))
         .or_else(|| env.var("AWS_DEFAULT_REGION"))
-        .or_else(|| topo.map(|t| t.broker.region.clone()))
+        .or_else(|| topo.map(|t| t.broker.region.to_string()))
 }
 
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.

@@ -223,7 +223,10 @@ impl World {
     pub fn service_session(&self, env: &str) -> Who {
         let e = self.env(env);
         Who {
-            arn: session_of(&self.topo.service_role_arn(e), "gl-42-1001-5005"),
+            arn: session_of(
+                &self.topo.service_role_arn(e).to_string(),
+                "gl-42-1001-5005",
+            ),
             identity: vec![iam::service_role_policy(&self.topo, e)],
         }
     }
@@ -234,7 +237,10 @@ impl World {
         let e = self.env(env);
         let a = self.account(env, account);
         Who {
-            arn: session_of(&self.topo.deployment_role_arn(e, a), "gl-42-1001-5005"),
+            arn: session_of(
+                &self.topo.deployment_role_arn(e, a).to_string(),
+                "gl-42-1001-5005",
+            ),
             identity: vec![allow_everything()],
         }
     }
@@ -242,7 +248,7 @@ impl World {
     pub fn service_role(&self, env: &str) -> Role {
         let e = self.env(env);
         Role {
-            arn: self.topo.service_role_arn(e),
+            arn: self.topo.service_role_arn(e).to_string(),
             trust: iam::service_role_trust(&self.topo, e),
         }
     }
@@ -251,7 +257,7 @@ impl World {
         let e = self.env(env);
         let a = self.account(env, account);
         Role {
-            arn: self.topo.deployment_role_arn(e, a),
+            arn: self.topo.deployment_role_arn(e, a).to_string(),
             trust: iam::deployment_role_trust(&self.topo, e),
         }
     }
@@ -278,8 +284,8 @@ impl World {
         };
         let req = ChainRequest {
             base,
-            service_role_arn: Some(self.topo.service_role_arn(e)),
-            deploy_role_arn: self.topo.deployment_role_arn(e, a),
+            service_role_arn: Some(self.topo.service_role_arn(e).to_string()),
+            deploy_role_arn: self.topo.deployment_role_arn(e, a).to_string(),
             duration_secs: None,
             environment_max_secs: Some(e.max_session_secs),
             external_id: e.external_id.clone(),

@@ -40,6 +40,21 @@ impl Checker<'_> {
         });
     }
 
+    /// Parses `v` into an id, reporting the parse error at its span; a failed id keeps its
+    /// text (`invalid`) so the remaining checks still run on it.
+    pub(super) fn parse<T>(&mut self, v: S<String>, rule: &'static str) -> T
+    where
+        T: std::str::FromStr<Err = crate::ids::IdError> + Invalid,
+    {
+        match v.get_ref().parse() {
+            Ok(t) => t,
+            Err(e) => {
+                self.report(v.span(), rule, e.to_string());
+                T::invalid(v.into_inner())
+            }
+        }
+    }
+
     pub(super) fn check(
         &mut self,
         v: &S<String>,
@@ -52,6 +67,29 @@ impl Checker<'_> {
     }
 }
 
+/// An id that can carry text that failed to parse, for a topology that is already failing.
+pub(super) trait Invalid {
+    fn invalid(raw: String) -> Self;
+}
+
+impl Invalid for AccountId {
+    fn invalid(raw: String) -> Self {
+        AccountId::invalid(raw)
+    }
+}
+
+impl Invalid for Region {
+    fn invalid(raw: String) -> Self {
+        Region::invalid(raw)
+    }
+}
+
+impl Invalid for RoleArn {
+    fn invalid(raw: String) -> Self {
+        RoleArn::invalid(raw)
+    }
+}
+
 impl Topology {
     /// Parses and validates `src`; `file` names it in messages and `read` loads inline policy
     /// files named in it.
@@ -60,52 +98,44 @@ impl Topology {
         src: &str,
         read: &mut ReadFile<'_>,
     ) -> Result<Topology, TopologyError> {
-        let raw: RawTopology = toml::from_str(src).map_err(|e| TopologyError {
-            diagnostics: vec![Diagnostic {
-                location: e.span().map_or_else(
-                    || Location::file_only(file),
-                    |s| Location::from_span(file, src, s),
-                ),
-                rule: "syntax",
-                message: e.message().trim().to_owned(),
-            }],
-        })?;
+        // Every syntax and schema error first; the semantic rules then run on what could be
+        // read, so one run reports them all.
+        let (raw, schema) = super::schema::read(file, src);
         let mut c = Checker {
             file,
             src,
             diagnostics: Vec::new(),
         };
-        let topo = build(&mut c, raw, read);
-        if c.diagnostics.is_empty() {
-            Ok(topo)
-        } else {
-            Err(TopologyError {
-                diagnostics: c.diagnostics,
-            })
+        let topo = raw.map(|raw| build(&mut c, raw, read));
+        let mut diagnostics = schema;
+        diagnostics.append(&mut c.diagnostics);
+        match topo {
+            Some(topo) if diagnostics.is_empty() => Ok(topo),
+            _ => {
+                // In file order, as a reader fixes them (the sort is stable: problems of one
+                // place keep the order the rules found them in).
+                // Problems of the whole file (no line) come last.
+                diagnostics
+                    .sort_by_key(|d| (d.location.line == 0, d.location.line, d.location.column));
+                Err(TopologyError { diagnostics })
+            }
         }
     }
 }
 
 pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'_>) -> Topology {
     let rb = raw.broker.into_inner();
-    c.check(&rb.account_id, "account-id", validate::account_id);
-    c.check(&rb.region, "region", validate::region);
-    let partition = rb.partition.map_or_else(
-        || "aws".to_owned(),
-        |p| {
-            if !matches!(p.get_ref().as_str(), "aws" | "aws-cn" | "aws-us-gov") {
-                c.report(
-                    p.span(),
-                    "partition",
-                    format!(
-                        "unknown partition `{}` (aws, aws-cn, aws-us-gov)",
-                        p.get_ref()
-                    ),
-                );
-            }
-            p.into_inner()
-        },
-    );
+    let account_id = c.parse(rb.account_id, "account-id");
+    let region = c.parse(rb.region, "region");
+    // An unknown partition is reported; the rest of the file is checked as if it were `aws`.
+    let partition = rb.partition.map_or(Partition::Aws, |p| {
+        p.get_ref()
+            .parse()
+            .unwrap_or_else(|e: crate::ids::IdError| {
+                c.report(p.span(), "partition", e.to_string());
+                Partition::Aws
+            })
+    });
     if let Some(n) = &rb.stack_name {
         c.check(n, "stack-name", |s| {
             validate::stack_name("stack name", s, 128)
@@ -113,8 +143,8 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
     }
     let stack_name = opt_string(rb.stack_name, "rolehop-broker");
     let broker = Broker {
-        account_id: rb.account_id.into_inner(),
-        region: rb.region.into_inner(),
+        account_id,
+        region,
         partition,
         stack_name,
     };
@@ -260,9 +290,8 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
                     if let Some(a) = &r.call_as {
                         c.report(a.span(), "call-as", "`call_as` applies to service-managed StackSets only: self-managed StackSets belong to the account rollout runs in");
                     }
-                    if let Some(a) = &r.administration_role_arn {
-                        c.check(a, "role-arn", |s| validate::role_arn(s).map(|_| ()));
-                    }
+                    let administration_role_arn =
+                        r.administration_role_arn.map(|a| c.parse(a, "role-arn"));
                     let exec = r.execution_role_name.map_or_else(
                         || "AWSCloudFormationStackSetExecutionRole".to_owned(),
                         |e| {
@@ -273,7 +302,7 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
                         },
                     );
                     PermissionModel::SelfManaged {
-                        administration_role_arn: r.administration_role_arn.map(Spanned::into_inner),
+                        administration_role_arn,
                         execution_role_name: exec,
                     }
                 }

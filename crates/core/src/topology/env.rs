@@ -125,30 +125,31 @@ pub(super) fn build_env(
                 format!("account name `{an_s}` may only use letters, digits, `-` and `_`, at most 64 characters"),
             );
         }
-        c.check(&id, "account-id", validate::account_id);
-        if id.get_ref() == &broker.account_id {
-            c.report(id.span(), "broker-as-target", format!("target `{an_s}` is the broker account `{}`: the broker holds nothing but IAM, deploy to other accounts", broker.account_id));
+        let id_span = id.span();
+        let id: AccountId = c.parse(id, "account-id");
+        if id == broker.account_id {
+            c.report(id_span.clone(), "broker-as-target", format!("target `{an_s}` is the broker account `{}`: the broker holds nothing but IAM, deploy to other accounts", broker.account_id));
         }
-        if let Some((prev_env, prev_name)) = account_owner.get(id.get_ref()) {
+        if let Some((prev_env, prev_name)) = account_owner.get(id.as_str()) {
             if prev_env == &n {
                 c.report(
-                    id.span(),
+                    id_span.clone(),
                     "duplicate-account",
                     format!(
                         "account `{}` is listed twice in `{n}` (as `{prev_name}` and `{an_s}`)",
-                        id.get_ref()
+                        id.as_str()
                     ),
                 );
             } else {
-                c.report(id.span(), "shared-account", format!("account `{}` is a target of both `{prev_env}` (as `{prev_name}`) and `{n}` (as `{an_s}`): environments must not share target accounts, or one environment's credentials reach the other's", id.get_ref()));
+                c.report(id_span.clone(), "shared-account", format!("account `{}` is a target of both `{prev_env}` (as `{prev_name}`) and `{n}` (as `{an_s}`): environments must not share target accounts, or one environment's credentials reach the other's", id.as_str()));
             }
         } else {
-            account_owner.insert(id.get_ref().clone(), (n.clone(), an_s.clone()));
+            account_owner.insert(id.as_str().to_owned(), (n.clone(), an_s.clone()));
         }
         accounts.push(TargetAccount {
             line: c.line(an.span()),
             name: an.into_inner(),
-            id: id.into_inner(),
+            id,
         });
     }
 
@@ -172,6 +173,12 @@ pub(super) fn build_env(
             }
             if let Some(b) = &p.boundary {
                 c.check(b, "policy-arn", validate::managed_policy_arn);
+            }
+            let uses_ous = !e.organizational_units.is_empty();
+            for a in p.managed_policies.iter().chain(&p.boundary) {
+                if let Some(m) = foreign_policy(a.get_ref(), &accounts, uses_ous) {
+                    c.report(a.span(), "policy-account", m);
+                }
             }
             let mut inline = Vec::new();
             for path in &p.inline_policies {
@@ -278,4 +285,37 @@ pub(super) fn build_env(
         // Filled in by the caller, which knows the auth mode.
         gate: None,
     }
+}
+
+/// Why a customer managed policy (or boundary) named with a concrete account id cannot be
+/// attached to this environment's deployment role: IAM attaches only policies of the role's own
+/// account, and the role is created in every target account, so CloudFormation would fail in
+/// each account the id is not.
+fn foreign_policy(arn: &str, accounts: &[TargetAccount], uses_ous: bool) -> Option<String> {
+    let owner = validate::managed_policy_account(arn);
+    if owner.parse::<AccountId>().is_err() {
+        // `aws` (AWS managed) and `${AWS::AccountId}` fit every account; malformed ARNs are
+        // reported by `policy-arn`.
+        return None;
+    }
+    let per_account = arn.replacen(
+        &format!("::{owner}:"),
+        &format!("::{}:", validate::ACCOUNT_ID_VAR),
+        1,
+    );
+    let others: Vec<String> = accounts
+        .iter()
+        .filter(|a| a.id != owner)
+        .map(|a| format!("`{}` ({})", a.name, a.id))
+        .collect();
+    let where_ = if uses_ous {
+        "the accounts of its organizational units".to_owned()
+    } else if others.is_empty() {
+        return None;
+    } else {
+        others.join(", ")
+    };
+    Some(format!(
+        "managed policy `{arn}` belongs to account `{owner}`, but the deployment role is created in {where_}: IAM attaches only policies of the role's own account, so CloudFormation would fail there; write `{per_account}` to attach the policy of that name that exists in each target account"
+    ))
 }
