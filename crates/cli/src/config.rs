@@ -123,5 +123,5 @@ pub fn load_for_job(path: &Path) -> CliResult<Topology> {
 fn parse_topology(path: &Path, src: &str) -> CliResult<Topology> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut read = |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-    Topology::parse(&path.display().to_string(), &src, &mut read).map_err(CliError::from_error)
+    Topology::parse(&path.display().to_string(), src, &mut read).map_err(CliError::from_error)
 }

@@ -29,6 +29,7 @@ pub const COVER_SLACK_SECS: i64 = 60;
 /// When GitLab ends the job: `CI_JOB_STARTED_AT` + `CI_JOB_TIMEOUT` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobDeadline {
+    /// The moment GitLab stops the job; no session is worth more than that.
     pub at: OffsetDateTime,
     /// False when GitLab did not say when the job started and rolehop's own start stood in:
     /// the job then ends somewhat earlier than `at`.
@@ -39,8 +40,11 @@ pub struct JobDeadline {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{var}` is `{value}`: {why}")]
 pub struct DeadlineError {
+    /// The variable's name.
     pub var: &'static str,
+    /// What it held (job timing, not a secret).
     pub value: String,
+    /// Why it cannot be used.
     pub why: &'static str,
 }
 
@@ -88,6 +92,7 @@ pub fn job_deadline(
 /// What bounds the served sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// When GitLab ends the job, if it said: sessions never outlive it.
     pub job_deadline: Option<JobDeadline>,
     /// The ID token's `exp` (OIDC): no chain can start after it.
     pub token_expiry: Option<OffsetDateTime>,

@@ -137,6 +137,7 @@ pub fn gate_function_name(env: &Environment) -> String {
     rolehop_core::topology::gate_role_name(&env.name)
 }
 
+/// The ARN of the environment's gate function, for the rollout and the audit.
 pub fn gate_function_arn(topo: &Topology, env: &Environment) -> String {
     format!(
         "arn:{}:lambda:{}:{}:function:{}",

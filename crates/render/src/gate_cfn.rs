@@ -15,20 +15,20 @@ use crate::gate::{GATE_CONFIG_ENV, gate_config, gate_function_name, gate_role_po
 use crate::yaml::Entry;
 
 /// The template parameters naming the gate's code in S3.
-pub const CODE_BUCKET_PARAM: &str = "GateCodeBucket";
-pub const CODE_KEY_PARAM: &str = "GateCodeKey";
+pub(crate) const CODE_BUCKET_PARAM: &str = "GateCodeBucket";
+pub(crate) const CODE_KEY_PARAM: &str = "GateCodeKey";
 
 /// How long the gate's access log is kept: long enough to investigate a deployment of the
 /// last quarter, short enough not to keep job metadata forever.
-pub const LOG_RETENTION_DAYS: u32 = 90;
+pub(crate) const LOG_RETENTION_DAYS: u32 = 90;
 
 /// The logical id of an environment's gate role (the service role depends on it).
-pub fn role_id(id: &str) -> String {
+pub(crate) fn role_id(id: &str) -> String {
     format!("{id}GateRole")
 }
 
 /// The template's `Parameters` in gate mode.
-pub fn parameters() -> Vec<Entry> {
+pub(crate) fn parameters() -> Vec<Entry> {
     vec![
         Entry::new(
             CODE_BUCKET_PARAM,
@@ -50,7 +50,7 @@ pub fn parameters() -> Vec<Entry> {
 }
 
 /// The resources and outputs of `env`'s gate (`id` is its logical-id stem).
-pub fn resources(topo: &Topology, env: &Environment, id: &str) -> (Vec<Entry>, Vec<Entry>) {
+pub(crate) fn resources(topo: &Topology, env: &Environment, id: &str) -> (Vec<Entry>, Vec<Entry>) {
     let name = gate_function_name(env);
     let role = role_id(id);
     let log_group = format!("{id}GateLogGroup");
