@@ -7,6 +7,9 @@
 //! (400, 401, 403, 404, ...) never is: asking again cannot change the answer, and each
 //! attempt spends the token once more where the gate refuses replays.
 
+// A ChainError is built at most once per process, on its way to the user (as in `chain`).
+#![allow(clippy::result_large_err)]
+
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;

@@ -4,7 +4,12 @@
 //! recorded answer is replayed. What this pins down: the deployment hop is signed with the
 //! first hop's session, never with the base credential; behind the gate the token goes only to
 //! the gate and the deployment hop sets no identity of its own; refusals are never retried.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
