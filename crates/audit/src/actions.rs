@@ -66,6 +66,7 @@ pub fn findings(prep: &Prepared<'_>, out: &mut Vec<Finding>) {
                     detail: format!(
                         "{why} (IAM action data, crates/audit/data/SOURCE.md); {effect}. A typo?"
                     ),
+                    fix: crate::fixes::fix("RH031").to_owned(),
                 });
             }
         }

@@ -52,10 +52,12 @@ pub struct Finding {
     pub resource: String,
     pub title: String,
     pub detail: String,
+    /// What to do about it (the rule's fix, [`crate::fixes::fix`]).
+    pub fix: String,
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
-pub const RULES: [(&str, &str); 22] = [
+pub const RULES: [(&str, &str); 25] = [
     (
         "RH001",
         "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
@@ -120,6 +122,15 @@ pub const RULES: [(&str, &str); 22] = [
         "RH092",
         "trust policy could not be evaluated: who may assume the role is unknown",
     ),
+    (
+        "RH093",
+        "claim gate admits unprotected refs into a protected environment",
+    ),
+    (
+        "RH094",
+        "claim gate admits every project matching a path glob",
+    ),
+    ("RH095", "claim gate identifies projects by path only"),
 ];
 
 pub const KEY_MAX_AGE_SECS: i64 = 90 * 24 * 3600;
@@ -151,9 +162,10 @@ pub fn all(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     keys(cx, out);
     crate::infer::shared_findings(cx.inferred, cx.graph, out);
     crate::actions::findings(cx.prep, out);
+    crate::gate::findings(cx.prep.estate, out);
 }
 
-fn f(
+pub(crate) fn f(
     id: &'static str,
     severity: Severity,
     resource: &str,
@@ -166,6 +178,7 @@ fn f(
         resource: resource.to_owned(),
         title: title.into(),
         detail: detail.into(),
+        fix: crate::fixes::fix(id).to_owned(),
     }
 }
 
@@ -275,7 +288,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     for (start, node) in g.nodes.iter().enumerate() {
         let entry = matches!(
             node.kind,
-            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml | NodeKind::ClaimSet
         );
         if !entry {
             continue;
@@ -337,7 +350,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         let Some(a) = &node.env else { continue };
         if matches!(
             node.kind,
-            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml | NodeKind::ClaimSet
         ) {
             continue;
         }

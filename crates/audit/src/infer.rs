@@ -147,6 +147,7 @@ fn part_name(p: Part) -> &'static str {
         Part::BrokerUser => "broker user",
         Part::ServiceRole => "service role",
         Part::DeploymentRole => "deployment role",
+        Part::GateRole => "claim gate role",
         Part::Other => "no part",
     }
 }
@@ -505,6 +506,7 @@ pub fn shared_findings(inf: &Inference, g: &Graph, out: &mut Vec<Finding>) {
                 "whoever holds the credentials of one environment reaches what the other reaches through it; paths: {}",
                 paths.join("; ")
             ),
+            fix: crate::fixes::fix("RH030").to_owned(),
         });
     }
 }

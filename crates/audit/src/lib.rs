@@ -13,9 +13,12 @@ pub mod admin;
 pub mod data;
 pub mod eval;
 pub mod findings;
+pub mod fixes;
+pub mod gate;
 pub mod graph;
 pub mod infer;
 pub mod input;
+pub mod jobs;
 pub mod managed;
 pub mod model;
 pub mod output;
@@ -43,6 +46,13 @@ pub enum InputError {
     Shape { file: String, message: String },
 }
 
+impl rolehop_core::exit::HasExit for InputError {
+    /// Not JSON, or not the export it claims to be: malformed input.
+    fn exit(&self) -> rolehop_core::exit::Exit {
+        rolehop_core::exit::Exit::Input
+    }
+}
+
 /// What a credential holder can reach.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlastRadius {
@@ -58,6 +68,9 @@ pub struct BlastRadius {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub blast_radius: Vec<BlastRadius>,
+    /// What a token of each project and ref the OIDC trusts name reaches (one token can match
+    /// the patterns of several environments).
+    pub job_blast_radius: Vec<jobs::JobReach>,
     pub graph: Graph,
     /// Where the estate came from (for report locations).
     pub source: String,
@@ -124,7 +137,10 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
     for (i, n) in g.nodes.iter().enumerate() {
         if !matches!(
             n.kind,
-            graph::NodeKind::User | graph::NodeKind::OidcSubject | graph::NodeKind::Saml
+            graph::NodeKind::User
+                | graph::NodeKind::OidcSubject
+                | graph::NodeKind::Saml
+                | graph::NodeKind::ClaimSet
         ) {
             continue;
         }
@@ -144,17 +160,30 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
     }
     blast_radius.sort_by(|a, b| a.principal.cmp(&b.principal));
 
-    // Only the findings' resources are ever looked up.
+    // Only the findings' resources are ever looked up. A resource that is no principal (an
+    // OIDC subject pattern) points where the role trusting it is declared, not at line 1.
+    let origin_of_principal = |arn: &str| {
+        let &i = prep.by_arn.get(arn)?;
+        estate.principals[i].origin.clone()
+    };
     let origins = findings
         .iter()
         .filter_map(|f| {
-            let &i = prep.by_arn.get(f.resource.as_str())?;
-            Some((f.resource.clone(), estate.principals[i].origin.clone()?))
+            let origin = origin_of_principal(&f.resource).or_else(|| {
+                let &n = g.index.get(&f.resource)?;
+                g.out[n]
+                    .iter()
+                    .filter_map(|&e| origin_of_principal(&g.nodes[g.edges[e].to].id))
+                    .min_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)))
+            })?;
+            Some((f.resource.clone(), origin))
         })
         .collect();
+    let job_blast_radius = jobs::job_reach(&g);
     Report {
         findings,
         blast_radius,
+        job_blast_radius,
         graph: g,
         source: estate.source.clone(),
         origins,

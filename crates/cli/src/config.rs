@@ -75,13 +75,14 @@ impl ConfigArg {
     }
 }
 
-/// Reads the topology file; a missing default file says how to name another.
-fn read_config(path: &Path) -> CliResult<String> {
+/// Reads the topology file; a missing default file says how to name another (`or_else`: what
+/// else the command takes instead of a file).
+fn read_config(path: &Path, or_else: &str) -> CliResult<String> {
     if path == Path::new(DEFAULT_CONFIG) && !path.exists() {
         return Err(CliError::msg(
             Exit::Io,
             format!(
-                "no topology: `{DEFAULT_CONFIG}` does not exist in this directory; name one with -c FILE or {CONFIG_VAR} (`rolehop init` writes a starting one)"
+                "no topology: `{DEFAULT_CONFIG}` does not exist in this directory; name one with -c FILE or {CONFIG_VAR}{or_else}"
             ),
         ));
     }
@@ -92,7 +93,7 @@ fn read_config(path: &Path) -> CliResult<String> {
 /// job file is refused: it lacks the policies and the other environments, and rolling it out
 /// would tear those environments down.
 pub fn load_topology(path: &Path) -> CliResult<Topology> {
-    let src = read_config(path)?;
+    let src = read_config(path, " (`rolehop init` writes a starting one)")?;
     if job_file::is_job_file(&src) {
         return Err(CliError::msg(
             Exit::Input,
@@ -108,7 +109,10 @@ pub fn load_topology(path: &Path) -> CliResult<Topology> {
 /// Loads what a deploy job reads (assume, exec, credential-process, doctor): a job file, or a
 /// whole topology with its policy files.
 pub fn load_for_job(path: &Path) -> CliResult<Topology> {
-    let src = read_config(path)?;
+    let src = read_config(
+        path,
+        " (in a deploy job: the job file `rolehop render` wrote, rolehop/jobs/<env>.toml), or give --service-role-arn and --deploy-role-arn",
+    )?;
     if job_file::is_job_file(&src) {
         return job_file::parse(&path.display().to_string(), &src)
             .map_err(|e| CliError::new(Exit::Input, e));
@@ -119,6 +123,5 @@ pub fn load_for_job(path: &Path) -> CliResult<Topology> {
 fn parse_topology(path: &Path, src: &str) -> CliResult<Topology> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut read = |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-    Topology::parse(&path.display().to_string(), src, &mut read)
-        .map_err(|e| CliError::new(Exit::Input, e))
+    Topology::parse(&path.display().to_string(), src, &mut read).map_err(CliError::from_error)
 }

@@ -52,10 +52,13 @@ enum Command {
     /// The claim gate: GitLab ID tokens verified and checked against claim rules, then
     /// exchanged for service-role credentials.
     Gate(commands::gate::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = commands::gate::bootstrap_args(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Rotate(a) => commands::rotate::run(a),
         Command::Doctor(a) => commands::doctor::run(a),
         Command::Gate(a) => commands::gate::run(a),
+        Command::Completions(a) => commands::completions::run::<Cli>(a),
     };
     match result {
         Ok(code) => code.into(),

@@ -20,12 +20,15 @@ use crate::secret::secret;
 pub const BROKER_KEY_VAR: &str = "ROLEHOP_BROKER_KEY";
 /// The fallback pair, for broker keys stored by hand in the AWS SDK's own variables.
 pub const LEGACY_ACCESS_KEY_VAR: &str = "AWS_ACCESS_KEY_ID";
+/// Its secret half, read only together with the key id.
 pub const LEGACY_SECRET_KEY_VAR: &str = "AWS_SECRET_ACCESS_KEY";
 
 /// An access key with its secret. The secret is a [`Secret`] from the moment the value is split.
 #[derive(Debug, Clone)]
 pub struct BrokerKey {
+    /// The access key id (`AKIA...`): safe to print, names the key in messages and IAM.
     pub id: String,
+    /// The secret access key, redacted everywhere but the output the user asked for.
     pub secret: Secret,
 }
 
@@ -33,8 +36,17 @@ pub struct BrokerKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{var}` is not `<access key id>:<secret access key>`: {reason}")]
 pub struct BrokerKeyError {
+    /// The variable's name (never its value).
     pub var: String,
+    /// What is wrong with the value, in words that do not quote it.
     pub reason: String,
+}
+
+impl crate::exit::HasExit for BrokerKeyError {
+    /// The variable holds something that is not a key pair: malformed input, not a denial.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Input
+    }
 }
 
 /// An access key id as IAM issues them: 16..128 upper-case letters and digits.

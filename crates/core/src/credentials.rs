@@ -15,28 +15,41 @@ use crate::Secret;
 /// Temporary AWS credentials (an assumed-role session).
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// `ASIA...`: printable, identifies the session in CloudTrail.
     pub access_key_id: String,
+    /// Redacted except in the requested output.
     pub secret_access_key: Secret,
+    /// Redacted except in the requested output.
     pub session_token: Secret,
+    /// When STS ends the session; SDKs refresh before it.
     pub expiration: OffsetDateTime,
 }
 
 /// What one STS call gave: for the `json` output and for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HopOutcome {
+    /// `service role` or `deployment role`, for messages.
     pub label: &'static str,
+    /// The role asked for.
     pub role_arn: String,
+    /// The session STS created (`arn:...:assumed-role/<role>/<session>`), as CloudTrail shows it.
     pub assumed_role_arn: String,
+    /// The role session name (`gl-<project>-<pipeline>-<job>`).
     pub session_name: String,
+    /// The SourceIdentity this hop set, if it set one.
     pub source_identity: Option<String>,
+    /// How many session tags were sent.
     pub tags: usize,
+    /// When this hop's session ends.
     pub expiration: OffsetDateTime,
 }
 
 /// The end of a chain: the deployment credentials and how they were reached.
 #[derive(Debug, Clone)]
 pub struct ChainOutcome {
+    /// The deployment role's credentials.
     pub credentials: Credentials,
+    /// Each hop in order, for the `json` output and CloudTrail-minded messages.
     pub hops: Vec<HopOutcome>,
 }
 
@@ -52,6 +65,7 @@ impl ChainOutcome {
     }
 }
 
+/// How the credentials are printed (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
     /// `export K='v'` lines for `eval` in a shell.

@@ -50,8 +50,50 @@ pub trait HasExit {
     fn exit(&self) -> Exit;
 }
 
+// rolehop-policy sits below core and cannot name exit codes itself, so its errors' codes are
+// named here: a policy or case file that breaks the grammar is malformed input.
+impl HasExit for rolehop_policy::PolicyError {
+    fn exit(&self) -> Exit {
+        Exit::Input
+    }
+}
+
+impl HasExit for rolehop_policy::cases::CaseError {
+    fn exit(&self) -> Exit {
+        Exit::Input
+    }
+}
+
 impl From<Exit> for std::process::ExitCode {
     fn from(e: Exit) -> Self {
         std::process::ExitCode::from(e.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::id_token::TokenError;
+    use crate::rotation::{RotateError, StoreError, StoreErrorKind};
+
+    /// Each error names its code; the CLI no longer picks one per call site.
+    #[test]
+    fn errors_name_their_own_exit_codes() {
+        let policy = rolehop_policy::Policy::parse("[1]").unwrap_err();
+        assert_eq!(policy.exit(), Exit::Input);
+        assert_eq!(TokenError::Length(3).exit(), Exit::Input);
+        let t = time::OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(TokenError::Expired { at: t, now: t }.exit(), Exit::Denied);
+        let quota = StoreError::new(StoreErrorKind::Quota, "two keys");
+        assert_eq!(quota.exit(), Exit::Refused);
+        assert_eq!(RotateError::Store(quota).exit(), Exit::Refused);
+        let gone = StoreError::new(StoreErrorKind::Unavailable, "timeout");
+        assert_eq!(RotateError::Store(gone).exit(), Exit::Unavailable);
+        assert_eq!(
+            "x".parse::<crate::ids::Region>().unwrap_err().exit(),
+            Exit::Usage
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 /// A source of environment variables: the process environment in `main`, a map in tests.
 pub trait Env {
+    /// The value of `key`, with empty treated as unset (GitLab sets unused variables to `""`).
     fn var(&self, key: &str) -> Option<String>;
 }
 
@@ -28,11 +29,17 @@ impl Env for BTreeMap<String, String> {
 /// What rolehop knows about the GitLab job it runs in. Outside a job every field is `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobContext {
+    /// `CI_PROJECT_PATH`: checked against the environment's `projects`, part of SourceIdentity.
     pub project_path: Option<String>,
+    /// `CI_PROJECT_ID`: part of the role session name.
     pub project_id: Option<String>,
+    /// `CI_PIPELINE_ID`: part of the session name and SourceIdentity.
     pub pipeline_id: Option<String>,
+    /// `CI_JOB_ID`: part of the session name.
     pub job_id: Option<String>,
+    /// `CI_JOB_URL`; no decision depends on it.
     pub job_url: Option<String>,
+    /// `CI_COMMIT_REF_NAME`: the `gitlab:ref` session tag.
     pub ref_name: Option<String>,
     /// `CI_COMMIT_BRANCH`: set by GitLab in branch pipelines only.
     pub commit_branch: Option<String>,
@@ -40,13 +47,18 @@ pub struct JobContext {
     pub commit_tag: Option<String>,
     /// `CI_COMMIT_REF_PROTECTED`: only the literal `true` counts as protected.
     pub ref_protected: bool,
+    /// `CI_COMMIT_SHA`; no decision depends on it.
     pub commit_sha: Option<String>,
+    /// `CI_ENVIRONMENT_NAME`: checked against the environment's `environments`.
     pub environment: Option<String>,
+    /// `GITLAB_USER_LOGIN`: whoever started the job; never trusted for access.
     pub user_login: Option<String>,
+    /// `CI_SERVER_URL`: the GitLab instance the job runs on.
     pub server_url: Option<String>,
 }
 
 impl JobContext {
+    /// Reads the job's predefined variables from `env`.
     pub fn from_env(env: &dyn Env) -> Self {
         Self {
             project_path: env.var("CI_PROJECT_PATH"),

@@ -14,16 +14,21 @@ use secrecy::ExposeSecret;
 
 /// STS's bounds on WebIdentityToken length.
 pub const TOKEN_MIN_LEN: usize = 4;
+/// STS's upper bound.
 pub const TOKEN_MAX_LEN: usize = 20_000;
 
+/// A token's `aud`: GitLab writes one string, the JWT spec allows a list.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Audience {
+    /// A single audience.
     One(String),
+    /// Several audiences.
     Many(Vec<String>),
 }
 
 impl Audience {
+    /// Whether `aud` is among them.
     pub fn contains(&self, aud: &str) -> bool {
         match self {
             Audience::One(a) => a == aud,
@@ -42,6 +47,10 @@ impl fmt::Display for Audience {
 }
 
 /// The claims GitLab documents for ID tokens (all values are strings in GitLab's tokens).
+///
+/// Each field is the claim of the same name in GitLab's ID token reference (`ref_name` is
+/// `ref`); rolehop reads them unverified, only to explain failures before STS does.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
 pub struct Claims {
     pub iss: Option<String>,
@@ -64,44 +73,47 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// `exp` as a time, if it is a valid timestamp.
     pub fn expires_at(&self) -> Option<OffsetDateTime> {
         self.exp
             .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an ID token cannot be used, before STS sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Outside the lengths STS accepts.
+    #[error("the ID token has {0} characters; STS accepts {TOKEN_MIN_LEN} to {TOKEN_MAX_LEN}")]
     Length(usize),
+    /// Not three base64url parts with JSON claims (often a CI_JOB_TOKEN passed by mistake).
+    #[error(
+        "the ID token is not a JWT ({0}); pass the variable named in `id_tokens:`, not CI_JOB_TOKEN"
+    )]
     NotAJwt(String),
+    /// Its `exp` is past.
+    #[error(
+        "the ID token expired {}s ago (at {}): GitLab ID tokens live as long as the job timeout; rerun the job",
+        (*now - *at).whole_seconds(),
+        crate::credentials::rfc3339(*at)
+    )]
     Expired {
+        /// The token's `exp`.
         at: OffsetDateTime,
+        /// The clock's reading when it was checked.
         now: OffsetDateTime,
     },
 }
 
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl crate::exit::HasExit for TokenError {
+    fn exit(&self) -> crate::exit::Exit {
         match self {
-            TokenError::Length(n) => write!(
-                f,
-                "the ID token has {n} characters; STS accepts {TOKEN_MIN_LEN} to {TOKEN_MAX_LEN}"
-            ),
-            TokenError::NotAJwt(why) => write!(
-                f,
-                "the ID token is not a JWT ({why}); pass the variable named in `id_tokens:`, not CI_JOB_TOKEN"
-            ),
-            TokenError::Expired { at, now } => write!(
-                f,
-                "the ID token expired {}s ago (at {}): GitLab ID tokens live as long as the job timeout; rerun the job",
-                (*now - *at).whole_seconds(),
-                crate::credentials::rfc3339(*at)
-            ),
+            TokenError::Length(_) | TokenError::NotAJwt(_) => crate::exit::Exit::Input,
+            // A well-formed token GitLab no longer vouches for: STS would refuse it (exit 5).
+            TokenError::Expired { .. } => crate::exit::Exit::Denied,
         }
     }
 }
-
-impl std::error::Error for TokenError {}
 
 /// Decodes the claims of `token` without verifying it.
 pub fn decode_unverified(token: &Secret) -> Result<Claims, TokenError> {

@@ -28,20 +28,30 @@ pub fn string_like(pattern: &str, value: &str) -> bool {
 pub enum Mismatch {
     /// `CI_PROJECT_PATH` is missing or matches none of `allowed`.
     Project {
+        /// The job's project path, if set.
         found: Option<String>,
+        /// The environment's `projects`.
         allowed: Vec<String>,
     },
     /// The ref is a branch or tag none of `allowed` (of that type) matches.
     Ref {
+        /// Branch or tag, as the job's variables say.
         ref_type: RefType,
+        /// The branch or tag name.
         name: String,
+        /// The environment's `branches` or `tags`, whichever `ref_type` is checked against.
         allowed: Vec<String>,
     },
     /// Whether the ref is a branch or a tag cannot be told from the job's variables.
-    UnknownRef { reason: String },
+    UnknownRef {
+        /// Which variables were missing or contradicted each other.
+        reason: String,
+    },
     /// `CI_ENVIRONMENT_NAME` is missing or matches none of `allowed`.
     Environment {
+        /// The job's GitLab environment, if it has one.
         found: Option<String>,
+        /// The environment's `environments`.
         allowed: Vec<String>,
     },
 }
@@ -129,6 +139,7 @@ impl fmt::Display for Mismatch {
 /// rolehop refuses a job the topology does not allow to use the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRefusal {
+    /// The topology environment the job asked for.
     pub environment: String,
     /// Every part that did not match, in the order project, ref, environment.
     pub mismatches: Vec<Mismatch>,
@@ -162,6 +173,13 @@ impl fmt::Display for JobRefusal {
 }
 
 impl std::error::Error for JobRefusal {}
+
+impl crate::exit::HasExit for JobRefusal {
+    /// rolehop itself refuses, on purpose, before any AWS request.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Refused
+    }
+}
 
 /// The ref patterns of `ref_type` that `access` admits: a branch is matched only against
 /// `branches`, a tag only against `tags`, as the trust policy's `ref_type` does.

@@ -6,8 +6,11 @@ use std::ops::Range;
 /// A place in a user's file, 1-based line and column (columns count characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
+    /// The file as the user named it.
     pub file: String,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
     /// The whole source line, for a caret under the column.
     pub source_line: String,

@@ -80,6 +80,13 @@ pub struct GateConfig {
 #[error("{}", .0.join("\n"))]
 pub struct ConfigError(pub Vec<String>);
 
+impl rolehop_core::exit::HasExit for ConfigError {
+    /// The gate refuses to start on a broken config file: malformed input.
+    fn exit(&self) -> rolehop_core::exit::Exit {
+        rolehop_core::exit::Exit::Input
+    }
+}
+
 fn loopback_http(url: &str) -> bool {
     ["http://127.0.0.1", "http://localhost", "http://[::1]"]
         .iter()

@@ -23,13 +23,17 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// How waiting is done; injected so tests do not sleep.
 pub type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
 
+/// How patient the client is with a slow or overloaded GitLab; the defaults bound a rotate run
+/// to a few minutes of retrying before it gives up with exit 6.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Whole-request timeout (connect, send, receive).
     pub timeout: Duration,
     /// Retries after the first attempt for 429, 5xx, timeouts and connection failures.
     pub retries: usize,
+    /// The first backoff between retries; doubles (with jitter) up to `max_delay`.
     pub min_delay: Duration,
+    /// The longest backoff between retries, so one slow hour of GitLab cannot stall a job.
     pub max_delay: Duration,
     /// A `Retry-After` longer than this is not waited for.
     pub max_retry_after: Duration,
@@ -50,7 +54,9 @@ impl Default for ClientOptions {
 /// Where variables live: a project or a group, by numeric id or full path (`acme/shop`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// Project-level variables (`/projects/:id/variables`).
     Project(String),
+    /// Group-level variables, inherited by every project below the group.
     Group(String),
 }
 
@@ -80,13 +86,22 @@ impl Target {
 /// A CI/CD variable as the API returns it.
 #[derive(Debug, Clone)]
 pub struct Variable {
+    /// The variable's name, as jobs read it.
     pub key: String,
+    /// The value, redacted in Debug and logs: it may be a broker secret.
     pub value: Secret,
+    /// `env_var` or `file`; rotate writes `env_var`.
     pub variable_type: String,
+    /// Only pipelines on protected refs get it: what keeps feature branches from the key.
     pub protected: bool,
+    /// Hidden in job logs by GitLab.
     pub masked: bool,
+    /// `$` in the value is not expanded (secrets may contain `$`).
     pub raw: bool,
+    /// The GitLab environment(s) that receive it (`*` for all).
     pub environment_scope: String,
+    /// Free text GitLab shows beside the variable; rotate writes which key the value holds
+    /// there, so a resumed run knows it even when GitLab hides the value.
     pub description: Option<String>,
     /// The answer had a `description` field (GitLab versions before descriptions omit it).
     pub has_description_field: bool,
@@ -142,11 +157,17 @@ impl From<RawVariable> for Variable {
 /// A variable to create or update (always `env_var`, `raw` so `$` is never expanded).
 #[derive(Debug, Clone)]
 pub struct NewVariable {
+    /// The variable's name.
     pub key: String,
+    /// The value; sent only in the request body, never in a URL or a message.
     pub value: Secret,
+    /// Only protected refs receive it.
     pub protected: bool,
+    /// GitLab hides it in job logs (it refuses values that cannot be masked).
     pub masked: bool,
+    /// The GitLab environment that receives it: one per rolehop environment.
     pub environment_scope: String,
+    /// Shown beside the variable in GitLab, so a person knows rolehop owns it.
     pub description: String,
 }
 
@@ -208,6 +229,8 @@ enum Attempt {
     },
 }
 
+/// A GitLab API v4 client for CI/CD variables: bounded retries, no redirects (they would carry
+/// the token elsewhere), no proxy for plain-http loopback, and no token in any message.
 pub struct GitlabClient {
     base: String,
     token: Secret,
@@ -244,11 +267,14 @@ impl GitlabClient {
         })
     }
 
+    /// Replaces how backoff waits, so retry tests run without sleeping.
     pub fn with_sleeper(mut self, sleep: Sleeper) -> Self {
         self.sleep = sleep;
         self
     }
 
+    /// The API base the client talks to (`https://host/api/v4`), for messages and for checking
+    /// that rotate writes only to the topology's GitLab.
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -269,6 +295,7 @@ impl GitlabClient {
         Ok(Some(v.into()))
     }
 
+    /// Creates a variable; GitLab answers 400 if one with the same key and scope exists.
     pub fn create_variable(
         &self,
         target: &Target,

@@ -2,6 +2,11 @@
 //! groups, with bounded retries, and the [`rolehop_core::rotation::VariableStore`] that
 //! `rotate` writes broker keys through; and the fetcher of an instance's OIDC signing keys
 //! for the claim gate.
+//!
+//! Floors CI enforces here (warnings are denied): every public item is documented
+//! (`missing_docs`) and nothing is `pub` that the crate does not export (`unreachable_pub`).
+
+#![warn(missing_docs, unreachable_pub)]
 
 mod client;
 mod error;

@@ -8,11 +8,15 @@ use std::time::Duration;
 use rolehop_core::endpoint::cleartext_off_machine;
 use rolehop_gate::{FetchError, KeySource};
 
+/// The gate's view of GitLab's signing keys, fetched over HTTPS (see the module docs for the
+/// bounds it keeps).
 pub struct IssuerKeySource {
     agent: ureq::Agent,
 }
 
 impl IssuerKeySource {
+    /// A source whose every fetch gives up after `timeout`: the gate must keep answering
+    /// with its cached keys while GitLab is slow.
     pub fn new(timeout: Duration) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)

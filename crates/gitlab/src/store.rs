@@ -8,6 +8,8 @@ use rolehop_core::rotation::{
 use crate::client::{GitlabClient, NewVariable, Target};
 use crate::error::GitlabError;
 
+/// The broker key's home in GitLab: one target, one environment scope, so a rotation of one
+/// environment can never overwrite another's variables.
 pub struct GitlabVariables {
     client: GitlabClient,
     target: Target,
@@ -15,6 +17,7 @@ pub struct GitlabVariables {
 }
 
 impl GitlabVariables {
+    /// The variables of `target` in environment scope `scope`.
     pub fn new(client: GitlabClient, target: Target, scope: impl Into<String>) -> Self {
         Self {
             client,

@@ -40,6 +40,7 @@ impl ArnPattern {
         }
     }
 
+    /// The pattern as the policy wrote it, for explanations.
     pub fn as_str(&self) -> &str {
         &self.raw
     }
@@ -83,9 +84,14 @@ impl ArnPattern {
 /// resources at once (`arn:aws:s3:::bucket/*`).
 #[derive(Debug, Clone)]
 pub enum Target<'a> {
+    /// One resource: matched against each policy pattern.
     Exact(&'a str),
+    /// Many resources: a statement applies when its pattern can overlap this one.
     Pattern {
+        /// The pattern as one glob over the whole ARN.
         whole: Glob,
+        /// The pattern split at `:` into six segments when it is an ARN, so overlap is
+        /// decided segment by segment (a `*` never crosses a `:` in IAM's ARN matching).
         segments: Option<Vec<Glob>>,
     },
 }

@@ -49,7 +49,9 @@ impl Policy {
 /// `Allow` or `Deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Effect {
+    /// Grants, unless a deny or a missing grant in another layer says otherwise.
     Allow,
+    /// Refuses, whatever any other statement allows.
     Deny,
 }
 
@@ -58,7 +60,9 @@ pub enum Effect {
 pub struct Statement {
     /// Position in the document (0-based), used in explanations when there is no Sid.
     pub index: usize,
+    /// The statement's `Sid`, which explanations name when there is one.
     pub sid: Option<String>,
+    /// Whether a match grants or refuses.
     pub effect: Effect,
     /// `Action` or `NotAction`.
     pub action: ActionBlock,
@@ -138,8 +142,11 @@ pub struct PrincipalSet {
 pub enum PrincipalType {
     /// `AWS`; also a bare `"*"` or ARN string, which IAM reads as `AWS`.
     Aws,
+    /// An AWS service principal (`lambda.amazonaws.com`).
     Service,
+    /// A web identity or SAML provider (an OIDC provider ARN for GitLab ID tokens).
     Federated,
+    /// An S3 canonical user id; kept so such documents parse, never matched by rolehop.
     CanonicalUser,
 }
 

@@ -6,23 +6,43 @@ use serde_json::Value;
 
 use crate::ast::Policy;
 use crate::context::Context;
-use crate::error::PolicyError;
+use crate::error::{PolicyError, PolicyErrorKind};
 use crate::eval::{Decision, EvalInput, EvalOptions, Evaluation, evaluate_with};
 use crate::request::{Principal, Request};
 
 /// A malformed case file: the JSON path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", if path.is_empty() { String::new() } else { format!("at `{path}`: ") })]
+#[error("{}{kind}", if path.is_empty() { String::new() } else { format!("at `{path}`: ") })]
 pub struct CaseError {
+    /// JSON path into the case file, empty for the file itself.
     pub path: String,
-    pub message: String,
+    /// What is wrong.
+    pub kind: CaseErrorKind,
+}
+
+/// What is wrong with a case file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseErrorKind {
+    /// Not JSON at all (serde_json's message).
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// A policy inside a case breaks the policy grammar.
+    #[error(transparent)]
+    Policy(PolicyErrorKind),
+    /// The case file's own layout (iam-simulate's format) is not followed; the text says what
+    /// was expected.
+    #[error("{0}")]
+    Layout(&'static str),
+    /// An expected decision other than the three iam-simulate writes.
+    #[error("unknown response `{0}`, expected `Allowed`, `ImplicitlyDenied` or `ExplicitlyDenied`")]
+    UnknownResponse(String),
 }
 
 impl From<PolicyError> for CaseError {
     fn from(e: PolicyError) -> Self {
         CaseError {
             path: e.path,
-            message: e.message,
+            kind: CaseErrorKind::Policy(e.kind),
         }
     }
 }
@@ -30,15 +50,25 @@ impl From<PolicyError> for CaseError {
 /// One case: a request, the policies in force and the expected decision.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// The case's `name`, else its JSON path: how a failing case is reported.
     pub name: String,
+    /// The request to decide.
     pub request: Request,
+    /// The principal's identity-based policies.
     pub identity: Vec<Policy>,
+    /// The resource's policy (a trust policy for `sts:AssumeRole*`).
     pub resource: Option<Policy>,
+    /// Permissions boundaries on the principal.
     pub boundaries: Vec<Policy>,
+    /// Service control policies, one list per organization level (root first).
     pub scps: Vec<Vec<Policy>>,
+    /// Resource control policies, one list per organization level.
     pub rcps: Vec<Vec<Policy>>,
+    /// A session policy passed when the session was created.
     pub session: Option<Policy>,
+    /// VPC endpoint policies the request passes through.
     pub endpoints: Vec<Policy>,
+    /// The decision the case expects; `None` when the case file gives none.
     pub expected: Option<Decision>,
     /// The case uses iam-simulate's discovery mode (`simulation` key): not decidable here.
     pub simulation: bool,
@@ -74,15 +104,15 @@ impl Case {
 pub fn parse_cases(text: &str) -> Result<Vec<Case>, CaseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| CaseError {
         path: String::new(),
-        message: format!("invalid JSON: {e}"),
+        kind: CaseErrorKind::Json(e.to_string()),
     })?;
     cases_from_value(&value)
 }
 
-fn err(path: impl Into<String>, message: impl Into<String>) -> CaseError {
+fn err(path: impl Into<String>, message: &'static str) -> CaseError {
     CaseError {
         path: path.into(),
-        message: message.into(),
+        kind: CaseErrorKind::Layout(message),
     }
 }
 
@@ -262,13 +292,9 @@ fn parse_case(v: &Value, path: &str) -> Result<Case, CaseError> {
                 .get("response")
                 .and_then(Value::as_str)
                 .ok_or_else(|| err(&p, "expected a response string"))?;
-            Some(parse_decision(response).ok_or_else(|| {
-                err(
-                    &p,
-                    format!(
-                        "unknown response `{response}`, expected `Allowed`, `ImplicitlyDenied` or `ExplicitlyDenied`"
-                    ),
-                )
+            Some(parse_decision(response).ok_or_else(|| CaseError {
+                path: p.clone(),
+                kind: CaseErrorKind::UnknownResponse(response.to_owned()),
             })?)
         }
     };

@@ -6,10 +6,15 @@ use std::net::IpAddr;
 
 use crate::arn::ArnPattern;
 use crate::context::Context;
+use crate::error::PolicyErrorKind;
 use crate::pattern::Glob;
 use crate::vars::Template;
 
 /// The operator family and comparison.
+///
+/// The variants are IAM's operator names, spelled as in policies, and mean exactly what AWS's
+/// condition operator reference says; a line each would only repeat the name.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BaseOp {
     StringEquals,
@@ -114,16 +119,22 @@ impl BaseOp {
 /// `ForAllValues:` / `ForAnyValue:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SetOp {
+    /// Every context value must match one policy value (true for an absent or empty key).
     ForAllValues,
+    /// At least one context value must match one policy value.
     ForAnyValue,
 }
 
 /// A full operator such as `ForAnyValue:StringLikeIfExists`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
+    /// The operator as written, for explanations.
     pub name: String,
+    /// The comparison.
     pub base: BaseOp,
+    /// The set qualifier, for multi-valued keys.
     pub set: Option<SetOp>,
+    /// `...IfExists`: the condition holds when the key is absent.
     pub if_exists: bool,
 }
 
@@ -164,12 +175,19 @@ impl Operator {
 /// A policy-side value compiled for its operator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Compiled {
+    /// Compared as text (`StringEquals`, lower-cased for `...IgnoreCase`).
     Text(String),
+    /// `StringLike` with `*` and `?`.
     Glob(Glob),
+    /// A `Numeric*` value.
     Number(f64),
+    /// A `Date*` value, as epoch seconds.
     Date(f64),
+    /// A `Bool` or `Null` value.
     Bool(bool),
+    /// An `IpAddress` network.
     Cidr(Cidr),
+    /// An `Arn*` pattern.
     Arn(ArnPattern),
     /// Failed to compile (a malformed number, date or CIDR): never matches.
     Invalid,
@@ -178,6 +196,7 @@ pub enum Compiled {
 /// One value of a condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CondValue {
+    /// The value as written, for explanations.
     pub raw: String,
     /// Present when the value has policy variables; compiled per request then.
     template: Option<Template>,
@@ -187,11 +206,14 @@ pub struct CondValue {
 /// One `operator: { key: values }` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
+    /// How the values are compared.
     pub operator: Operator,
     /// The key as written.
     pub key: String,
     /// The key lowercased, for case-insensitive lookups.
     key_lower: String,
+    /// The policy's values: a positive operator holds when the request's value matches any
+    /// of them, a negated one when it matches none.
     pub values: Vec<CondValue>,
 }
 
@@ -203,7 +225,7 @@ impl Condition {
         key: &str,
         raw_values: Vec<String>,
         variables: bool,
-    ) -> Result<Condition, (usize, String)> {
+    ) -> Result<Condition, (usize, PolicyErrorKind)> {
         let mut values = Vec::with_capacity(raw_values.len());
         for (i, raw) in raw_values.into_iter().enumerate() {
             // Variables are only substituted in string-like and ARN operators.
@@ -387,7 +409,7 @@ fn compile(base: BaseOp, raw: &str, _variables: bool) -> Compiled {
     }
 }
 
-fn describe_invalid(base: BaseOp, raw: &str) -> String {
+fn describe_invalid(base: BaseOp, raw: &str) -> PolicyErrorKind {
     use BaseOp::*;
     let what = match base.positive() {
         NumericEquals
@@ -404,7 +426,10 @@ fn describe_invalid(base: BaseOp, raw: &str) -> String {
         IpAddress => "an IPv4 or IPv6 address or CIDR block",
         _ => "a valid value",
     };
-    format!("`{raw}` is not {what}")
+    PolicyErrorKind::BadConditionValue {
+        value: raw.to_owned(),
+        expected: what,
+    }
 }
 
 /// Compares one context value with one compiled policy value under a positive operator.
@@ -533,6 +558,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// An IPv4 or IPv6 network (a bare address is a /32 or /128).
+/// An IP network from an `IpAddress` condition; a bare address is its own /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
     addr: IpAddr,
@@ -540,6 +566,7 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// `10.0.0.0/8`, `2001:db8::/32` or a bare address; `None` for anything IAM would refuse.
     pub fn parse(s: &str) -> Option<Cidr> {
         let s = s.trim();
         let (addr, prefix) = match s.split_once('/') {
@@ -551,6 +578,7 @@ impl Cidr {
         (prefix <= max).then_some(Cidr { addr, prefix })
     }
 
+    /// Whether `ip` is in the network (never across IPv4 and IPv6).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {

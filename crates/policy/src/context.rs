@@ -6,7 +6,10 @@ use std::collections::HashMap;
 /// The values of one context key; `multi` records that the key is a list (for set operators).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContextValue {
+    /// The key's values, in the request's order.
     pub values: Vec<String>,
+    /// The key is a list even with one value (`aws:TagKeys`): set operators read it as a
+    /// set, and a policy variable never substitutes it.
     pub multi: bool,
 }
 
@@ -17,6 +20,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context without keys: conditions on any key see it absent.
     pub fn new() -> Context {
         Context::default()
     }
@@ -89,10 +93,13 @@ impl Context {
             .map(String::as_str)
     }
 
+    /// Whether the request carries `key` (case-insensitive), which `Null` and `...IfExists`
+    /// depend on.
     pub fn contains(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
+    /// No key at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -34,6 +34,7 @@ pub struct EvalInput<'a> {
 /// The outcome of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decision {
+    /// Every layer that must allow did, and nothing denied.
     Allowed,
     /// No statement allowed it (or a layer that must allow did not).
     ImplicitlyDenied,
@@ -42,6 +43,7 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The name iam-simulate and case files use.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allowed => "Allowed",
@@ -50,6 +52,7 @@ impl Decision {
         }
     }
 
+    /// Whether access is granted (both denials refuse alike).
     pub fn is_allowed(self) -> bool {
         self == Decision::Allowed
     }
@@ -64,18 +67,24 @@ impl fmt::Display for Decision {
 /// Which kind of policy a statement belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
+    /// Service control policy: caps what an organization's IAM principals may do.
     Scp,
+    /// Resource control policy: caps what may be done to an organization's resources.
     Rcp,
     /// Resource policy (trust policy for `sts:AssumeRole*`).
     Resource,
+    /// Permissions boundary: caps the principal's identity policies.
     Boundary,
+    /// Session policy: caps one session of an assumed role.
     Session,
+    /// Identity-based policy attached to the principal.
     Identity,
     /// VPC endpoint policy.
     Endpoint,
 }
 
 impl Layer {
+    /// The layer as explanations name it.
     pub fn as_str(self) -> &'static str {
         match self {
             Layer::Scp => "service control policy",
@@ -98,6 +107,7 @@ impl fmt::Display for Layer {
 /// A statement that took part in the decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementRef {
+    /// The kind of policy.
     pub layer: Layer,
     /// Organization level for SCPs/RCPs (0 = first entry).
     pub level: Option<usize>,
@@ -107,6 +117,7 @@ pub struct StatementRef {
     pub policy_name: Option<String>,
     /// Statement index within the policy.
     pub statement: usize,
+    /// The statement's Sid, when it has one.
     pub sid: Option<String>,
 }
 
@@ -142,39 +153,54 @@ pub struct Explanation {
 /// gives the sentence people read (stable: audit messages and `simulate` output quote it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
+    /// `sts:GetCallerIdentity`, which no policy can deny.
     CallerIdentity,
     /// A Deny statement matched in some layer.
     ExplicitDeny,
     /// An IAM principal needs an Allow at every SCP level; `level` had none.
     ScpGap {
+        /// The organization level (0 = root).
         level: usize,
     },
     /// AWS-owned resources that nobody may write (the text names the rule).
     Reserved(&'static str),
     /// Every VPC endpoint policy must allow; policy `#index` did not.
     EndpointGap {
+        /// Which endpoint policy.
         index: usize,
     },
     /// A non-IAM principal (service, federated, anonymous) allowed by the resource policy.
     ResourcePolicyAllows {
+        /// The resource policy is a role's trust policy (worded so).
         trust: bool,
     },
     /// Same account: the resource policy names the principal (or its role) and grants alone.
     ResourcePolicyNames {
+        /// The resource policy is a role's trust policy.
         trust: bool,
+        /// It names the session's role rather than the session itself.
         via_role: bool,
     },
     /// Same account: identity policies grant (within boundary and session policy).
     IdentityAllows {
+        /// The request is `sts:AssumeRole*`, so the trust policy had to allow too.
         trust: bool,
     },
+    /// Across accounts both sides must grant: the caller's identity policy and the resource's.
     CrossAccountAllows,
+    /// A role is assumed only if its trust policy allows the caller, whatever else grants.
     TrustPolicyRefuses,
+    /// A non-IAM principal (service, federated, anonymous) needs the resource policy to grant.
     NoResourcePolicyAllows,
+    /// KMS keys are reached only through their key policy.
     KeyPolicyRefuses,
+    /// Across accounts, identity policies alone grant nothing.
     CrossAccountNeedsResourcePolicy,
+    /// A session policy can only narrow: it did not allow.
     SessionPolicyRefuses,
+    /// A boundary can only narrow: it did not allow.
     BoundaryRefuses,
+    /// Nothing granted the request: the implicit deny.
     NoIdentityPolicyAllows,
 }
 
@@ -251,7 +277,9 @@ impl fmt::Display for Explanation {
 /// A decision with its explanation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
+    /// Allowed or which denial.
     pub decision: Decision,
+    /// The statements and the reason behind the decision.
     pub explanation: Explanation,
     /// Discovery mode only: conditions on keys absent from the context that the decision
     /// depends on (empty unless the decision is Allowed).
@@ -272,11 +300,15 @@ pub struct EvalOptions {
 /// A condition the decision was made under (discovery mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssumedCondition {
+    /// The statement holding the condition.
     pub statement: StatementRef,
     /// `Allow`: access needs the condition to hold. `Deny`: access needs it not to hold.
     pub effect: Effect,
+    /// The operator as written.
     pub operator: String,
+    /// The condition key the request did not carry.
     pub key: String,
+    /// The policy's values.
     pub values: Vec<String>,
     /// The condition as a policy writes it, for messages.
     pub text: String,

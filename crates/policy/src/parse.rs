@@ -8,6 +8,7 @@ use crate::arn::ArnPattern;
 use crate::ast::{Block, Effect, Policy, PrincipalSet, PrincipalType, Statement};
 use crate::condition::{Condition, Operator};
 use crate::error::PolicyError;
+use crate::error::PolicyErrorKind::*;
 use crate::pattern::Glob;
 
 /// Parses JSON text or URL-encoded JSON text.
@@ -22,7 +23,10 @@ pub fn parse_value(value: &Value) -> Result<Policy, PolicyError> {
         Value::String(s) => parse_text(s),
         other => Err(PolicyError::new(
             "",
-            format!("expected a policy object, found {}", json_kind(other)),
+            WrongType {
+                expected: "a policy object",
+                found: json_kind(other),
+            },
         )),
     }
 }
@@ -35,7 +39,10 @@ pub fn document_value(value: Value) -> Result<Value, PolicyError> {
         Value::String(s) => decode_text(&s),
         other => Err(PolicyError::new(
             "",
-            format!("expected a policy object, found {}", json_kind(&other)),
+            WrongType {
+                expected: "a policy object",
+                found: json_kind(&other),
+            },
         )),
     }
 }
@@ -47,23 +54,19 @@ fn decode_text(text: &str) -> Result<Value, PolicyError> {
     let json = if trimmed.starts_with('{') {
         trimmed
     } else if trimmed.starts_with('%') {
-        decoded = percent_decode(trimmed)
-            .ok_or_else(|| PolicyError::new("", "the URL-encoded document is not valid UTF-8"))?;
+        decoded = percent_decode(trimmed).ok_or_else(|| PolicyError::new("", NotUtf8))?;
         decoded.as_str()
     } else {
-        return Err(PolicyError::new(
-            "",
-            "a policy document must be a JSON object (or URL-encoded JSON)",
-        ));
+        return Err(PolicyError::new("", NotADocument));
     };
     serde_json::from_str(json).map_err(|e| {
         PolicyError::new(
             "",
-            format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
+            Json {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            },
         )
     })
 }
@@ -112,31 +115,28 @@ fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
                     version = Some(s.clone())
                 }
                 Value::String(s) => {
-                    return Err(PolicyError::new(
-                        "Version",
-                        format!("unknown version `{s}`, expected `2012-10-17` or `2008-10-17`"),
-                    ));
+                    return Err(PolicyError::new("Version", UnknownVersion(s.clone())));
                 }
                 other => {
                     return Err(PolicyError::new(
                         "Version",
-                        format!("expected a string, found {}", json_kind(other)),
+                        WrongType {
+                            expected: "a string",
+                            found: json_kind(other),
+                        },
                     ));
                 }
             },
             "Id" => id = Some(string(v, "Id")?.to_string()),
             "Statement" => {}
             other => {
-                return Err(PolicyError::new(
-                    "",
-                    format!("unknown element `{other}` (expected Version, Id or Statement)"),
-                ));
+                return Err(PolicyError::new("", UnknownElement(other.to_owned())));
             }
         }
     }
     let variables = version.as_deref() == Some("2012-10-17");
     let statements = match map.get("Statement") {
-        None => return Err(PolicyError::new("", "missing `Statement`")),
+        None => return Err(PolicyError::new("", Missing("`Statement`"))),
         Some(Value::Object(s)) => vec![parse_statement(s, 0, "Statement", variables)?],
         Some(Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
@@ -147,7 +147,10 @@ fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
                     other => {
                         return Err(PolicyError::new(
                             path,
-                            format!("expected a statement object, found {}", json_kind(other)),
+                            WrongType {
+                                expected: "a statement object",
+                                found: json_kind(other),
+                            },
                         ));
                     }
                 }
@@ -157,7 +160,10 @@ fn parse_document(map: &Map<String, Value>) -> Result<Policy, PolicyError> {
         Some(other) => {
             return Err(PolicyError::new(
                 "Statement",
-                format!("expected an object or an array, found {}", json_kind(other)),
+                WrongType {
+                    expected: "an object or an array",
+                    found: json_kind(other),
+                },
             ));
         }
     };
@@ -174,7 +180,10 @@ fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, PolicyError> {
         Value::String(s) => Ok(s),
         other => Err(PolicyError::new(
             path,
-            format!("expected a string, found {}", json_kind(other)),
+            WrongType {
+                expected: "a string",
+                found: json_kind(other),
+            },
         )),
     }
 }
@@ -185,7 +194,7 @@ fn strings<'v>(v: &'v Value, path: &str) -> Result<Vec<&'v str>, PolicyError> {
         Value::String(s) => Ok(vec![s.as_str()]),
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(PolicyError::new(path, "expected at least one value"));
+                return Err(PolicyError::new(path, Empty("value")));
             }
             items
                 .iter()
@@ -195,10 +204,10 @@ fn strings<'v>(v: &'v Value, path: &str) -> Result<Vec<&'v str>, PolicyError> {
         }
         other => Err(PolicyError::new(
             path,
-            format!(
-                "expected a string or an array of strings, found {}",
-                json_kind(other)
-            ),
+            WrongType {
+                expected: "a string or an array of strings",
+                found: json_kind(other),
+            },
         )),
     }
 }
@@ -206,15 +215,12 @@ fn strings<'v>(v: &'v Value, path: &str) -> Result<Vec<&'v str>, PolicyError> {
 /// Exactly one of `pos`/`neg` (or neither when `optional`).
 fn pick<'m>(
     map: &'m Map<String, Value>,
-    pos: &str,
-    neg: &str,
+    pos: &'static str,
+    neg: &'static str,
     path: &str,
 ) -> Result<Option<(bool, &'m Value, String)>, PolicyError> {
     match (map.get(pos), map.get(neg)) {
-        (Some(_), Some(_)) => Err(PolicyError::new(
-            path,
-            format!("a statement cannot have both `{pos}` and `{neg}`"),
-        )),
+        (Some(_), Some(_)) => Err(PolicyError::new(path, Both(pos, neg))),
         (Some(v), None) => Ok(Some((true, v, format!("{path}.{pos}")))),
         (None, Some(v)) => Ok(Some((false, v, format!("{path}.{neg}")))),
         (None, None) => Ok(None),
@@ -247,10 +253,7 @@ fn parse_statement(
         "Condition",
     ];
     if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(PolicyError::new(
-            path,
-            format!("unknown statement element `{k}`"),
-        ));
+        return Err(PolicyError::new(path, UnknownStatementElement(k.clone())));
     }
     let sid = map
         .get("Sid")
@@ -258,20 +261,20 @@ fn parse_statement(
         .transpose()?;
     let effect_path = format!("{path}.Effect");
     let effect = match map.get("Effect") {
-        None => return Err(PolicyError::new(path, "missing `Effect`")),
+        None => return Err(PolicyError::new(path, Missing("`Effect`"))),
         Some(v) => match string(v, &effect_path)? {
             "Allow" => Effect::Allow,
             "Deny" => Effect::Deny,
             other => {
                 return Err(PolicyError::new(
                     effect_path,
-                    format!("unknown effect `{other}`, expected `Allow` or `Deny`"),
+                    UnknownEffect(other.to_owned()),
                 ));
             }
         },
     };
     let action = match pick(map, "Action", "NotAction", path)? {
-        None => return Err(PolicyError::new(path, "missing `Action` or `NotAction`")),
+        None => return Err(PolicyError::new(path, Missing("`Action` or `NotAction`"))),
         Some((pos, v, p)) => {
             let actions = strings(v, &p)?;
             // IAM refuses such a document (MalformedPolicyDocument: actions must be prefaced
@@ -282,12 +285,7 @@ fn parse_statement(
                     && a.split_once(':')
                         .is_none_or(|(vendor, _)| vendor.trim().is_empty())
             }) {
-                return Err(PolicyError::new(
-                    &p,
-                    format!(
-                        "action `{bad}` must be `*` or `service:action` (like `sts:AssumeRole`)"
-                    ),
-                ));
+                return Err(PolicyError::new(&p, BadAction((*bad).to_owned())));
             }
             let globs = actions.into_iter().map(|a| Glob::new(a, true)).collect();
             block(pos, globs)
@@ -331,10 +329,7 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
         }
         Value::Object(map) => {
             if map.is_empty() {
-                return Err(PolicyError::new(
-                    path,
-                    "expected at least one principal type",
-                ));
+                return Err(PolicyError::new(path, Empty("principal type")));
             }
             for (k, v) in map {
                 let p = format!("{path}.{k}");
@@ -355,9 +350,7 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
                     other => {
                         return Err(PolicyError::new(
                             path,
-                            format!(
-                                "unknown principal type `{other}` (expected AWS, Service, Federated or CanonicalUser)"
-                            ),
+                            UnknownPrincipalType(other.to_owned()),
                         ));
                     }
                 };
@@ -373,7 +366,10 @@ fn parse_principal(v: &Value, path: &str) -> Result<PrincipalSet, PolicyError> {
         other => {
             return Err(PolicyError::new(
                 path,
-                format!("expected `*` or an object, found {}", json_kind(other)),
+                WrongType {
+                    expected: "`*` or an object",
+                    found: json_kind(other),
+                },
             ));
         }
     }
@@ -384,25 +380,25 @@ fn parse_conditions(v: &Value, path: &str, variables: bool) -> Result<Vec<Condit
     let Value::Object(ops) = v else {
         return Err(PolicyError::new(
             path,
-            format!("expected an object of operators, found {}", json_kind(v)),
+            WrongType {
+                expected: "an object of operators",
+                found: json_kind(v),
+            },
         ));
     };
     let mut out = Vec::new();
     for (op_name, keys) in ops {
         let op_path = format!("{path}.{op_name}");
         let Some(operator) = Operator::parse(op_name) else {
-            return Err(PolicyError::new(
-                path,
-                format!("unknown condition operator `{op_name}`"),
-            ));
+            return Err(PolicyError::new(path, UnknownOperator(op_name.clone())));
         };
         let Value::Object(keys) = keys else {
             return Err(PolicyError::new(
                 op_path,
-                format!(
-                    "expected an object of condition keys, found {}",
-                    json_kind(keys)
-                ),
+                WrongType {
+                    expected: "an object of condition keys",
+                    found: json_kind(keys),
+                },
             ));
         };
         for (key, values) in keys {
@@ -433,10 +429,10 @@ fn condition_values(v: &Value, path: &str) -> Result<Vec<String>, PolicyError> {
             Value::Bool(b) => Ok(b.to_string()),
             other => Err(PolicyError::new(
                 p,
-                format!(
-                    "expected a string, number or boolean, found {}",
-                    json_kind(other)
-                ),
+                WrongType {
+                    expected: "a string, number or boolean",
+                    found: json_kind(other),
+                },
             )),
         }
     };

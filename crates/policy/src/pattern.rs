@@ -120,6 +120,7 @@ impl Glob {
         }
     }
 
+    /// Whether `text` matches: `*` any run, `?` one character, nothing else special.
     pub fn matches(&self, text: &str) -> bool {
         let s = text.as_bytes();
         let eq = |a: u8, b: u8| {

@@ -21,7 +21,9 @@ pub enum PrincipalMatch {
 /// The parts of an IAM principal ARN needed for matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArnPrincipal<'a> {
+    /// `aws`, `aws-cn`, ...: a principal never matches across partitions.
     pub partition: &'a str,
+    /// The principal's account, which `"AWS": "<account>"` and `:root` name.
     pub account: &'a str,
     /// `Some((role name, session name))` for `arn:aws:sts::acct:assumed-role/role/session`.
     pub session: Option<(&'a str, &'a str)>,

@@ -22,10 +22,12 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// An IAM principal by ARN (user, role, or assumed-role session).
     pub fn arn(arn: impl Into<String>) -> Principal {
         Principal::Arn(arn.into())
     }
 
+    /// An AWS service principal (`cloudformation.amazonaws.com`).
     pub fn service(name: impl Into<String>) -> Principal {
         Principal::Service(name.into())
     }
@@ -70,7 +72,9 @@ pub struct Request {
     pub resource: String,
     /// The account owning the resource; derived from the ARN when `None`.
     pub resource_account: Option<String>,
+    /// Who asks.
     pub principal: Principal,
+    /// The condition keys the request carries.
     pub context: Context,
     /// The action takes no resource (`s3:ListAllMyBuckets`): its resource `*` is literal, so
     /// only `Resource: "*"` grants it. Otherwise `*` or `?` in [`Request::resource`] make
@@ -79,6 +83,7 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request without context keys, its resource's account read from the ARN.
     pub fn new(
         principal: Principal,
         action: impl Into<String>,
@@ -94,6 +99,7 @@ impl Request {
         }
     }
 
+    /// Replaces the condition keys, builder style.
     pub fn with_context(mut self, context: Context) -> Request {
         self.context = context;
         self
@@ -105,6 +111,8 @@ impl Request {
         self
     }
 
+    /// Names the resource's account when its ARN has none (S3 buckets), which decides
+    /// whether the request crosses accounts.
     pub fn with_resource_account(mut self, account: impl Into<String>) -> Request {
         self.resource_account = Some(account.into());
         self

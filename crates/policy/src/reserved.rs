@@ -9,7 +9,7 @@ const READ_PREFIXES: &[&str] = &["get", "list", "generate", "simulate", "describ
 
 /// Why the request can never be allowed, when it targets an AWS-owned resource with a
 /// mutating action.
-pub fn reserved_reason(action: &str, resource: &str) -> Option<&'static str> {
+pub(crate) fn reserved_reason(action: &str, resource: &str) -> Option<&'static str> {
     let [_, _, service, _, account, res] = split_arn(resource)?;
     let (action_service, name) = action.split_once(':')?;
     if !action_service.eq_ignore_ascii_case(service) {

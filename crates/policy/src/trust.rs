@@ -133,6 +133,7 @@ impl TrustIndex {
         self.roles.len()
     }
 
+    /// No role indexed.
     pub fn is_empty(&self) -> bool {
         self.roles.is_empty()
     }

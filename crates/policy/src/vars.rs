@@ -12,7 +12,9 @@ pub enum Part {
     Literal(String),
     /// A context key (lowercased) with an optional default value.
     Var {
+        /// The context key, lowercased.
         key: String,
+        /// `${key, 'default'}`: used when the request lacks the key.
         default: Option<String>,
     },
 }
@@ -20,6 +22,7 @@ pub enum Part {
 /// A string that may contain policy variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
+    /// Text and variables in order.
     pub parts: Vec<Part>,
 }
 

@@ -174,7 +174,8 @@ fn errors_point_at_the_offending_element() {
     for (doc, path, msg) in cases {
         let err = Policy::parse(doc).unwrap_err();
         assert_eq!(err.path, *path, "{doc}");
-        assert!(err.message.contains(msg), "{doc}: {}", err.message);
+        let message = err.kind.to_string();
+        assert!(message.contains(msg), "{doc}: {message}");
         if !path.is_empty() {
             assert!(err.to_string().starts_with(&format!("at `{path}`: ")));
         }
@@ -192,4 +193,18 @@ fn document_value_decodes_what_the_iam_api_returns() {
     assert_eq!(document_value(object.clone()).unwrap(), object);
     let err = document_value(json!(3)).unwrap_err();
     assert_eq!(err.to_string(), "expected a policy object, found a number");
+}
+
+#[test]
+fn errors_carry_a_kind_callers_can_match() {
+    use rolehop_policy::PolicyErrorKind;
+    let e =
+        Policy::parse(r#"{"Statement":[{"Effect":"Allow","Action":"assumerole"}]}"#).unwrap_err();
+    assert_eq!(e.kind, PolicyErrorKind::BadAction("assumerole".into()));
+    let e = Policy::parse(r#"{"Statement":[{"Effect":"Allow","Action":[]}]}"#).unwrap_err();
+    assert_eq!(e.kind, PolicyErrorKind::Empty("value"));
+    assert_eq!(
+        e.to_string(),
+        "at `Statement[0].Action`: expected at least one value"
+    );
 }

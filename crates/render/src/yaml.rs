@@ -7,14 +7,14 @@ use std::fmt::Write;
 use serde_json::Value;
 
 /// A mapping entry with the comment lines written above it.
-pub struct Entry {
+pub(crate) struct Entry {
     pub comment: Vec<String>,
     pub key: String,
     pub value: Value,
 }
 
 impl Entry {
-    pub fn new(key: impl Into<String>, value: Value) -> Self {
+    pub(crate) fn new(key: impl Into<String>, value: Value) -> Self {
         Entry {
             comment: Vec::new(),
             key: key.into(),
@@ -22,7 +22,7 @@ impl Entry {
         }
     }
 
-    pub fn with_comment(mut self, lines: &[&str]) -> Self {
+    pub(crate) fn with_comment(mut self, lines: &[&str]) -> Self {
         self.comment.extend(lines.iter().map(|l| (*l).to_owned()));
         self
     }
@@ -32,7 +32,7 @@ impl Entry {
 /// Lines carry topology text (file names, paths, names): every character that would end the
 /// comment or is not printable YAML is written as its escape, so nothing in a comment can
 /// start a line of YAML.
-pub fn comment(out: &mut String, indent: usize, lines: &[String]) {
+pub(crate) fn comment(out: &mut String, indent: usize, lines: &[String]) {
     for l in lines {
         if l.is_empty() {
             let _ = writeln!(out, "{:indent$}#", "");
@@ -43,7 +43,7 @@ pub fn comment(out: &mut String, indent: usize, lines: &[String]) {
 }
 
 /// Writes the entries as a mapping at `indent` spaces.
-pub fn entries(out: &mut String, indent: usize, items: &[Entry]) {
+pub(crate) fn entries(out: &mut String, indent: usize, items: &[Entry]) {
     for e in items {
         comment(out, indent, &e.comment);
         key_value(out, indent, &e.key, &e.value);
@@ -55,7 +55,7 @@ pub fn entries(out: &mut String, indent: usize, items: &[Entry]) {
 const IMPLICIT_KEY_MAX: usize = 1000;
 
 /// Writes `key: value` at `indent`, nesting collections below it.
-pub fn key_value(out: &mut String, indent: usize, key: &str, value: &Value) {
+pub(crate) fn key_value(out: &mut String, indent: usize, key: &str, value: &Value) {
     let key = scalar(key);
     if key.chars().count() > IMPLICIT_KEY_MAX {
         // YAML limits implicit keys to 1024 characters; longer ones need the explicit form.
@@ -136,7 +136,7 @@ fn inline(v: &Value) -> String {
 /// double-quoted with every character that is not printable YAML, or that a YAML 1.1 parser
 /// (GitLab's, cfn-lint's) takes for a line break (U+0085, U+2028, U+2029), escaped. Every
 /// string the renderer writes goes through here, so no value can end its scalar.
-pub fn scalar(s: &str) -> String {
+pub(crate) fn scalar(s: &str) -> String {
     if is_plain_safe(s) {
         s.to_owned()
     } else if !s.contains('\'') && s.chars().all(|c| escape(c).is_none()) {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::TypedValueParser;
 use rolehop_audit::{Estate, Severity, input, output};
 
 use crate::exit::{CliError, CliResult, Exit};
@@ -21,10 +22,16 @@ pub struct Args {
     pub credential_report: Option<PathBuf>,
     #[command(flatten)]
     pub labels: Labels,
+    /// How to print the findings and blast radius: a table to read, or a file for a tool (SARIF
+    /// for code scanning, GitLab Code Quality, Markdown for a merge request, JSON).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Exit with 10 when a finding is at or above this severity.
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    /// Exit with 10 when a finding is at or above this severity (a CI gate).
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        value_parser = clap::builder::PossibleValuesParser::new(SEVERITIES).try_map(parse_severity)
+    )]
     pub fail_on: Option<Severity>,
     /// The time key ages are measured at (RFC 3339), for reproducible reports.
     #[arg(long, hide = true, value_name = "TIME")]
@@ -88,9 +95,11 @@ pub enum Format {
     Markdown,
 }
 
-fn parse_severity(s: &str) -> Result<Severity, String> {
-    Severity::parse(s)
-        .ok_or_else(|| format!("unknown severity `{s}` (info, low, medium, high, critical)"))
+/// The severities, lowest first, as `--fail-on` takes them.
+const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+
+fn parse_severity(s: String) -> Result<Severity, String> {
+    Severity::parse(&s).ok_or_else(|| format!("unknown severity `{s}` ({})", SEVERITIES.join(", ")))
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -98,12 +107,12 @@ pub fn run(args: Args) -> CliResult {
     if let Some(p) = &args.scp {
         let text = read(p)?;
         input::add_scps(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     if let Some(p) = &args.credential_report {
         let text = read(p)?;
         input::add_credential_report(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     args.labels.apply(&mut estate)?;
     let now = match &args.now {
@@ -174,7 +183,7 @@ pub fn load_estate(source: &Source) -> CliResult<Estate> {
     for p in &source.authz_details {
         let text = read(p)?;
         input::gaad::add_export(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+            .map_err(CliError::from_error)?;
     }
     if estate.source.contains(',') {
         // Findings point at the export that listed their principal; the first export stands

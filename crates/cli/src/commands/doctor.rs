@@ -141,7 +141,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     let token = selection::read_token(sel, env)?;
     let oidc = selection::wants_oidc(
         sel.base,
-        topo.as_ref().map(|t| matches!(t.auth, Auth::Oidc { .. })),
+        topo.as_ref().map(|t| !matches!(t.auth, Auth::AccessKeys)),
         token.is_some(),
     );
     // doctor reports a missing region as a failed hop, so any region does to get there.
@@ -198,19 +198,20 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
             for h in &e.completed {
                 r.ok(hop_line(h));
             }
+            let who = match e.origin {
+                rolehop_aws::chain::Origin::Sts => "AWS",
+                rolehop_aws::chain::Origin::Gate { .. } => "gate",
+            };
             let said = match (&e.code, &e.aws_message) {
-                (Some(c), Some(m)) => format!(" (AWS: {c}: {m})"),
-                (Some(c), None) => format!(" (AWS: {c})"),
+                (Some(c), Some(m)) => format!(" ({who}: {c}: {m})"),
+                (Some(c), None) => format!(" ({who}: {c})"),
                 (None, Some(m)) => format!(" ({m})"),
                 (None, None) => String::new(),
             };
-            r.fail(
-                format!(
-                    "{} hop failed: could not assume `{}`{said}",
-                    e.hop, e.role_arn
-                ),
-                &e.hint,
-            );
+            // The error's own first line: which hop, and what could not be done.
+            let text = e.to_string();
+            let head = text.lines().next().unwrap_or_default();
+            r.fail(format!("{head}{said}"), &e.hint);
         }
     }
     Ok(r)
@@ -269,10 +270,15 @@ fn check_token(
     now: OffsetDateTime,
 ) -> bool {
     let Some(token) = token else {
+        // The topology knows the audience the OIDC provider and trust policy expect.
+        let audience = match selected.map(|(t, _)| &t.auth) {
+            Some(Auth::Oidc { audience, .. }) => audience.clone(),
+            _ => "<audience>".to_owned(),
+        };
         r.fail(
             format!("no ID token in `{}`", sel.id_token_var),
             format!(
-                "declare it in the job: `id_tokens: {{{}: {{aud: <audience>}}}}`",
+                "declare it in the job: `id_tokens: {{{}: {{aud: {audience}}}}}`",
                 sel.id_token_var
             ),
         );
@@ -293,7 +299,8 @@ fn check_token(
     if let Err(e) = id_token::check_not_expired(&claims, now) {
         r.fail(
             e.to_string(),
-            "rerun the job; assume credentials early in the job",
+            // The message already says to rerun the job; the fix says how to keep it valid.
+            "assume credentials early in the job, before long steps, or raise the job's `timeout:` (the token lives as long as it)",
         );
         ok = false;
     }
@@ -467,10 +474,15 @@ fn check_keys(
             }
             Ok(true)
         }
-        Err(m) => {
+        Err(failure) => {
+            // An endpoint that cannot be reached says nothing about the key: the same hint as
+            // rollout and assume give, and the key's fix only when STS refused it.
+            let fix = failure.hint().unwrap_or_else(|| {
+                "the key was deleted, deactivated or rotated: rerun `rolehop rotate`, or check the masked variables hold the current key".to_owned()
+            });
             r.fail(
-                format!("GetCallerIdentity with the job's keys failed: {m}"),
-                "the key was deleted, deactivated or rotated: rerun `rolehop rotate`, or check the masked variables hold the current key",
+                format!("GetCallerIdentity with the job's keys failed: {failure}"),
+                fix,
             );
             Ok(false)
         }

@@ -12,6 +12,7 @@ pub struct Args {
     pub source: Source,
     #[command(flatten)]
     pub labels: Labels,
+    /// The graph language: mermaid (GitLab and GitHub draw it in Markdown) or dot (Graphviz).
     #[arg(long, value_enum, default_value_t = Format::Mermaid)]
     pub format: Format,
 }

@@ -15,16 +15,14 @@ use rolehop_core::broker_key::{BROKER_KEY_VAR, BrokerKey};
 use rolehop_core::duration::parse_duration_secs;
 use rolehop_core::endpoint::cleartext_off_machine;
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
-use rolehop_core::rotation::{
-    self, Clock, RotateError, Rotator, Settings, StoreErrorKind, SystemClock, sim,
-};
+use rolehop_core::rotation::{self, Clock, RotateError, Rotator, Settings, SystemClock, sim};
 use rolehop_core::topology::{Auth, VariableTarget};
 use rolehop_core::{Secret, Topology};
 
 use rolehop_gitlab::{ClientOptions, GitlabClient, GitlabVariables, Target};
 use time::OffsetDateTime;
 
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit, HasExit};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -133,7 +131,7 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
     };
     let scope = env.gitlab.primary_environment().to_owned();
     let client = GitlabClient::new(&url, token, ClientOptions::default())
-        .map_err(|e| CliError::new(Exit::Input, e))?
+        .map_err(CliError::from_error)?
         .with_sleeper(Arc::new(std::thread::sleep));
     let mut vars = GitlabVariables::new(client, target, scope);
     let rotator = rotator_key(&args.rotator_key_var, envv)?;
@@ -143,7 +141,7 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
         iam_endpoint.as_deref(),
         rotator.as_ref().map(|k| (k.id.as_str(), &k.secret)),
     )
-    .map_err(|e| store_exit(e.kind, e.to_string()))?;
+    .map_err(|e| CliError::msg(e.exit(), e))?;
     refuse_broker_identity(&topo, &keys, &args.rotator_key_var, rotator.is_some())?;
 
     let settings = Settings {
@@ -171,7 +169,7 @@ fn run_with(args: Args, envv: &dyn Env) -> CliResult {
 
     if args.dry_run {
         let (mut sk, mut sv) = sim::snapshot(&mut keys, &mut vars, &settings)
-            .map_err(|e| store_exit(e.kind, e.to_string()))?;
+            .map_err(|e| CliError::msg(e.exit(), e))?;
         let clock = DryClock(OffsetDateTime::now_utc());
         let mut plan = Vec::new();
         let result = Rotator::new(&mut sk, &mut sv, &clock, &settings)
@@ -281,7 +279,7 @@ fn rotator_key(var: &str, env: &dyn Env) -> Result<Option<BrokerKey>, CliError> 
     match env.var(var) {
         Some(v) => BrokerKey::parse(var, &rolehop_core::secret::secret(v))
             .map(Some)
-            .map_err(|e| CliError::new(Exit::Input, e)),
+            .map_err(CliError::from_error),
         None if env.var("GITLAB_CI").is_some() => Err(CliError::msg(
             Exit::NoCredentials,
             format!(
@@ -302,7 +300,7 @@ fn refuse_broker_identity(
 ) -> Result<(), CliError> {
     let arn = keys
         .caller_arn()
-        .map_err(|e| store_exit(e.kind, e.message))?;
+        .map_err(|e| CliError::msg(e.exit(), e.message))?;
     if let Some(e) = topo
         .environments
         .iter()
@@ -325,16 +323,6 @@ fn refuse_broker_identity(
     Ok(())
 }
 
-fn store_exit(kind: StoreErrorKind, message: String) -> CliError {
-    let exit = match kind {
-        StoreErrorKind::Denied | StoreErrorKind::NotFound | StoreErrorKind::Invalid => Exit::Denied,
-        StoreErrorKind::Unavailable | StoreErrorKind::Other => Exit::Unavailable,
-        StoreErrorKind::Quota => Exit::Refused,
-        StoreErrorKind::NoCredentials => Exit::NoCredentials,
-    };
-    CliError::msg(exit, message)
-}
-
 /// `started`: this run changed something, so the recorded state is worth pointing at.
 fn rotate_exit(e: RotateError, started: bool) -> CliError {
     let resume = if started {
@@ -345,16 +333,11 @@ fn rotate_exit(e: RotateError, started: bool) -> CliError {
     } else {
         String::new()
     };
+    let exit = e.exit();
     match e {
-        RotateError::Store(s) => {
-            let kind = s.kind;
-            store_exit(kind, format!("{}{resume}", s.message))
-        }
-        RotateError::Refused(m) => CliError::msg(Exit::Refused, m),
-        e @ (RotateError::BadRecord { .. } | RotateError::Inconsistent(_)) => {
-            CliError::new(Exit::Refused, e)
-        }
-        e @ RotateError::NewKeyRejected { .. } => CliError::msg(Exit::Unavailable, e),
+        RotateError::Store(s) => CliError::msg(exit, format!("{}{resume}", s.message)),
+        RotateError::Refused(m) => CliError::msg(exit, m),
+        e => CliError::new(exit, e),
     }
 }
 

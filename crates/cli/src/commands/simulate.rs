@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use rolehop_policy::cases::{Case, parse_cases};
 
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit, HasExit};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> CliResult {
         let text = crate::config::read_text(path, "case file")?;
         let cases = parse_cases(&text).map_err(|e| {
             CliError::new(
-                Exit::Input,
+                e.exit(),
                 anyhow::Error::new(e).context(format!("case file `{shown}`")),
             )
         })?;

@@ -7,42 +7,70 @@ use crate::topology::{CallAs, Environment, PermissionModel, Topology};
 /// Everything `rollout` deploys, built from a topology and its rendered templates.
 #[derive(Debug, Clone)]
 pub struct RolloutInput {
+    /// The account the caller's credentials must be in: rollout refuses any other.
     pub broker_account: AccountId,
+    /// Where the broker stack and the StackSet instances go.
     pub region: Region,
+    /// The broker stack's name.
     pub broker_stack: String,
+    /// The rendered broker template.
     pub broker_template: String,
+    /// One StackSet per environment, in topology order.
     pub stack_sets: Vec<StackSetSpec>,
+    /// `[rollout] stack_set_prefix`: with the `rolehop:managed-by` tag, what marks a StackSet
+    /// as this topology's (and so removable once its environment is gone).
+    pub stack_set_prefix: String,
+    /// How StackSets are called (also for removing ones no environment declares).
+    pub permission: Permission,
 }
 
+/// One environment's StackSet: its deployment role in each of its target accounts.
 #[derive(Debug, Clone)]
 pub struct StackSetSpec {
+    /// The topology environment.
     pub environment: String,
+    /// `<prefix>-<environment>`.
     pub name: String,
+    /// The rendered target template.
     pub template: String,
+    /// The environment's target accounts.
     pub accounts: Vec<Account>,
+    /// Self- or service-managed.
     pub permission: Permission,
+    /// Service-managed: the OUs to deploy to.
     pub organizational_units: Vec<String>,
 }
 
+/// A row of the rollout: an account by name and id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Account {
+    /// The topology's name for it (the id itself for accounts AWS reports).
     pub name: String,
     /// Text, not [`AccountId`]: rows are also made for accounts AWS reports (instances no
     /// longer in the topology), which rolehop reports as AWS spells them.
     pub id: String,
 }
 
+/// How CloudFormation gets into the target accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {
+    /// StackSets with an administration role in the broker account and an execution role
+    /// in each target.
     SelfManaged {
+        /// The role CloudFormation uses in the broker account.
         administration_role_arn: RoleArn,
+        /// The role CloudFormation assumes in each target account.
         execution_role_name: String,
     },
     /// Organizations-managed, called as the broker account in the role `call_as` names.
-    ServiceManaged { call_as: CallAs },
+    ServiceManaged {
+        /// Delegated administrator or management account.
+        call_as: CallAs,
+    },
 }
 
 impl Permission {
+    /// Service-managed StackSets target OUs, not accounts: the plan reads them differently.
     pub fn is_service_managed(&self) -> bool {
         matches!(self, Permission::ServiceManaged { .. })
     }
@@ -93,12 +121,28 @@ impl RolloutInput {
                 organizational_units: env.organizational_units.clone(),
             })
             .collect();
+        let stack_set_prefix = topo.rollout.stack_set_prefix.clone();
         RolloutInput {
             broker_account: topo.broker.account_id.clone(),
             region: region.unwrap_or(&topo.broker.region).clone(),
             broker_stack: topo.broker.stack_name.clone(),
             broker_template,
             stack_sets,
+            stack_set_prefix,
+            permission,
+        }
+    }
+
+    /// A spec standing for a StackSet the topology no longer declares, so removing it is
+    /// called and waited for like any other.
+    pub fn orphan_spec(&self, name: &str, environment: &str) -> StackSetSpec {
+        StackSetSpec {
+            environment: environment.to_owned(),
+            name: name.to_owned(),
+            template: String::new(),
+            accounts: Vec::new(),
+            permission: self.permission.clone(),
+            organizational_units: Vec::new(),
         }
     }
 }

@@ -111,6 +111,7 @@ pub struct Rotator<'a, K: KeyStore, V: VariableStore, C: Clock> {
 }
 
 impl<'a, K: KeyStore, V: VariableStore, C: Clock> Rotator<'a, K, V, C> {
+    /// A machine over the two stores; nothing happens until it is stepped.
     pub fn new(keys: &'a mut K, vars: &'a mut V, clock: &'a C, settings: &'a Settings) -> Self {
         Self {
             keys,

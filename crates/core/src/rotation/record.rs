@@ -19,6 +19,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase as the record tag spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Creating => "creating",
@@ -34,13 +35,18 @@ impl Phase {
 /// 256 characters; this stays near 110.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// How far the interrupted or finished rotation got.
     pub phase: Phase,
+    /// The key being replaced, if any.
     pub old: Option<String>,
+    /// The key being introduced, once created.
     pub new: Option<String>,
+    /// When the phase was entered: the grace period of `Retiring` counts from here.
     pub since: OffsetDateTime,
 }
 
 impl Record {
+    /// The tag value (`v1 phase=... old=... new=... since=...`).
     pub fn encode(&self) -> String {
         let since = self
             .since
@@ -56,6 +62,7 @@ impl Record {
         )
     }
 
+    /// Reads a tag value; the error says why it is not a record (it never holds a secret).
     pub fn parse(value: &str) -> Result<Record, String> {
         let mut parts = value.split_whitespace();
         if parts.next() != Some("v1") {

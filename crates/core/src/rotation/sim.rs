@@ -16,10 +16,12 @@ use crate::secret::secret;
 /// One IAM user's keys and rotation tag.
 #[derive(Debug, Clone)]
 pub struct SimKeys {
+    /// The user's ARN, which `verify` answers with.
     pub arn: String,
     /// Each key with its secret; `None` when unknown (a real key seen by `--dry-run`), which
     /// `verify` then trusts.
     pub keys: Vec<(AccessKey, Option<Secret>)>,
+    /// The rotation record tag.
     pub record: Option<String>,
     /// Ids of created keys are this prefix plus a counter.
     pub id_prefix: String,
@@ -33,6 +35,7 @@ pub struct SimKeys {
 }
 
 impl SimKeys {
+    /// A user without keys or record.
     pub fn new(arn: impl Into<String>) -> Self {
         Self {
             arn: arn.into(),
@@ -46,6 +49,7 @@ impl SimKeys {
         }
     }
 
+    /// Adds a key (builder style); `secret_value` `None` for a key whose secret is unknown.
     pub fn with_key(mut self, id: &str, status: KeyStatus, secret_value: Option<&str>) -> Self {
         self.keys.push((
             AccessKey {
@@ -57,6 +61,7 @@ impl SimKeys {
         self
     }
 
+    /// The key's status; `None` when the user has no such key.
     pub fn status(&self, id: &str) -> Option<KeyStatus> {
         self.keys
             .iter()
@@ -64,6 +69,7 @@ impl SimKeys {
             .map(|(k, _)| k.status)
     }
 
+    /// The key's secret, if known.
     pub fn secret_of(&self, id: &str) -> Option<&Secret> {
         self.keys
             .iter()
@@ -187,6 +193,7 @@ impl KeyStore for SimKeys {
 /// One project's (or group's) variables in one environment scope.
 #[derive(Debug, Clone, Default)]
 pub struct SimVariables {
+    /// The variables by key.
     pub vars: BTreeMap<String, StoredVariable>,
     /// Old GitLab versions drop `description`.
     pub drop_descriptions: bool,
@@ -195,10 +202,12 @@ pub struct SimVariables {
 }
 
 impl SimVariables {
+    /// The variable's value in clear, for assertions.
     pub fn value(&self, key: &str) -> Option<&str> {
         self.vars.get(key).map(|v| v.value.expose_secret())
     }
 
+    /// Sets a variable as a person would by hand (masked, protected, no description).
     pub fn set(&mut self, key: &str, value: &str) {
         self.vars.insert(
             key.to_owned(),

@@ -7,9 +7,11 @@ use crate::span::{Location, caret, printable};
 /// One broken rule, located in the user's file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Where: file, line, column and the source line.
     pub location: Location,
     /// A short stable name of the rule (`account-id`, `role-name`, `shared-account`, ...).
     pub rule: &'static str,
+    /// What is wrong, lowercase, user input in backticks.
     pub message: String,
 }
 
@@ -29,6 +31,7 @@ impl fmt::Display for Diagnostic {
 /// Everything wrong with a topology file (all rules are checked, not just the first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopologyError {
+    /// One per broken rule, in file order.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -49,3 +52,10 @@ impl fmt::Display for TopologyError {
 }
 
 impl std::error::Error for TopologyError {}
+
+impl crate::exit::HasExit for TopologyError {
+    /// Every rule a topology breaks is a problem in the user's file.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Input
+    }
+}

@@ -33,12 +33,17 @@ pub use gate::{
 pub struct Topology {
     /// Where it was read from, for messages.
     pub origin: String,
+    /// The broker account: where every job enters AWS, holding nothing but IAM.
     pub broker: Broker,
+    /// How jobs prove who they are to the broker: access keys or GitLab ID tokens.
     pub auth: Auth,
+    /// Where `rotate` writes broker keys (access-keys mode); `None` when keys are managed by hand.
     pub gitlab: Option<GitlabSettings>,
+    /// How `rollout` deploys the target accounts' roles (`[rollout]`).
     pub rollout: Rollout,
     /// How the rendered pipeline gets rolehop into its jobs (`[pipeline]`).
     pub pipeline: Pipeline,
+    /// Every environment, in file order: each its own service role, accounts and GitLab access.
     pub environments: Vec<Environment>,
 }
 
@@ -58,29 +63,43 @@ pub enum Pipeline {
 pub struct ComponentSettings {
     /// `<host>/<project path>/deploy@<version>`; GitLab's `$CI_SERVER_FQDN`-style variables allowed.
     pub component: String,
+    /// The image every deploy job runs in (the component's `image` input).
     pub image: String,
+    /// The release the component installs.
     pub rolehop_version: String,
     /// Lower-case hex, 64 characters.
     pub rolehop_sha256: String,
+    /// Where the component downloads the release from (https, or loopback for tests).
     pub package_registry: String,
+    /// The command the deploy job runs with credentials in its environment.
     pub deploy_script: String,
 }
 
+/// The broker account's identity and where its IAM stack lives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Broker {
+    /// The broker account; no target account may be it.
     pub account_id: AccountId,
+    /// The region of the broker stack, StackSets and the default STS endpoint.
     pub region: Region,
+    /// The partition every rendered ARN uses.
     pub partition: Partition,
     /// The CloudFormation stack holding the broker's IAM.
     pub stack_name: String,
 }
 
+/// How jobs authenticate to the broker account (`[auth]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     /// One IAM user per environment, its keys in masked, protected GitLab variables.
     AccessKeys,
     /// GitLab ID tokens exchanged with AssumeRoleWithWebIdentity.
-    Oidc { issuer: String, audience: String },
+    Oidc {
+        /// The GitLab URL, exactly as its ID tokens' `iss` claim.
+        issuer: String,
+        /// The `aud` the deploy jobs request (`id_tokens:`) and the trust policy requires.
+        audience: String,
+    },
     /// GitLab ID tokens posted to rolehop's claim gate, which verifies them, checks each
     /// environment's [`GateRules`] on the signed claims and assumes the service role with
     /// session tags and SourceIdentity taken from those claims (see docs/gate.md).
@@ -107,33 +126,50 @@ impl Auth {
 /// Where rotation writes broker keys, and which variables jobs read them from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitlabSettings {
+    /// The GitLab instance; the rotation token is sent nowhere else.
     pub url: Option<String>,
+    /// The project or group whose variables hold the keys.
     pub target: VariableTarget,
+    /// The variable holding the access key id, as the jobs' SDK reads it.
     pub access_key_var: String,
+    /// The variable holding the secret access key.
     pub secret_key_var: String,
 }
 
+/// Whose CI/CD variables hold the broker keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VariableTarget {
+    /// A project (id or full path): only its pipelines see the keys.
     Project(String),
+    /// A group: every project below it sees the keys, so scope the variables by environment.
     Group(String),
 }
 
+/// `[rollout]`: how target roles reach the accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollout {
+    /// StackSets are named `<prefix>-<environment>`.
     pub stack_set_prefix: String,
+    /// Who administers the StackSets.
     pub permission_model: PermissionModel,
 }
 
+/// CloudFormation StackSets' permission model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PermissionModel {
     /// StackSets with the standard administration and execution roles.
     SelfManaged {
+        /// The administration role in the broker account; default `AWSCloudFormationStackSetAdministrationRole` there.
         administration_role_arn: Option<RoleArn>,
+        /// The role CloudFormation assumes in each target account.
         execution_role_name: String,
     },
     /// AWS Organizations-managed StackSets targeting organizational units.
-    ServiceManaged { call_as: CallAs },
+    /// The organization's side of the call: whose StackSets these are.
+    ServiceManaged {
+        /// Whose StackSets: the delegated administrator's or the management account's.
+        call_as: CallAs,
+    },
 }
 
 /// Whose StackSets these are, for service-managed StackSets (CloudFormation's `CallAs`).
@@ -146,7 +182,9 @@ pub enum CallAs {
     Management,
 }
 
+/// GitLab's deployment tier of an environment, written into the rendered deploy job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)] // GitLab's five tiers, named as GitLab names them.
 pub enum Tier {
     Production,
     Staging,
@@ -168,13 +206,17 @@ impl Tier {
     }
 }
 
+/// The kind of Git ref a job runs on: trust policies tell `ref_type:branch` from `ref_type:tag`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RefType {
+    /// `CI_COMMIT_BRANCH` is set.
     Branch,
+    /// `CI_COMMIT_TAG` is set.
     Tag,
 }
 
 impl RefType {
+    /// The `ref_type` value of GitLab's ID token `sub`.
     pub fn as_str(self) -> &'static str {
         match self {
             RefType::Branch => "branch",
@@ -183,22 +225,32 @@ impl RefType {
     }
 }
 
+/// One `[environments.<name>]`: a service role, its target accounts and who may use them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Environment {
+    /// The environment's name, as `--env` and StackSet names use it.
     pub name: String,
     /// The line of the environment's `[environments.<name>]` header (1-based).
     pub line: usize,
+    /// Refuse unprotected refs before any AWS request (and require protected-ref globs).
     pub protected: bool,
+    /// The GitLab deployment tier of its deploy jobs.
     pub tier: Tier,
+    /// The service role's name in the broker account.
     pub service_role: String,
+    /// The deployment role's name in every target account.
     pub deployment_role: String,
     /// The broker IAM user (access-keys mode).
     pub broker_user: String,
     /// The longest deployment session this environment hands out (900..=3600 s).
     pub max_session_secs: u64,
+    /// An ExternalId the deployment role's trust requires, when set.
     pub external_id: Option<String>,
+    /// Which GitLab projects, refs and environments may use it.
     pub gitlab: GitlabAccess,
+    /// The target accounts, in file order.
     pub accounts: Vec<TargetAccount>,
+    /// What the deployment role may do.
     pub permissions: Permissions,
     /// Service-managed StackSets: the OUs to deploy the target template to.
     pub organizational_units: Vec<String>,
@@ -227,7 +279,10 @@ pub struct GitlabAccess {
     /// The project globs accepted although whoever can create a matching project reaches
     /// the environment.
     pub accept_project_globs: Vec<String>,
-    /// GitLab environment names; the first is the one the rendered deploy job uses.
+    /// GitLab environment names; the first is the one the rendered deploy job uses and the
+    /// `environment_scope` rotate writes the broker key under; all of them (later ones may be
+    /// globs) are what the job check of assume/exec/doctor accepts as `CI_ENVIRONMENT_NAME`.
+    /// No IAM policy carries them.
     pub environments: Vec<String>,
 }
 
@@ -264,20 +319,26 @@ impl GitlabAccess {
     }
 }
 
+/// A target account: a name jobs pick with `--account` and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetAccount {
+    /// The name jobs and GitLab job names use.
     pub name: String,
+    /// The account.
     pub id: AccountId,
     /// The line of `name = "id"` in the topology file (1-based): where reports point.
     pub line: usize,
 }
 
+/// The deployment role's permissions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permissions {
     /// AWS managed policies, or customer managed ones of the target account itself:
     /// `arn:aws:iam::${AWS::AccountId}:policy/<name>` names the policy `<name>` of each account.
     pub managed_policies: Vec<String>,
+    /// Inline policies, parsed when the topology was read.
     pub inline_policies: Vec<InlinePolicy>,
+    /// A permissions boundary capping everything the role's policies grant.
     pub boundary: Option<String>,
 }
 
@@ -299,16 +360,19 @@ impl Permissions {
     }
 }
 
+/// An inline policy file of the deployment role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InlinePolicy {
     /// Policy name (the file stem).
     pub name: String,
     /// The path as written in the topology.
     pub path: String,
+    /// The document, already accepted by rolehop's policy parser.
     pub document: serde_json::Value,
 }
 
 impl Topology {
+    /// The environment called `name`.
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.iter().find(|e| e.name == name)
     }
@@ -325,6 +389,7 @@ impl Topology {
         })
     }
 
+    /// The service role of `env` in the broker account.
     pub fn service_role_arn(&self, env: &Environment) -> RoleArn {
         RoleArn::from_checked_parts(
             self.broker.partition,
@@ -333,10 +398,12 @@ impl Topology {
         )
     }
 
+    /// The deployment role of `env` in `account`.
     pub fn deployment_role_arn(&self, env: &Environment, account: &TargetAccount) -> RoleArn {
         RoleArn::from_checked_parts(self.broker.partition, &account.id, &env.deployment_role)
     }
 
+    /// The broker IAM user of `env` (access-keys mode).
     pub fn broker_user_arn(&self, env: &Environment) -> String {
         format!(
             "arn:{}:iam::{}:user/{}",
@@ -363,6 +430,8 @@ impl Topology {
         matches!(self.auth, Auth::OidcGate { .. }).then(|| gate_role_name(&env.name))
     }
 
+    /// The ARN of [`Topology::gate_role_name`] in the broker account: the only principal the
+    /// environment's service role trusts in gate mode.
     pub fn gate_role_arn(&self, env: &Environment) -> Option<String> {
         self.gate_role_name(env).map(|n| {
             format!(
@@ -380,6 +449,7 @@ pub fn gate_role_name(environment: &str) -> String {
 }
 
 impl Environment {
+    /// The target account called `name`.
     pub fn account(&self, name: &str) -> Option<&TargetAccount> {
         self.accounts.iter().find(|a| a.name == name)
     }

@@ -242,33 +242,31 @@ fn remove_value(t: &mut DeTable<'_>, span: &Range<usize>) -> bool {
         return true;
     }
     for (_, v) in t.iter_mut() {
-        match v.get_mut() {
-            DeValue::Table(inner) => {
-                if remove_value(inner, span) {
-                    return true;
-                }
-            }
-            DeValue::Array(items) => {
-                if items.iter().any(|i| i.span() == *span) {
-                    let mut kept = DeArray::new();
-                    for i in items.iter().filter(|i| i.span() != *span) {
-                        kept.push(i.clone());
-                    }
-                    *items = kept;
-                    return true;
-                }
-                for item in items.iter_mut() {
-                    if let DeValue::Table(inner) = item.get_mut()
-                        && remove_value(inner, span)
-                    {
-                        return true;
-                    }
-                }
-            }
-            _ => {}
+        let found = match v.get_mut() {
+            DeValue::Table(inner) => remove_value(inner, span),
+            DeValue::Array(items) => remove_from_array(items, span),
+            _ => false,
+        };
+        if found {
+            return true;
         }
     }
     false
+}
+
+fn remove_from_array(items: &mut DeArray<'_>, span: &Range<usize>) -> bool {
+    if items.iter().any(|i| i.span() == *span) {
+        let mut kept = DeArray::new();
+        for i in items.iter().filter(|i| i.span() != *span) {
+            kept.push(i.clone());
+        }
+        *items = kept;
+        return true;
+    }
+    items.iter_mut().any(|item| match item.get_mut() {
+        DeValue::Table(inner) => remove_value(inner, span),
+        _ => false,
+    })
 }
 
 /// Sections of the topology whose absence deserves the header to add, not just a key name.
