@@ -37,9 +37,9 @@ pub struct RefreshArgs {
     /// Serve renewing credentials to CMD on loopback (AWS_CONTAINER_CREDENTIALS_FULL_URI).
     #[arg(long, value_enum, default_value_t = RefreshMode::Auto)]
     pub refresh: RefreshMode,
-    /// Renew each session this long before it expires (`20m`, `90s`).
-    #[arg(long, value_name = "DURATION", default_value = "20m")]
-    pub refresh_before: String,
+    /// Renew each session this long before it expires (`20m`, `90s`) [default: 20m].
+    #[arg(long, value_name = "DURATION")]
+    pub refresh_before: Option<String>,
     /// Also serve an AWS profile for this target account of the environment (repeatable;
     /// `AWS_PROFILE=NAME` selects it; each renews on its own). Needs --config.
     #[arg(long = "profile", value_name = "ACCOUNT", requires = "config")]
@@ -77,9 +77,12 @@ pub fn plan(
     if args.refresh == RefreshMode::Auto && args.profiles.is_empty() && !outlives {
         return Ok(None);
     }
-    let window_secs = rolehop_core::duration::parse_duration_secs(&args.refresh_before)
-        .map_err(|m| CliError::msg(Exit::Usage, format!("--refresh-before: {m}")))?;
-    let explicit_window = args.refresh_before != "20m";
+    let window_secs = match &args.refresh_before {
+        Some(w) => rolehop_core::duration::parse_duration_secs(w)
+            .map_err(|m| CliError::msg(Exit::Usage, format!("--refresh-before: {m}")))?,
+        None => refresh::DEFAULT_WINDOW_SECS,
+    };
+    let explicit_window = args.refresh_before.is_some();
     if sel.config.is_none() && !args.profiles.is_empty() {
         return Err(CliError::msg(Exit::Usage, "--profile needs --config"));
     }
