@@ -224,7 +224,7 @@ impl World {
         let e = self.env(env);
         Who {
             arn: session_of(
-                &self.topo.service_role_arn(e).to_string(),
+                &self.topo.service_role_arn(e),
                 "gl-42-1001-5005",
             ),
             identity: vec![iam::service_role_policy(&self.topo, e)],
@@ -238,7 +238,7 @@ impl World {
         let a = self.account(env, account);
         Who {
             arn: session_of(
-                &self.topo.deployment_role_arn(e, a).to_string(),
+                &self.topo.deployment_role_arn(e, a),
                 "gl-42-1001-5005",
             ),
             identity: vec![allow_everything()],
