@@ -223,10 +223,7 @@ impl World {
     pub fn service_session(&self, env: &str) -> Who {
         let e = self.env(env);
         Who {
-            arn: session_of(
-                &self.topo.service_role_arn(e),
-                "gl-42-1001-5005",
-            ),
+            arn: session_of(&self.topo.service_role_arn(e), "gl-42-1001-5005"),
             identity: vec![iam::service_role_policy(&self.topo, e)],
         }
     }
@@ -237,10 +234,7 @@ impl World {
         let e = self.env(env);
         let a = self.account(env, account);
         Who {
-            arn: session_of(
-                &self.topo.deployment_role_arn(e, a),
-                "gl-42-1001-5005",
-            ),
+            arn: session_of(&self.topo.deployment_role_arn(e, a), "gl-42-1001-5005"),
             identity: vec![allow_everything()],
         }
     }
