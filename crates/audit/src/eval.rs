@@ -246,6 +246,21 @@ pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdi
     decide(request, &id.policies, None, id.boundary, &id.scps, None)
 }
 
+/// Like [`identity_allows`], with context keys the request carries (`iam:PassedToService`).
+pub fn identity_allows_in(
+    id: &Identity<'_>,
+    action: &str,
+    resource: &str,
+    context: &[(&str, &str)],
+) -> Verdict {
+    let mut ctx = rolehop_policy::Context::new();
+    for &(k, v) in context {
+        ctx = ctx.with(k, v);
+    }
+    let request = Request::new(Requester::arn(id.arn.clone()), action, resource).with_context(ctx);
+    decide(request, &id.policies, None, id.boundary, &id.scps, None)
+}
+
 /// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
 /// passes `role_arn`'s trust policy for `action`.
 pub fn trust_allows(trust: &Doc, who: Who<'_>, action: &str, role_arn: &str) -> Verdict {

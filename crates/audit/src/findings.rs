@@ -64,10 +64,12 @@ pub struct Finding {
     pub title: String,
     /// What exactly was found, naming principals and policies.
     pub detail: String,
+    /// What to do about it (the rule's fix, [`crate::fixes::fix`]).
+    pub fix: String,
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
-pub const RULES: [(&str, &str); 20] = [
+pub const RULES: [(&str, &str); 22] = [
     (
         "RH001",
         "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
@@ -118,6 +120,14 @@ pub const RULES: [(&str, &str); 20] = [
         "RH017",
         "OIDC subject of a production role pairs a ref with a ref type it was not declared for",
     ),
+    (
+        "RH030",
+        "a node reached from several environments (non-prod -> prod is critical)",
+    ),
+    (
+        "RH031",
+        "policy names an action that does not exist (grants or denies nothing)",
+    ),
     ("RH090", "policy could not be evaluated"),
     ("RH091", "managed policy unknown: not evaluated"),
     (
@@ -146,6 +156,8 @@ pub struct Ctx<'a, 'e> {
     pub admin: &'a [Option<String>],
     /// The audit's notion of now (unix seconds), injected so key ages are testable.
     pub now: i64,
+    /// Parts and environments as inferred (declared ones for a topology).
+    pub inferred: &'a crate::infer::Inference,
 }
 
 /// Runs every rule, appending findings.
@@ -157,6 +169,8 @@ pub fn all(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     chaining(cx, out);
     admin(cx, out);
     keys(cx, out);
+    crate::infer::shared_findings(cx.inferred, cx.graph, out);
+    crate::actions::findings(cx.prep, out);
 }
 
 fn f(
@@ -172,6 +186,7 @@ fn f(
         resource: resource.to_owned(),
         title: title.into(),
         detail: detail.into(),
+        fix: crate::fixes::fix(id).to_owned(),
     }
 }
 
@@ -199,19 +214,41 @@ fn problems(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
 fn broker_scope(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     let prep = cx.prep;
     for (i, p) in prep.estate.principals.iter().enumerate() {
-        if !matches!(p.part, Part::BrokerUser | Part::ServiceRole) {
+        if !matches!(cx.inferred.part(i), Part::BrokerUser | Part::ServiceRole) {
             continue;
         }
         let mut extra = BTreeSet::new();
         for &d in &prep.policies[i] {
             for (not, pats) in prep.docs[d].allowed_action_patterns() {
                 if not {
-                    extra.insert(format!("NotAction {}", pats.join(",")));
+                    extra.insert(format!("`NotAction {}`", pats.join(",")));
                     continue;
                 }
                 for a in pats {
-                    if !BROKER_ACTIONS.contains(&a.to_ascii_lowercase().as_str()) {
-                        extra.insert(a);
+                    if BROKER_ACTIONS.contains(&a.to_ascii_lowercase().as_str()) {
+                        continue;
+                    }
+                    // A wildcard is judged by the actions it stands for (IAM action data):
+                    // `sts:AssumeRol?` is only AssumeRole, `sts:*` also GetFederationToken.
+                    let beyond: Vec<String> = crate::data::expand(&a)
+                        .into_iter()
+                        .filter(|x| !BROKER_ACTIONS.contains(&x.to_ascii_lowercase().as_str()))
+                        .collect();
+                    let wild = a.contains(['*', '?']);
+                    match beyond.as_slice() {
+                        [] if wild && a.contains(':') && !crate::data::expand(&a).is_empty() => {}
+                        [] => {
+                            extra.insert(format!("`{a}`"));
+                        }
+                        some if wild => {
+                            let shown: Vec<&str> =
+                                some.iter().take(4).map(String::as_str).collect();
+                            let more = if some.len() > 4 { ", ..." } else { "" };
+                            extra.insert(format!("`{a}` (so `{}`{more})", shown.join("`, `")));
+                        }
+                        _ => {
+                            extra.insert(format!("`{a}`"));
+                        }
                     }
                 }
             }
@@ -224,7 +261,7 @@ fn broker_scope(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         } else {
             Severity::High
         };
-        let what = match p.part {
+        let what = match cx.inferred.part(i) {
             Part::BrokerUser => "broker user",
             _ => "service role",
         };
@@ -235,7 +272,7 @@ fn broker_scope(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
             format!("{what} `{}` holds more than AssumeRole/TagSession/SetSourceIdentity", p.name),
             format!(
                 "its policies also allow {}; a broker principal's leaked credentials should reach nothing but the next hop",
-                extra.into_iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                extra.into_iter().collect::<Vec<_>>().join(", ")
             ),
         ));
     }
@@ -386,7 +423,8 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         let Some(trust) = cx.prep.trust_doc(i) else {
             continue;
         };
-        let deploy = p.part == Part::DeploymentRole;
+        let deploy = cx.inferred.part(i) == Part::DeploymentRole;
+        let env_name = |i: usize| cx.inferred.env(i).map(|e| &e.name);
         let mut requires_source_identity = true;
         let mut any_assume = false;
         for st in trust.statements() {
@@ -414,10 +452,8 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                 }
                 let anyone = not_principal || value == "*";
                 if deploy && kind != PrincipalType::Federated {
-                    let own_service = cx.prep.by_arn.get(value).is_some_and(|&i| {
-                        let s = &estate.principals[i];
-                        s.part == Part::ServiceRole
-                            && s.env.as_ref().map(|e| &e.name) == p.env.as_ref().map(|e| &e.name)
+                    let own_service = cx.prep.by_arn.get(value).is_some_and(|&s| {
+                        cx.inferred.part(s) == Part::ServiceRole && env_name(s) == env_name(i)
                     });
                     if !own_service {
                         let (sev, what) = if anyone {
@@ -470,7 +506,8 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                     }
                 }
                 if kind == PrincipalType::Federated && value.contains(":oidc-provider/") {
-                    oidc_rules(p, st, value, out);
+                    let prod = cx.inferred.env(i).is_some_and(|e| e.prod);
+                    oidc_rules(p, prod, st, value, out);
                 }
             }
         }
@@ -488,6 +525,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
 
 fn oidc_rules(
     role: &crate::model::Principal,
+    prod: bool,
     st: &Statement,
     provider: &str,
     out: &mut Vec<Finding>,
@@ -531,7 +569,6 @@ fn oidc_rules(
             }
         }
     }
-    let prod = role.env.as_ref().is_some_and(|e| e.prod);
     for sub in oidc_subjects(st, host) {
         let project = sub
             .strip_prefix("project_path:")
@@ -742,17 +779,17 @@ fn ref_type_rules(role: &crate::model::Principal, subs: &[String], out: &mut Vec
 
 fn chaining(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     let g = cx.graph;
-    for p in &cx.prep.estate.principals {
+    for (i, p) in cx.prep.estate.principals.iter().enumerate() {
         if p.kind != Kind::Role {
             continue;
         }
         let Some(&n) = g.index.get(p.arn.as_str()) else {
             continue;
         };
-        let chained = g.inbound[n]
-            .iter()
-            .any(|&e| g.nodes[g.edges[e].from].kind == NodeKind::Role)
-            || p.part == Part::DeploymentRole;
+        // Only AssumeRole from a role session is chaining; a role passed to a service is not.
+        let chained = g.inbound[n].iter().any(|&e| {
+            g.nodes[g.edges[e].from].kind == NodeKind::Role && g.edges[e].action == "sts:AssumeRole"
+        }) || cx.inferred.part(i) == Part::DeploymentRole;
         if !chained {
             continue;
         }
@@ -783,7 +820,7 @@ fn chaining(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
 fn admin(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     for (i, p) in cx.prep.estate.principals.iter().enumerate() {
         let Some(why) = &cx.admin[i] else { continue };
-        if p.part == Part::DeploymentRole && p.boundary.is_none() {
+        if cx.inferred.part(i) == Part::DeploymentRole && p.boundary.is_none() {
             out.push(f(
                 "RH009",
                 Severity::High,
@@ -796,7 +833,7 @@ fn admin(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                     "it {why}; a boundary keeps a compromised pipeline from taking over the account"
                 ),
             ));
-        } else if p.kind == Kind::User && p.part != Part::BrokerUser {
+        } else if p.kind == Kind::User && cx.inferred.part(i) != Part::BrokerUser {
             out.push(f(
                 "RH014",
                 Severity::Medium,

@@ -90,6 +90,9 @@ pub struct Prepared<'e> {
     pub estate: &'e Estate,
     /// Every parsed document, once.
     pub docs: Vec<Doc>,
+    /// Per doc: who declares it (a principal, group or policy ARN) and what it is there
+    /// (`inline policy `x``, `managed policy`, `trust policy`), for findings about documents.
+    pub doc_origin: Vec<(String, String)>,
     /// Per principal: its identity policy doc ids (inline, managed, groups').
     pub policies: Vec<Vec<usize>>,
     /// Per principal: its permissions boundary's doc id.
@@ -114,6 +117,7 @@ impl<'e> Prepared<'e> {
         let mut a = Arena {
             estate,
             docs: Vec::new(),
+            doc_origin: Vec::new(),
             problems: Vec::new(),
             managed: HashMap::new(),
         };
@@ -169,7 +173,10 @@ impl<'e> Prepared<'e> {
             );
         }
         let Arena {
-            docs, mut problems, ..
+            docs,
+            doc_origin,
+            mut problems,
+            ..
         } = a;
         problems.sort_by(|a, b| (&a.resource, &a.message).cmp(&(&b.resource, &b.message)));
         problems.dedup_by(|a, b| a.resource == b.resource && a.message == b.message);
@@ -196,6 +203,7 @@ impl<'e> Prepared<'e> {
             by_role_name,
             estate,
             docs,
+            doc_origin,
             policies,
             boundary,
             trust,
@@ -232,6 +240,7 @@ impl<'e> Prepared<'e> {
 struct Arena<'e> {
     estate: &'e Estate,
     docs: Vec<Doc>,
+    doc_origin: Vec<(String, String)>,
     problems: Vec<Problem>,
     managed: HashMap<String, Option<usize>>,
 }
@@ -241,6 +250,7 @@ impl Arena<'_> {
         match Doc::parse(v) {
             Ok(d) => {
                 self.docs.push(d);
+                self.doc_origin.push((owner.to_owned(), what.to_owned()));
                 Some(self.docs.len() - 1)
             }
             Err(m) => {
@@ -304,7 +314,13 @@ impl Graph {
         i
     }
 
-    fn edge(&mut self, from: usize, to: usize, action: &'static str, conditions: Vec<String>) {
+    pub(crate) fn edge(
+        &mut self,
+        from: usize,
+        to: usize,
+        action: &'static str,
+        conditions: Vec<String>,
+    ) {
         // One edge per (from, to): the first action wins, conditions of alternatives merge.
         if let Some(&e) = self.pairs.get(&(from, to)) {
             let c = &mut self.edges[e].conditions;

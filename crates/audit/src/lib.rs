@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! input::{topology, gaad, scps, credential report} -> model::Estate
-//!   -> graph::Prepared (parsed documents) -> admin / graph::build -> findings -> report
+//!   -> graph::Prepared (parsed documents) -> admin / graph::build + passrole edges
+//!   -> infer (parts, environments) -> findings -> report
 //! ```
 //!
 //! Findings are data, never errors; only input that is not what it claims is an
@@ -13,14 +14,20 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod actions;
 pub mod admin;
+pub mod data;
 pub mod eval;
 pub mod findings;
+pub mod fixes;
 pub mod graph;
+pub mod infer;
 pub mod input;
+pub mod jobs;
 pub mod managed;
 pub mod model;
 pub mod output;
+pub mod passrole;
 
 use std::collections::BTreeMap;
 
@@ -80,6 +87,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// One per credential holder.
     pub blast_radius: Vec<BlastRadius>,
+    /// What a token of each project and ref the OIDC trusts name reaches (one token can match
+    /// the patterns of several environments).
+    pub job_blast_radius: Vec<jobs::JobReach>,
     /// The access graph (`rolehop graph` draws it).
     pub graph: Graph,
     /// Where the estate came from (for report locations).
@@ -117,7 +127,9 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         })
         .collect();
     let is_admin: Vec<bool> = admin.iter().map(Option::is_some).collect();
-    let g = graph::build(&prep, &is_admin);
+    let mut g = graph::build(&prep, &is_admin);
+    passrole::add_edges(&prep, &mut g);
+    let inferred = infer::infer(&prep, &mut g);
 
     let mut findings = Vec::new();
     findings::all(
@@ -126,9 +138,11 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
             graph: &g,
             admin: &admin,
             now,
+            inferred: &inferred,
         },
         &mut findings,
     );
+    infer::explain(&inferred, &g, &mut findings);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -163,17 +177,30 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
     }
     blast_radius.sort_by(|a, b| a.principal.cmp(&b.principal));
 
-    // Only the findings' resources are ever looked up.
+    // Only the findings' resources are ever looked up. A resource that is no principal (an
+    // OIDC subject pattern) points where the role trusting it is declared, not at line 1.
+    let origin_of_principal = |arn: &str| {
+        let &i = prep.by_arn.get(arn)?;
+        estate.principals[i].origin.clone()
+    };
     let origins = findings
         .iter()
         .filter_map(|f| {
-            let &i = prep.by_arn.get(f.resource.as_str())?;
-            Some((f.resource.clone(), estate.principals[i].origin.clone()?))
+            let origin = origin_of_principal(&f.resource).or_else(|| {
+                let &n = g.index.get(&f.resource)?;
+                g.out[n]
+                    .iter()
+                    .filter_map(|&e| origin_of_principal(&g.nodes[g.edges[e].to].id))
+                    .min_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)))
+            })?;
+            Some((f.resource.clone(), origin))
         })
         .collect();
+    let job_blast_radius = jobs::job_reach(&g);
     Report {
         findings,
         blast_radius,
+        job_blast_radius,
         graph: g,
         source: estate.source.clone(),
         origins,

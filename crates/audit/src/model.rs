@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-/// What part a principal plays in the broker pattern (from the topology, or guessed).
+/// What part a principal plays in the broker pattern: declared by a topology, or inferred
+/// from an export's structure ([`crate::infer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Part {
     /// An IAM user in the broker account whose keys GitLab jobs hold.
@@ -88,6 +89,8 @@ pub struct Principal {
     /// The GitLab access the topology declares for a service role's environment (`--config`
     /// only): what its trust's globs were acknowledged as. Exports have none.
     pub declared: Option<rolehop_core::topology::GitlabAccess>,
+    /// Part and environment were declared (a topology), not guessed: inference keeps them.
+    pub exact: bool,
 }
 
 impl Principal {
@@ -113,6 +116,7 @@ impl Principal {
             part: Part::Other,
             origin: None,
             declared: None,
+            exact: false,
         }
     }
 }
@@ -195,6 +199,8 @@ pub struct Estate {
     pub problems: Vec<Problem>,
     /// Where the estate came from, for SARIF/Code Quality locations.
     pub source: String,
+    /// Environment labels the user handed in (`--env-map`, an Organizations export).
+    pub labels: crate::infer::EnvLabels,
 }
 
 /// Where a resource was declared: a topology line, or the export file that listed it.
@@ -235,15 +241,8 @@ pub fn arn_partition(arn: &str) -> &str {
 /// `nonprod` is not read as `prod`. For rolehop's own names (`rolehop-<env>-service`,
 /// `rolehop-<env>-deploy`, user `rolehop-<env>`) the `<env>` part is used as is.
 pub fn guess_env(name: &str, tags: &BTreeMap<String, String>) -> Option<Env> {
-    for (k, v) in tags {
-        let k = k.to_ascii_lowercase();
-        if matches!(
-            k.as_str(),
-            "environment" | "env" | "rolehop:environment" | "stage" | "tier"
-        ) && !v.is_empty()
-        {
-            return Some(env_from_word(v));
-        }
+    if let Some((_, v)) = env_tag(tags) {
+        return Some(env_from_word(v));
     }
     if let Some(rest) = name.strip_prefix("rolehop-") {
         let env = rest
@@ -280,34 +279,26 @@ pub fn guess_env(name: &str, tags: &BTreeMap<String, String>) -> Option<Env> {
     None
 }
 
-fn env_from_word(w: &str) -> Env {
+/// The tag that names an environment (`environment`, `env`, `rolehop:environment`, `stage`,
+/// `tier`, any case), as `(key, value)`.
+pub fn env_tag(tags: &BTreeMap<String, String>) -> Option<(&str, &str)> {
+    tags.iter()
+        .find(|(k, v)| {
+            matches!(
+                k.to_ascii_lowercase().as_str(),
+                "environment" | "env" | "rolehop:environment" | "stage" | "tier"
+            ) && !v.is_empty()
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// An environment named by a word: `prod`, `production`, `prd` and `live` are production
+/// (and all read as `prod`); anything else is its own non-production environment.
+pub fn env_from_word(w: &str) -> Env {
     let l = w.to_ascii_lowercase();
     let prod = matches!(l.as_str(), "prod" | "production" | "prd" | "live");
     let name = if prod { "prod".to_owned() } else { l };
     Env { name, prod }
-}
-
-/// Guesses the broker-pattern part from tags (`rolehop:part` = broker-user, service-role,
-/// deployment-role) or rolehop's default names.
-pub fn guess_part(kind: Kind, name: &str, tags: &BTreeMap<String, String>) -> Part {
-    if let Some(v) = tags.get("rolehop:part") {
-        match v.as_str() {
-            "broker-user" => return Part::BrokerUser,
-            "service-role" => return Part::ServiceRole,
-            "deployment-role" => return Part::DeploymentRole,
-            _ => {}
-        }
-    }
-    match kind {
-        Kind::User if name.starts_with("rolehop-") => Part::BrokerUser,
-        Kind::Role if name.ends_with("-service") && name.starts_with("rolehop-") => {
-            Part::ServiceRole
-        }
-        Kind::Role if name.ends_with("-deploy") || name.ends_with("-deployment") => {
-            Part::DeploymentRole
-        }
-        _ => Part::Other,
-    }
 }
 
 #[cfg(test)]

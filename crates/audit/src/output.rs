@@ -17,6 +17,11 @@ pub fn json(r: &Report) -> Value {
     json!({
         "findings": r.findings,
         "blast_radius": r.blast_radius,
+        "job_blast_radius": r.job_blast_radius.iter().map(|j| {
+            let mut v = json!(j);
+            v["summary"] = json!(j.sentence());
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -61,11 +66,18 @@ pub fn sarif(r: &Report) -> Value {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|(id, title)| {
+            // The help travels inline: a reader of the SARIF file (a code-scanning page, an
+            // IDE) has the fix without a link to follow.
+            let fix = crate::fixes::fix(id);
             json!({
                 "id": id,
                 "name": id,
                 "shortDescription": {"text": title},
-                "helpUri": format!("https://example.invalid/rolehop/docs/audit#{}", id.to_ascii_lowercase()),
+                "fullDescription": {"text": title},
+                "help": {
+                    "text": format!("{title}\n\nFix: {fix}"),
+                    "markdown": format!("**{id}**: {title}\n\n**Fix:** {fix}"),
+                },
             })
         })
         .collect();
@@ -78,7 +90,7 @@ pub fn sarif(r: &Report) -> Value {
                 "ruleId": f.id,
                 "ruleIndex": RULES.iter().position(|(id, _)| *id == f.id).unwrap_or(0),
                 "level": sarif_level(f.severity),
-                "message": {"text": format!("{}: {}", f.title, f.detail)},
+                "message": {"text": format!("{}: {}\nfix: {}", f.title, f.detail, f.fix)},
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": file},
@@ -88,6 +100,7 @@ pub fn sarif(r: &Report) -> Value {
                 }],
                 "partialFingerprints": {"rolehopFinding/v1": fingerprint(f)},
                 "properties": {
+                    "fix": f.fix,
                     "severity": f.severity.as_str(),
                     "security-severity": security_severity(f.severity),
                 }
@@ -101,7 +114,6 @@ pub fn sarif(r: &Report) -> Value {
             "tool": {"driver": {
                 "name": "rolehop",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/rolehop",
                 "rules": rules,
             }},
             "results": results,
@@ -124,7 +136,10 @@ pub fn codequality(r: &Report) -> Value {
             };
             let (file, line) = r.origin_of(&f.resource);
             json!({
-                "description": format!("{} {} ({})", f.id, f.title, f.resource),
+                // GitLab's merge request widget shows only the description: the fix goes there,
+                // the detail in the body the full report shows.
+                "description": format!("{} {} ({}); fix: {}", f.id, f.title, f.resource, f.fix),
+                "content": {"body": format!("{}\n\n**Fix:** {}", f.detail, f.fix)},
                 "check_name": f.id,
                 "fingerprint": fingerprint(f),
                 "severity": sev,
@@ -163,6 +178,7 @@ pub fn table(r: &Report) -> String {
                 f.title
             );
             let _ = writeln!(s, "{:<17}{}", "", f.detail);
+            let _ = writeln!(s, "{:<17}fix: {}", "", f.fix);
         }
     }
     let mut counts: BTreeMap<Severity, usize> = BTreeMap::new();
@@ -190,6 +206,14 @@ pub fn table(r: &Report) -> String {
             let _ = writeln!(s, "  -> {role}");
         }
     }
+    if !r.job_blast_radius.is_empty() {
+        s.push_str(
+            "\nBLAST RADIUS PER JOB (one token can match the patterns of several environments)\n",
+        );
+        for j in &r.job_blast_radius {
+            let _ = writeln!(s, "{}", j.sentence());
+        }
+    }
     s
 }
 
@@ -203,12 +227,13 @@ pub fn markdown(r: &Report) -> String {
         for f in &r.findings {
             let _ = writeln!(
                 s,
-                "| {} | {} | `{}` | {}<br>{} |",
+                "| {} | {} | `{}` | {}<br>{}<br>**fix:** {} |",
                 f.severity.as_str(),
                 f.id,
                 f.resource,
                 md_escape(&f.title),
-                md_escape(&f.detail)
+                md_escape(&f.detail),
+                md_escape(&f.fix)
             );
         }
     }
@@ -225,6 +250,12 @@ pub fn markdown(r: &Report) -> String {
                 .collect::<Vec<_>>()
                 .join("<br>")
         );
+    }
+    if !r.job_blast_radius.is_empty() {
+        s.push_str("\n### Blast radius per job\n\n");
+        for j in &r.job_blast_radius {
+            let _ = writeln!(s, "- {}", md_escape(&j.sentence()));
+        }
     }
     s.push_str("\n### Access graph\n\n```mermaid\n");
     s.push_str(&mermaid(&r.graph));
@@ -317,7 +348,10 @@ pub fn mermaid(g: &Graph) -> String {
         let arrow = if ed.conditions.is_empty() {
             "-->".to_owned()
         } else {
-            "-->|if|".to_owned()
+            format!(
+                "-->|\"{}\"|",
+                requires(&ed.conditions).replace('"', "#quot;")
+            )
         };
         let _ = writeln!(s, "  {} {} {}", ids[&ed.from], arrow, ids[&ed.to]);
         if is_prod(g, ed.to) {
@@ -419,4 +453,88 @@ pub fn dot(g: &Graph) -> String {
     }
     s.push_str("}\n");
     s
+}
+
+/// What an edge requires, short enough for a diagram: `SourceIdentity like acme.shop@*,
+/// ExternalId = acme-prod, TagKeys in [gitlab:project +4]`. The dot output and the JSON keep
+/// the conditions whole.
+pub fn requires(conditions: &[String]) -> String {
+    let short_key = |k: &str| -> String {
+        let k = k.rsplit(':').next().unwrap_or(k);
+        k.to_owned()
+    };
+    let short_value = |v: &str| -> String {
+        let v = v.trim();
+        if let Some(list) = v.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let items: Vec<&str> = list.split(", ").collect();
+            return match items.as_slice() {
+                [one] => format!("[{one}]"),
+                [first, rest @ ..] => format!("[{first} +{}]", rest.len()),
+                [] => "[]".to_owned(),
+            };
+        }
+        if v.chars().count() > 48 {
+            format!("{}...", v.chars().take(45).collect::<String>())
+        } else {
+            v.to_owned()
+        }
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut keys_with_values = BTreeSet::new();
+    let parsed: Vec<(String, String, String, String)> = conditions
+        .iter()
+        .flat_map(|c| c.split("; "))
+        .filter_map(|c| {
+            let (op, rest) = c.split_once(' ')?;
+            let (key, sep, value) = if let Some((k, v)) = rest.split_once(" = ") {
+                (k, "=", v)
+            } else {
+                let (k, v) = rest.split_once(" in ")?;
+                (k, "in", v)
+            };
+            Some((
+                op.to_owned(),
+                key.to_owned(),
+                sep.to_owned(),
+                value.to_owned(),
+            ))
+        })
+        .collect();
+    for (op, key, _, _) in &parsed {
+        if !op.starts_with("Null") {
+            keys_with_values.insert(key.clone());
+        }
+    }
+    for (op, key, sep, value) in &parsed {
+        // An OIDC edge starts at its `sub` pattern's node, which already shows it.
+        if key.ends_with(":sub") {
+            continue;
+        }
+        let k = short_key(key);
+        let text = if op.starts_with("Null") {
+            // `Null x = false` (x must be present) says nothing more when x is also compared.
+            if keys_with_values.contains(key) {
+                continue;
+            }
+            if value.trim() == "false" {
+                format!("{k} set")
+            } else {
+                format!("no {k}")
+            }
+        } else if op.contains("Like") {
+            format!("{k} like {}", short_value(value))
+        } else if sep == "in" {
+            format!("{k} in {}", short_value(value))
+        } else {
+            format!("{k} = {}", short_value(value))
+        };
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        // Conditions this reader does not know how to shorten: shown whole.
+        return conditions.join("; ");
+    }
+    parts.join(", ")
 }

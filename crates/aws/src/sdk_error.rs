@@ -319,9 +319,20 @@ fn dispatch_reason(d: &DispatchFailure) -> String {
         "request could not be sent".to_owned()
     };
     if let Some(e) = d.as_connector_error() {
-        s.push_str(&format!(": {}", error_chain(e)));
+        // The innermost cause is the one that says what happened (`Connection refused (os
+        // error 111)`, a DNS or certificate failure); the layers above it only repeat
+        // "client error (Connect)".
+        s.push_str(&format!(": {}", innermost(e)));
     }
     s
+}
+
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(inner) = cur.source() {
+        cur = inner;
+    }
+    cur.to_string()
 }
 
 /// An error and its causes on one line, without the SDK's debug dump.

@@ -93,21 +93,16 @@ pub fn anonymous_client(builder: aws_sdk_sts::config::Builder) -> aws_sdk_sts::C
     aws_sdk_sts::Client::from_conf(builder.build())
 }
 
-/// `sts:GetCallerIdentity` with `keys`: who the base identity is. Errors come back as AWS's
-/// code and message, or in the wording the chain and rollout use when STS did not answer.
-pub async fn caller_identity(settings: &StsSettings, keys: &StaticKeys) -> Result<String, String> {
-    use aws_sdk_sts::error::ProvideErrorMetadata;
+/// `sts:GetCallerIdentity` with `keys`: who the base identity is. Errors are read by the one
+/// classifier, so they are worded as the chain and rollout word them.
+pub async fn caller_identity(
+    settings: &StsSettings,
+    keys: &StaticKeys,
+) -> Result<String, crate::sdk_error::SdkFailure> {
     let client = client_with_keys(base_config(settings), keys);
     match client.get_caller_identity().send().await {
         Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
-        Err(e) => Err(match (e.code(), e.message()) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.to_owned(),
-            _ => match e.raw_response().map(|r| r.status().as_u16()) {
-                Some(403) => "AccessDenied (HTTP 403): the access key is unknown, inactive or its secret is wrong".to_owned(),
-                Some(s) => format!("HTTP {s}"),
-                None => crate::sdk_error::classify("STS", &e).to_string(),
-            },
-        }),
+        // The one classifier, so doctor words a failure as rollout and the chain do.
+        Err(e) => Err(crate::sdk_error::classify("STS", &e)),
     }
 }

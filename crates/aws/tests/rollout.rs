@@ -128,9 +128,11 @@ fn one_stack_set(permission: Permission, accounts: Vec<Account>, ous: Vec<String
             name: "rolehop-prod".into(),
             template: String::new(),
             accounts,
-            permission,
+            permission: permission.clone(),
             organizational_units: ous,
         }],
+        stack_set_prefix: "rolehop".into(),
+        permission,
     }
 }
 
@@ -141,6 +143,7 @@ fn plan_of(fill: impl FnOnce(&mut StackSetPlan)) -> Plan {
         environment: "prod".into(),
         name: "rolehop-prod".into(),
         set: Change::Unchanged,
+        changes: vec![],
         add: vec![],
         retry: vec![],
         remove: vec![],
@@ -154,7 +157,9 @@ fn plan_of(fill: impl FnOnce(&mut StackSetPlan)) -> Plan {
     Plan {
         broker_stack: "rolehop-broker".into(),
         broker: Change::Unchanged,
+        broker_changes: vec![],
         stack_sets: vec![set],
+        remove_stack_sets: vec![],
     }
 }
 

@@ -31,7 +31,11 @@ enum Command {
     Exec(commands::exec::Args),
     /// Print credentials as an AWS `credential_process` document (for ~/.aws/config).
     CredentialProcess(commands::credential_process::Args),
-    /// Render CloudFormation templates and a GitLab pipeline from the topology.
+    /// Write a commented starting topology (asks for what flags do not give, on a terminal).
+    Init(commands::init::Args),
+    /// Check the topology as render and rollout would, writing nothing.
+    Validate(commands::validate::Args),
+    /// Write the CloudFormation templates, the GitLab pipeline and the per-environment job files.
     Render(commands::render::Args),
     /// Deploy the broker stack and the target StackSets.
     Rollout(commands::rollout::Args),
@@ -48,6 +52,8 @@ enum Command {
     /// The claim gate: GitLab ID tokens verified and checked against claim rules, then
     /// exchanged for service-role credentials.
     Gate(commands::gate::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
         Command::Assume(a) => commands::assume::run(a),
         Command::Exec(a) => commands::exec::run(a),
         Command::CredentialProcess(a) => commands::credential_process::run(a),
+        Command::Init(a) => commands::init::run(a),
+        Command::Validate(a) => commands::validate::run(a),
         Command::Render(a) => commands::render::run(a),
         Command::Rollout(a) => commands::rollout::run(a),
         Command::Simulate(a) => commands::simulate::run(a),
@@ -75,6 +83,7 @@ fn main() -> ExitCode {
         Command::Rotate(a) => commands::rotate::run(a),
         Command::Doctor(a) => commands::doctor::run(a),
         Command::Gate(a) => commands::gate::run(a),
+        Command::Completions(a) => commands::completions::run::<Cli>(a),
     };
     match result {
         Ok(code) => code.into(),

@@ -354,3 +354,90 @@ fn graph_mermaid_and_dot_mark_production() {
         }
     }
 }
+
+/// A hand-built estate's exports (crates/audit/tests/fixtures/handbuilt/<estate>/).
+fn handbuilt(estate: &str, files: &[&str]) -> Command {
+    let dir = root()
+        .join("crates/audit/tests/fixtures/handbuilt")
+        .join(estate);
+    let mut c = rolehop();
+    c.args(["audit", "--authz-details"]);
+    for f in files {
+        c.arg(dir.join(f));
+    }
+    c
+}
+
+#[test]
+fn env_map_and_org_accounts_label_a_hand_built_estate() {
+    let dir = root().join("crates/audit/tests/fixtures/handbuilt");
+    let tailspin = [
+        "tooling-520000000001.json",
+        "live-520000000002.json",
+        "qa-520000000003.json",
+    ];
+    // With the map, the signer shared by qa and live is critical: exit 10.
+    let out = handbuilt("tailspin", &tailspin)
+        .arg("--env-map")
+        .arg(dir.join("tailspin/env-map.json"))
+        .args(["--format", "json", "--fail-on", "critical"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shared = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "RH030")
+        .unwrap();
+    assert_eq!(shared["severity"], "critical");
+    assert_eq!(
+        shared["resource"],
+        "arn:aws:iam::520000000001:role/artifact-signer"
+    );
+    // Without it nothing says which account is live: no RH030.
+    let v = stdout_json(handbuilt("tailspin", &tailspin).args(["--format", "json"]));
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "RH030"),
+        "{v}"
+    );
+    // The clean estate labelled by its Organizations export passes the strictest gate.
+    handbuilt(
+        "northwind",
+        &[
+            "ci-hub-410000000001.json",
+            "production-410000000002.json",
+            "staging-410000000003.json",
+        ],
+    )
+    .arg("--org-accounts")
+    .arg(dir.join("northwind/organizations.json"))
+    .args(["--fail-on", "info"])
+    .assert()
+    .code(0);
+    // `graph` takes the same labels: live's role, unnamed as such, shows as production.
+    let out = rolehop()
+        .args(["graph", "--authz-details"])
+        .args(tailspin.iter().map(|f| dir.join("tailspin").join(f)))
+        .arg("--env-map")
+        .arg(dir.join("tailspin/env-map.json"))
+        .output()
+        .unwrap();
+    let m = String::from_utf8(out.stdout).unwrap();
+    assert!(m.contains("role release-hand @520000000002 [prod]"), "{m}");
+    // A map it cannot read: input error, naming the file and the entry.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("envs.json");
+    std::fs::write(&bad, r#"{"live": "prod"}"#).unwrap();
+    handbuilt("tailspin", &tailspin)
+        .arg("--env-map")
+        .arg(&bad)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("envs.json: `live` is neither"));
+}

@@ -285,3 +285,53 @@ fn a_matching_id_token_passes() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("ok    sub `project_path:acme/shop:ref_type:branch:ref:main` matches the service role's trust"), "{text}");
 }
+
+/// Issue 17: with no token, the fix names the audience the topology expects, not a placeholder.
+#[test]
+fn a_missing_id_token_is_fixed_with_the_topologys_audience() {
+    let c = case();
+    let (code, text) = run(doctor(&c, true).env_remove("ROLEHOP_ID_TOKEN"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("  FAIL  no ID token in `ROLEHOP_ID_TOKEN`\n        fix: declare it in the job: `id_tokens: {ROLEHOP_ID_TOKEN: {aud: https://aws.example}}`\n"),
+        "{text}"
+    );
+}
+
+/// Issue 17: the expired token's message says to rerun the job; its fix says how to keep the
+/// token valid, instead of repeating it.
+#[test]
+fn an_expired_token_says_rerun_the_job_once() {
+    let c = case();
+    let token = id_token(
+        "project_path:acme/shop:ref_type:branch:ref:main",
+        "https://aws.example",
+        -30,
+    );
+    let (_, text) = run(doctor(&c, true).env("ROLEHOP_ID_TOKEN", &token));
+    assert_eq!(text.matches("rerun the job").count(), 1, "{text}");
+    assert!(
+        text.contains("fix: assume credentials early in the job, before long steps, or raise the job's `timeout:`"),
+        "{text}"
+    );
+}
+
+/// Issue 17: an endpoint that cannot be reached is worded as rollout and assume word it, and
+/// the fix points at the network, not at the key.
+#[test]
+fn an_unreachable_endpoint_is_worded_like_rollout() {
+    let c = case();
+    let dead = format!("http://127.0.0.1:{}", rolehop_testkit::free_port());
+    let (code, text) = run(doctor(&c, false).env("AWS_ENDPOINT_URL", &dead));
+    assert_eq!(code, Some(1), "{text}");
+    let fail = text
+        .lines()
+        .skip_while(|l| !l.contains("FAIL"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        fail,
+        "  FAIL  GetCallerIdentity with the job's keys failed: could not reach STS: connection failed: Connection refused (os error 111)\n        fix: STS endpoint unreachable after retries: check the network, the region (`--region`/`AWS_REGION`) and AWS_ENDPOINT_URL"
+    );
+}

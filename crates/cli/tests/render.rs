@@ -8,17 +8,20 @@ use predicates::prelude::*;
 
 use rolehop_testkit::example;
 
+/// The files below `dir` (one level of folders), by relative path.
 fn read_all(dir: &std::path::Path) -> Vec<(String, String)> {
-    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
-        })
-        .collect();
+    let mut files: Vec<(String, String)> = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            for (n, c) in read_all(&e.path()) {
+                files.push((format!("{name}/{n}"), c));
+            }
+        } else {
+            files.push((name, std::fs::read_to_string(e.path()).unwrap()));
+        }
+    }
     files.sort();
     files
 }
@@ -44,6 +47,8 @@ fn renders_every_file_of_both_examples_deterministically() {
             [
                 "broker.yaml",
                 "gitlab-ci.yml",
+                "jobs/nonprod.toml",
+                "jobs/prod.toml",
                 "target-nonprod.yaml",
                 "target-prod.yaml"
             ]
@@ -117,4 +122,61 @@ fn a_trust_policy_aws_would_refuse_for_its_size_renders_nothing() {
     ] {
         assert!(err.contains(part), "{err}");
     }
+}
+
+/// Rendering into a folder leaves exactly the current output: the files an earlier render
+/// wrote for an environment the topology dropped are removed (and said so), a file rolehop
+/// did not write is kept and named in a warning.
+#[test]
+fn render_removes_what_an_earlier_render_wrote_and_keeps_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let example = rolehop_testkit::workspace_root().join("examples/access-keys");
+    let src = std::fs::read_to_string(example.join("rolehop.toml")).unwrap();
+    let cut = src.find("[environments.nonprod]").unwrap();
+    std::fs::create_dir_all(d.join("policies")).unwrap();
+    std::fs::copy(
+        example.join("policies/deploy-app.json"),
+        d.join("policies/deploy-app.json"),
+    )
+    .unwrap();
+    std::fs::write(d.join("rolehop.toml"), &src).unwrap();
+    let render = || {
+        let mut c = Command::cargo_bin("rolehop").unwrap();
+        c.current_dir(d).args(["render", "-o", "out"]);
+        c
+    };
+    render().assert().success();
+    std::fs::write(d.join("out/README.md"), "ours\n").unwrap();
+    std::fs::write(d.join("rolehop.toml"), &src[..cut]).unwrap();
+    let out = render().output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("removed out/target-nonprod.yaml")
+            && stdout.contains("removed out/jobs/nonprod.toml"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("`out/README.md` was not written by `rolehop render`: left in place"),
+        "{stderr}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .chain(std::fs::read_dir(d.join("out/jobs")).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "README.md",
+            "broker.yaml",
+            "gitlab-ci.yml",
+            "jobs",
+            "prod.toml",
+            "target-prod.yaml"
+        ]
+    );
 }

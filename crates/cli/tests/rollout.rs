@@ -988,3 +988,322 @@ fn an_unreachable_endpoint_is_worded_like_the_chain_and_exits_6() {
         "{rollout}"
     );
 }
+
+/// Issue 17: `--region` other than the broker's would plan a second broker stack whose IAM
+/// names collide with the first; it is refused before any AWS call, saying how to move.
+#[test]
+fn another_region_than_the_brokers_is_refused_before_any_call() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let out = rolehop(&moto, &keys, home.path())
+        .args([
+            "rollout",
+            "--dry-run",
+            "--region",
+            "eu-central-1",
+            "--config",
+        ])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert_eq!(
+        common::stderr(&out),
+        "rolehop: error: `--region eu-central-1` is not the topology's broker region `eu-west-1`: stack `rolehop-broker` and the StackSets live in `eu-west-1`, and the IAM roles and users they create are global, so a second broker stack in `eu-central-1` would collide with the first. To move rolehop to `eu-central-1`, delete stack `rolehop-broker` and the StackSets in `eu-west-1` first (jobs cannot assume roles until the new rollout), then set `region = \"eu-central-1\"` under `[broker]` and roll out\n"
+    );
+    assert!(out.stdout.is_empty(), "no plan is printed");
+    // The broker's own region is accepted.
+    let out = rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--dry-run", "--region", "eu-west-1", "--config"])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+}
+
+/// The example copied into `dir`, without its `nonprod` environment (the last one).
+fn without_nonprod(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = std::fs::read_to_string(example()).unwrap();
+    let cut = src.find("[environments.nonprod]").unwrap();
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    for p in std::fs::read_dir(example().parent().unwrap().join("policies")).unwrap() {
+        let p = p.unwrap().path();
+        std::fs::copy(&p, dir.join("policies").join(p.file_name().unwrap())).unwrap();
+    }
+    let path = dir.join("platform.toml");
+    std::fs::write(&path, &src[..cut]).unwrap();
+    path
+}
+
+fn stack_set_exists(moto: &Moto, name: &str) -> bool {
+    let (status, xml) = moto.try_query_in(
+        "eu-west-1",
+        "cloudformation",
+        BROKER,
+        "DescribeStackSet",
+        "2010-05-15",
+        &[("StackSetName", name)],
+    );
+    status == 200 && xml.contains("<Status>ACTIVE</Status>")
+}
+
+/// An environment dropped from the topology: the plan names its StackSet, its instances and
+/// the broker resources that go; `--dry-run` changes nothing; a rollout broken by a fault at
+/// any request (a garbled or cut answer, the write done or not) leaves a state the next run
+/// finishes; in the end its roles are gone, prod is untouched, and a StackSet rolehop did
+/// not make is still there although its name has rolehop's prefix.
+#[test]
+fn a_removed_environment_is_torn_down_by_rollout_even_after_a_fault_at_any_step() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "-c"])
+        .arg(example())
+        .assert()
+        .success();
+    // Someone's own StackSet, named like rolehop's but without its tag.
+    let (status, body) = moto.try_query_in(
+        "eu-west-1",
+        "cloudformation",
+        BROKER,
+        "CreateStackSet",
+        "2010-05-15",
+        &[
+            ("StackSetName", "rolehop-handmade"),
+            (
+                "TemplateBody",
+                "Resources:\n  T:\n    Type: AWS::SNS::Topic\n",
+            ),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(stack_set_exists(&moto, "rolehop-handmade"));
+    let dir = tempfile::tempdir().unwrap();
+    let topology = without_nonprod(dir.path());
+
+    let plan = rolehop(&moto, &keys, home.path())
+        .args(["rollout", "--dry-run", "-c"])
+        .arg(&topology)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let plan = String::from_utf8(plan).unwrap();
+    for line in [
+        "stack set rolehop-nonprod (environment nonprod): remove, the topology no longer declares it",
+        "  remove    333333333333: its deployment role is deleted",
+        "  remove    444444444444: its deployment role is deleted",
+        "stack rolehop-broker (account 111111111111, eu-west-1): update",
+        "    - NonprodServiceRole (AWS::IAM::Role)",
+        "    - NonprodBrokerUser (AWS::IAM::User)",
+        "    - Outputs.NonprodServiceRoleArn",
+        "stack set rolehop-prod (environment prod): unchanged",
+        "dry run: nothing was changed",
+    ] {
+        assert!(plan.contains(line), "no `{line}` in:\n{plan}");
+    }
+    assert!(!plan.contains("handmade"), "{plan}");
+    assert!(role_in(&moto, "333333333333", "rolehop-nonprod-deploy").is_some());
+
+    // A fault at request k of the run, for k = 0, 1, 2, ...: each run re-reads the state the
+    // previous one left, so every step of the teardown is interrupted once (a cut answer the
+    // SDK reads as an empty list can let a run end early: the clean run after the loop then
+    // finishes the job, which is what a user would do).
+    let mut runs = 0;
+    let mut finished = false;
+    for k in 0..200 {
+        // From request k on, every answer is a 503 (the SDK retries, then gives up).
+        let proxy = rolehop_testkit::FaultProxy::start_after(
+            moto.port,
+            rolehop_testkit::FaultPlan::always(rolehop_testkit::Fault::Status(503)),
+            k,
+        );
+        let out = rolehop(&moto, &keys, home.path())
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(["rollout", "-c"])
+            .arg(&topology)
+            .output()
+            .unwrap();
+        runs += 1;
+        let err = common::stderr(&out);
+        eprintln!(
+            "run {runs} (fault after {k} requests): exit {:?}\n{}{err}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        if out.status.success() {
+            finished = true;
+            break;
+        }
+        assert!(
+            matches!(out.status.code(), Some(5 | 6 | 11)),
+            "k={k}: {:?} {err}",
+            out.status.code()
+        );
+    }
+    assert!(finished, "no run finished the teardown");
+    eprintln!("teardown finished after {runs} run(s), each interrupted at the next request");
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "-c"])
+        .arg(&topology)
+        .assert()
+        .success();
+
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "-c"])
+        .arg(&topology)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "nothing to change: stack rolehop-broker and 1 stack set(s) on 1 account(s) are up to date",
+        ));
+    assert!(role_in(&moto, "333333333333", "rolehop-nonprod-deploy").is_none());
+    assert!(role_in(&moto, "444444444444", "rolehop-nonprod-deploy").is_none());
+    // The broker stack no longer declares nonprod's service role. (moto 5.2.5 cannot delete a
+    // role together with its AWS::IAM::Policy in one UpdateStack, NoSuchEntity, and keeps the
+    // role, so its absence in IAM is not checked here; CloudFormation deletes both.)
+    let (_, template) = moto.try_query_in(
+        "eu-west-1",
+        "cloudformation",
+        BROKER,
+        "GetTemplate",
+        "2010-05-15",
+        &[("StackName", "rolehop-broker")],
+    );
+    assert!(
+        template.contains("ProdServiceRole") && !template.contains("NonprodServiceRole"),
+        "{template}"
+    );
+    assert!(role_in(&moto, "222222222222", "rolehop-prod-deploy").is_some());
+    assert!(!stack_set_exists(&moto, "rolehop-nonprod"));
+    assert!(
+        stack_set_exists(&moto, "rolehop-handmade"),
+        "not rolehop's: kept"
+    );
+}
+
+/// The same topology under another file name (and in another folder) changes nothing: the
+/// file name is not part of what the templates mean.
+#[test]
+fn a_renamed_topology_has_nothing_to_change() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    rolehop(&moto, &keys, home.path())
+        .args(["rollout", "-c"])
+        .arg(example())
+        .assert()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    for p in std::fs::read_dir(example().parent().unwrap().join("policies")).unwrap() {
+        let p = p.unwrap().path();
+        std::fs::copy(&p, dir.path().join("policies").join(p.file_name().unwrap())).unwrap();
+    }
+    let renamed = dir.path().join("northwind-platform.toml");
+    std::fs::copy(example(), &renamed).unwrap();
+    rolehop(&moto, &keys, home.path())
+        .env("ROLEHOP_CONFIG", &renamed)
+        .arg("rollout")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("nothing to change"));
+}
+
+/// An application repository holds only the pipeline and the job files `render` wrote (no
+/// topology, no policy file): its deploy job, run by gitlab-ci-local through the rendered
+/// pipeline, reaches the deployment role with its environment's job file alone.
+#[test]
+fn an_application_repository_deploys_with_its_job_file_and_no_topology() {
+    let moto = Moto::start();
+    let keys = admin_keys(&moto);
+    let home = tempfile::tempdir().unwrap();
+    let platform = ci_project(&moto, &keys, home.path(), |t| t);
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
+    );
+    moto.enable_auth();
+    let pair = format!(
+        "{}:{}",
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey")
+    );
+
+    let app = tempfile::tempdir().unwrap();
+    let a = app.path();
+    std::fs::create_dir_all(a.join("rolehop/jobs")).unwrap();
+    for f in ["gitlab-ci.yml", "jobs/prod.toml", "jobs/nonprod.toml"] {
+        std::fs::copy(
+            platform.path().join("rolehop").join(f),
+            a.join("rolehop").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        platform.path().join(".gitlab-ci.yml"),
+        a.join(".gitlab-ci.yml"),
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/acme/shop.git",
+        ],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        assert!(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(a)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let files: Vec<String> = walk(a);
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.ends_with("rolehop.toml") || f.contains("policies")),
+        "{files:?}"
+    );
+    deploys_to_staging(&moto, a, home.path(), &pair);
+}
+
+/// Every file below `dir` (`.git` left out), relative.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}

@@ -404,19 +404,39 @@ pub fn session_tags(job: &JobContext) -> Vec<Tag> {
 pub struct Refusal {
     pub environment: String,
     pub ref_name: Option<String>,
+    /// The topology's mode when known (`Some(true)` for OIDC): what should already have kept
+    /// the job out differs, and the message names the right one.
+    pub oidc: Option<bool>,
+}
+
+impl Refusal {
+    /// The refusal worded for the topology's mode (`Some(true)`: OIDC).
+    pub fn in_mode(self, oidc: Option<bool>) -> Self {
+        Self { oidc, ..self }
+    }
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.ref_name.as_deref().unwrap_or("(unknown ref)");
+        let env = &self.environment;
+        let first_line = match self.oidc {
+            Some(true) => format!(
+                "the service role's trust admits only the refs the topology names for `{env}`, which GitLab should protect, so this job's ID token should not reach `{env}`"
+            ),
+            Some(false) => format!(
+                "GitLab's protected variables and protected environments should already keep this job from `{env}`'s broker key"
+            ),
+            None => format!(
+                "GitLab's protected variables and environments (access keys) or the service role's trust (OIDC) should already keep this job from `{env}`"
+            ),
+        };
         write!(
             f,
-            "refusing to hand out credentials for protected environment `{}` from unprotected ref `{r}` \
+            "refusing to hand out credentials for protected environment `{env}` from unprotected ref `{r}` \
              (CI_COMMIT_REF_PROTECTED is not `true`).\n\
-             This is defence in depth: GitLab's protected variables and protected environments should already keep \
-             this job from the broker's credentials; deploy from a protected branch or tag, or, for local use only, \
-             pass --allow-unprotected-ref",
-            self.environment
+             This is defence in depth: {first_line}; deploy from a protected branch or tag, or, for local use only, \
+             pass --allow-unprotected-ref"
         )
     }
 }
@@ -436,6 +456,7 @@ pub fn check_protected(
     Err(Refusal {
         environment: environment.to_owned(),
         ref_name: job.ref_name.clone(),
+        oidc: None,
     })
 }
 
@@ -686,5 +707,19 @@ mod tests {
         assert!(check_protected("dev", false, &j, false).is_ok());
         j.ref_protected = true;
         assert!(check_protected("prod", true, &j, false).is_ok());
+    }
+
+    #[test]
+    fn the_refusal_names_what_should_have_kept_the_job_out_in_each_mode() {
+        let r = check_protected("prod", true, &job(), false).unwrap_err();
+        let oidc = r.clone().in_mode(Some(true)).to_string();
+        assert!(
+            oidc.contains(
+                "the service role's trust admits only the refs the topology names for `prod`"
+            ) && !oidc.contains("broker"),
+            "{oidc}"
+        );
+        let keys = r.in_mode(Some(false)).to_string();
+        assert!(keys.contains("from `prod`'s broker key"), "{keys}");
     }
 }

@@ -19,6 +19,7 @@ pub mod broker_key;
 // documented with that change rather than twice.
 #[allow(missing_docs)]
 pub mod chain;
+pub mod credential_cache;
 pub mod credentials;
 pub mod duration;
 pub mod endpoint;
@@ -27,6 +28,8 @@ pub mod gitlab_ctx;
 pub mod id_token;
 pub mod ids;
 pub mod job_check;
+pub mod job_file;
+pub mod refresh;
 pub mod rollout;
 pub mod rotation;
 pub mod secret;

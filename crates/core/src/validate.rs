@@ -55,7 +55,23 @@ pub(crate) fn iam_path_and_name(rest: &str, name_ok: impl Fn(&str) -> bool) -> b
 
 /// An IAM managed policy ARN (`arn:<partition>:iam::<account|aws>:policy/<path/name>`).
 pub fn managed_policy_arn(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let refused = || {
+        Err(format!(
+            "`{s}` is not an IAM managed policy ARN (like `arn:aws:iam::aws:policy/ReadOnlyAccess`, or `arn:aws:iam::${{AWS::AccountId}}:policy/deploy` for the policy of that name in each target account)"
+        ))
+    };
+    // `${AWS::AccountId}` stands for the account the role is created in, and only there:
+    // anywhere else in the ARN it would be substituted into a name.
+    let concrete = match s.split_once(ACCOUNT_ID_VAR) {
+        None => s.to_owned(),
+        Some((head, tail))
+            if head.ends_with(":iam::") && tail.starts_with(':') && !tail.contains('$') =>
+        {
+            format!("{head}000000000000{tail}")
+        }
+        Some(_) => return refused(),
+    };
+    let parts: Vec<&str> = concrete.splitn(6, ':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"
         && parts[1].parse::<Partition>().is_ok()
@@ -67,13 +83,20 @@ pub fn managed_policy_arn(s: &str) -> Result<(), String> {
                 n.chars().count() <= 128 && iam_name("policy name", n).is_ok()
             })
         });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{s}` is not an IAM managed policy ARN (like `arn:aws:iam::aws:policy/ReadOnlyAccess`)"
-        ))
+    if ok { Ok(()) } else { refused() }
+}
+
+/// What a managed policy ARN may name as its account to mean "the account the role is created
+/// in": CloudFormation's pseudo parameter, substituted with `Fn::Sub` in each target account.
+pub const ACCOUNT_ID_VAR: &str = "${AWS::AccountId}";
+
+/// The account of a managed policy ARN: `aws` for AWS managed policies, the id, or
+/// [`ACCOUNT_ID_VAR`] (assumes `arn` passed [`managed_policy_arn`]).
+pub fn managed_policy_account(arn: &str) -> &str {
+    if arn.contains(ACCOUNT_ID_VAR) {
+        return ACCOUNT_ID_VAR;
     }
+    arn.split(':').nth(4).unwrap_or("")
 }
 
 /// An https URL without a trailing slash (an OIDC issuer).

@@ -21,7 +21,8 @@ pub const CHAIN_ACTIONS: [&str; 3] = ["sts:AssumeRole", "sts:TagSession", "sts:S
 pub fn oidc_issuer_key(topo: &Topology) -> Option<String> {
     match &topo.auth {
         Auth::Oidc { issuer, .. } => Some(issuer.trim_start_matches("https://").to_owned()),
-        Auth::AccessKeys => None,
+        // The gate verifies the token itself: no IAM OIDC provider, no web-identity trust.
+        Auth::AccessKeys | Auth::OidcGate { .. } => None,
     }
 }
 
@@ -57,7 +58,7 @@ pub fn source_identity_shapes(env: &Environment) -> Vec<String> {
 /// - `sts:TagSession`: only rolehop's tag keys.
 ///
 /// These limit shape, not truth: whoever holds the base credential picks the values.
-fn chain_trust(
+pub(crate) fn chain_trust(
     sid: &str,
     principal: &Value,
     env: &Environment,
@@ -116,6 +117,7 @@ pub fn broker_user_policy(topo: &Topology, env: &Environment) -> Value {
 ///
 /// Access-keys mode: only the environment's broker user. OIDC mode: only GitLab ID tokens
 /// for the configured audience whose `sub` matches the environment's projects and refs.
+/// Gate mode: only the environment's gate role, with the attested tags its rules pin.
 pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
     let statements = match &topo.auth {
         // The first hop may go without a SourceIdentity (`--no-source-identity`); the
@@ -141,6 +143,7 @@ pub fn service_role_trust(topo: &Topology, env: &Environment) -> Value {
                 },
             })]
         }
+        Auth::OidcGate { .. } => crate::gate::service_role_trust_statements(topo, env),
     };
     json!({ "Version": POLICY_VERSION, "Statement": statements })
 }

@@ -9,6 +9,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cfn;
+pub mod gate;
 pub mod gitlab;
 pub mod iam;
 mod yaml;
@@ -42,14 +43,24 @@ pub fn target_file(env: &str) -> String {
     format!("target-{env}.yaml")
 }
 
-/// Renders every file of a topology: `broker.yaml`, `target-<env>.yaml` per environment and
-/// `gitlab-ci.yml`. The same topology always gives the same bytes.
+/// The job file's name for an environment (`jobs/<env>.toml`, see `rolehop_core::job_file`).
+pub use rolehop_core::job_file::job_file_name;
+
+/// Renders every file of a topology: `broker.yaml`, `target-<env>.yaml` per environment,
+/// `gitlab-ci.yml` and `jobs/<env>.toml` per environment (what a deploy job reads). The same
+/// topology always gives the same bytes.
 pub fn render(topo: &Topology) -> Rendered {
     let mut files = vec![(BROKER_FILE.to_owned(), cfn::broker(topo))];
     for env in &topo.environments {
         files.push((target_file(&env.name), cfn::target(topo, env)));
     }
     files.push((PIPELINE_FILE.to_owned(), gitlab::pipeline(topo)));
+    for env in &topo.environments {
+        files.push((
+            job_file_name(&env.name),
+            rolehop_core::job_file::render(topo, env),
+        ));
+    }
     Rendered { files }
 }
 

@@ -482,6 +482,16 @@ fn no_topology_string_can_change_what_the_rendered_yaml_means() {
             );
         }
     }
+    // Job files are TOML: each must read back as a job file (the values round trip in
+    // rolehop-core's tests); the YAML checks below are for the YAML files.
+    for (i, _, name, content) in &rendered {
+        if name.ends_with(".toml")
+            && let Err(e) = rolehop_core::job_file::parse(name, content)
+        {
+            panic!("{name} of case {i:?} does not read back: {e}\n{content}");
+        }
+    }
+    rendered.retain(|r| !r.2.ends_with(".toml"));
     let docs: Vec<String> = rendered.iter().map(|r| r.3.clone()).collect();
     let parsed = load_all(&docs);
     for ((i, tname, name, _), doc) in rendered.iter().zip(&parsed) {

@@ -26,12 +26,15 @@ fn every_rendered_file_matches_its_snapshot() {
             [
                 "broker.yaml",
                 "gitlab-ci.yml",
+                "jobs/nonprod.toml",
+                "jobs/prod.toml",
                 "target-nonprod.yaml",
                 "target-prod.yaml"
             ],
             "{ex}"
         );
         for (name, content) in files {
+            let name = name.replace('/', "-");
             insta::assert_snapshot!(format!("{ex}__{name}"), content);
         }
     }
@@ -64,6 +67,44 @@ deploy_script = "./app/deploy.sh"
         "no inline template in component mode"
     );
     assert_eq!(doc["include"].as_array().map(Vec::len), Some(3), "{doc}");
+}
+
+/// Where the topology was read from is not part of what it means: the same text under another
+/// name renders the same bytes, so rollout has nothing to change after a rename.
+#[test]
+fn a_renamed_topology_renders_the_same_bytes() {
+    for ex in EXAMPLES {
+        let path = format!("examples/{ex}/rolehop.toml");
+        let src = std::fs::read_to_string(rolehop_testkit::workspace_root().join(&path)).unwrap();
+        let renamed =
+            rolehop_testkit::topology_src(&format!("examples/{ex}/northwind-platform.toml"), &src);
+        assert_eq!(render(&example(ex)), render(&renamed), "{ex}");
+    }
+}
+
+/// A job file reads back as the environment it was rendered from: the ARNs and rules a job
+/// gets from it are the topology's.
+#[test]
+fn every_job_file_reads_back_as_its_environment() {
+    for ex in EXAMPLES {
+        let topo = example(ex);
+        let rendered = render(&topo);
+        for env in &topo.environments {
+            let name = rolehop_render::job_file_name(&env.name);
+            let view = rolehop_core::job_file::parse(&name, file(&rendered, &name)).unwrap();
+            let v = &view.environments[0];
+            assert_eq!(view.service_role_arn(v), topo.service_role_arn(env), "{ex}");
+            let arns = |t: &Topology, e: &rolehop_core::topology::Environment| -> Vec<String> {
+                e.accounts
+                    .iter()
+                    .map(|a| t.deployment_role_arn(e, a).to_string())
+                    .collect()
+            };
+            assert_eq!(arns(&view, v), arns(&topo, env), "{ex}");
+            assert_eq!(v.gitlab.sub_patterns(), env.gitlab.sub_patterns(), "{ex}");
+            assert_eq!(view.auth, topo.auth, "{ex}");
+        }
+    }
 }
 
 #[test]

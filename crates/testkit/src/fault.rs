@@ -89,6 +89,8 @@ pub struct FaultStats {
 struct State {
     rng: u64,
     consecutive: u32,
+    /// The first this many requests are forwarded untouched (see `FaultProxy::start_after`).
+    pass_first: u32,
     stats: FaultStats,
 }
 
@@ -102,11 +104,18 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Listens on a free loopback port and forwards to 127.0.0.1:`upstream_port`.
     pub fn start(upstream_port: u16, plan: FaultPlan) -> FaultProxy {
+        FaultProxy::start_after(upstream_port, plan, 0)
+    }
+
+    /// Like `start`, but the first `pass_first` requests go through untouched: a test walks a
+    /// fault through every step of a multi-request operation by raising `pass_first`.
+    pub fn start_after(upstream_port: u16, plan: FaultPlan, pass_first: u32) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             rng: plan.seed ^ 0x9E37_79B9_7F4A_7C15,
             consecutive: 0,
+            pass_first,
             stats: FaultStats::default(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -161,7 +170,8 @@ fn decide(plan: &FaultPlan, state: &Mutex<State>) -> Option<Fault> {
     s.stats.requests += 1;
     let roll = (next(&mut s.rng) >> 11) as f64 / (1u64 << 53) as f64;
     let pick = next(&mut s.rng);
-    let capped = plan.max_consecutive.is_some_and(|m| s.consecutive >= m);
+    let capped = plan.max_consecutive.is_some_and(|m| s.consecutive >= m)
+        || s.stats.requests <= s.pass_first;
     if roll < plan.rate && !capped && !plan.faults.is_empty() {
         let f = plan.faults[(pick % plan.faults.len() as u64) as usize];
         s.consecutive += 1;

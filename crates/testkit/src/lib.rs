@@ -305,12 +305,25 @@ impl Moto {
         version: &str,
         params: &[(&str, &str)],
     ) -> (u16, String) {
+        self.try_query_in("us-east-1", service, account, action, version, params)
+    }
+
+    /// [`Moto::try_query`] in `region` (CloudFormation keeps stacks and StackSets per region).
+    pub fn try_query_in(
+        &self,
+        region: &str,
+        service: &str,
+        account: &str,
+        action: &str,
+        version: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, String) {
         let mut body = format!("Action={action}&Version={version}");
         for (k, v) in params {
             body.push_str(&format!("&{k}={}", form_encode(v)));
         }
         let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"
         );
         self.request(
             "POST",

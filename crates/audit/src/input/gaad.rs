@@ -9,8 +9,7 @@ use serde_json::Value;
 
 use crate::InputError;
 use crate::model::{
-    Estate, Group, Kind, NamedDoc, Origin, Principal, Problem, ProblemKind, guess_env, guess_part,
-    split_arn,
+    Estate, Group, Kind, NamedDoc, Origin, Principal, Problem, ProblemKind, split_arn,
 };
 
 /// Adds one export (`file` names it in messages) to `estate`.
@@ -177,8 +176,6 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
                 }
             }
         }
-        p.env = guess_env(&p.name, &p.tags);
-        p.part = guess_part(Kind::User, &p.name, &p.tags);
         p.origin = Some(export_origin(file));
         estate.principals.push(p);
     }
@@ -229,8 +226,6 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .and_then(|l| l.get("LastUsedDate"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        p.env = guess_env(&p.name, &p.tags);
-        p.part = guess_part(Kind::Role, &p.name, &p.tags);
         p.origin = Some(export_origin(file));
         estate.principals.push(p);
     }

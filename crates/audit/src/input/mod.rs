@@ -2,6 +2,7 @@
 //! render's IAM documents), authorization-details exports, SCP levels and a credential report.
 
 pub mod gaad;
+pub mod labels;
 pub mod topology;
 
 use serde_json::Value;

@@ -33,6 +33,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
+            u.exact = true;
             u.origin = Some(origin(env.line));
             e.principals.push(u);
         }
@@ -45,6 +46,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
         s.part = Part::ServiceRole;
+        s.exact = true;
         s.origin = Some(origin(env.line));
         s.declared = Some(env.gitlab.clone());
         e.principals.push(s);
@@ -60,12 +62,15 @@ pub fn estate_of(topo: &Topology) -> Estate {
                     doc: p.document.clone(),
                 })
                 .collect();
-            d.managed = env.permissions.managed_policies.clone();
-            d.boundary = env.permissions.boundary.clone();
+            // `${AWS::AccountId}` names the policy of each target account: evaluated as the
+            // ARN IAM attaches there.
+            d.managed = env.permissions.managed_policies_in(&account.id);
+            d.boundary = env.permissions.boundary_in(&account.id);
             d.max_session_secs = Some(env.max_session_secs);
             d.requested_session_secs = Some(env.max_session_secs);
             d.env = Some(label.clone());
             d.part = Part::DeploymentRole;
+            d.exact = true;
             d.origin = Some(origin(account.line));
             e.principals.push(d);
         }

@@ -3,9 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_cloudformation::types::{StackInstanceStatus, StackStatus, TemplateStage};
+use aws_sdk_cloudformation::types::{
+    StackInstanceStatus, StackSetStatus, StackStatus, TemplateStage,
+};
 use rolehop_core::rollout::{
-    Change, Deployed, Instance, Plan, RolloutInput, StackSetPlan, StackSetSpec, diff, same_template,
+    Deployed, FoundStackSet, Instance, Orphan, Plan, RolloutInput, StackSetPlan, StackSetSpec,
+    diff, orphan_environment, orphans, stack_change,
 };
 
 use super::error::{RolloutError, classify, is_not_found};
@@ -14,20 +17,108 @@ use super::execute::{Rollout, SdkSpec};
 impl Rollout {
     /// Reads what is deployed and compares it with the input. Writes nothing.
     pub async fn plan(&self, input: &RolloutInput) -> Result<Plan, RolloutError> {
-        let broker = match self.stack_template(&input.broker_stack).await? {
-            None => Change::Create,
-            Some(body) if same_template(&body, &input.broker_template) => Change::Unchanged,
-            Some(_) => Change::Update,
-        };
+        let deployed = self.stack_template(&input.broker_stack).await?;
+        let (broker, broker_changes) = stack_change(deployed.as_deref(), &input.broker_template);
         let mut stack_sets = Vec::new();
         for spec in &input.stack_sets {
             stack_sets.push(self.plan_stack_set(input, spec).await?);
         }
+        let remove_stack_sets = self.orphans(input).await?;
         Ok(Plan {
             broker_stack: input.broker_stack.clone(),
             broker,
+            broker_changes,
             stack_sets,
+            remove_stack_sets,
         })
+    }
+
+    /// StackSets rolehop made for environments the topology no longer declares (see
+    /// `rolehop_core::rollout::orphans` for what makes one removable), with their instances.
+    async fn orphans(&self, input: &RolloutInput) -> Result<Vec<Orphan>, RolloutError> {
+        let probe = input.orphan_spec("", "");
+        let stem = format!("{}-", input.stack_set_prefix);
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .cfn
+                .list_stack_sets()
+                .status(StackSetStatus::Active)
+                .set_call_as(probe.call_as())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation:ListStackSets", e))?;
+            for s in page.summaries() {
+                let Some(name) = s.stack_set_name() else {
+                    continue;
+                };
+                // Only names that could be ours are described (tags are not in the listing).
+                if !name.starts_with(&stem) || input.stack_sets.iter().any(|spec| spec.name == name)
+                {
+                    continue;
+                }
+                found.extend(self.found_stack_set(&probe, name).await?);
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        let declared: Vec<&str> = input.stack_sets.iter().map(|s| s.name.as_str()).collect();
+        let mut out = Vec::new();
+        for f in orphans(&input.stack_set_prefix, &declared, &found) {
+            let environment = orphan_environment(&input.stack_set_prefix, f);
+            let spec = input.orphan_spec(&f.name, &environment);
+            let accounts = self
+                .instances(&spec, &input.region)
+                .await?
+                .into_keys()
+                .collect();
+            out.push(Orphan {
+                name: f.name.clone(),
+                environment,
+                accounts,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn found_stack_set(
+        &self,
+        probe: &StackSetSpec,
+        name: &str,
+    ) -> Result<Option<FoundStackSet>, RolloutError> {
+        let d = match self
+            .cfn
+            .describe_stack_set()
+            .stack_set_name(name)
+            .set_call_as(probe.call_as())
+            .send()
+            .await
+        {
+            Ok(d) => d,
+            // Deleted since it was listed (moto lists deleted StackSets as active).
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(classify("cloudformation:DescribeStackSet", e)),
+        };
+        let set = d.stack_set();
+        let tag = |key: &str| {
+            set.and_then(|s| {
+                s.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(key))
+                    .and_then(|t| t.value().map(str::to_owned))
+            })
+        };
+        Ok(Some(FoundStackSet {
+            name: name.to_owned(),
+            managed_by_rolehop: tag(super::execute::MANAGED_BY.0).as_deref()
+                == Some(super::execute::MANAGED_BY.1),
+            environment: tag(super::execute::ENVIRONMENT_TAG),
+            active: set.and_then(|s| s.status()) == Some(&StackSetStatus::Active),
+        }))
     }
 
     async fn stack_template(&self, stack: &str) -> Result<Option<String>, RolloutError> {

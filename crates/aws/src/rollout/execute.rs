@@ -11,7 +11,7 @@ use aws_sdk_cloudformation::types::{
     PermissionModels, RegionConcurrencyType, StackSetOperationPreferences, Tag,
 };
 use rolehop_core::rollout::{
-    Account, CallAs, Change, Permission, Plan, RolloutInput, StackSetPlan, StackSetSpec,
+    Account, CallAs, Change, Orphan, Permission, Plan, RolloutInput, StackSetPlan, StackSetSpec,
     organizational_units_text,
 };
 
@@ -19,8 +19,11 @@ use super::error::{RolloutError, classify};
 use super::report::{AccountResult, Outcome, Progress, Report};
 use super::wait::{Sleep, Timing};
 
-/// Tag put on the broker stack and every StackSet, so people can tell who manages them.
-const MANAGED_BY: (&str, &str) = ("rolehop:managed-by", "rolehop");
+/// Tag put on the broker stack and every StackSet, so people can tell who manages them; with
+/// the topology's prefix it is also what lets rollout remove a StackSet it no longer declares.
+pub(super) const MANAGED_BY: (&str, &str) = ("rolehop:managed-by", "rolehop");
+/// Tag naming a StackSet's environment (StackSets made by older versions lack it).
+pub(super) const ENVIRONMENT_TAG: &str = "rolehop:environment";
 
 /// The CloudFormation side of a StackSet spec (the spec itself is pure, in core).
 pub(super) trait SdkSpec {
@@ -103,6 +106,26 @@ impl Rollout {
         plan: &Plan,
         progress: &dyn Progress,
     ) -> Result<Report, RolloutError> {
+        // From the leaves: a dropped environment's deployment roles go before the broker
+        // stack drops the service role they trust (and moto, unlike CloudFormation, cannot
+        // delete a role with its policies in one update).
+        let mut accounts = Vec::new();
+        for o in &plan.remove_stack_sets {
+            accounts.extend(self.remove_stack_set(input, o, progress).await?);
+        }
+        if accounts
+            .iter()
+            .any(|a| matches!(a.outcome, Outcome::Failed(_)))
+        {
+            // Nothing else changes until the dropped environment is gone: the next run
+            // finishes the removal, then updates the rest.
+            return Ok(Report {
+                broker: Outcome::Failed(
+                    "not attempted: removing a dropped environment's StackSet failed first".into(),
+                ),
+                accounts,
+            });
+        }
         let broker = match plan.broker {
             Change::Unchanged => {
                 progress.step(&format!("stack {} is up to date", input.broker_stack));
@@ -119,7 +142,6 @@ impl Rollout {
             .iter()
             .zip(&plan.stack_sets)
             .map(|(spec, p)| self.apply_stack_set(input, spec, p, progress));
-        let mut accounts = Vec::new();
         for r in futures_util::future::join_all(runs).await {
             accounts.extend(r?);
         }
@@ -224,7 +246,8 @@ impl Rollout {
                     .description(format!("rolehop deployment role of environment {env}"))
                     .template_body(&spec.template)
                     .capabilities(Capability::CapabilityNamedIam)
-                    .tags(Tag::builder().key(MANAGED_BY.0).value(MANAGED_BY.1).build());
+                    .tags(Tag::builder().key(MANAGED_BY.0).value(MANAGED_BY.1).build())
+                    .tags(Tag::builder().key(ENVIRONMENT_TAG).value(env).build());
                 req = match &spec.permission {
                     Permission::SelfManaged {
                         administration_role_arn,
@@ -397,6 +420,108 @@ impl Rollout {
             record(&mut results, &gone, &outcomes, Outcome::Removed);
         }
         Ok(results)
+    }
+
+    /// Removes a StackSet no environment declares: its instances first (each account's
+    /// outcome reported), then, when none failed, the StackSet itself. A run stopped in
+    /// between finds the StackSet again and finishes the job.
+    async fn remove_stack_set(
+        &self,
+        input: &RolloutInput,
+        o: &Orphan,
+        progress: &dyn Progress,
+    ) -> Result<Vec<AccountResult>, RolloutError> {
+        let spec = input.orphan_spec(&o.name, &o.environment);
+        let gone: Vec<Account> = o
+            .accounts
+            .iter()
+            .map(|id| Account {
+                name: id.clone(),
+                id: id.clone(),
+            })
+            .collect();
+        let mut results = Vec::new();
+        if !gone.is_empty() {
+            progress.step(&format!(
+                "removing {} (environment {} is no longer in the topology) from {} account(s)",
+                o.name,
+                o.environment,
+                gone.len()
+            ));
+            progress.accounts_started(&o.environment, &gone, "removing");
+            let req = self
+                .cfn
+                .delete_stack_instances()
+                .stack_set_name(&o.name)
+                .set_call_as(spec.call_as())
+                .regions(&input.region)
+                .retain_stacks(false)
+                .operation_preferences(Self::preferences());
+            let req = match &spec.permission {
+                Permission::SelfManaged { .. } => req.set_accounts(Some(o.accounts.clone())),
+                // Service-managed instances are removed through the OUs that hold them.
+                Permission::ServiceManaged { .. } => {
+                    let ous = self.stack_set_ous(&spec).await?;
+                    req.deployment_targets(
+                        DeploymentTargets::builder()
+                            .set_organizational_unit_ids(Some(ous))
+                            .build(),
+                    )
+                }
+            };
+            let outcomes = match req.send().await {
+                Ok(r) => self.wait_operation(&spec, r.operation_id(), &gone).await?,
+                Err(e) => all_failed(&gone, &classify("cloudformation:DeleteStackInstances", e)),
+            };
+            for a in &gone {
+                let r = AccountResult {
+                    environment: o.environment.clone(),
+                    name: a.name.clone(),
+                    id: a.id.clone(),
+                    outcome: outcome_for(&outcomes, &a.id, Outcome::Removed),
+                };
+                progress.account_done(&r);
+                results.push(r);
+            }
+            if results
+                .iter()
+                .any(|r| matches!(r.outcome, Outcome::Failed(_)))
+            {
+                // A StackSet with instances cannot be deleted; the next run tries again.
+                return Ok(results);
+            }
+        }
+        progress.step(&format!("deleting stack set {}", o.name));
+        match self
+            .cfn
+            .delete_stack_set()
+            .stack_set_name(&o.name)
+            .set_call_as(spec.call_as())
+            .send()
+            .await
+        {
+            // Gone already: an earlier run deleted it but never heard the answer.
+            Err(e) if !super::error::is_not_found(&e) => {
+                return Err(classify("cloudformation:DeleteStackSet", e));
+            }
+            _ => {}
+        }
+        Ok(results)
+    }
+
+    /// The OUs a service-managed StackSet targets.
+    async fn stack_set_ous(&self, spec: &StackSetSpec) -> Result<Vec<String>, RolloutError> {
+        let d = self
+            .cfn
+            .describe_stack_set()
+            .stack_set_name(&spec.name)
+            .set_call_as(spec.call_as())
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation:DescribeStackSet", e))?;
+        Ok(d.stack_set()
+            .map(|s| s.organizational_unit_ids().to_vec())
+            .unwrap_or_default())
     }
 
     /// Service-managed: deploys to the OUs not targeted yet, or, when all are, to the listed

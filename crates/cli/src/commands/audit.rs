@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::TypedValueParser;
 use rolehop_audit::{Estate, Severity, input, output};
-use rolehop_core::Topology;
 
 use crate::exit::{CliError, CliResult, Exit};
 
@@ -20,24 +20,68 @@ pub struct Args {
     /// An IAM credential report (CSV) to date access keys.
     #[arg(long, value_name = "FILE")]
     pub credential_report: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: Labels,
+    /// How to print the findings and blast radius: a table to read, or a file for a tool (SARIF
+    /// for code scanning, GitLab Code Quality, Markdown for a merge request, JSON).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Exit with 10 when a finding is at or above this severity.
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    /// Exit with 10 when a finding is at or above this severity (a CI gate).
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        value_parser = clap::builder::PossibleValuesParser::new(SEVERITIES).try_map(parse_severity)
+    )]
     pub fail_on: Option<Severity>,
     /// The time key ages are measured at (RFC 3339), for reproducible reports.
     #[arg(long, hide = true, value_name = "TIME")]
     pub now: Option<String>,
 }
 
-/// What to audit: a topology, or exports.
+/// Environment labels from outside IAM (shared with `rolehop graph`).
 #[derive(clap::Args)]
-#[group(required = true, multiple = false)]
-pub struct Source {
-    /// The topology (`rolehop.toml`): audits the IAM that `render` would deploy.
+pub struct Labels {
+    /// Environments of accounts or principals: `{"222222222222": "prod", "arn:...": "dev"}`;
+    /// the audit propagates them along the access graph.
     #[arg(long, value_name = "FILE")]
+    pub env_map: Option<PathBuf>,
+    /// `aws organizations list-accounts` output, accounts optionally with their `Tags`: an
+    /// environment tag or name labels each account.
+    #[arg(long, value_name = "FILE")]
+    pub org_accounts: Option<PathBuf>,
+}
+
+impl Labels {
+    /// Reads the label files into `estate`.
+    pub fn apply(&self, estate: &mut Estate) -> CliResult<()> {
+        if let Some(p) = &self.env_map {
+            let text = read(p)?;
+            input::labels::add_env_map(estate, &p.display().to_string(), &text)
+                .map_err(|e| CliError::new(Exit::Input, e))?;
+        }
+        if let Some(p) = &self.org_accounts {
+            let text = read(p)?;
+            input::labels::add_org_accounts(estate, &p.display().to_string(), &text)
+                .map_err(|e| CliError::new(Exit::Input, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// What to audit: a topology (by the same rule as every command), or exports instead.
+#[derive(clap::Args)]
+pub struct Source {
+    /// The topology whose IAM `render` would deploy [default: $ROLEHOP_CONFIG, else
+    /// rolehop.toml; not read with --authz-details].
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "FILE",
+        conflicts_with = "authz_details"
+    )]
     pub config: Option<PathBuf>,
-    /// Outputs of `aws iam get-account-authorization-details`, one per account.
+    /// Outputs of `aws iam get-account-authorization-details`, one per account, instead of
+    /// the topology.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub authz_details: Vec<PathBuf>,
 }
@@ -51,9 +95,11 @@ pub enum Format {
     Markdown,
 }
 
-fn parse_severity(s: &str) -> Result<Severity, String> {
-    Severity::parse(s)
-        .ok_or_else(|| format!("unknown severity `{s}` (info, low, medium, high, critical)"))
+/// The severities, lowest first, as `--fail-on` takes them.
+const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+
+fn parse_severity(s: String) -> Result<Severity, String> {
+    Severity::parse(&s).ok_or_else(|| format!("unknown severity `{s}` ({})", SEVERITIES.join(", ")))
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -68,6 +114,7 @@ pub fn run(args: Args) -> CliResult {
         input::add_credential_report(&mut estate, &p.display().to_string(), &text)
             .map_err(CliError::from_error)?;
     }
+    args.labels.apply(&mut estate)?;
     let now = match &args.now {
         Some(t) => input::parse_time(t).ok_or_else(|| {
             CliError::msg(Exit::Usage, format!("`--now {t}` is not an RFC 3339 time"))
@@ -118,13 +165,12 @@ fn read(p: &Path) -> CliResult<String> {
 
 /// The estate of a topology or of exports (shared with `rolehop graph`).
 pub fn load_estate(source: &Source) -> CliResult<Estate> {
-    if let Some(cfg) = &source.config {
-        let src = read(cfg)?;
-        let dir = cfg.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut read_rel =
-            |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-        let topo = Topology::parse(&cfg.display().to_string(), &src, &mut read_rel)
-            .map_err(CliError::from_error)?;
+    if source.authz_details.is_empty() {
+        let cfg = crate::config::ConfigArg {
+            config: source.config.clone(),
+        }
+        .path(&rolehop_core::gitlab_ctx::ProcessEnv);
+        let topo = crate::config::load_topology(&cfg)?;
         return Ok(input::topology::estate_of(&topo));
     }
     let mut estate = Estate::default();

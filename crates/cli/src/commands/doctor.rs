@@ -20,7 +20,6 @@ use rolehop_core::span::printable;
 use rolehop_core::topology::{Auth, Environment};
 
 use super::selection::{self, Selection};
-use crate::config::load_topology;
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
@@ -112,7 +111,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     }
 
     // The topology is the reference everything else is compared with.
-    let topo = sel.config.as_deref().map(load_topology).transpose()?;
+    let topo = selection::load_selected(sel, env)?;
     let selected = match (&topo, &sel.env) {
         (Some(t), Some(name)) => Some((
             t,
@@ -270,10 +269,15 @@ fn check_token(
     now: OffsetDateTime,
 ) -> bool {
     let Some(token) = token else {
+        // The topology knows the audience the OIDC provider and trust policy expect.
+        let audience = match selected.map(|(t, _)| &t.auth) {
+            Some(Auth::Oidc { audience, .. }) => audience.clone(),
+            _ => "<audience>".to_owned(),
+        };
         r.fail(
             format!("no ID token in `{}`", sel.id_token_var),
             format!(
-                "declare it in the job: `id_tokens: {{{}: {{aud: <audience>}}}}`",
+                "declare it in the job: `id_tokens: {{{}: {{aud: {audience}}}}}`",
                 sel.id_token_var
             ),
         );
@@ -294,7 +298,8 @@ fn check_token(
     if let Err(e) = id_token::check_not_expired(&claims, now) {
         r.fail(
             e.to_string(),
-            "rerun the job; assume credentials early in the job",
+            // The message already says to rerun the job; the fix says how to keep it valid.
+            "assume credentials early in the job, before long steps, or raise the job's `timeout:` (the token lives as long as it)",
         );
         ok = false;
     }
@@ -468,10 +473,15 @@ fn check_keys(
             }
             Ok(true)
         }
-        Err(m) => {
+        Err(failure) => {
+            // An endpoint that cannot be reached says nothing about the key: the same hint as
+            // rollout and assume give, and the key's fix only when STS refused it.
+            let fix = failure.hint().unwrap_or_else(|| {
+                "the key was deleted, deactivated or rotated: rerun `rolehop rotate`, or check the masked variables hold the current key".to_owned()
+            });
             r.fail(
-                format!("GetCallerIdentity with the job's keys failed: {m}"),
-                "the key was deleted, deactivated or rotated: rerun `rolehop rotate`, or check the masked variables hold the current key",
+                format!("GetCallerIdentity with the job's keys failed: {failure}"),
+                fix,
             );
             Ok(false)
         }

@@ -87,8 +87,7 @@ fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<Secret>)
         }
     }
     let mut names = vec![sel.id_token_var.clone()];
-    if let Some(cfg) = &sel.config
-        && let Ok(t) = crate::config::load_topology(cfg)
+    if let Ok(Some(t)) = selection::load_selected(sel, env)
         && let Some(g) = &t.gitlab
     {
         names.push(g.access_key_var.clone());

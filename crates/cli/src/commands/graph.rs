@@ -2,7 +2,7 @@
 //! GitLab subjects through broker identities and service roles to deployment roles and
 //! accounts, production paths in red.
 
-use crate::commands::audit::{Source, emit, load_estate};
+use crate::commands::audit::{Labels, Source, emit, load_estate};
 use crate::exit::CliResult;
 use crate::exit::Exit;
 
@@ -10,6 +10,9 @@ use crate::exit::Exit;
 pub struct Args {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub labels: Labels,
+    /// The graph language: mermaid (GitLab and GitHub draw it in Markdown) or dot (Graphviz).
     #[arg(long, value_enum, default_value_t = Format::Mermaid)]
     pub format: Format,
 }
@@ -21,7 +24,8 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let estate = load_estate(&args.source)?;
+    let mut estate = load_estate(&args.source)?;
+    args.labels.apply(&mut estate)?;
     // The graph needs no clock: key ages only affect findings.
     let report = rolehop_audit::audit(&estate, 0);
     let text = match args.format {

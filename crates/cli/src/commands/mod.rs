@@ -2,13 +2,16 @@
 
 pub mod assume;
 pub mod audit;
+pub mod completions;
 pub mod credential_process;
 pub mod doctor;
 pub mod exec;
 pub mod gate;
 pub mod graph;
+pub mod init;
 pub mod render;
 pub mod rollout;
 pub mod rotate;
 pub mod selection;
 pub mod simulate;
+pub mod validate;

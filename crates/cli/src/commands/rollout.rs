@@ -3,7 +3,6 @@
 //! Progress goes to stderr (a bar on a terminal, plain lines in CI), the summary to stdout.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,20 +16,24 @@ use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The topology file.
-    #[arg(long, default_value = "rolehop.toml", value_name = "FILE")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: crate::config::ConfigArg,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The region of the broker stack and the StackSets (default: the topology's).
+    /// The region of the broker stack and the StackSets: only the topology's `[broker]
+    /// region` is accepted (IAM names are global, so a second broker stack elsewhere would
+    /// collide with the first); to move, change `region` in the topology.
     #[arg(long, value_name = "REGION")]
     pub region: Option<rolehop_core::Region>,
 }
 
 pub fn run(args: Args) -> CliResult {
-    let topo = load_topology(&args.config)?;
+    let topo = load_topology(&args.config.path(&rolehop_core::gitlab_ctx::ProcessEnv))?;
     crate::config::deployable(&topo)?;
+    if let Some(r) = args.region.as_deref() {
+        other_region(r, &topo.broker.region, &topo.broker.stack_name)?;
+    }
     let rendered = rolehop_render::render(&topo);
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
     let input = RolloutInput::new(
@@ -44,6 +47,22 @@ pub fn run(args: Args) -> CliResult {
         .build()
         .map_err(|e| CliError::new(Exit::Internal, e))?;
     rt.block_on(rollout(&input, args.dry_run))
+}
+
+/// Refuses a `--region` other than the broker's before any AWS call: the broker stack and the
+/// StackSets live in the topology's region, and the IAM roles and users they create have
+/// account-wide names, so a second broker stack in another region would try to create the same
+/// roles again (and fail), or, had it worked, leave two stacks owning one role.
+fn other_region(asked: &str, broker: &str, stack: &str) -> CliResult<()> {
+    if asked == broker {
+        return Ok(());
+    }
+    Err(CliError::msg(
+        Exit::Usage,
+        format!(
+            "`--region {asked}` is not the topology's broker region `{broker}`: stack `{stack}` and the StackSets live in `{broker}`, and the IAM roles and users they create are global, so a second broker stack in `{asked}` would collide with the first. To move rolehop to `{asked}`, delete stack `{stack}` and the StackSets in `{broker}` first (jobs cannot assume roles until the new rollout), then set `region = \"{asked}\"` under `[broker]` and roll out"
+        ),
+    ))
 }
 
 async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
@@ -77,7 +96,12 @@ async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
         .stack_sets
         .iter()
         .map(|s| s.current.len() + s.add.len() + s.retry.len() + s.remove.len())
-        .sum();
+        .sum::<usize>()
+        + plan
+            .remove_stack_sets
+            .iter()
+            .map(|o| o.accounts.len())
+            .sum::<usize>();
     let progress = Reporter::new(total);
     let report = r.apply(input, &plan, &progress).await;
     progress.finish();
@@ -86,17 +110,30 @@ async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
 }
 
 fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
+    // Removals first: that is the order they are carried out in.
+    for o in &plan.remove_stack_sets {
+        let _ = writeln!(
+            out,
+            "stack set {} (environment {}): remove, the topology no longer declares it",
+            o.name, o.environment
+        );
+        for id in &o.accounts {
+            let _ = writeln!(out, "  remove    {id}: its deployment role is deleted");
+        }
+    }
     let _ = writeln!(
         out,
         "stack {} (account {}, {}): {}",
         plan.broker_stack, input.broker_account, input.region, plan.broker
     );
+    print_changes(out, &plan.broker_changes);
     for s in &plan.stack_sets {
         let _ = writeln!(
             out,
             "stack set {} (environment {}): {}",
             s.name, s.environment, s.set
         );
+        print_changes(out, &s.changes);
         let set_verb = if s.set == Change::Update {
             "update"
         } else {
@@ -143,6 +180,13 @@ fn print_plan(out: &mut impl Write, input: &RolloutInput, plan: &Plan) {
             );
         }
         print_unlisted(out, s);
+    }
+}
+
+/// What a template update changes, indented under its stack (see `template_changes`).
+fn print_changes(out: &mut impl Write, changes: &[String]) {
+    for c in changes {
+        let _ = writeln!(out, "    {c}");
     }
 }
 

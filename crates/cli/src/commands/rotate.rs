@@ -7,7 +7,6 @@
 //! the very broker key being rotated), else locally the standard AWS chain; and never a broker
 //! user of the topology (checked with sts:GetCallerIdentity before any change).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +26,8 @@ use crate::exit::{CliError, CliResult, Exit, HasExit};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The topology file.
-    #[arg(long, value_name = "FILE", default_value = "rolehop.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: crate::config::ConfigArg,
     /// The environment whose broker user's key to rotate.
     #[arg(long, value_name = "ENV")]
     env: String,
@@ -63,15 +61,20 @@ pub fn run(args: Args) -> CliResult {
 fn run_with(args: Args, envv: &dyn Env) -> CliResult {
     let delete_after = parse_duration_secs(&args.delete_after)
         .map_err(|m| CliError::msg(Exit::Usage, format!("--delete-after: {m}")))?;
-    let topo = load_topology(&args.config)?;
+    let topo = crate::config::load_topology(&args.config.path(envv))?;
     let env = topo
         .require_environment(&args.env)
         .map_err(|m| CliError::msg(Exit::Input, m))?;
-    if let Auth::Oidc { .. } = topo.auth {
+    let mode = match topo.auth {
+        Auth::AccessKeys => None,
+        Auth::Oidc { .. } => Some("oidc"),
+        Auth::OidcGate { .. } => Some("oidc-gate"),
+    };
+    if let Some(mode) = mode {
         return Err(CliError::msg(
             Exit::Input,
             format!(
-                "{}: `[auth] mode = \"oidc\"` has no broker access keys to rotate (rotate applies to `mode = \"access-keys\"`)",
+                "{}: `[auth] mode = \"{mode}\"` has no broker access keys to rotate (rotate applies to `mode = \"access-keys\"`)",
                 topo.origin
             ),
         ));
@@ -318,14 +321,6 @@ fn refuse_broker_identity(
     }
     tracing::debug!(%arn, "rotating as");
     Ok(())
-}
-
-fn load_topology(path: &Path) -> Result<Topology, CliError> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| CliError::msg(Exit::Io, format!("cannot read `{}`: {e}", path.display())))?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut read = |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
-    Topology::parse(&path.display().to_string(), &src, &mut read).map_err(CliError::from_error)
 }
 
 /// `started`: this run changed something, so the recorded state is worth pointing at.

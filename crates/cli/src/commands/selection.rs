@@ -17,7 +17,7 @@ use rolehop_core::secret::secret;
 use rolehop_core::topology::Auth;
 use rolehop_core::{Secret, Topology, duration};
 
-use crate::config::load_topology;
+use crate::config::{CONFIG_VAR, DEFAULT_CONFIG, load_for_job};
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,19 +33,16 @@ pub enum BaseArg {
 /// Which deployment role to reach, and how.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selection {
-    /// The topology file; with it, --env and --account pick the role.
-    #[arg(long, value_name = "FILE", env = "ROLEHOP_CONFIG")]
+    /// The platform topology, or the job file `rolehop render` wrote for the environment
+    /// (`rolehop/jobs/<env>.toml`, no policy files needed); --env and --account pick the role
+    /// in it [default: $ROLEHOP_CONFIG, else rolehop.toml, unless role ARNs are given].
+    #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Environment name in the topology.
-    #[arg(long, value_name = "ENV", requires = "config", env = "ROLEHOP_ENV")]
+    #[arg(long, value_name = "ENV", env = "ROLEHOP_ENV")]
     pub env: Option<String>,
     /// Target account name in that environment (may be omitted when it has only one).
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "config",
-        env = "ROLEHOP_ACCOUNT"
-    )]
+    #[arg(long, value_name = "NAME", env = "ROLEHOP_ACCOUNT")]
     pub account: Option<String>,
     /// Service role ARN in the broker account (without --config).
     #[arg(
@@ -120,19 +117,58 @@ fn usage(msg: impl std::fmt::Display) -> CliError {
     CliError::msg(Exit::Usage, msg)
 }
 
+/// The file the chain is picked from, by the rule every command follows (`--config`, else
+/// `ROLEHOP_CONFIG`, else `rolehop.toml`), except that role ARNs given instead select the
+/// chain without any file. `None`: ARNs.
+pub fn config_path(sel: &Selection, env: &dyn Env) -> CliResult<Option<PathBuf>> {
+    if let Some(p) = &sel.config {
+        return Ok(Some(p.clone()));
+    }
+    let by_arn = sel.service_role_arn.is_some() || sel.deploy_role_arn.is_some();
+    match (env.var(CONFIG_VAR).filter(|v| !v.is_empty()), by_arn) {
+        (Some(p), true) => Err(usage(format!(
+            "both {CONFIG_VAR} (`{p}`) and a role ARN (--service-role-arn/--deploy-role-arn or their ROLEHOP_*_ARN variables) pick the chain: unset one"
+        ))),
+        (Some(p), false) => Ok(Some(PathBuf::from(p))),
+        (None, true) => Ok(None),
+        (None, false) => Ok(Some(PathBuf::from(DEFAULT_CONFIG))),
+    }
+}
+
+/// Loads the file [`config_path`] names, if any.
+pub fn load_selected(sel: &Selection, env: &dyn Env) -> CliResult<Option<Topology>> {
+    config_path(sel, env)?
+        .as_deref()
+        .map(load_for_job)
+        .transpose()
+}
+
 /// Resolves the selection against the environment `env` at time `now`.
 pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Resolved> {
     let job = JobContext::from_env(env);
-    let topo = sel.config.as_deref().map(load_topology).transpose()?;
+    let topo = load_selected(sel, env)?;
 
     let (service_role_arn, deploy_role_arn, external_id, protected, env_max, env_name, topo_mode) =
         match &topo {
             Some(t) => {
-                let name = sel
-                    .env
-                    .as_deref()
-                    .ok_or_else(|| usage("--config needs --env ENV"))?;
+                let name = sel.env.as_deref().ok_or_else(|| {
+                    usage(format!(
+                        "pick the environment of `{}` with --env ENV (or ROLEHOP_ENV): {}",
+                        t.origin,
+                        t.environments
+                            .iter()
+                            .map(|e| e.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
                 let e = t.require_environment(name).map_err(usage)?;
+                if matches!(t.auth, Auth::OidcGate { .. }) {
+                    return Err(usage(format!(
+                        "{}: `[auth] mode = \"oidc-gate\"` is not yet supported by assume, exec and credential-process: post the job's ID token to the gate (docs/gate.md)",
+                        t.origin
+                    )));
+                }
                 let account = match (&sel.account, e.accounts.as_slice()) {
                     (Some(a), _) => e.require_account(a).map_err(usage)?,
                     (None, [only]) => only,
@@ -172,7 +208,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         &job,
         sel.allow_unprotected_ref,
     )
-    .map_err(|r| CliError::new(Exit::Refused, r))?;
+    .map_err(|r| CliError::new(Exit::Refused, r.in_mode(topo_mode)))?;
     if !sel.skip_job_check
         && let Some(e) = topo
             .as_ref()

@@ -264,6 +264,9 @@ impl World {
         let base = match self.topo.auth {
             Auth::AccessKeys => BaseKind::AccessKeys,
             Auth::Oidc { .. } => BaseKind::WebIdentity,
+            // The gate's hop is an AssumeRole with tags and a SourceIdentity, as the broker
+            // user's.
+            Auth::OidcGate { .. } => BaseKind::AccessKeys,
         };
         let req = ChainRequest {
             base,
@@ -301,7 +304,9 @@ impl World {
                 sub: sub.to_owned(),
                 aud: audience.clone(),
             },
-            Auth::AccessKeys => panic!("{} is not in OIDC mode", self.name),
+            Auth::AccessKeys | Auth::OidcGate { .. } => {
+                panic!("{} is not in OIDC mode", self.name)
+            }
         }
     }
 

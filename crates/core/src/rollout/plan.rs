@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::changes::{same_template, template_changes};
 use super::spec::{Account, StackSetSpec};
 
 /// What happens to a stack or StackSet.
@@ -35,8 +36,79 @@ pub struct Plan {
     pub broker_stack: String,
     /// What happens to the broker stack.
     pub broker: Change,
+    /// What an update of the broker stack changes (see `changes::template_changes`).
+    pub broker_changes: Vec<String>,
     /// One plan per environment, in topology order.
     pub stack_sets: Vec<StackSetPlan>,
+    /// StackSets rolehop created for environments the topology no longer declares: their
+    /// instances are deleted, then the StackSets.
+    pub remove_stack_sets: Vec<Orphan>,
+}
+
+/// A StackSet rolehop created (its `rolehop:managed-by` tag and the topology's StackSet
+/// prefix) for an environment the topology no longer declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    /// The StackSet's name.
+    pub name: String,
+    /// The environment it was made for (its `rolehop:environment` tag, else the name after
+    /// the prefix).
+    pub environment: String,
+    /// Account ids holding an instance, in the rollout's region.
+    pub accounts: Vec<String>,
+}
+
+/// A StackSet found in the broker account, as listed by CloudFormation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundStackSet {
+    /// The StackSet's name.
+    pub name: String,
+    /// Carries `rolehop:managed-by = rolehop`.
+    pub managed_by_rolehop: bool,
+    /// Its `rolehop:environment` tag, when it has one.
+    pub environment: Option<String>,
+    /// Active (not already deleted).
+    pub active: bool,
+}
+
+/// The found StackSets rollout may remove: active, tagged as rolehop's, named
+/// `<prefix>-<something>` and not one the topology declares. Anything else (another tool's
+/// StackSet, one with another prefix, an untagged one) is never touched, whatever its name.
+pub fn orphans<'a>(
+    prefix: &str,
+    declared: &[&str],
+    found: &'a [FoundStackSet],
+) -> Vec<&'a FoundStackSet> {
+    let stem = format!("{prefix}-");
+    found
+        .iter()
+        .filter(|f| {
+            f.active
+                && f.managed_by_rolehop
+                && f.name.starts_with(&stem)
+                && f.name.len() > stem.len()
+                && !declared.contains(&f.name.as_str())
+        })
+        .collect()
+}
+
+/// The orphan's environment: its tag, else its name after the prefix.
+pub fn orphan_environment(prefix: &str, f: &FoundStackSet) -> String {
+    f.environment.clone().unwrap_or_else(|| {
+        f.name
+            .strip_prefix(&format!("{prefix}-"))
+            .unwrap_or(&f.name)
+            .to_owned()
+    })
+}
+
+/// The broker stack's change and what it changes: `None` deployed is a new stack.
+pub fn stack_change(deployed: Option<&str>, wanted: &str) -> (Change, Vec<String>) {
+    match deployed {
+        None => (Change::Create, Vec::new()),
+        Some(d) if same_template(d, wanted) => (Change::Unchanged, Vec::new()),
+        Some(d) => (Change::Update, template_changes(d, wanted)),
+    }
 }
 
 /// What happens to one environment's StackSet and its instances.
@@ -48,6 +120,8 @@ pub struct StackSetPlan {
     pub name: String,
     /// Create the StackSet, or update its template (which redeploys every instance).
     pub set: Change,
+    /// What an update of the template changes.
+    pub changes: Vec<String>,
     /// Accounts without an instance yet.
     pub add: Vec<Account>,
     /// Accounts whose instance is outdated or inoperable (a failed earlier run): redeployed.
@@ -73,6 +147,7 @@ impl Plan {
     /// True when nothing would change.
     pub fn is_noop(&self) -> bool {
         self.broker == Change::Unchanged
+            && self.remove_stack_sets.is_empty()
             && self.stack_sets.iter().all(|s| {
                 s.set == Change::Unchanged
                     && s.add.is_empty()
@@ -112,6 +187,7 @@ pub fn diff(spec: &StackSetSpec, deployed: Option<&Deployed>) -> StackSetPlan {
         environment: spec.environment.clone(),
         name: spec.name.clone(),
         set: Change::Create,
+        changes: Vec::new(),
         add: Vec::new(),
         retry: Vec::new(),
         remove: Vec::new(),
@@ -132,11 +208,7 @@ pub fn diff(spec: &StackSetSpec, deployed: Option<&Deployed>) -> StackSetPlan {
         }
         return plan;
     };
-    plan.set = if same_template(&d.template, &spec.template) {
-        Change::Unchanged
-    } else {
-        Change::Update
-    };
+    (plan.set, plan.changes) = stack_change(Some(&d.template), &spec.template);
 
     let wanted_ous: BTreeSet<&str> = spec
         .organizational_units
@@ -199,11 +271,6 @@ pub fn organizational_units_text(ous: &[String]) -> String {
         [one] => format!("organizational unit {one}"),
         _ => format!("organizational units {}", ous.join(", ")),
     }
-}
-
-/// Templates compare equal ignoring trailing whitespace (services may strip a final newline).
-pub fn same_template(deployed: &str, wanted: &str) -> bool {
-    deployed.trim_end() == wanted.trim_end()
 }
 
 #[cfg(test)]
@@ -352,12 +419,53 @@ mod tests {
         assert!(p.unlisted.is_empty() && p.organizational_units.is_empty());
     }
 
+    fn found(name: &str, managed: bool, active: bool) -> FoundStackSet {
+        FoundStackSet {
+            name: name.into(),
+            managed_by_rolehop: managed,
+            environment: None,
+            active,
+        }
+    }
+
+    #[test]
+    fn only_active_rolehop_tagged_stack_sets_with_the_prefix_and_no_environment_are_orphans() {
+        let found = [
+            found("rolehop-prod", true, true),    // declared
+            found("rolehop-staging", true, true), // dropped from the topology: removed
+            found("rolehop-legacy", false, true), // same prefix, not ours: kept
+            found("other-staging", true, true),   // another topology's prefix: kept
+            found("rolehop-old", true, false),    // already deleted
+            found("rolehop-", true, true),        // no environment after the prefix
+        ];
+        let o = orphans("rolehop", &["rolehop-prod"], &found);
+        let names: Vec<&str> = o.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["rolehop-staging"]);
+        assert_eq!(orphan_environment("rolehop", o[0]), "staging");
+    }
+
+    #[test]
+    fn a_template_differing_only_in_comments_is_unchanged_and_an_update_says_what_changed() {
+        let old =
+            "# from rolehop.toml\nResources:\n  R:\n    Type: \"T\"\n    Properties:\n      A: 1\n";
+        let renamed = old.replace("rolehop.toml", "platform.toml");
+        assert_eq!(
+            stack_change(Some(old), &renamed),
+            (Change::Unchanged, Vec::new())
+        );
+        let (c, what) = stack_change(Some(old), &old.replace("A: 1", "A: 2"));
+        assert_eq!(c, Change::Update);
+        assert_eq!(what, ["~ R (T)", "    A:", "      - A: 1", "      + A: 2"]);
+    }
+
     impl StackSetPlan {
         fn is_noop_for_test(&self) -> bool {
             Plan {
                 broker_stack: "b".into(),
                 broker: Change::Unchanged,
+                broker_changes: Vec::new(),
                 stack_sets: vec![self.clone()],
+                remove_stack_sets: Vec::new(),
             }
             .is_noop()
         }

@@ -17,6 +17,11 @@ pub struct RolloutInput {
     pub broker_template: String,
     /// One StackSet per environment, in topology order.
     pub stack_sets: Vec<StackSetSpec>,
+    /// `[rollout] stack_set_prefix`: with the `rolehop:managed-by` tag, what marks a StackSet
+    /// as this topology's (and so removable once its environment is gone).
+    pub stack_set_prefix: String,
+    /// How StackSets are called (also for removing ones no environment declares).
+    pub permission: Permission,
 }
 
 /// One environment's StackSet: its deployment role in each of its target accounts.
@@ -116,12 +121,28 @@ impl RolloutInput {
                 organizational_units: env.organizational_units.clone(),
             })
             .collect();
+        let stack_set_prefix = topo.rollout.stack_set_prefix.clone();
         RolloutInput {
             broker_account: topo.broker.account_id.clone(),
             region: region.unwrap_or(&topo.broker.region).clone(),
             broker_stack: topo.broker.stack_name.clone(),
             broker_template,
             stack_sets,
+            stack_set_prefix,
+            permission,
+        }
+    }
+
+    /// A spec standing for a StackSet the topology no longer declares, so removing it is
+    /// called and waited for like any other.
+    pub fn orphan_spec(&self, name: &str, environment: &str) -> StackSetSpec {
+        StackSetSpec {
+            environment: environment.to_owned(),
+            name: name.to_owned(),
+            template: String::new(),
+            accounts: Vec::new(),
+            permission: self.permission.clone(),
+            organizational_units: Vec::new(),
         }
     }
 }

@@ -98,28 +98,27 @@ impl Topology {
         src: &str,
         read: &mut ReadFile<'_>,
     ) -> Result<Topology, TopologyError> {
-        let raw: RawTopology = toml::from_str(src).map_err(|e| TopologyError {
-            diagnostics: vec![Diagnostic {
-                location: e.span().map_or_else(
-                    || Location::file_only(file),
-                    |s| Location::from_span(file, src, s),
-                ),
-                rule: "syntax",
-                message: e.message().trim().to_owned(),
-            }],
-        })?;
+        // Every syntax and schema error first; the semantic rules then run on what could be
+        // read, so one run reports them all.
+        let (raw, schema) = super::schema::read(file, src);
         let mut c = Checker {
             file,
             src,
             diagnostics: Vec::new(),
         };
-        let topo = build(&mut c, raw, read);
-        if c.diagnostics.is_empty() {
-            Ok(topo)
-        } else {
-            Err(TopologyError {
-                diagnostics: c.diagnostics,
-            })
+        let topo = raw.map(|raw| build(&mut c, raw, read));
+        let mut diagnostics = schema;
+        diagnostics.append(&mut c.diagnostics);
+        match topo {
+            Some(topo) if diagnostics.is_empty() => Ok(topo),
+            _ => {
+                // In file order, as a reader fixes them (the sort is stable: problems of one
+                // place keep the order the rules found them in).
+                // Problems of the whole file (no line) come last.
+                diagnostics
+                    .sort_by_key(|d| (d.location.line == 0, d.location.line, d.location.column));
+                Err(TopologyError { diagnostics })
+            }
         }
     }
 }
@@ -152,7 +151,17 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
 
     let auth_span = raw.auth.span();
     let ra = raw.auth.into_inner();
+    if let Some(u) = &ra.gate_url
+        && ra.mode.get_ref() != "oidc-gate"
+    {
+        c.report(
+            u.span(),
+            "auth-mode",
+            "`gate_url` only applies to `mode = \"oidc-gate\"`",
+        );
+    }
     let auth = match ra.mode.get_ref().as_str() {
+        "oidc-gate" => super::gate::build_gate_auth(c, auth_span, ra),
         "access-keys" => {
             for extra in [&ra.issuer, &ra.audience].into_iter().flatten() {
                 c.report(
@@ -208,7 +217,7 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
             c.report(
                 ra.mode.span(),
                 "auth-mode",
-                format!("unknown auth mode `{other}`: use `access-keys` or `oidc`"),
+                format!("unknown auth mode `{other}`: use `access-keys`, `oidc` or `oidc-gate`"),
             );
             Auth::AccessKeys
         }
@@ -340,14 +349,23 @@ pub(super) fn build(c: &mut Checker<'_>, raw: RawTopology, read: &mut ReadFile<'
     let mut user_owner: IndexMap<String, String> = IndexMap::new();
     for (name, env) in raw.environments {
         let env_span = env.span();
-        let e = build_env(
+        let mut raw_env = env.into_inner();
+        let raw_gate = raw_env.gate.take();
+        let mut e = build_env(
             c,
             &broker,
             &name,
-            env.into_inner(),
+            raw_env,
             read,
             &mut account_owner,
             &rollout.permission_model,
+        );
+        e.gate = super::gate::build_gate_rules(
+            c,
+            &e.name,
+            e.protected,
+            matches!(auth, Auth::OidcGate { .. }),
+            raw_gate,
         );
         if matches!(
             rollout.permission_model,

@@ -16,7 +16,7 @@ pub(super) enum AuthKind {
 pub(super) fn broker_auth(a: &Auth) -> AuthKind {
     match a {
         Auth::AccessKeys => AuthKind::Keys,
-        Auth::Oidc { .. } => AuthKind::Oidc,
+        Auth::Oidc { .. } | Auth::OidcGate { .. } => AuthKind::Oidc,
     }
 }
 

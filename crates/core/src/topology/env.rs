@@ -174,6 +174,12 @@ pub(super) fn build_env(
             if let Some(b) = &p.boundary {
                 c.check(b, "policy-arn", validate::managed_policy_arn);
             }
+            let uses_ous = !e.organizational_units.is_empty();
+            for a in p.managed_policies.iter().chain(&p.boundary) {
+                if let Some(m) = foreign_policy(a.get_ref(), &accounts, uses_ous) {
+                    c.report(a.span(), "policy-account", m);
+                }
+            }
             let mut inline = Vec::new();
             for path in &p.inline_policies {
                 let stem = path
@@ -276,5 +282,40 @@ pub(super) fn build_env(
         accounts,
         permissions,
         organizational_units,
+        // Filled in by the caller, which knows the auth mode.
+        gate: None,
     }
+}
+
+/// Why a customer managed policy (or boundary) named with a concrete account id cannot be
+/// attached to this environment's deployment role: IAM attaches only policies of the role's own
+/// account, and the role is created in every target account, so CloudFormation would fail in
+/// each account the id is not.
+fn foreign_policy(arn: &str, accounts: &[TargetAccount], uses_ous: bool) -> Option<String> {
+    let owner = validate::managed_policy_account(arn);
+    if owner.parse::<AccountId>().is_err() {
+        // `aws` (AWS managed) and `${AWS::AccountId}` fit every account; malformed ARNs are
+        // reported by `policy-arn`.
+        return None;
+    }
+    let per_account = arn.replacen(
+        &format!("::{owner}:"),
+        &format!("::{}:", validate::ACCOUNT_ID_VAR),
+        1,
+    );
+    let others: Vec<String> = accounts
+        .iter()
+        .filter(|a| a.id != owner)
+        .map(|a| format!("`{}` ({})", a.name, a.id))
+        .collect();
+    let where_ = if uses_ous {
+        "the accounts of its organizational units".to_owned()
+    } else if others.is_empty() {
+        return None;
+    } else {
+        others.join(", ")
+    };
+    Some(format!(
+        "managed policy `{arn}` belongs to account `{owner}`, but the deployment role is created in {where_}: IAM attaches only policies of the role's own account, so CloudFormation would fail there; write `{per_account}` to attach the policy of that name that exists in each target account"
+    ))
 }

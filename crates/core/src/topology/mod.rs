@@ -11,12 +11,18 @@ mod build;
 mod checks;
 mod env;
 mod error;
+mod gate;
 mod raw;
+mod schema;
 
 pub use build::ReadFile;
 
 use crate::ids::{AccountId, Partition, Region, RoleArn};
 pub use error::{Diagnostic, TopologyError};
+pub use gate::{
+    DEPLOYMENT_TIERS, GATE_SESSION_TAG_KEYS, GateRules, PIPELINE_SOURCES, PipelineSourceRules,
+    RUNNER_ENVIRONMENTS, USER_ACCESS_LEVELS,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Validated model
@@ -94,6 +100,27 @@ pub enum Auth {
         /// The `aud` the deploy jobs request (`id_tokens:`) and the trust policy requires.
         audience: String,
     },
+    /// GitLab ID tokens posted to rolehop's claim gate, which verifies them, checks each
+    /// environment's [`GateRules`] on the signed claims and assumes the service role with
+    /// session tags and SourceIdentity taken from those claims (see docs/gate.md).
+    OidcGate {
+        /// The exact `iss` of the ID tokens.
+        issuer: String,
+        /// The `aud` of the job's ID token for the gate.
+        audience: String,
+        /// Where jobs reach the gate; jobs may override it (`--gate-url`, `ROLEHOP_GATE_URL`).
+        gate_url: Option<String>,
+    },
+}
+
+impl Auth {
+    /// The GitLab issuer, in both OIDC modes.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Auth::Oidc { issuer, .. } | Auth::OidcGate { issuer, .. } => Some(issuer),
+            Auth::AccessKeys => None,
+        }
+    }
 }
 
 /// Where rotation writes broker keys, and which variables jobs read them from.
@@ -227,6 +254,9 @@ pub struct Environment {
     pub permissions: Permissions,
     /// Service-managed StackSets: the OUs to deploy the target template to.
     pub organizational_units: Vec<String>,
+    /// Gate mode (`auth.mode = "oidc-gate"`): the claim rules beyond `gitlab`
+    /// (`[environments.<name>.gate]`, defaults filled in); `None` in the other modes.
+    pub gate: Option<GateRules>,
 }
 
 /// The GitLab side allowed to use an environment.
@@ -249,7 +279,10 @@ pub struct GitlabAccess {
     /// The project globs accepted although whoever can create a matching project reaches
     /// the environment.
     pub accept_project_globs: Vec<String>,
-    /// GitLab environment names; the first is the one the rendered deploy job uses.
+    /// GitLab environment names; the first is the one the rendered deploy job uses and the
+    /// `environment_scope` rotate writes the broker key under; all of them (later ones may be
+    /// globs) are what the job check of assume/exec/doctor accepts as `CI_ENVIRONMENT_NAME`.
+    /// No IAM policy carries them.
     pub environments: Vec<String>,
 }
 
@@ -300,12 +333,31 @@ pub struct TargetAccount {
 /// The deployment role's permissions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permissions {
-    /// Managed policy ARNs attached to the role (at most 20, IAM's quota).
+    /// AWS managed policies, or customer managed ones of the target account itself:
+    /// `arn:aws:iam::${AWS::AccountId}:policy/<name>` names the policy `<name>` of each account.
     pub managed_policies: Vec<String>,
     /// Inline policies, parsed when the topology was read.
     pub inline_policies: Vec<InlinePolicy>,
     /// A permissions boundary capping everything the role's policies grant.
     pub boundary: Option<String>,
+}
+
+impl Permissions {
+    /// The managed policy ARNs as attached in target account `account_id`:
+    /// `${AWS::AccountId}` (the policy of that name in each account) resolved.
+    pub fn managed_policies_in(&self, account_id: &str) -> Vec<String> {
+        self.managed_policies
+            .iter()
+            .map(|a| a.replace(crate::validate::ACCOUNT_ID_VAR, account_id))
+            .collect()
+    }
+
+    /// The boundary as attached in target account `account_id`.
+    pub fn boundary_in(&self, account_id: &str) -> Option<String> {
+        self.boundary
+            .as_ref()
+            .map(|b| b.replace(crate::validate::ACCOUNT_ID_VAR, account_id))
+    }
 }
 
 /// An inline policy file of the deployment role.
@@ -368,9 +420,31 @@ impl Topology {
                 self.broker.account_id,
                 issuer.trim_start_matches("https://")
             )),
-            Auth::AccessKeys => None,
+            Auth::AccessKeys | Auth::OidcGate { .. } => None,
         }
     }
+
+    /// The gate's execution role in gate mode: one per environment, so a compromised gate
+    /// reaches that environment only.
+    pub fn gate_role_name(&self, env: &Environment) -> Option<String> {
+        matches!(self.auth, Auth::OidcGate { .. }).then(|| gate_role_name(&env.name))
+    }
+
+    /// The ARN of the gate's execution role for `env` (gate mode only).
+    pub fn gate_role_arn(&self, env: &Environment) -> Option<String> {
+        self.gate_role_name(env).map(|n| {
+            format!(
+                "arn:{}:iam::{}:role/{n}",
+                self.broker.partition, self.broker.account_id
+            )
+        })
+    }
+}
+
+/// `rolehop-<environment>-gate`: environment names are at most 32 characters, so this always
+/// fits IAM's 64 (and Lambda's function-name limit of 64).
+pub fn gate_role_name(environment: &str) -> String {
+    format!("rolehop-{environment}-gate")
 }
 
 impl Environment {

@@ -44,6 +44,7 @@ pub(super) struct RawAuth {
     pub(super) mode: S<String>,
     pub(super) issuer: Option<S<String>>,
     pub(super) audience: Option<S<String>>,
+    pub(super) gate_url: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +85,37 @@ pub(super) struct RawEnv {
     pub(super) permissions: Option<S<RawPermissions>>,
     #[serde(default)]
     pub(super) organizational_units: Vec<S<String>>,
+    pub(super) gate: Option<S<RawGateRules>>,
+}
+
+/// `[environments.<name>.gate]`: claim rules beyond `[environments.<name>.gitlab]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGateRules {
+    #[serde(default)]
+    pub(super) project_ids: Vec<S<String>>,
+    #[serde(default)]
+    pub(super) namespace_ids: Vec<S<String>>,
+    #[serde(default)]
+    pub(super) namespace_paths: Vec<S<String>>,
+    pub(super) pipeline_sources: Option<S<RawPipelineSources>>,
+    pub(super) ref_protected: Option<S<bool>>,
+    pub(super) environment_protected: Option<S<bool>>,
+    #[serde(default)]
+    pub(super) deployment_tiers: Vec<S<String>>,
+    #[serde(default)]
+    pub(super) runner_environments: Vec<S<String>>,
+    #[serde(default)]
+    pub(super) user_access_levels: Vec<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPipelineSources {
+    #[serde(default)]
+    pub(super) allow: Vec<S<String>>,
+    #[serde(default)]
+    pub(super) deny: Vec<S<String>>,
 }
 
 #[derive(Deserialize)]
