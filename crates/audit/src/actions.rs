@@ -13,6 +13,7 @@ use crate::data::{ActionCheck, check_action};
 use crate::findings::{Finding, Severity};
 use crate::graph::Prepared;
 
+/// Appends an RH031 finding for each action name no AWS service has (see the module docs).
 pub fn findings(prep: &Prepared<'_>, out: &mut Vec<Finding>) {
     // Estates repeat the same patterns in thousands of documents: judge each once.
     let mut seen: HashMap<String, ActionCheck> = HashMap::new();

@@ -29,18 +29,26 @@ pub struct Doc {
 pub enum Who<'a> {
     /// Any principal of any account, with every permission on its side (`"AWS": "*"`).
     Anyone,
+    /// A web identity or SAML provider's ARN, with the token's claims left to the conditions.
     Federated(&'a str),
+    /// An AWS service principal.
     Service(&'a str),
 }
 
 /// The answer: not allowed, or allowed provided the listed conditions hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// No policy combination lets the request through.
     Denied,
-    Allowed { conditions: Vec<String> },
+    /// Allowed, if the listed conditions hold (empty: unconditionally).
+    Allowed {
+        /// The conditions, as policies write them.
+        conditions: Vec<String>,
+    },
 }
 
 impl Verdict {
+    /// Allowed under some conditions (auditors care that it can be).
     pub fn is_allowed(&self) -> bool {
         matches!(self, Verdict::Allowed { .. })
     }
@@ -50,7 +58,9 @@ impl Verdict {
 pub struct Identity<'a> {
     /// Who makes requests: a user ARN, or a session of a role.
     pub arn: String,
+    /// Identity policies (inline, managed, groups').
     pub policies: Vec<&'a Doc>,
+    /// The permissions boundary, if any.
     pub boundary: Option<&'a Doc>,
     /// One entry per organisation level; each level must allow.
     pub scps: Vec<Vec<&'a Doc>>,

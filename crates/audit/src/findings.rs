@@ -12,6 +12,10 @@ use serde::Serialize;
 use crate::graph::{Graph, NodeKind, Prepared, account_of_root, oidc_subjects};
 use crate::model::{Kind, Part, ProblemKind};
 
+/// How bad a finding is; `audit --fail-on` exits 10 at or above a level. The levels are in
+/// increasing order (the derived `Ord` is what `--fail-on` compares); which rule has which
+/// level is the rule table's business, so the variants carry no prose of their own.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -23,6 +27,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The name `--fail-on` and reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -33,6 +38,7 @@ impl Severity {
         }
     }
 
+    /// Reads `--fail-on`'s value (case-insensitive).
     pub fn parse(s: &str) -> Option<Severity> {
         Some(match s.to_ascii_lowercase().as_str() {
             "info" => Severity::Info,
@@ -45,12 +51,18 @@ impl Severity {
     }
 }
 
+/// One result of the audit: data, not an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// The rule id (`RH001`...), stable across versions.
     pub id: &'static str,
+    /// How bad it is.
     pub severity: Severity,
+    /// The ARN (or file) it is about.
     pub resource: String,
+    /// The rule's one-line title.
     pub title: String,
+    /// What exactly was found, naming principals and policies.
     pub detail: String,
     /// What to do about it (the rule's fix, [`crate::fixes::fix`]).
     pub fix: String,
@@ -133,6 +145,7 @@ pub const RULES: [(&str, &str); 25] = [
     ("RH095", "claim gate identifies projects by path only"),
 ];
 
+/// Access keys older than this are reported (90 days, the usual rotation policy).
 pub const KEY_MAX_AGE_SECS: i64 = 90 * 24 * 3600;
 
 const BROKER_ACTIONS: [&str; 4] = [
@@ -142,16 +155,21 @@ const BROKER_ACTIONS: [&str; 4] = [
     "sts:getcalleridentity",
 ];
 
+/// What every rule reads.
 pub struct Ctx<'a, 'e> {
+    /// The estate's parsed documents.
     pub prep: &'a Prepared<'e>,
+    /// The access graph.
     pub graph: &'a Graph,
     /// Per principal: why it is admin-equivalent.
     pub admin: &'a [Option<String>],
+    /// The audit's notion of now (unix seconds), injected so key ages are testable.
     pub now: i64,
     /// Parts and environments as inferred (declared ones for a topology).
     pub inferred: &'a crate::infer::Inference,
 }
 
+/// Runs every rule, appending findings.
 pub fn all(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     problems(cx, out);
     broker_scope(cx, out);

@@ -16,9 +16,12 @@ use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
 use crate::model::{Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn};
 
+/// What a node of the access graph stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeKind {
+    /// An IAM user (holds keys: a credential someone can leak).
     User,
+    /// An IAM role.
     Role,
     /// A GitLab (or other OIDC) `sub` pattern admitted by a federated trust.
     OidcSubject,
@@ -26,6 +29,7 @@ pub enum NodeKind {
     Saml,
     /// GitLab jobs whose signed claims pass a claim gate's rules (gate mode).
     ClaimSet,
+    /// An AWS service principal.
     Service,
     /// A principal outside the audited estate: another account, an unknown ARN.
     External,
@@ -33,13 +37,18 @@ pub enum NodeKind {
     Anyone,
 }
 
+/// One principal (or pseudo-principal) of the access graph.
 #[derive(Debug, Clone)]
 pub struct Node {
     /// ARN, or `oidc:<provider host>:<sub pattern>`, `service:<name>`, `*`.
     pub id: String,
+    /// What it is.
     pub kind: NodeKind,
+    /// Its account, when it has one.
     pub account: Option<String>,
+    /// Its environment, if known.
     pub env: Option<Env>,
+    /// Its part in the broker pattern.
     pub part: Part,
     /// Admin-equivalent on its own (IAM principals only).
     pub admin: bool,
@@ -47,20 +56,31 @@ pub struct Node {
     pub principal: Option<usize>,
 }
 
+/// "`from` can become `to`": one assume-role (or web-identity) step.
 #[derive(Debug, Clone)]
 pub struct Edge {
+    /// Index of the node that assumes.
     pub from: usize,
+    /// Index of the node assumed.
     pub to: usize,
+    /// The STS action of the step (`sts:AssumeRole`, `...WithWebIdentity`, `...WithSAML`).
     pub action: &'static str,
+    /// Conditions the step depends on, as policies write them.
     pub conditions: Vec<String>,
 }
 
+/// Who can become whom: the estate's assume-role relations, for blast radius and findings.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
+    /// Every node.
     pub nodes: Vec<Node>,
+    /// Every edge.
     pub edges: Vec<Edge>,
+    /// Node id -> index.
     pub index: HashMap<String, usize>,
+    /// Per node: its outgoing edges.
     pub out: Vec<Vec<usize>>,
+    /// Per node: its incoming edges.
     pub inbound: Vec<Vec<usize>>,
     /// (from, to) -> edge.
     pairs: HashMap<(usize, usize), usize>,
@@ -68,25 +88,33 @@ pub struct Graph {
 
 /// Parsed documents of the estate, shared by the graph and the findings.
 pub struct Prepared<'e> {
+    /// The estate the documents came from.
     pub estate: &'e Estate,
+    /// Every parsed document, once.
     pub docs: Vec<Doc>,
     /// Per doc: who declares it (a principal, group or policy ARN) and what it is there
     /// (`inline policy `x``, `managed policy`, `trust policy`), for findings about documents.
     pub doc_origin: Vec<(String, String)>,
     /// Per principal: its identity policy doc ids (inline, managed, groups').
     pub policies: Vec<Vec<usize>>,
+    /// Per principal: its permissions boundary's doc id.
     pub boundary: Vec<Option<usize>>,
+    /// Per principal: its trust policy's doc id (roles).
     pub trust: Vec<Option<usize>>,
     /// Per principal: the SCP levels that apply (doc ids per level).
     pub scps: Vec<Vec<Vec<usize>>>,
+    /// What did not parse: becomes RH090/RH092 findings.
     pub problems: Vec<Problem>,
+    /// Principal index by ARN.
     pub by_arn: HashMap<&'e str, usize>,
+    /// Principal index by unique id (trust policies that name deleted principals).
     pub by_id: HashMap<&'e str, usize>,
     /// Roles by (account, name), for session principals, which omit the role's path.
     pub by_role_name: HashMap<(&'e str, &'e str), usize>,
 }
 
 impl<'e> Prepared<'e> {
+    /// Parses every document of `estate` once.
     pub fn new(estate: &'e Estate) -> Prepared<'e> {
         let mut a = Arena {
             estate,
@@ -204,6 +232,7 @@ impl<'e> Prepared<'e> {
         }
     }
 
+    /// The parsed trust policy of principal `i`, if it has one.
     pub fn trust_doc(&self, i: usize) -> Option<&Doc> {
         self.trust[i].map(|d| &self.docs[d])
     }

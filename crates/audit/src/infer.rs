@@ -31,6 +31,7 @@ use crate::model::{Env, Kind, Part, env_from_word, env_tag, guess_env};
 /// An environment label the user handed in, with where it came from (for explanations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
+    /// The environment.
     pub env: Env,
     /// `--env-map envs.json`, `Organizations export org.json: account name `shop-prod``.
     pub source: String,
@@ -70,6 +71,7 @@ pub struct Inference {
 pub type Shared = (usize, Vec<(Env, Vec<usize>)>);
 
 impl Inference {
+    /// The inferred part of principal `i` (`Other` when nothing placed it).
     pub fn part(&self, i: usize) -> Part {
         self.part.get(i).copied().unwrap_or(Part::Other)
     }

@@ -30,6 +30,7 @@ pub struct JobReach {
     pub environments: Vec<String>,
     /// Role ARNs reached, sorted.
     pub reaches: Vec<String>,
+    /// A role reached is admin-equivalent.
     pub admin: bool,
 }
 

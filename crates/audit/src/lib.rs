@@ -7,6 +7,12 @@
 //!   -> graph::Prepared (parsed documents) -> admin / graph::build + passrole edges
 //!   -> infer (parts, environments) -> findings -> report
 //! ```
+//!
+//! Findings are data, never errors; only input that is not what it claims is an
+//! [`InputError`] (exit 3). CI denies warnings, so every public item is documented
+//! (`missing_docs`) and nothing is `pub` that the crate does not export (`unreachable_pub`).
+
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod actions;
 pub mod admin;
@@ -35,15 +41,26 @@ pub use model::Estate;
 /// An input that is not what it claims to be (not JSON, not an export).
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// Not JSON: serde_json's error with its position.
     #[error("{file}:{line}:{column}: invalid JSON: {message}")]
     Json {
+        /// The file as the user named it.
         file: String,
+        /// 1-based line.
         line: usize,
+        /// 1-based column.
         column: usize,
+        /// serde_json's message.
         message: String,
     },
+    /// JSON, but not the document it claims to be (an export without `UserDetailList`...).
     #[error("{file}: {message}")]
-    Shape { file: String, message: String },
+    Shape {
+        /// The file as the user named it.
+        file: String,
+        /// What is missing or of the wrong shape.
+        message: String,
+    },
 }
 
 impl rolehop_core::exit::HasExit for InputError {
@@ -56,6 +73,7 @@ impl rolehop_core::exit::HasExit for InputError {
 /// What a credential holder can reach.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlastRadius {
+    /// The user (or OIDC subject pattern) holding the credential.
     pub principal: String,
     /// Role ARNs reached, transitively, sorted.
     pub reaches: Vec<String>,
@@ -66,11 +84,14 @@ pub struct BlastRadius {
 /// The audit's result: findings (sorted, most severe first), blast radii and the graph.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// Every finding, most severe first.
     pub findings: Vec<Finding>,
+    /// One per credential holder.
     pub blast_radius: Vec<BlastRadius>,
     /// What a token of each project and ref the OIDC trusts name reaches (one token can match
     /// the patterns of several environments).
     pub job_blast_radius: Vec<jobs::JobReach>,
+    /// The access graph (`rolehop graph` draws it).
     pub graph: Graph,
     /// Where the estate came from (for report locations).
     pub source: String,

@@ -21,50 +21,71 @@ pub enum Part {
     /// The claim gate's execution role (gate mode): it assumes its environment's service role
     /// for jobs whose signed claims pass the gate's rules.
     GateRole,
+    /// Anything else: admin users, other workloads' roles.
     Other,
 }
 
+/// User or role: users hold long-lived keys, roles are only assumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
+    /// An IAM user.
     User,
+    /// An IAM role.
     Role,
 }
 
 /// An environment label: its name and whether it counts as production.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Env {
+    /// The environment's name.
     pub name: String,
+    /// Production findings weigh more (a prod credential reaching non-prod, or the reverse).
     pub prod: bool,
 }
 
+/// An inline policy: its name and document.
 #[derive(Debug, Clone)]
 pub struct NamedDoc {
+    /// The policy's name, as findings quote it.
     pub name: String,
+    /// The document as read; parsed once by `graph::Prepared`.
     pub doc: Value,
 }
 
 /// An IAM user or role.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// User or role.
     pub kind: Kind,
+    /// Its ARN, which findings name.
     pub arn: String,
+    /// Its account.
     pub account: String,
+    /// Its name (after any path).
     pub name: String,
     /// `AIDA...`/`AROA...`: trust policies show it when the named principal was deleted.
     pub unique_id: Option<String>,
+    /// Inline policies.
     pub inline: Vec<NamedDoc>,
+    /// Attached managed policy ARNs.
     pub managed: Vec<String>,
     /// Group ARNs (users).
     pub groups: Vec<String>,
+    /// The permissions boundary's ARN.
     pub boundary: Option<String>,
     /// Roles only.
     pub trust: Option<Value>,
+    /// The role's maximum session duration.
     pub max_session_secs: Option<u64>,
     /// The longest session the topology itself will request (deployment roles).
     pub requested_session_secs: Option<u64>,
+    /// When the role was last used, as the export says.
     pub last_used: Option<String>,
+    /// Its tags: `rolehop:part` and environment tags place it in the broker pattern.
     pub tags: BTreeMap<String, String>,
+    /// The environment it belongs to, if known.
     pub env: Option<Env>,
+    /// Its part in the broker pattern.
     pub part: Part,
     /// The file and line that declare it, for report locations.
     pub origin: Option<Origin>,
@@ -76,6 +97,7 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A principal with nothing attached; account and name are read from `arn`.
     pub fn new(kind: Kind, arn: &str) -> Principal {
         let (account, name) = split_arn(arn);
         Principal {
@@ -102,17 +124,23 @@ impl Principal {
     }
 }
 
+/// An IAM group: its policies apply to every member user.
 #[derive(Debug, Clone)]
 pub struct Group {
+    /// The group's ARN.
     pub arn: String,
+    /// Inline policies.
     pub inline: Vec<NamedDoc>,
+    /// Attached managed policy ARNs.
     pub managed: Vec<String>,
 }
 
 /// One organisation level of SCPs (root, OU, account): every level must allow.
 #[derive(Debug, Clone)]
 pub struct ScpLevel {
+    /// The root, OU or account id.
     pub id: String,
+    /// The SCP documents at this level.
     pub policies: Vec<Value>,
     /// The accounts it applies to; empty means every account.
     pub accounts: Vec<String>,
@@ -121,11 +149,15 @@ pub struct ScpLevel {
 /// One access key, from a credential report.
 #[derive(Debug, Clone)]
 pub struct AccessKey {
+    /// The user the key belongs to.
     pub user_arn: String,
+    /// Key 1 or 2 (a user holds at most two).
     pub slot: u8,
+    /// Whether the key can sign.
     pub active: bool,
     /// Unix seconds.
     pub last_rotated: Option<i64>,
+    /// Unix seconds, if ever used.
     pub last_used: Option<i64>,
 }
 
@@ -133,8 +165,11 @@ pub struct AccessKey {
 /// becomes a finding.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// Which finding it becomes.
     pub kind: ProblemKind,
+    /// The ARN or file it is about.
     pub resource: String,
+    /// What could not be read and why.
     pub message: String,
 }
 
@@ -153,12 +188,17 @@ pub enum ProblemKind {
 /// The whole estate.
 #[derive(Debug, Clone, Default)]
 pub struct Estate {
+    /// Every user and role.
     pub principals: Vec<Principal>,
+    /// Groups by ARN.
     pub groups: HashMap<String, Group>,
     /// Managed policy ARN -> default version document.
     pub managed: HashMap<String, Value>,
+    /// SCP levels, root first.
     pub scps: Vec<ScpLevel>,
+    /// Access keys from the credential report.
     pub access_keys: Vec<AccessKey>,
+    /// What the input got wrong; each becomes a finding.
     pub problems: Vec<Problem>,
     /// Where the estate came from, for SARIF/Code Quality locations.
     pub source: String,
@@ -185,6 +225,7 @@ pub struct GateAdmission {
 /// Where a resource was declared: a topology line, or the export file that listed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// The file's name.
     pub file: String,
     /// 1-based; exports do not keep lines, so 1.
     pub line: usize,

@@ -67,40 +67,58 @@ pub enum SdkFailure {
     /// The endpoint could not be reached: connection refused, DNS, TLS.
     #[error("could not reach {service}: {reason}")]
     Unreachable {
+        /// The service as people know it (`STS`, `CloudFormation`).
         service: &'static str,
+        /// The transport's error (connection refused, DNS, TLS).
         reason: String,
     },
     /// Something answered that is not HTTP (hyper reports it as a failure to send).
     #[error("{service}'s answer is not valid HTTP: {reason}")]
     NotHttp {
+        /// The service as people know it (`STS`, `CloudFormation`).
         service: &'static str,
+        /// hyper's parse error.
         reason: String,
     },
     /// No answer within the timeouts, after bounded retries.
     #[error("{service} did not answer in time")]
-    TimedOut { service: &'static str },
+    TimedOut {
+        /// The service as people know it (`STS`, `CloudFormation`).
+        service: &'static str,
+    },
     /// An answer arrived and could not be parsed (truncated, mangled).
     #[error("{service}'s answer could not be read (HTTP {status}): {reason}")]
     Unreadable {
+        /// The service as people know it (`STS`, `CloudFormation`).
         service: &'static str,
+        /// The HTTP status of the answer.
         status: u16,
+        /// What could not be parsed.
         reason: String,
     },
     /// An answer that is neither the service's result nor its error: a captive proxy, an HTML
     /// error page, the wrong endpoint.
     #[error("{service}'s answer could not be read (HTTP {}): it is not {service} XML", status_text(.status))]
     NotAws {
+        /// The service as people know it (`STS`, `CloudFormation`).
         service: &'static str,
+        /// The HTTP status, when there was one.
         status: Option<u16>,
     },
     /// The SDK could not build the request.
     #[error("could not build the request: {reason}")]
-    Construction { reason: String },
+    Construction {
+        /// The SDK's reason (a missing region or a malformed endpoint URL).
+        reason: String,
+    },
     /// The service answered with an error.
     #[error("{}", service_text(.code.as_deref(), .message.as_deref()))]
     Service {
+        /// What the code means for rolehop (denied, throttled, not found...).
         kind: ServiceErrorKind,
+        /// The service's error code (`AccessDenied`).
         code: Option<String>,
+        /// The service's message.
         message: Option<String>,
     },
 }

@@ -114,8 +114,7 @@ pub fn load_for_job(path: &Path) -> CliResult<Topology> {
         " (in a deploy job: the job file `rolehop render` wrote, rolehop/jobs/<env>.toml), or give --service-role-arn and --deploy-role-arn",
     )?;
     if job_file::is_job_file(&src) {
-        return job_file::parse(&path.display().to_string(), &src)
-            .map_err(|e| CliError::new(Exit::Input, e));
+        return job_file::parse(&path.display().to_string(), &src).map_err(CliError::from_error);
     }
     parse_topology(path, &src)
 }

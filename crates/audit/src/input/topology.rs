@@ -10,6 +10,7 @@ use crate::model::{Env, Estate, GateAdmission, Kind, NamedDoc, Origin, Part, Pri
 /// Service roles are entered directly (not by chaining), so they keep IAM's default maximum.
 const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
 
+/// The estate a topology would deploy: its rendered documents, with environments and parts known rather than guessed.
 pub fn estate_of(topo: &Topology) -> Estate {
     let origin = |line: usize| Origin {
         file: topo.origin.clone(),

@@ -14,25 +14,47 @@ pub enum RolloutError {
     #[error(
         "the AWS credentials are for account `{actual}`, but the topology's broker account is `{expected}`: rollout must run with the broker account's administrator credentials"
     )]
-    WrongAccount { expected: String, actual: String },
+    /// The credentials are not the broker account's: rollout refuses before creating anything
+    /// in an account the topology does not name.
+    WrongAccount {
+        /// The topology's broker account.
+        expected: String,
+        /// The account the credentials are in.
+        actual: String,
+    },
     /// The SDK's credential chain found nothing to sign `call` with.
     #[error(
         "no AWS credentials for the broker account: the SDK's chain (environment variables, AWS_PROFILE, SSO, container and instance metadata) found none"
     )]
-    NoCredentials { call: &'static str },
+    NoCredentials {
+        /// The call that needed them.
+        call: &'static str,
+    },
     /// An AWS call (`cloudformation:CreateStackSet`, ...) failed; the failure says how.
     #[error("{call}: {failure}{}", likely_cause(.failure))]
     Aws {
+        /// `service:Action`.
         call: &'static str,
+        /// How it failed, read by the shared classifier.
         failure: SdkFailure,
     },
     /// Polling gave up on a stack or StackSet operation still in progress.
     #[error("{what} did not finish within {secs} s")]
-    NotFinished { what: String, secs: u64 },
+    NotFinished {
+        /// The stack or StackSet operation.
+        what: String,
+        /// How long rollout waited.
+        secs: u64,
+    },
     #[error("stack `{stack}` ended in {status}: {reason}")]
+    /// The broker stack ended in a failed or rolled-back state.
     StackFailed {
+        /// The stack's name.
         stack: String,
+        /// CloudFormation's final status (`ROLLBACK_COMPLETE`).
         status: String,
+        /// CloudFormation's reasons for the failed resources, or what to do about a stack
+        /// left in `ROLLBACK_COMPLETE`.
         reason: String,
     },
 }

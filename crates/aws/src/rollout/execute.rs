@@ -59,6 +59,7 @@ impl SdkSpec for StackSetSpec {
     }
 }
 
+/// Carries out a rollout plan with CloudFormation (and STS to check the account first).
 pub struct Rollout {
     pub(super) cfn: Client,
     sts: aws_sdk_sts::Client,
@@ -67,6 +68,7 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// Clients from `config`; `sleep` and `timing` are injected so tests poll without waiting.
     pub fn new(config: &aws_config::SdkConfig, sleep: Sleep, timing: Timing) -> Self {
         Rollout {
             cfn: Client::new(config),

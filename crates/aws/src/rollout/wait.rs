@@ -25,6 +25,7 @@ pub fn real_sleep() -> Sleep {
 /// Polling intervals and limits.
 #[derive(Debug, Clone)]
 pub struct Timing {
+    /// The wait between two polls of a stack or StackSet operation.
     pub poll: Duration,
     /// Polls before giving up on one stack or operation.
     pub max_polls: u32,
