@@ -28,7 +28,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             let mut u = Principal::new(Kind::User, &topo.broker_user_arn(env));
             u.inline.push(NamedDoc {
                 name: "rolehop-broker".to_owned(),
-                doc: iam::broker_user_policy(topo, env),
+                doc: iam::broker_user_policy(topo, env).into(),
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
@@ -36,10 +36,10 @@ pub fn estate_of(topo: &Topology) -> Estate {
             e.principals.push(u);
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
-        s.trust = Some(iam::service_role_trust(topo, env));
+        s.trust = Some(iam::service_role_trust(topo, env).into());
         s.inline.push(NamedDoc {
             name: "rolehop-service".to_owned(),
-            doc: iam::service_role_policy(topo, env),
+            doc: iam::service_role_policy(topo, env).into(),
         });
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
@@ -49,14 +49,14 @@ pub fn estate_of(topo: &Topology) -> Estate {
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
-            d.trust = Some(iam::deployment_role_trust(topo, env));
+            d.trust = Some(iam::deployment_role_trust(topo, env).into());
             d.inline = env
                 .permissions
                 .inline_policies
                 .iter()
                 .map(|p| NamedDoc {
                     name: p.name.clone(),
-                    doc: p.document.clone(),
+                    doc: (&p.document).into(),
                 })
                 .collect();
             d.managed = env.permissions.managed_policies.clone();

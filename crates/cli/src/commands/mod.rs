@@ -2,6 +2,7 @@
 
 pub mod assume;
 pub mod audit;
+pub mod audit_gate;
 pub mod credential_process;
 pub mod doctor;
 pub mod exec;
