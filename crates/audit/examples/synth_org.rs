@@ -4,7 +4,10 @@
 //!
 //! ```text
 //! cargo run --release -p rolehop-audit --example synth_org -- 1000 20 [--findings]
+//! cargo run --release -p rolehop-audit --example synth_org -- 1000 20 --write DIR
 //! ```
+//! The second form only writes the exports, one file per account (`bench/audit-scale.sh`
+//! audits them with the `rolehop` binary and with cloudsplaining).
 //! Peak memory is the process's high-water mark (`VmHWM` in /proc/self/status).
 
 use std::time::Instant;
@@ -180,13 +183,34 @@ fn peak_rss_kib() -> u64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let show = std::env::args().any(|a| a == "--findings");
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--findings")
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // `--write DIR`: write the exports there (one file per account, as `aws iam
+    // get-account-authorization-details` gives them) for `rolehop audit` and other tools.
+    let write = all
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| all.get(i + 1))
+        .cloned();
+    let args: Vec<usize> = all
+        .iter()
+        .filter(|a| *a != "--findings" && *a != "--write" && Some(*a) != write.as_ref())
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     let n = args.first().copied().unwrap_or(100);
     let m = args.get(1).copied().unwrap_or(20);
+    if let Some(dir) = write {
+        std::fs::create_dir_all(&dir)?;
+        let put = |name: &str, v: &Value| -> std::io::Result<()> {
+            std::fs::write(format!("{dir}/{name}.json"), v.to_string())
+        };
+        put(&format!("acct-{BROKER}"), &broker_export(n))?;
+        put(&format!("acct-{SECURITY}"), &security_export())?;
+        for i in 0..n {
+            put(&format!("acct-{}", account(i)), &target_export(i, m))?;
+        }
+        println!("wrote {} exports to {dir}", n + 2);
+        return Ok(());
+    }
 
     // Exports as text, as the CLI would read them.
     let mut texts = vec![
