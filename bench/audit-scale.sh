@@ -49,7 +49,7 @@ for n in $sizes; do
   echo "| $n x 20 | rolehop audit (whole organisation, one process) | $runs | $min / $med | $((rss / 1024)) | $(load) |"
   # cloudsplaining: one account per run, as a user runs it, over the first $sample accounts.
   files=$(ls "$dir"/acct-2*.json | head -n "$sample")
-  t0=$(date +%s.%N); csrss=0; k=0
+  mkdir -p "$work/cs"; t0=$(date +%s.%N); csrss=0; k=0
   for f in $files; do
     read -r _ r < <(measure "$venv/cloudsplaining" scan --input-file "$f" --output "$work/cs" --skip-open-report)
     (( r > csrss )) && csrss=$r; k=$((k + 1))

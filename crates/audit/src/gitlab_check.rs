@@ -300,8 +300,7 @@ impl GitlabData {
 
 /// The exact projects and the project globs a set of trusts and gate rules names: what to
 /// fetch from the API (globs need their group's project list).
-pub fn wanted_projects(estate: &Estate, graph: &Graph, gates: &[GateRule]) -> BTreeSet<String> {
-    let _ = estate;
+pub fn wanted_projects(graph: &Graph, gates: &[GateRule]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for n in &graph.nodes {
         if n.kind != NodeKind::OidcSubject {

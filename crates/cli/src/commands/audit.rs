@@ -114,7 +114,7 @@ pub fn run(args: Args) -> CliResult {
         .transpose()?;
     let mut report = rolehop_audit::audit(&estate, now);
     if let Some(source) = &args.gitlab {
-        let wanted = gitlab_check::wanted_projects(&estate, &report.graph, &gates);
+        let wanted = gitlab_check::wanted_projects(&report.graph, &gates);
         let data = audit_gate::gitlab_data(source, &wanted, &ProcessEnv)?;
         report
             .findings
@@ -202,10 +202,44 @@ fn load_exports(source: &Source) -> CliResult<Estate> {
         .map(|p| p.display().to_string())
         .collect();
     estate.source = names.join(",");
-    for p in &source.authz_details {
-        let text = read(p)?;
-        input::gaad::add_export(&mut estate, &p.display().to_string(), &text)
-            .map_err(|e| CliError::new(Exit::Input, e))?;
+    // An organisation is thousands of files: read and parse them on every core, each worker
+    // a contiguous run of files, merged in file order so the estate (and the first error
+    // reported) is the one a single pass gives.
+    let files = &source.authz_details;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 4);
+    let chunk = files.len().div_ceil(workers).max(1);
+    let parts: Vec<CliResult<Estate>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|run| {
+                scope.spawn(move || {
+                    let mut part = Estate::default();
+                    for p in run {
+                        let text = read(p)?;
+                        input::gaad::add_export(&mut part, &p.display().to_string(), &text)
+                            .map_err(|e| CliError::new(Exit::Input, e))?;
+                    }
+                    Ok(part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(CliError::msg(Exit::Internal, "an export reader panicked"))
+                })
+            })
+            .collect()
+    });
+    for part in parts {
+        let part = part?;
+        estate.principals.extend(part.principals);
+        estate.groups.extend(part.groups);
+        estate.managed.extend(part.managed);
+        estate.problems.extend(part.problems);
     }
     if estate.source.contains(',') {
         // Findings point at the export that listed their principal; the first export stands
