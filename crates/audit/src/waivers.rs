@@ -257,11 +257,11 @@ mod tests {
     fn every_waiver_needs_a_reason_and_an_expiry_and_errors_say_the_line() {
         let e = Waivers::parse(
             "w.toml",
-            "[[waiver]]\nid = \"RH015\"\nresource = \"x\"\nreason = \"ok\"\n\n[[waiver]]\nid = \"RH015\"\nresource = \"x\"\nexpires = 2027-01-01\n",
+            "[[waiver]]\nid = \"RH015\"\nresource = \"x\"\nreason = \"ok\"\nexpires = 2027-01-01\n\n[[waiver]]\nid = \"RH015\"\nresource = \"x\"\nexpires = 2027-01-01\n",
             any,
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "w.toml:6: waiver 2: `reason` is missing");
+        assert_eq!(e.to_string(), "w.toml:7: waiver 2: `reason` is missing");
         let e = Waivers::parse(
             "w.toml",
             "[[waiver]]\nid = \"RH015\"\nresource = \"x\"\nreason = \"ok\"\nexpires = \"soon\"\n",
