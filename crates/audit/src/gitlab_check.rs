@@ -24,31 +24,31 @@ use crate::model::Estate;
 /// The rules this module raises (id, title), for SARIF and the docs.
 pub const RULES: [(&str, &str); 7] = [
     (
-        "RH030",
+        "RH050",
         "OIDC subject of a production role admits refs GitLab does not protect",
     ),
     (
-        "RH031",
+        "RH051",
         "claim-gate rule of a protected environment admits refs GitLab does not protect",
     ),
     (
-        "RH032",
+        "RH052",
         "a protected ref the trust rests on may be pushed or created by Developers",
     ),
     (
-        "RH033",
+        "RH053",
         "a project the trust names does not exist in GitLab",
     ),
     (
-        "RH034",
+        "RH054",
         "a project the trust names is not in the GitLab data: its refs are not checked",
     ),
     (
-        "RH035",
+        "RH055",
         "GitLab environment of a protected environment is not protected in GitLab",
     ),
     (
-        "RH036",
+        "RH056",
         "GitLab did not list protected environments: environment protection not checked",
     ),
 ];
@@ -452,7 +452,7 @@ fn check_ref(a: &Admitter<'_>, project: &Project, kind: &str, reff: &str, out: &
                     )
                 };
                 out.push(Finding {
-                    id: "RH032",
+                    id: "RH052",
                     severity: Severity::Medium,
                     resource: a.resource.clone(),
                     title: format!(
@@ -470,7 +470,7 @@ fn check_ref(a: &Admitter<'_>, project: &Project, kind: &str, reff: &str, out: &
             let (severity, how) = match (&example, a.softened) {
                 (_, Some(why)) => (Severity::Low, why.to_owned()),
                 (Some(e), None) => (
-                    if a.id == "RH030" {
+                    if a.id == "RH050" {
                         Severity::Critical
                     } else {
                         Severity::High
@@ -516,7 +516,7 @@ fn projects_for<'d>(
         }
         if data.missing.contains(pattern) {
             out.push(Finding {
-                id: "RH033",
+                id: "RH053",
                 severity: Severity::High,
                 resource: a.resource.clone(),
                 title: format!("{} names project `{pattern}`, which does not exist in GitLab", a.what),
@@ -552,7 +552,7 @@ fn projects_for<'d>(
 
 fn not_checked(a: &Admitter<'_>, project: &str, data: &GitlabData) -> Finding {
     Finding {
-        id: "RH034",
+        id: "RH054",
         severity: Severity::Medium,
         resource: a.resource.clone(),
         title: format!(
@@ -602,7 +602,7 @@ pub fn check(
             .collect();
         let resource = entry.first().map_or(n.id.clone(), |r| (*r).to_owned());
         let a = Admitter {
-            id: "RH030",
+            id: "RH050",
             resource,
             what: format!("OIDC subject `{sub}`"),
             leads_to: format!("reaches production role `{}`", graph.nodes[prod].id),
@@ -630,7 +630,7 @@ pub fn check(
         }
         let soft = "the gate requires `environment_protected`, so only the GitLab environment's deployers can run such a job, but the ref itself is open to anyone with push access";
         let a = Admitter {
-            id: "RH031",
+            id: "RH051",
             resource: format!("gate:{}", gate.environment),
             what: format!(
                 "claim-gate rule of environment `{}` ({})",
@@ -671,7 +671,7 @@ pub fn check(
     out
 }
 
-/// RH035/RH036: a protected environment's GitLab environments (`--config` only, where the
+/// RH055/RH056: a protected environment's GitLab environments (`--config` only, where the
 /// topology names them) must be protected environments of each project.
 fn environments(estate: &Estate, data: &GitlabData, out: &mut Vec<Finding>) {
     let mut seen = BTreeMap::new();
@@ -689,7 +689,7 @@ fn environments(estate: &Estate, data: &GitlabData, out: &mut Vec<Finding>) {
             let Some(protected) = &project.environments else {
                 if seen.insert(path.clone(), ()).is_none() {
                     out.push(Finding {
-                        id: "RH036",
+                        id: "RH056",
                         severity: Severity::Low,
                         resource: p.arn.clone(),
                         title: format!("GitLab did not list the protected environments of `{path}`"),
@@ -703,7 +703,7 @@ fn environments(estate: &Estate, data: &GitlabData, out: &mut Vec<Finding>) {
                     continue;
                 }
                 out.push(Finding {
-                    id: "RH035",
+                    id: "RH055",
                     severity: Severity::High,
                     resource: p.arn.clone(),
                     title: format!(

@@ -365,7 +365,7 @@ fn gitlab_cross_check_flags_trusted_refs_gitlab_does_not_protect() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v = json_of(&out);
-    let open = findings_with(&v, "RH030");
+    let open = findings_with(&v, "RH050");
     assert_eq!(open.len(), 1, "{v:#}");
     assert_eq!(open[0]["severity"], "critical");
     let title = open[0]["title"].as_str().unwrap();
@@ -383,7 +383,7 @@ fn gitlab_cross_check_flags_trusted_refs_gitlab_does_not_protect() {
     );
     // `main` is protected, push: no one: nothing to say. `v*` tags are protected, but
     // developers may create them.
-    let devs = findings_with(&v, "RH032");
+    let devs = findings_with(&v, "RH052");
     assert_eq!(devs.len(), 1, "{v:#}");
     assert!(
         devs[0]["title"]
@@ -392,7 +392,7 @@ fn gitlab_cross_check_flags_trusted_refs_gitlab_does_not_protect() {
             .contains("Developers + Maintainers may create it")
     );
     // A project that does not exist is a squatting risk.
-    let ghost = findings_with(&v, "RH033");
+    let ghost = findings_with(&v, "RH053");
     assert_eq!(ghost.len(), 1);
     assert!(ghost[0]["title"].as_str().unwrap().contains("acme/ghost"));
     // It asked GitLab only for what the trust names, paginated.
@@ -408,7 +408,7 @@ fn gitlab_cross_check_flags_trusted_refs_gitlab_does_not_protect() {
     // Protecting `release/*` closes it; the same data as an export file gives the same answer.
     gl.protect_branch("acme/shop", "release/*", 0, 40);
     let v = json_of(&audit(&files, &["--format", "json", "--gitlab", &gl.url()]));
-    assert!(findings_with(&v, "RH030").is_empty(), "{v:#}");
+    assert!(findings_with(&v, "RH050").is_empty(), "{v:#}");
 }
 
 #[test]
@@ -425,7 +425,7 @@ fn gitlab_cross_check_reads_exports_old_versions_and_free_tier() {
     gl.like_gitlab_free();
     let v = json_of(&audit(&files, &["--format", "json", "--gitlab", &gl.url()]));
     // The glob was expanded through the group's project list; acme/shop-api's `main` is open.
-    let open = findings_with(&v, "RH030");
+    let open = findings_with(&v, "RH050");
     assert_eq!(open.len(), 1, "{v:#}");
     assert!(
         open[0]["title"]
@@ -456,7 +456,7 @@ fn gitlab_cross_check_reads_exports_old_versions_and_free_tier() {
         &files,
         &["--format", "json", "--gitlab", export.to_str().unwrap()],
     ));
-    assert_eq!(findings_with(&v, "RH030").len(), 1, "{v:#}");
+    assert_eq!(findings_with(&v, "RH050").len(), 1, "{v:#}");
 
     // Without a token the API is not asked, and the error says what is needed.
     let out = rolehop()
@@ -492,10 +492,10 @@ fn gitlab_cross_check_covers_gate_rules_and_topology_environments() {
         .output()
         .unwrap();
     let v = json_of(&out);
-    let env = findings_with(&v, "RH035");
+    let env = findings_with(&v, "RH055");
     assert_eq!(env.len(), 1, "{v:#}");
     assert!(env[0]["title"].as_str().unwrap().contains("`production`"));
-    assert!(findings_with(&v, "RH030").is_empty(), "{v:#}");
+    assert!(findings_with(&v, "RH050").is_empty(), "{v:#}");
 
     // Gate rules of the production environment: by default the gate requires
     // `ref_protected`, so an open `hotfix/*` never passes it; turned off, it is a finding.
@@ -516,9 +516,9 @@ fn gitlab_cross_check_covers_gate_rules_and_topology_environments() {
             .unwrap();
         json_of(&out)
     };
-    assert!(findings_with(&with_gate(""), "RH031").is_empty());
+    assert!(findings_with(&with_gate(""), "RH051").is_empty());
     let v = with_gate("ref_protected = false\n");
-    let g = findings_with(&v, "RH031");
+    let g = findings_with(&v, "RH051");
     assert_eq!(g.len(), 1, "{v:#}");
     assert_eq!(g[0]["resource"], "gate:prod");
     assert!(g[0]["title"].as_str().unwrap().contains("hotfix/*"));
