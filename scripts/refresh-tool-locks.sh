@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 locks=$root/scripts/tools
-PY_PINS=("moto[server]==5.2.5" "awscli==1.46.2" "boto3" "cfn-lint==1.58.0")
+PY_PINS=("moto[server]==5.2.5" "awscli==1.46.2" "boto3" "cfn-lint==1.58.0" "cloudsplaining==0.9.1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"

@@ -4,7 +4,10 @@
 //!
 //! ```text
 //! cargo run --release -p rolehop-audit --example synth_org -- 1000 20 [--findings]
+//! cargo run --release -p rolehop-audit --example synth_org -- 1000 20 --write DIR
 //! ```
+//! The second form only writes the exports, one file per account (`bench/audit-scale.sh`
+//! audits them with the `rolehop` binary and with cloudsplaining).
 //! Peak memory is the process's high-water mark (`VmHWM` in /proc/self/status).
 
 use std::time::Instant;
@@ -180,14 +183,71 @@ fn peak_rss_kib() -> u64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let show = std::env::args().any(|a| a == "--findings");
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--findings")
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // `--write DIR`: write the exports there (one file per account, as `aws iam
+    // get-account-authorization-details` gives them) for `rolehop audit` and other tools.
+    let write = all
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| all.get(i + 1))
+        .cloned();
+    let args: Vec<usize> = all
+        .iter()
+        .filter(|a| {
+            !matches!(a.as_str(), "--findings" | "--write" | "--read")
+                && Some(*a) != write.as_ref()
+                && Some(*a)
+                    != all
+                        .iter()
+                        .position(|x| x == "--read")
+                        .and_then(|i| all.get(i + 1))
+        })
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     let n = args.first().copied().unwrap_or(100);
     let m = args.get(1).copied().unwrap_or(20);
+    if let Some(dir) = write.filter(|_| !all.iter().any(|a| a == "--read")) {
+        std::fs::create_dir_all(&dir)?;
+        let put = |name: &str, v: &Value| -> std::io::Result<()> {
+            std::fs::write(format!("{dir}/{name}.json"), v.to_string())
+        };
+        put(&format!("acct-{BROKER}"), &broker_export(n))?;
+        put(&format!("acct-{SECURITY}"), &security_export())?;
+        for i in 0..n {
+            put(&format!("acct-{}", account(i)), &target_export(i, m))?;
+        }
+        println!("wrote {} exports to {dir}", n + 2);
+        return Ok(());
+    }
 
+    // `--read DIR` (after N M): audit the exports written by `--write`, from disk.
+    let read = all
+        .iter()
+        .position(|a| a == "--read")
+        .and_then(|i| all.get(i + 1))
+        .cloned();
+    if let Some(dir) = read {
+        let t0 = Instant::now();
+        let mut estate = Estate::default();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        files.sort_by_key(std::fs::DirEntry::path);
+        for f in files {
+            let text = std::fs::read_to_string(f.path())?;
+            input::gaad::add_export(&mut estate, &f.path().display().to_string(), &text)?;
+        }
+        let report = audit(&estate, 0);
+        let out = serde_json::to_string(&rolehop_audit::output::json(&report))?;
+        println!(
+            "read {dir}: principals={} edges={} findings={} report={:.1}MiB wall={:.0}ms peak_rss={:.1}MiB",
+            estate.principals.len(),
+            report.graph.edges.len(),
+            report.findings.len(),
+            out.len() as f64 / 1048576.0,
+            t0.elapsed().as_secs_f64() * 1e3,
+            peak_rss_kib() as f64 / 1024.0
+        );
+        return Ok(());
+    }
     // Exports as text, as the CLI would read them.
     let mut texts = vec![
         serde_json::to_string(&broker_export(n))?,

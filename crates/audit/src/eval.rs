@@ -73,6 +73,12 @@ impl Doc {
         Ok(Doc { policy })
     }
 
+    /// Parses a document's JSON text (or URL-encoded JSON, as IAM hands it out).
+    pub fn parse_text(text: &str) -> Result<Doc, String> {
+        let policy = Policy::parse(text).map_err(|e| e.to_string())?;
+        Ok(Doc { policy })
+    }
+
     /// The statements, in document order.
     pub fn statements(&self) -> &[Statement] {
         &self.policy.statements

@@ -63,6 +63,33 @@ pub fn fix(id: &str) -> &'static str {
         "RH031" => {
             "correct the action name (service prefix and action as in the Service Authorization Reference); a misspelt action grants or denies nothing"
         }
+        "RH040" => {
+            "fix the finding the waiver accepted, or renew the waiver with a new reason and expiry if the risk is still accepted"
+        }
+        "RH041" => {
+            "remove the waiver: the finding it accepted is gone (or its id or resource changed)"
+        }
+        "RH050" => {
+            "protect every ref the trust admits in GitLab (Settings > Repository > Protected branches or tags), or narrow `branches`/`tags` to refs that are protected"
+        }
+        "RH051" => {
+            "set `ref_protected = true` in the gate rules of a protected environment (the default), or protect every ref they admit"
+        }
+        "RH052" => {
+            "allow only Maintainers to push to and merge into the protected ref, and turn off force push"
+        }
+        "RH053" => {
+            "create or reserve the project path the trust names, or remove it from the topology: whoever creates it gets the role"
+        }
+        "RH054" => {
+            "include the project in the GitLab data (`--gitlab` with a token that can read it, or in the export), so its refs can be checked"
+        }
+        "RH055" => {
+            "protect the GitLab environment the topology names (Settings > CI/CD > Protected environments), so only allowed deployers run its jobs"
+        }
+        "RH056" => {
+            "give `--gitlab` a token (or an export) that can list protected environments (GitLab Premium), or accept that they are not checked"
+        }
         "RH090" => {
             "fix the policy document the detail names (the reason says what rolehop and IAM refuse), or export it again if the file is damaged"
         }

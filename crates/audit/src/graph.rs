@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
-use crate::model::{Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn};
+use crate::model::{
+    Document, Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn,
+};
 
 /// What a node of the access graph stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,6 +124,7 @@ impl<'e> Prepared<'e> {
             doc_origin: Vec::new(),
             problems: Vec::new(),
             managed: HashMap::new(),
+            texts: HashMap::new(),
         };
         let mut scp_levels: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
         for l in &estate.scps {
@@ -140,7 +143,7 @@ impl<'e> Prepared<'e> {
         for p in &estate.principals {
             let mut ids = Vec::new();
             for d in &p.inline {
-                ids.extend(a.add(&d.doc, &p.arn, &format!("inline policy `{}`", d.name)));
+                ids.extend(a.add_doc(&d.doc, &p.arn, &format!("inline policy `{}`", d.name)));
             }
             for m in &p.managed {
                 ids.extend(a.managed_id(m, &p.arn));
@@ -148,7 +151,7 @@ impl<'e> Prepared<'e> {
             for g in &p.groups {
                 if let Some(group) = estate.groups.get(g) {
                     for d in &group.inline {
-                        ids.extend(a.add(
+                        ids.extend(a.add_doc(
                             &d.doc,
                             &group.arn,
                             &format!("group policy `{}`", d.name),
@@ -164,7 +167,7 @@ impl<'e> Prepared<'e> {
             trust.push(
                 p.trust
                     .as_ref()
-                    .and_then(|t| a.add(t, &p.arn, TRUST_POLICY)),
+                    .and_then(|t| a.add_doc(t, &p.arn, TRUST_POLICY)),
             );
             scps.push(
                 scp_levels
@@ -238,18 +241,42 @@ impl<'e> Prepared<'e> {
     }
 }
 
-/// Parses each document once; managed policies are shared by everyone attaching them.
+/// Parses each document once; managed policies are shared by everyone attaching them, and
+/// so are documents of the same text (the trust of every Lambda role, a policy copied into
+/// each account): large organisations repeat them by the thousand.
 struct Arena<'e> {
     estate: &'e Estate,
     docs: Vec<Doc>,
     doc_origin: Vec<(String, String)>,
     problems: Vec<Problem>,
     managed: HashMap<String, Option<usize>>,
+    /// Document text -> its doc id, or why it cannot be parsed.
+    texts: HashMap<&'e str, Result<usize, String>>,
 }
 
-impl Arena<'_> {
+impl<'e> Arena<'e> {
     fn add(&mut self, v: &Value, owner: &str, what: &str) -> Option<usize> {
-        match Doc::parse(v) {
+        self.push(Doc::parse(v), owner, what)
+    }
+
+    fn add_doc(&mut self, d: &'e Document, owner: &str, what: &str) -> Option<usize> {
+        let text = d.as_str();
+        let parsed = match self.texts.get(text) {
+            Some(Ok(id)) => return Some(*id),
+            // Every owner of an unreadable document gets its own finding.
+            Some(Err(m)) => Err(m.clone()),
+            None => Doc::parse_text(text),
+        };
+        let remembered = parsed
+            .as_ref()
+            .map(|_| self.docs.len())
+            .map_err(Clone::clone);
+        self.texts.insert(text, remembered);
+        self.push(parsed, owner, what)
+    }
+
+    fn push(&mut self, parsed: Result<Doc, String>, owner: &str, what: &str) -> Option<usize> {
+        match parsed {
             Ok(d) => {
                 self.docs.push(d);
                 self.doc_origin.push((owner.to_owned(), what.to_owned()));

@@ -16,11 +16,13 @@
 
 pub mod actions;
 pub mod admin;
+pub mod baseline;
 pub mod data;
 pub mod eval;
 pub mod findings;
 pub mod fixes;
 pub mod gate;
+pub mod gitlab_check;
 pub mod graph;
 pub mod infer;
 pub mod input;
@@ -29,6 +31,7 @@ pub mod managed;
 pub mod model;
 pub mod output;
 pub mod passrole;
+pub mod waivers;
 
 use std::collections::BTreeMap;
 
@@ -97,6 +100,32 @@ pub struct Report {
     pub source: String,
     /// A finding's resource ARN -> the file and line declaring it.
     pub origins: BTreeMap<String, model::Origin>,
+    /// Findings a waiver accepted (`waivers::apply`), no longer in `findings`.
+    pub waived: Vec<waivers::Waived>,
+}
+
+/// Every rule of the catalogue, its title: the findings module's and those of the GitLab
+/// cross-check and the waivers.
+pub fn all_rules() -> impl Iterator<Item = (&'static str, &'static str)> {
+    findings::RULES
+        .iter()
+        .chain(gitlab_check::RULES.iter())
+        .chain(waivers::RULES.iter())
+        .copied()
+}
+
+/// Most severe first, then by id, resource, title and detail: equal inputs give equal
+/// reports.
+pub fn sort_findings(findings: &mut Vec<Finding>) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.resource.cmp(&b.resource))
+            .then_with(|| a.title.cmp(&b.title))
+            .then_with(|| a.detail.cmp(&b.detail))
+    });
+    findings.dedup();
 }
 
 impl Report {
@@ -144,15 +173,7 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         &mut findings,
     );
     infer::explain(&inferred, &g, &mut findings);
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.id.cmp(b.id))
-            .then_with(|| a.resource.cmp(&b.resource))
-            .then_with(|| a.title.cmp(&b.title))
-            .then_with(|| a.detail.cmp(&b.detail))
-    });
-    findings.dedup();
+    sort_findings(&mut findings);
 
     let mut blast_radius = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
@@ -208,5 +229,6 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         graph: g,
         source: estate.source.clone(),
         origins,
+        waived: Vec::new(),
     }
 }

@@ -8,12 +8,26 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::Report;
-use crate::findings::{Finding, RULES, Severity};
+use crate::findings::{Finding, Severity};
 use crate::graph::{Graph, NodeKind};
 use crate::model::Part;
 
-/// `{"findings": [...], "blast_radius": [...]}`.
+/// `{"findings": [...], "blast_radius": [...], "edges": [...], "waived": [...]}`; the edges
+/// (sorted) let a later run say what a change adds (`audit --baseline`).
 pub fn json(r: &Report) -> Value {
+    let g = &r.graph;
+    let mut edges: Vec<(&str, &str, &crate::graph::Edge)> = g
+        .edges
+        .iter()
+        .map(|e| (g.nodes[e.from].id.as_str(), g.nodes[e.to].id.as_str(), e))
+        .collect();
+    edges.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let edges: Vec<Value> = edges
+        .into_iter()
+        .map(|(from, to, e)| {
+            json!({"from": from, "to": to, "action": e.action, "conditions": e.conditions})
+        })
+        .collect();
     json!({
         "findings": r.findings,
         "blast_radius": r.blast_radius,
@@ -22,6 +36,8 @@ pub fn json(r: &Report) -> Value {
             v["summary"] = json!(j.sentence());
             v
         }).collect::<Vec<_>>(),
+        "edges": edges,
+        "waived": r.waived,
     })
 }
 
@@ -63,8 +79,7 @@ fn security_severity(s: Severity) -> &'static str {
 
 /// SARIF 2.1.0, one run, rules from the catalogue.
 pub fn sarif(r: &Report) -> Value {
-    let rules: Vec<Value> = RULES
-        .iter()
+    let rules: Vec<Value> = crate::all_rules()
         .map(|(id, title)| {
             // The help travels inline: a reader of the SARIF file (a code-scanning page, an
             // IDE) has the fix without a link to follow.
@@ -88,7 +103,7 @@ pub fn sarif(r: &Report) -> Value {
             let (file, line) = r.origin_of(&f.resource);
             json!({
                 "ruleId": f.id,
-                "ruleIndex": RULES.iter().position(|(id, _)| *id == f.id).unwrap_or(0),
+                "ruleIndex": crate::all_rules().position(|(id, _)| id == f.id).unwrap_or(0),
                 "level": sarif_level(f.severity),
                 "message": {"text": format!("{}: {}\nfix: {}", f.title, f.detail, f.fix)},
                 "locations": [{

@@ -61,7 +61,8 @@ pub enum Target {
 }
 
 impl Target {
-    fn path(&self) -> String {
+    /// `/projects/acme%2Fshop` or `/groups/acme`.
+    pub fn path(&self) -> String {
         match self {
             Target::Project(p) => format!("/projects/{}", utf8_percent_encode(p, SEGMENT)),
             Target::Group(g) => format!("/groups/{}", utf8_percent_encode(g, SEGMENT)),
@@ -388,6 +389,55 @@ impl GitlabClient {
             }
         }
         Ok(out)
+    }
+
+    /// Every item of a paginated GET (`per_page=100`, following `X-Next-Page` or `Link`), as
+    /// raw JSON; `Ok(None)` when GitLab answers 404 (the project or group does not exist, or
+    /// the endpoint does not exist in this GitLab version or tier) or, with `forbidden_is_none`,
+    /// 403 (a Premium feature on GitLab Free).
+    pub fn get_pages(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        target: &Target,
+        forbidden_is_none: bool,
+    ) -> Result<Option<Vec<serde_json::Value>>, GitlabError> {
+        let mut out = Vec::new();
+        let mut page = "1".to_owned();
+        for _ in 0..1000 {
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            q.extend([("per_page", "100"), ("page", page.as_str())]);
+            let r = self.send("GET", path, &q, None, &[])?;
+            if r.status == 404 || (forbidden_is_none && r.status == 403) {
+                return Ok(None);
+            }
+            let r = check("GET", path, target, r)?;
+            let items: Vec<serde_json::Value> = parse("GET", path, &r.body)?;
+            out.extend(items);
+            match r
+                .next_page
+                .clone()
+                .or_else(|| r.link_next.as_deref().and_then(page_param))
+            {
+                Some(p) if p != page => page = p,
+                _ => return Ok(Some(out)),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// One JSON object (`GET /projects/:id`); `Ok(None)` on 404.
+    pub fn get_one(
+        &self,
+        path: &str,
+        target: &Target,
+    ) -> Result<Option<serde_json::Value>, GitlabError> {
+        let r = self.send("GET", path, &[], None, &[])?;
+        if r.status == 404 {
+            return Ok(None);
+        }
+        let r = check("GET", path, target, r)?;
+        parse("GET", path, &r.body).map(Some)
     }
 
     /// Sends with retries. `secrets` are what the request carries: scrubbed from every answer

@@ -74,6 +74,41 @@ pub struct Statement {
     pub principal: Option<PrincipalBlock>,
     /// Every condition must hold (AND across operators and keys).
     pub conditions: Vec<Condition>,
+    /// The literal ARNs of a long positive `Resource` list, for lookups by exact ARN: a
+    /// broker's service role may list thousands of deployment roles, and matching each one
+    /// pattern by pattern made auditing an organisation quadratic in its accounts.
+    pub resource_literals: Option<LiteralResources>,
+}
+
+/// The patterns of a `Resource` list without wildcards or policy variables, by text (they
+/// match a resource ARN exactly when they equal it), and the positions of the others.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiteralResources {
+    /// The literal patterns: a resource ARN matches one exactly when it is in this set.
+    pub literals: std::collections::HashSet<Box<str>>,
+    /// Positions (in the statement's resource list) of the patterns that still need matching.
+    pub others: Vec<usize>,
+}
+
+impl LiteralResources {
+    /// Lists shorter than this are matched pattern by pattern (as fast, and no table).
+    pub const MIN_PATTERNS: usize = 16;
+
+    /// The index of `pats`, or `None` when the list is short.
+    pub fn of(pats: &[ArnPattern]) -> Option<LiteralResources> {
+        if pats.len() < Self::MIN_PATTERNS {
+            return None;
+        }
+        let mut ix = LiteralResources::default();
+        for (i, p) in pats.iter().enumerate() {
+            if p.as_str().contains(['*', '?', '$']) {
+                ix.others.push(i);
+            } else {
+                ix.literals.insert(p.as_str().into());
+            }
+        }
+        Some(ix)
+    }
 }
 
 impl Statement {

@@ -469,9 +469,19 @@ impl Prepared<'_> {
         };
         let resource_hit = match &stmt.resource {
             None => true,
-            Some(Block::Is(pats)) => pats
-                .iter()
-                .any(|p| p.matches_target(&self.target, &req.context, positive)),
+            Some(Block::Is(pats)) => match (&self.target, &stmt.resource_literals) {
+                // A literal pattern matches an exact ARN when it is that ARN.
+                (Target::Exact(r), Some(ix)) => {
+                    ix.literals.contains(*r)
+                        || ix
+                            .others
+                            .iter()
+                            .any(|&i| pats[i].matches_target(&self.target, &req.context, positive))
+                }
+                _ => pats
+                    .iter()
+                    .any(|p| p.matches_target(&self.target, &req.context, positive)),
+            },
             // A NotResource whose variable the request cannot fill makes the statement not
             // apply (AWS: the statement is invalid; as iam-simulate), instead of matching
             // every resource. Discovery mode keeps the old, more cautious reading.

@@ -297,7 +297,7 @@ fn parse_statement(
             let pats = strings(v, &p)?
                 .into_iter()
                 .map(|r| ArnPattern::new(r, variables))
-                .collect();
+                .collect::<Vec<_>>();
             Some(block(pos, pats))
         }
     };
@@ -309,6 +309,10 @@ fn parse_statement(
         None => Vec::new(),
         Some(v) => parse_conditions(v, &format!("{path}.Condition"), variables)?,
     };
+    let resource_literals = match &resource {
+        Some(Block::Is(pats)) => crate::ast::LiteralResources::of(pats),
+        _ => None,
+    };
     Ok(Statement {
         index,
         sid,
@@ -317,6 +321,7 @@ fn parse_statement(
         resource,
         principal,
         conditions,
+        resource_literals,
     })
 }
 

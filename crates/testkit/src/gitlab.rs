@@ -1,7 +1,11 @@
 //! A local GitLab for tests: the project and group CI/CD variables endpoints of REST API v4
 //! as GitLab documents them (requests, JSON shapes, `PRIVATE-TOKEN` auth, errors such as
 //! `404 Variable Not Found`, masked-value rules, pagination headers), plus programmable faults
-//! (5xx, 429 with `Retry-After`, slow answers, 401) for the next requests.
+//! (5xx, 429 with `Retry-After`, slow answers, 401) for the next requests. Also what a
+//! project protects: `GET /projects/:id`, `/projects/:id/protected_branches`,
+//! `/protected_tags`, `/protected_environments` (Premium: 403 when behaving like GitLab
+//! Free; older versions' answers without the fields added since), and
+//! `/groups/:id/projects?include_subgroups=true`, all paginated like the variables.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -48,6 +52,65 @@ struct State {
     no_descriptions: bool,
     /// Requests being handled right now (a slow one may still land after its client gave up).
     in_flight: usize,
+    /// Project path -> its protected branches, tags and environments (API JSON).
+    protection: BTreeMap<String, Protection>,
+    /// Answer protected environments with 403, as GitLab Free does (a Premium feature).
+    free_tier: bool,
+    /// Answer like GitLab 13.x: no `allow_force_push`, `deploy_key_id`,
+    /// `required_approval_count`, `approval_rules`, `group_inheritance_type`.
+    legacy_fields: bool,
+}
+
+#[derive(Default, Clone)]
+struct Protection {
+    branches: Vec<Value>,
+    tags: Vec<Value>,
+    environments: Vec<Value>,
+}
+
+/// GitLab's access levels and their descriptions in API answers.
+fn access(level: u64) -> Value {
+    let description = match level {
+        0 => "No one",
+        30 => "Developers + Maintainers",
+        40 => "Maintainers",
+        60 => "Admins",
+        _ => "Custom",
+    };
+    json!({
+        "id": level * 10 + 1, "access_level": level, "access_level_description": description,
+        "user_id": null, "group_id": null, "deploy_key_id": null,
+    })
+}
+
+/// Drops what GitLab versions before 14 did not answer.
+fn legacy(mut v: Value) -> Value {
+    if let Value::Object(o) = &mut v {
+        for k in [
+            "allow_force_push",
+            "code_owner_approval_required",
+            "required_approval_count",
+            "approval_rules",
+        ] {
+            o.remove(k);
+        }
+        for list in [
+            "push_access_levels",
+            "merge_access_levels",
+            "create_access_levels",
+            "deploy_access_levels",
+        ] {
+            if let Some(Value::Array(a)) = o.get_mut(list) {
+                for x in a {
+                    if let Value::Object(x) = x {
+                        x.remove("deploy_key_id");
+                        x.remove("group_inheritance_type");
+                    }
+                }
+            }
+        }
+    }
+    v
 }
 
 pub struct GitlabServer {
@@ -166,6 +229,49 @@ impl GitlabServer {
             .unwrap()
             .vars
             .insert((owner.into(), key.into(), scope.into()), v);
+    }
+
+    /// Protects branch `name` (`*` wildcards allowed) of project `path`: who may push and
+    /// merge, by access level (0 no one, 30 developers, 40 maintainers).
+    pub fn protect_branch(&self, path: &str, name: &str, push: u64, merge: u64) {
+        let mut s = self.state.lock().unwrap();
+        let p = s.protection.entry(path.to_owned()).or_default();
+        let id = p.branches.len() as u64 + 1;
+        p.branches.push(json!({
+            "id": id, "name": name,
+            "push_access_levels": [access(push)], "merge_access_levels": [access(merge)],
+            "allow_force_push": false, "code_owner_approval_required": false,
+        }));
+    }
+
+    /// Protects tags matching `name` of project `path`: who may create them.
+    pub fn protect_tag(&self, path: &str, name: &str, create: u64) {
+        let mut s = self.state.lock().unwrap();
+        let p = s.protection.entry(path.to_owned()).or_default();
+        p.tags
+            .push(json!({"name": name, "create_access_levels": [access(create)]}));
+    }
+
+    /// Protects environment `name` of project `path`: who may deploy.
+    pub fn protect_environment(&self, path: &str, name: &str, deploy: u64) {
+        let mut s = self.state.lock().unwrap();
+        let p = s.protection.entry(path.to_owned()).or_default();
+        let mut a = access(deploy);
+        a["group_inheritance_type"] = json!(0);
+        p.environments.push(json!({
+            "name": name, "deploy_access_levels": [a],
+            "required_approval_count": 0, "approval_rules": [],
+        }));
+    }
+
+    /// From now on, behave like GitLab Free: protected environments (Premium) answer 403.
+    pub fn like_gitlab_free(&self) {
+        self.state.lock().unwrap().free_tier = true;
+    }
+
+    /// From now on, answer protection requests like GitLab 13.x (fields added since absent).
+    pub fn like_gitlab_13(&self) {
+        self.state.lock().unwrap().legacy_fields = true;
     }
 
     /// `METHOD /path?query` of every request so far (no headers, no bodies).
@@ -354,6 +460,9 @@ fn route(state: &Mutex<State>, method: &str, url: &str, token: Option<&str>, bod
             .collect()
     };
     let scope_filter = query.get("filter[environment_scope]").cloned();
+    if let Some(a) = protection_route(&s, method, kind, &owner, tail, &query, url) {
+        return a;
+    }
     match (method, tail) {
         ("GET", ["variables"]) => list(&s, &owner, &query, url),
         ("POST", ["variables"]) => create(&mut s, &owner, &params),
@@ -489,7 +598,80 @@ fn update(s: &mut State, id: (String, String, String), p: &BTreeMap<String, Valu
     answer(200, v)
 }
 
+/// The read-only project and protection endpoints; `None` for anything else.
+fn protection_route(
+    s: &State,
+    method: &str,
+    kind: &str,
+    owner: &str,
+    tail: &[&str],
+    q: &BTreeMap<String, String>,
+    url: &str,
+) -> Option<Answer> {
+    if method != "GET" {
+        return None;
+    }
+    let path = owner.strip_prefix(kind)?.trim_start_matches('/');
+    let id = s.owners.get(owner).copied().unwrap_or(0);
+    let fix = |items: &[Value]| -> Vec<Value> {
+        items
+            .iter()
+            .map(|v| {
+                if s.legacy_fields {
+                    legacy(v.clone())
+                } else {
+                    v.clone()
+                }
+            })
+            .collect()
+    };
+    let p = s.protection.get(path).cloned().unwrap_or_default();
+    Some(match (kind, tail) {
+        ("projects", []) => answer(
+            200,
+            json!({
+                "id": id, "path_with_namespace": path,
+                "path": path.rsplit('/').next().unwrap_or(path),
+                "name": path.rsplit('/').next().unwrap_or(path),
+                "default_branch": "main", "visibility": "private",
+            }),
+        ),
+        ("projects", ["protected_branches"]) => paginate(fix(&p.branches), q, url),
+        ("projects", ["protected_tags"]) => paginate(fix(&p.tags), q, url),
+        ("projects", ["protected_environments"]) if s.free_tier => message(403, "403 Forbidden"),
+        ("projects", ["protected_environments"]) => paginate(fix(&p.environments), q, url),
+        ("groups", ["projects"]) => {
+            let subgroups = q.get("include_subgroups").is_some_and(|v| v == "true");
+            let prefix = format!("projects/{path}/");
+            let items = s
+                .owners
+                .iter()
+                .filter_map(|(o, pid)| {
+                    let rest = o.strip_prefix(&prefix)?;
+                    (subgroups || !rest.contains('/')).then(|| {
+                        let full = &o["projects/".len()..];
+                        json!({"id": pid, "path_with_namespace": full, "name": rest})
+                    })
+                })
+                .collect();
+            paginate(items, q, url)
+        }
+        _ => return None,
+    })
+}
+
 fn list(s: &State, owner: &str, q: &BTreeMap<String, String>, url: &str) -> Answer {
+    let all: Vec<Value> = s
+        .vars
+        .iter()
+        .filter(|((o, _, _), _)| o == owner)
+        .map(|(_, v)| v.clone())
+        .collect();
+    paginate(all, q, url)
+}
+
+/// One page of `all`, with GitLab's pagination headers (`per_page` at most 100).
+fn paginate(all: Vec<Value>, q: &BTreeMap<String, String>, url: &str) -> Answer {
     let per_page: usize = q
         .get("per_page")
         .and_then(|v| v.parse().ok())
@@ -500,19 +682,12 @@ fn list(s: &State, owner: &str, q: &BTreeMap<String, String>, url: &str) -> Answ
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let all: Vec<&Value> = s
-        .vars
-        .iter()
-        .filter(|((o, _, _), _)| o == owner)
-        .map(|(_, v)| v)
-        .collect();
     let total = all.len();
     let pages = total.div_ceil(per_page).max(1);
     let items: Vec<Value> = all
         .into_iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .cloned()
         .collect();
     let path = url.split_once('?').map_or(url, |(p, _)| p);
     let link = |p: usize, rel: &str| {

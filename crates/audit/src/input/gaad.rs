@@ -204,7 +204,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .get_mut("AssumeRolePolicyDocument")
             .map(|d| document_value(d.take()))
         {
-            Some(Ok(d)) => p.trust = Some(d),
+            Some(Ok(d)) => p.trust = Some(d.into()),
             Some(Err(m)) => problem(
                 ProblemKind::UnreadableTrust,
                 arn,
@@ -293,7 +293,10 @@ fn inline_docs(
             .get_mut("PolicyDocument")
             .map(|d| document_value(d.take()))
         {
-            Some(Ok(doc)) => out.push(NamedDoc { name, doc }),
+            Some(Ok(doc)) => out.push(NamedDoc {
+                name,
+                doc: doc.into(),
+            }),
             Some(Err(m)) => problem(
                 ProblemKind::Unreadable,
                 owner,

@@ -29,7 +29,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
             let mut u = Principal::new(Kind::User, &topo.broker_user_arn(env));
             u.inline.push(NamedDoc {
                 name: "rolehop-broker".to_owned(),
-                doc: iam::broker_user_policy(topo, env),
+                doc: iam::broker_user_policy(topo, env).into(),
             });
             u.env = Some(label.clone());
             u.part = Part::BrokerUser;
@@ -40,10 +40,10 @@ pub fn estate_of(topo: &Topology) -> Estate {
         if let (Some(gate_arn), Some(rules)) = (topo.gate_role_arn(env), &env.gate) {
             // Its logs policy names the log group by a template reference and grants no role.
             let mut g = Principal::new(Kind::Role, &gate_arn);
-            g.trust = Some(rolehop_render::gate::gate_role_trust());
+            g.trust = Some(rolehop_render::gate::gate_role_trust().into());
             g.inline.push(NamedDoc {
                 name: "rolehop-assume-service-role".to_owned(),
-                doc: rolehop_render::gate::gate_role_policy(topo, env),
+                doc: rolehop_render::gate::gate_role_policy(topo, env).into(),
             });
             g.env = Some(label.clone());
             g.part = Part::GateRole;
@@ -59,10 +59,10 @@ pub fn estate_of(topo: &Topology) -> Estate {
             });
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
-        s.trust = Some(iam::service_role_trust(topo, env));
+        s.trust = Some(iam::service_role_trust(topo, env).into());
         s.inline.push(NamedDoc {
             name: "rolehop-service".to_owned(),
-            doc: iam::service_role_policy(topo, env),
+            doc: iam::service_role_policy(topo, env).into(),
         });
         s.max_session_secs = Some(SERVICE_ROLE_MAX_SESSION_SECS);
         s.env = Some(label.clone());
@@ -73,14 +73,14 @@ pub fn estate_of(topo: &Topology) -> Estate {
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
-            d.trust = Some(iam::deployment_role_trust(topo, env));
+            d.trust = Some(iam::deployment_role_trust(topo, env).into());
             d.inline = env
                 .permissions
                 .inline_policies
                 .iter()
                 .map(|p| NamedDoc {
                     name: p.name.clone(),
-                    doc: p.document.clone(),
+                    doc: (&p.document).into(),
                 })
                 .collect();
             // `${AWS::AccountId}` names the policy of each target account: evaluated as the

@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::builder::TypedValueParser;
-use rolehop_audit::{Estate, Severity, input, output};
+use rolehop_audit::{Estate, Severity, baseline, gitlab_check, input, output};
+use rolehop_core::Topology;
+use rolehop_core::gitlab_ctx::ProcessEnv;
 
+use super::audit_gate;
 use crate::exit::{CliError, CliResult, Exit};
 
 #[derive(clap::Args)]
@@ -33,9 +36,27 @@ pub struct Args {
         value_parser = clap::builder::PossibleValuesParser::new(SEVERITIES).try_map(parse_severity)
     )]
     pub fail_on: Option<Severity>,
-    /// The time key ages are measured at (RFC 3339), for reproducible reports.
+    /// The time key ages and waiver expiries are measured at (RFC 3339), for reproducible
+    /// reports.
     #[arg(long, hide = true, value_name = "TIME")]
     pub now: Option<String>,
+    /// A previous JSON report (`--format json`): report only what this change adds (new
+    /// findings, edges and reach); markdown becomes a merge-request comment.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// With `--baseline`: exit with 10 when a new finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", requires = "baseline", value_parser = clap::builder::PossibleValuesParser::new(SEVERITIES).try_map(parse_severity))]
+    pub fail_on_new: Option<Severity>,
+    /// Accepted findings (TOML `[[waiver]]` entries with id, resource, reason, expires).
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// Cross-check with GitLab: its URL (reads protected branches, tags and environments of
+    /// the projects the trusts name, with `GITLAB_TOKEN`), or an export file of that shape.
+    #[arg(long, value_name = "URL|FILE")]
+    pub gitlab: Option<String>,
+    /// The claim gate's config (`gate.toml`): its rules are cross-checked with `--gitlab` too.
+    #[arg(long, value_name = "FILE", requires = "gitlab")]
+    pub gate: Option<PathBuf>,
 }
 
 /// Environment labels from outside IAM (shared with `rolehop graph`).
@@ -103,7 +124,7 @@ fn parse_severity(s: String) -> Result<Severity, String> {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let mut estate = load_estate(&args.source)?;
+    let (mut estate, topo) = load(&args.source)?;
     if let Some(p) = &args.scp {
         let text = read(p)?;
         input::add_scps(&mut estate, &p.display().to_string(), &text)
@@ -124,18 +145,57 @@ pub fn run(args: Args) -> CliResult {
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0),
     };
-    let report = rolehop_audit::audit(&estate, now);
-    let text = match args.format {
-        Format::Table => output::table(&report),
-        Format::Markdown => output::markdown(&report),
-        Format::Json => pretty(&output::json(&report))?,
-        Format::Sarif => pretty(&output::sarif(&report))?,
-        Format::Codequality => pretty(&output::codequality(&report))?,
+    // Every file is read before the audit runs: a bad waiver or baseline fails fast.
+    let gates = match &args.gate {
+        Some(p) => audit_gate::gate_rules(p)?,
+        None => Vec::new(),
+    };
+    let waivers = args
+        .waivers
+        .as_deref()
+        .map(audit_gate::waivers)
+        .transpose()?;
+    let base = args
+        .baseline
+        .as_deref()
+        .map(audit_gate::baseline)
+        .transpose()?;
+    let mut report = rolehop_audit::audit(&estate, now);
+    if let Some(source) = &args.gitlab {
+        let wanted = gitlab_check::wanted_projects(&report.graph, &gates);
+        let data = audit_gate::gitlab_data(source, &wanted, &ProcessEnv)?;
+        report
+            .findings
+            .extend(gitlab_check::check(&estate, &report.graph, &data, &gates));
+        rolehop_audit::sort_findings(&mut report.findings);
+    }
+    if let Some(w) = &waivers {
+        rolehop_audit::waivers::apply(&mut report, w, now);
+    }
+    let delta = base.as_ref().map(|b| baseline::diff(&report, b));
+    let names = audit_gate::account_names(topo.as_ref());
+    let text = match (args.format, &delta) {
+        (Format::Table, None) => output::table(&report),
+        (Format::Table | Format::Markdown, Some(d)) => baseline::markdown(&report, d, &names),
+        (Format::Markdown, None) => output::markdown(&report),
+        (Format::Json, _) => {
+            let mut v = output::json(&report);
+            if let Some(d) = &delta {
+                v["delta"] =
+                    serde_json::to_value(d).map_err(|e| CliError::new(Exit::Internal, e))?;
+            }
+            pretty(&v)?
+        }
+        (Format::Sarif, _) => pretty(&output::sarif(&report))?,
+        (Format::Codequality, _) => pretty(&output::codequality(&report))?,
     };
     emit(&text)?;
-    match (args.fail_on, report.worst()) {
-        (Some(limit), Some(worst)) if worst >= limit => Ok(Exit::Findings),
-        _ => Ok(Exit::Ok),
+    let over = |limit: Option<Severity>, worst: Option<Severity>| matches!((limit, worst), (Some(l), Some(w)) if w >= l);
+    let new_worst = delta.as_ref().and_then(baseline::Delta::worst_new);
+    if over(args.fail_on, report.worst()) || over(args.fail_on_new, new_worst) {
+        Ok(Exit::Findings)
+    } else {
+        Ok(Exit::Ok)
     }
 }
 
@@ -165,14 +225,23 @@ fn read(p: &Path) -> CliResult<String> {
 
 /// The estate of a topology or of exports (shared with `rolehop graph`).
 pub fn load_estate(source: &Source) -> CliResult<Estate> {
+    load(source).map(|(e, _)| e)
+}
+
+/// The estate, and the topology it came from (by the one config rule, unless exports are given).
+fn load(source: &Source) -> CliResult<(Estate, Option<Topology>)> {
     if source.authz_details.is_empty() {
         let cfg = crate::config::ConfigArg {
             config: source.config.clone(),
         }
-        .path(&rolehop_core::gitlab_ctx::ProcessEnv);
+        .path(&ProcessEnv);
         let topo = crate::config::load_topology(&cfg)?;
-        return Ok(input::topology::estate_of(&topo));
+        return Ok((input::topology::estate_of(&topo), Some(topo)));
     }
+    load_exports(source).map(|e| (e, None))
+}
+
+fn load_exports(source: &Source) -> CliResult<Estate> {
     let mut estate = Estate::default();
     let names: Vec<String> = source
         .authz_details
@@ -180,10 +249,44 @@ pub fn load_estate(source: &Source) -> CliResult<Estate> {
         .map(|p| p.display().to_string())
         .collect();
     estate.source = names.join(",");
-    for p in &source.authz_details {
-        let text = read(p)?;
-        input::gaad::add_export(&mut estate, &p.display().to_string(), &text)
-            .map_err(CliError::from_error)?;
+    // An organisation is thousands of files: read and parse them on every core, each worker
+    // a contiguous run of files, merged in file order so the estate (and the first error
+    // reported) is the one a single pass gives.
+    let files = &source.authz_details;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 4);
+    let chunk = files.len().div_ceil(workers).max(1);
+    let parts: Vec<CliResult<Estate>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|run| {
+                scope.spawn(move || {
+                    let mut part = Estate::default();
+                    for p in run {
+                        let text = read(p)?;
+                        input::gaad::add_export(&mut part, &p.display().to_string(), &text)
+                            .map_err(CliError::from_error)?;
+                    }
+                    Ok(part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(CliError::msg(Exit::Internal, "an export reader panicked"))
+                })
+            })
+            .collect()
+    });
+    for part in parts {
+        let part = part?;
+        estate.principals.extend(part.principals);
+        estate.groups.extend(part.groups);
+        estate.managed.extend(part.managed);
+        estate.problems.extend(part.problems);
     }
     if estate.source.contains(',') {
         // Findings point at the export that listed their principal; the first export stands

@@ -2,6 +2,7 @@
 
 pub mod assume;
 pub mod audit;
+pub mod audit_gate;
 pub mod completions;
 pub mod cred_cache;
 pub mod credential_process;
