@@ -16,7 +16,13 @@ impl Rollout {
     pub async fn plan(&self, input: &RolloutInput) -> Result<Plan, RolloutError> {
         let broker = match self.stack_template(&input.broker_stack).await? {
             None => Change::Create,
-            Some(body) if same_template(&body, &input.broker_template) => Change::Unchanged,
+            Some(body)
+                if same_template(&body, &input.broker_template)
+                    && self.stack_parameters(&input.broker_stack).await?
+                        == sorted(&input.broker_parameters) =>
+            {
+                Change::Unchanged
+            }
             Some(_) => Change::Update,
         };
         let mut stack_sets = Vec::new();
@@ -28,6 +34,34 @@ impl Rollout {
             broker,
             stack_sets,
         })
+    }
+
+    /// The deployed stack's parameters, sorted; empty when it has none or does not exist.
+    pub async fn stack_parameters(
+        &self,
+        stack: &str,
+    ) -> Result<Vec<(String, String)>, RolloutError> {
+        let described = match self.cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(classify("cloudformation:DescribeStacks", e)),
+        };
+        let params: Vec<(String, String)> = described
+            .stacks()
+            .first()
+            .map(|s| {
+                s.parameters()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.parameter_key().unwrap_or("").to_owned(),
+                            p.parameter_value().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(sorted(&params))
     }
 
     async fn stack_template(&self, stack: &str) -> Result<Option<String>, RolloutError> {
@@ -135,4 +169,10 @@ impl Rollout {
         }
         Ok(instances)
     }
+}
+
+fn sorted(v: &[(String, String)]) -> Vec<(String, String)> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
 }

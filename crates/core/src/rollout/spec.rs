@@ -10,6 +10,8 @@ pub struct RolloutInput {
     pub region: String,
     pub broker_stack: String,
     pub broker_template: String,
+    /// The broker template's parameters (gate mode: the gate's code in S3), in template order.
+    pub broker_parameters: Vec<(String, String)>,
     pub stack_sets: Vec<StackSetSpec>,
 }
 
@@ -94,6 +96,7 @@ impl RolloutInput {
             region: region.unwrap_or(&topo.broker.region).to_owned(),
             broker_stack: topo.broker.stack_name.clone(),
             broker_template,
+            broker_parameters: Vec::new(),
             stack_sets,
         }
     }
