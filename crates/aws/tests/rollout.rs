@@ -123,6 +123,7 @@ fn one_stack_set(permission: Permission, accounts: Vec<Account>, ous: Vec<String
         region: "eu-west-1".parse().unwrap(),
         broker_stack: "rolehop-broker".into(),
         broker_template: String::new(),
+        broker_parameters: Vec::new(),
         stack_sets: vec![StackSetSpec {
             environment: "prod".into(),
             name: "rolehop-prod".into(),

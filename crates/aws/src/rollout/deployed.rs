@@ -7,8 +7,8 @@ use aws_sdk_cloudformation::types::{
     StackInstanceStatus, StackSetStatus, StackStatus, TemplateStage,
 };
 use rolehop_core::rollout::{
-    Deployed, FoundStackSet, Instance, Orphan, Plan, RolloutInput, StackSetPlan, StackSetSpec,
-    diff, orphan_environment, orphans, stack_change,
+    Change, Deployed, FoundStackSet, Instance, Orphan, Plan, RolloutInput, StackSetPlan,
+    StackSetSpec, diff, orphan_environment, orphans, stack_change,
 };
 
 use super::error::{RolloutError, classify, is_not_found};
@@ -18,7 +18,15 @@ impl Rollout {
     /// Reads what is deployed and compares it with the input. Writes nothing.
     pub async fn plan(&self, input: &RolloutInput) -> Result<Plan, RolloutError> {
         let deployed = self.stack_template(&input.broker_stack).await?;
-        let (broker, broker_changes) = stack_change(deployed.as_deref(), &input.broker_template);
+        let (mut broker, mut broker_changes) =
+            stack_change(deployed.as_deref(), &input.broker_template);
+        // The template can stay while its parameters change (the claim gate's code, by hash).
+        if broker == Change::Unchanged
+            && self.stack_parameters(&input.broker_stack).await? != sorted(&input.broker_parameters)
+        {
+            broker = Change::Update;
+            broker_changes.push("~ Parameters (the claim gate's code)".to_owned());
+        }
         let mut stack_sets = Vec::new();
         for spec in &input.stack_sets {
             stack_sets.push(self.plan_stack_set(input, spec).await?);
@@ -119,6 +127,34 @@ impl Rollout {
             environment: tag(super::execute::ENVIRONMENT_TAG),
             active: set.and_then(|s| s.status()) == Some(&StackSetStatus::Active),
         }))
+    }
+
+    /// The deployed stack's parameters, sorted; empty when it has none or does not exist.
+    pub async fn stack_parameters(
+        &self,
+        stack: &str,
+    ) -> Result<Vec<(String, String)>, RolloutError> {
+        let described = match self.cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(classify("cloudformation:DescribeStacks", e)),
+        };
+        let params: Vec<(String, String)> = described
+            .stacks()
+            .first()
+            .map(|s| {
+                s.parameters()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.parameter_key().unwrap_or("").to_owned(),
+                            p.parameter_value().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(sorted(&params))
     }
 
     async fn stack_template(&self, stack: &str) -> Result<Option<String>, RolloutError> {
@@ -226,4 +262,10 @@ impl Rollout {
         }
         Ok(instances)
     }
+}
+
+fn sorted(v: &[(String, String)]) -> Vec<(String, String)> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
 }

@@ -98,6 +98,7 @@ where
 {
     let service = match call.split_once(':') {
         Some(("sts", _)) => "STS",
+        Some(("s3", _)) => "S3",
         _ => "CloudFormation",
     };
     match sdk_error::classify(service, &e) {

@@ -63,6 +63,9 @@ impl SdkSpec for StackSetSpec {
 pub struct Rollout {
     pub(super) cfn: Client,
     sts: aws_sdk_sts::Client,
+    /// The gate's code bucket (gate mode).
+    pub(super) s3: aws_sdk_s3::Client,
+    pub(super) region: String,
     pub(super) sleep: Sleep,
     pub(super) timing: Timing,
 }
@@ -70,9 +73,18 @@ pub struct Rollout {
 impl Rollout {
     /// Clients from `config`; `sleep` and `timing` are injected so tests poll without waiting.
     pub fn new(config: &aws_config::SdkConfig, sleep: Sleep, timing: Timing) -> Self {
+        // A custom endpoint (moto, LocalStack) serves buckets by path, not by host name.
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
         Rollout {
             cfn: Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            region: config
+                .region()
+                .map(|r| r.as_ref().to_owned())
+                .unwrap_or_default(),
             sleep,
             timing,
         }
@@ -165,6 +177,7 @@ impl Rollout {
                 .create_stack()
                 .stack_name(stack)
                 .template_body(&input.broker_template)
+                .set_parameters(parameters(input))
                 .capabilities(Capability::CapabilityNamedIam)
                 .tags(tag)
                 .send()
@@ -180,6 +193,7 @@ impl Rollout {
                 .update_stack()
                 .stack_name(stack)
                 .template_body(&input.broker_template)
+                .set_parameters(parameters(input))
                 .capabilities(Capability::CapabilityNamedIam)
                 .tags(tag)
                 .send()
@@ -615,6 +629,22 @@ impl Rollout {
 }
 
 /// Every account of a refused call failed, with the call's error as the reason.
+/// The broker template's parameters (the gate's code in gate mode), or none.
+fn parameters(input: &RolloutInput) -> Option<Vec<aws_sdk_cloudformation::types::Parameter>> {
+    (!input.broker_parameters.is_empty()).then(|| {
+        input
+            .broker_parameters
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(v)
+                    .build()
+            })
+            .collect()
+    })
+}
+
 fn all_failed(accounts: &[Account], e: &RolloutError) -> BTreeMap<String, Outcome> {
     accounts
         .iter()

@@ -10,6 +10,7 @@
 //! - `report`: per-account outcomes and the progress a person watches
 //! - `error`: why a rollout could not go on, and the exit code each reason means
 
+pub mod artifact;
 mod deployed;
 mod error;
 mod execute;

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rolehop_aws::rollout::artifact;
 use rolehop_aws::rollout::{
     Account, AccountResult, Change, Outcome, Plan, Progress, Report, Rollout, RolloutError,
     RolloutInput, StackSetPlan, Timing, broker_config, organizational_units_text, real_sleep,
@@ -26,6 +27,21 @@ pub struct Args {
     /// collide with the first); to move, change `region` in the topology.
     #[arg(long, value_name = "REGION")]
     pub region: Option<rolehop_core::Region>,
+    /// Gate mode: the rolehop binary the claim gates run on Lambda (Linux x86_64, glibc at
+    /// most 2.34, e.g. scripts/build-portable.sh's); zipped as `bootstrap` and uploaded.
+    /// Needed on the first rollout; later ones keep the deployed code without it.
+    #[arg(long, value_name = "FILE")]
+    pub gate_code: Option<std::path::PathBuf>,
+    /// Gate mode: the S3 bucket in the broker account for the gate's code (created, private,
+    /// if missing). Default: rolehop-gate-code-<account>-<region>.
+    #[arg(long, value_name = "BUCKET")]
+    pub gate_bucket: Option<String>,
+}
+
+/// The gate's code for this rollout: where it goes and, when a binary was given, the zip.
+struct GateCode {
+    bucket: String,
+    zip: Option<Vec<u8>>,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -36,17 +52,35 @@ pub fn run(args: Args) -> CliResult {
     }
     let rendered = rolehop_render::render(&topo);
     let file = |name: &str| rendered.file(name).unwrap_or_default().to_owned();
-    let input = RolloutInput::new(
+    let mut input = RolloutInput::new(
         &topo,
         args.region.as_ref(),
         file(rolehop_render::BROKER_FILE),
         |env| file(&rolehop_render::target_file(&env.name)),
     );
+    let gate = match topo.auth {
+        rolehop_core::topology::Auth::OidcGate { .. } => Some(GateCode {
+            bucket: args
+                .gate_bucket
+                .clone()
+                .unwrap_or_else(|| artifact::default_bucket(&input.broker_account, &input.region)),
+            zip: args.gate_code.as_deref().map(read_gate_code).transpose()?,
+        }),
+        _ => {
+            if args.gate_code.is_some() || args.gate_bucket.is_some() {
+                return Err(CliError::msg(
+                    Exit::Usage,
+                    "--gate-code and --gate-bucket apply to `[auth] mode = \"oidc-gate\"` only",
+                ));
+            }
+            None
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(Exit::Internal, e))?;
-    rt.block_on(rollout(&input, args.dry_run))
+    rt.block_on(rollout(&mut input, args.dry_run, gate))
 }
 
 /// Refuses a `--region` other than the broker's before any AWS call: the broker stack and the
@@ -65,10 +99,81 @@ fn other_region(asked: &str, broker: &str, stack: &str) -> CliResult<()> {
     ))
 }
 
-async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
+/// The binary zipped for Lambda. Checked to be a Linux ELF executable, the only thing
+/// `provided.al2023` can run, so a macOS or Windows build is refused here, not at the first
+/// request.
+fn read_gate_code(path: &std::path::Path) -> CliResult<Vec<u8>> {
+    let binary = std::fs::read(path).map_err(|e| {
+        CliError::msg(
+            Exit::Input,
+            format!("cannot read --gate-code `{}`: {e}", path.display()),
+        )
+    })?;
+    // ELF magic, 64-bit, little endian, machine x86-64 (62).
+    let elf_x86_64 = binary.len() > 20
+        && binary.starts_with(b"\x7fELF")
+        && binary[4] == 2
+        && binary[5] == 1
+        && binary[18] == 62;
+    if !elf_x86_64 {
+        return Err(CliError::msg(
+            Exit::Input,
+            format!(
+                "--gate-code `{}` is not a Linux x86_64 executable: the gate runs on Lambda's provided.al2023 (x86_64); build it with scripts/build-portable.sh",
+                path.display()
+            ),
+        ));
+    }
+    artifact::lambda_zip(&binary).map_err(|m| CliError::msg(Exit::Input, m))
+}
+
+async fn rollout(input: &mut RolloutInput, dry_run: bool, gate: Option<GateCode>) -> CliResult {
     let config = broker_config(&input.region).await;
     let r = Rollout::new(&config, real_sleep(), Timing::default());
     r.check_account(input).await.map_err(to_cli)?;
+    let mut upload = None;
+    if let Some(g) = gate {
+        let (bucket, key) = match g.zip {
+            Some(zip) => {
+                let key = artifact::code_key(&zip);
+                upload = Some((g.bucket.clone(), key.clone(), zip));
+                (g.bucket, key)
+            }
+            // Without a binary the deployed code stays: its parameters are reused as they are.
+            None => {
+                let deployed = r
+                    .stack_parameters(&input.broker_stack)
+                    .await
+                    .map_err(to_cli)?;
+                let get = |k: &str| {
+                    deployed
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.clone())
+                };
+                match (
+                    get(artifact::CODE_BUCKET_PARAM),
+                    get(artifact::CODE_KEY_PARAM),
+                ) {
+                    (Some(bucket), Some(key)) => (bucket, key),
+                    _ => {
+                        return Err(CliError::msg(
+                            Exit::Usage,
+                            format!(
+                                "gate mode: stack {} has no gate code yet; pass --gate-code FILE (the rolehop binary for Linux x86_64, e.g. from scripts/build-portable.sh)",
+                                input.broker_stack
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        input.broker_parameters = vec![
+            (artifact::CODE_BUCKET_PARAM.to_owned(), bucket),
+            (artifact::CODE_KEY_PARAM.to_owned(), key),
+        ];
+    }
+    let input = &*input;
     let plan = r.plan(input).await.map_err(to_cli)?;
     let mut out = std::io::stdout().lock();
     if plan.is_noop() {
@@ -103,6 +208,15 @@ async fn rollout(input: &RolloutInput, dry_run: bool) -> CliResult {
             .map(|o| o.accounts.len())
             .sum::<usize>();
     let progress = Reporter::new(total);
+    // The code goes up before the stack that names it; if the stack then fails, CloudFormation
+    // rolls the functions back to their previous code and the uploaded zip is only reused.
+    if let Some((bucket, key, zip)) = upload
+        && plan.broker != Change::Unchanged
+        && let Err(e) = r.upload_gate_code(&bucket, &key, zip, &progress).await
+    {
+        progress.finish();
+        return Err(to_cli(e));
+    }
     let report = r.apply(input, &plan, &progress).await;
     progress.finish();
     let report = report.map_err(to_cli)?;

@@ -15,6 +15,8 @@ pub struct RolloutInput {
     pub broker_stack: String,
     /// The rendered broker template.
     pub broker_template: String,
+    /// The broker template's parameters (gate mode: the gate's code in S3), in template order.
+    pub broker_parameters: Vec<(String, String)>,
     /// One StackSet per environment, in topology order.
     pub stack_sets: Vec<StackSetSpec>,
     /// `[rollout] stack_set_prefix`: with the `rolehop:managed-by` tag, what marks a StackSet
@@ -127,6 +129,7 @@ impl RolloutInput {
             region: region.unwrap_or(&topo.broker.region).clone(),
             broker_stack: topo.broker.stack_name.clone(),
             broker_template,
+            broker_parameters: Vec::new(),
             stack_sets,
             stack_set_prefix,
             permission,
