@@ -69,7 +69,7 @@ pub struct Finding {
 }
 
 /// The rule catalogue: id, default title (for SARIF rule metadata and docs).
-pub const RULES: [(&str, &str); 22] = [
+pub const RULES: [(&str, &str); 25] = [
     (
         "RH001",
         "broker principal holds more than sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity",
@@ -134,6 +134,15 @@ pub const RULES: [(&str, &str); 22] = [
         "RH092",
         "trust policy could not be evaluated: who may assume the role is unknown",
     ),
+    (
+        "RH093",
+        "claim gate admits unprotected refs into a protected environment",
+    ),
+    (
+        "RH094",
+        "claim gate admits every project matching a path glob",
+    ),
+    ("RH095", "claim gate identifies projects by path only"),
 ];
 
 /// Access keys older than this are reported (90 days, the usual rotation policy).
@@ -171,9 +180,10 @@ pub fn all(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     keys(cx, out);
     crate::infer::shared_findings(cx.inferred, cx.graph, out);
     crate::actions::findings(cx.prep, out);
+    crate::gate::findings(cx.prep.estate, out);
 }
 
-fn f(
+pub(crate) fn f(
     id: &'static str,
     severity: Severity,
     resource: &str,
@@ -296,7 +306,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
     for (start, node) in g.nodes.iter().enumerate() {
         let entry = matches!(
             node.kind,
-            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml | NodeKind::ClaimSet
         );
         if !entry {
             continue;
@@ -358,7 +368,7 @@ fn cross_environment(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         let Some(a) = &node.env else { continue };
         if matches!(
             node.kind,
-            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml
+            NodeKind::User | NodeKind::OidcSubject | NodeKind::Saml | NodeKind::ClaimSet
         ) {
             continue;
         }

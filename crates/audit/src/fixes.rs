@@ -72,6 +72,15 @@ pub fn fix(id: &str) -> &'static str {
         "RH092" => {
             "fix the trust policy document the detail names: until it can be read, who may assume the role is unknown"
         }
+        "RH093" => {
+            "remove `ref_protected = false` from `[environments.<env>.gate]` of a protected environment: its gate must admit only protected refs"
+        }
+        "RH094" => {
+            "add `project_ids` next to the project glob in `[environments.<env>.gate]` (or name the projects exactly), so a new project matching the glob is not admitted"
+        }
+        "RH095" => {
+            "add the projects' numeric `project_ids` in `[environments.<env>.gate]`: a path alone can be taken over by a new project after a rename or transfer"
+        }
         _ => "see the finding's detail for the path and the policies involved",
     }
 }

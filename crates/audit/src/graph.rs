@@ -27,6 +27,8 @@ pub enum NodeKind {
     OidcSubject,
     /// A SAML provider.
     Saml,
+    /// GitLab jobs whose signed claims pass a claim gate's rules (gate mode).
+    ClaimSet,
     /// An AWS service principal.
     Service,
     /// A principal outside the audited estate: another account, an unknown ARN.
@@ -554,8 +556,26 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
             }
         }
     }
+    for gate in &estate.gates {
+        let Some(&to) = g.index.get(gate.gate_role_arn.as_str()) else {
+            continue;
+        };
+        let n = g.node(&gate.claims, || Node {
+            env: Some(gate.env.clone()),
+            ..external(&gate.claims, NodeKind::ClaimSet, None)
+        });
+        g.edge(
+            n,
+            to,
+            GATE,
+            vec!["the claim gate's rules on GitLab-signed claims (rolehop)".to_owned()],
+        );
+    }
     g
 }
+
+/// The edge from a claim set to its gate's role: the gate's exchange, not an IAM action.
+pub const GATE: &str = "rolehop:GateExchange";
 
 fn external(id: &str, kind: NodeKind, account: Option<String>) -> Node {
     Node {

@@ -149,6 +149,7 @@ fn part_name(p: Part) -> &'static str {
         Part::BrokerUser => "broker user",
         Part::ServiceRole => "service role",
         Part::DeploymentRole => "deployment role",
+        Part::GateRole => "claim gate role",
         Part::Other => "no part",
     }
 }

@@ -20,6 +20,7 @@ pub mod data;
 pub mod eval;
 pub mod findings;
 pub mod fixes;
+pub mod gate;
 pub mod graph;
 pub mod infer;
 pub mod input;
@@ -157,7 +158,10 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
     for (i, n) in g.nodes.iter().enumerate() {
         if !matches!(
             n.kind,
-            graph::NodeKind::User | graph::NodeKind::OidcSubject | graph::NodeKind::Saml
+            graph::NodeKind::User
+                | graph::NodeKind::OidcSubject
+                | graph::NodeKind::Saml
+                | graph::NodeKind::ClaimSet
         ) {
             continue;
         }

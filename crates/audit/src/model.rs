@@ -18,6 +18,9 @@ pub enum Part {
     ServiceRole,
     /// A role in a target account that jobs deploy with.
     DeploymentRole,
+    /// The claim gate's execution role (gate mode): it assumes its environment's service role
+    /// for jobs whose signed claims pass the gate's rules.
+    GateRole,
     /// Anything else: admin users, other workloads' roles.
     Other,
 }
@@ -201,6 +204,22 @@ pub struct Estate {
     pub source: String,
     /// Environment labels the user handed in (`--env-map`, an Organizations export).
     pub labels: crate::infer::EnvLabels,
+    /// Gate mode (`--config` only): which GitLab jobs each claim gate admits.
+    pub gates: Vec<GateAdmission>,
+}
+
+/// What a claim gate admits, from the topology: its rules on signed claims and the role it
+/// acts as. The edge from the claim set to the gate role is rolehop's (the gate's rules), not
+/// IAM's.
+#[derive(Debug, Clone)]
+pub struct GateAdmission {
+    /// The claim set in words; the graph node's id (`gate:<environment>: ...`).
+    pub claims: String,
+    pub gate_role_arn: String,
+    pub env: Env,
+    pub protected: bool,
+    pub access: rolehop_core::topology::GitlabAccess,
+    pub rules: rolehop_core::topology::GateRules,
 }
 
 /// Where a resource was declared: a topology line, or the export file that listed it.

@@ -281,7 +281,8 @@ fn drawable(g: &Graph) -> Vec<usize> {
 fn rank(g: &Graph, i: usize) -> u8 {
     let n = &g.nodes[i];
     match (n.kind, n.part) {
-        (NodeKind::OidcSubject, _) => 0,
+        (NodeKind::OidcSubject | NodeKind::ClaimSet, _) => 0,
+        (_, Part::GateRole) => 2,
         (NodeKind::Saml | NodeKind::Anyone | NodeKind::External | NodeKind::Service, _) => 1,
         (_, Part::BrokerUser) => 2,
         (NodeKind::User, _) => 2,
@@ -296,6 +297,7 @@ fn label(g: &Graph, i: usize) -> String {
     let short = |id: &str| id.rsplit('/').next().unwrap_or(id).to_owned();
     let base = match n.kind {
         NodeKind::OidcSubject => format!("OIDC {}", n.id.trim_start_matches("oidc:")),
+        NodeKind::ClaimSet => format!("GitLab jobs {}", n.id.trim_start_matches("gate:")),
         NodeKind::User => format!("user {}", short(&n.id)),
         NodeKind::Role => format!("role {}", short(&n.id)),
         NodeKind::Saml => format!("SAML {}", short(&n.id)),

@@ -5,6 +5,8 @@
 // nothing, and boxing it would only add noise to every `?`.
 #![allow(clippy::result_large_err)]
 
+use std::sync::Arc;
+
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::Tag;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -13,31 +15,26 @@ use time::OffsetDateTime;
 use tracing::{debug, info};
 
 use rolehop_core::Secret;
-use rolehop_core::chain::{ChainPlan, Hop, HopKind};
+use rolehop_core::chain::{ChainPlan, FirstHop, Hop, HopRole, StaticKeys, WebIdentityHop};
 use rolehop_core::credentials::{ChainOutcome, Credentials, HopOutcome};
 use rolehop_core::exit::{Exit, HasExit};
 use rolehop_core::secret::secret;
 
+use crate::gate_client::{self, GateTransport, UreqGate};
 use crate::sdk_error::{self, SdkFailure, ServiceErrorKind};
-use crate::sts::{StaticKeys, StsSettings, anonymous_client, base_config, client_with_keys};
-
-/// How the first hop authenticates.
-#[derive(Debug, Clone)]
-pub enum Base {
-    Keys(StaticKeys),
-    WebIdentity(Secret),
-}
+use crate::sts::{StsSettings, anonymous_client, base_config, client_with_keys};
 
 /// The broad reason a hop failed; it decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
-    /// STS said no (trust policy, permissions, token, external id, duration rules).
+    /// STS or the claim gate said no (trust policy, permissions, token, claim rule, external
+    /// id, duration rules).
     Denied,
-    /// STS could not be reached or kept failing after bounded retries.
+    /// STS or the gate could not be reached or kept failing after bounded retries.
     Unavailable,
     /// The base credentials themselves are invalid or expired.
     BadBaseCredentials,
-    /// STS answered something rolehop did not expect.
+    /// STS or the gate answered something rolehop did not expect.
     Unexpected,
 }
 
@@ -52,17 +49,32 @@ impl FailureKind {
     }
 }
 
-/// A failed hop, with AWS's own words and rolehop's explanation.
+/// Who answered (or failed to) for the hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Sts,
+    /// The claim gate at `url`, asked for `environment`.
+    Gate {
+        url: String,
+        environment: String,
+    },
+}
+
+/// A failed hop, with the service's own words and rolehop's explanation.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "{hop} hop failed: could not assume `{role_arn}`{said}\n  likely cause: {hint}",
-    said = aws_said(.code.as_deref(), .aws_message.as_deref())
+    "{hop} hop failed: {what}{said}\n  likely cause: {hint}",
+    what = what_failed(.origin, .role_arn),
+    said = service_said(.origin, .code.as_deref(), .aws_message.as_deref())
 )]
 pub struct ChainError {
-    pub hop: &'static str,
+    pub hop: HopRole,
+    pub origin: Origin,
     pub role_arn: String,
     pub kind: FailureKind,
+    /// The service's error code (`AccessDenied`, or `HTTP 403` from the gate).
     pub code: Option<String>,
+    /// The service's own message (from the gate: its reason, rule, expected and actual).
     pub aws_message: Option<String>,
     /// What most likely went wrong and how to fix it.
     pub hint: String,
@@ -76,85 +88,117 @@ impl HasExit for ChainError {
     }
 }
 
-/// AWS's code and message on their own line, as much of them as there is.
-fn aws_said(code: Option<&str>, message: Option<&str>) -> String {
+impl ChainError {
+    /// An error of rolehop's own making on `hop`, before or after any call.
+    pub fn unexpected(hop: HopRole, role_arn: &str, hint: &str) -> ChainError {
+        ChainError {
+            hop,
+            origin: Origin::Sts,
+            role_arn: role_arn.to_owned(),
+            kind: FailureKind::Unexpected,
+            code: None,
+            aws_message: None,
+            hint: hint.into(),
+            completed: Vec::new(),
+        }
+    }
+}
+
+fn what_failed(origin: &Origin, role_arn: &str) -> String {
+    match origin {
+        Origin::Sts => format!("could not assume `{role_arn}`"),
+        Origin::Gate { url, environment } => {
+            format!("the claim gate `{url}` gave no credentials for environment `{environment}`")
+        }
+    }
+}
+
+/// The service's code and message on their own line, as much of them as there is.
+fn service_said(origin: &Origin, code: Option<&str>, message: Option<&str>) -> String {
+    let who = match origin {
+        Origin::Sts => "AWS said",
+        Origin::Gate { .. } => "the gate said",
+    };
     match (code, message) {
-        (Some(c), Some(m)) => format!("\n  AWS said: {c}: {m}"),
-        (Some(c), None) => format!("\n  AWS said: {c}"),
+        (Some(c), Some(m)) => format!("\n  {who}: {c}: {m}"),
+        (Some(c), None) => format!("\n  {who}: {c}"),
         (None, Some(m)) => format!("\n  {m}"),
         (None, None) => String::new(),
     }
 }
 
-/// Runs the plan. `web_identity_claims` (sub, aud) only sharpen error messages.
-pub async fn run(
-    plan: &ChainPlan,
-    base: Base,
-    settings: &StsSettings,
-) -> Result<ChainOutcome, ChainError> {
-    let mut hops = Vec::with_capacity(plan.hops.len());
-    let mut current: Option<Credentials> = None;
-    for (i, hop) in plan.hops.iter().enumerate() {
-        let builder = base_config(settings);
-        let client = match (&current, &base, hop.kind) {
-            (None, Base::WebIdentity(_), HopKind::AssumeRoleWithWebIdentity) => {
-                anonymous_client(builder)
-            }
-            (None, Base::Keys(keys), _) => client_with_keys(builder, keys),
-            (Some(c), _, _) => client_with_keys(
-                builder,
-                &StaticKeys {
-                    access_key_id: c.access_key_id.clone(),
-                    secret_access_key: c.secret_access_key.clone(),
-                    session_token: Some(c.session_token.clone()),
-                },
-            ),
-            (None, Base::WebIdentity(_), HopKind::AssumeRole) => {
-                return Err(unexpected(
-                    hop,
-                    "an ID token can only start a chain with AssumeRoleWithWebIdentity",
-                ));
-            }
-        };
-        debug!(hop = hop.label, role = %hop.role_arn, session = %hop.session_name, "assuming role");
-        let result = match (hop.kind, &base) {
-            (HopKind::AssumeRole, _) => assume_role(&client, hop, i).await,
-            (HopKind::AssumeRoleWithWebIdentity, Base::WebIdentity(token)) => {
-                assume_web(&client, hop, token).await
-            }
-            (HopKind::AssumeRoleWithWebIdentity, Base::Keys(_)) => {
-                Err(unexpected(hop, "web identity hop without a token"))
-            }
-        };
-        let (creds, outcome) = result.map_err(|e| ChainError {
-            completed: hops.clone(),
-            ..e
-        })?;
-        info!(hop = hop.label, session = %outcome.assumed_role_arn, "assumed");
-        hops.push(outcome);
-        current = Some(creds);
-    }
-    let credentials = current.ok_or_else(|| ChainError {
-        hop: "chain",
-        role_arn: String::new(),
-        kind: FailureKind::Unexpected,
-        code: None,
-        aws_message: None,
-        hint: "the plan has no hops".into(),
-        completed: Vec::new(),
-    })?;
-    Ok(ChainOutcome { credentials, hops })
+/// Runs the plan with the default transports: the SDK's HTTP client for STS (or the one
+/// injected in `settings`), ureq for the claim gate. This is the chain's entry point for
+/// every command (assume, exec, credential-process, doctor).
+pub async fn run(plan: &ChainPlan, settings: &StsSettings) -> Result<ChainOutcome, ChainError> {
+    let gate: Arc<dyn GateTransport> = Arc::new(UreqGate::new(settings));
+    run_with(plan, settings, gate).await
 }
 
-fn unexpected(hop: &Hop, msg: &str) -> ChainError {
-    ChainError {
-        hop: hop.label,
-        role_arn: hop.role_arn.clone(),
-        kind: FailureKind::Unexpected,
-        code: None,
-        aws_message: None,
-        hint: msg.into(),
-        completed: Vec::new(),
+/// [`run`] with the claim gate's transport injected (recorded exchanges in tests).
+pub async fn run_with(
+    plan: &ChainPlan,
+    settings: &StsSettings,
+    gate: Arc<dyn GateTransport>,
+) -> Result<ChainOutcome, ChainError> {
+    let (service, first) = match &plan.first {
+        FirstHop::AccessKeys { keys, hop } => {
+            let client = client_with_keys(base_config(settings), keys);
+            debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role");
+            assume_role(&client, hop, HopRole::Service).await?
+        }
+        FirstHop::WebIdentity { token, hop } => {
+            let client = anonymous_client(base_config(settings));
+            debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role with web identity");
+            assume_web(&client, hop, token).await?
+        }
+        FirstHop::Gate {
+            token,
+            gate: target,
+            service_role_arn,
+        } => {
+            debug!(gate = %target.url, environment = %target.environment, "asking the claim gate");
+            gate_client::exchange(gate, settings, target, service_role_arn.as_deref(), token)
+                .await?
+        }
+    };
+    info!(hop = "service role", session = %first.assumed_role_arn, "assumed");
+    let (credentials, deployment) = assume_one(
+        &plan.deployment,
+        HopRole::Deployment,
+        &as_keys(&service),
+        settings,
+    )
+    .await
+    .map_err(|e| ChainError {
+        completed: vec![first.clone()],
+        ..e
+    })?;
+    info!(hop = "deployment role", session = %deployment.assumed_role_arn, "assumed");
+    Ok(ChainOutcome {
+        credentials,
+        hops: vec![first, deployment],
+    })
+}
+
+/// One AssumeRole with `keys` (the gate's own service-role call, and every chain's
+/// deployment hop).
+pub async fn assume_one(
+    hop: &Hop,
+    role: HopRole,
+    keys: &StaticKeys,
+    settings: &StsSettings,
+) -> Result<(Credentials, HopOutcome), ChainError> {
+    let client = client_with_keys(base_config(settings), keys);
+    debug!(hop = role.label(), role = %hop.role_arn, session = %hop.session_name, "assuming role");
+    assume_role(&client, hop, role).await
+}
+
+fn as_keys(c: &Credentials) -> StaticKeys {
+    StaticKeys {
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key: c.secret_access_key.clone(),
+        session_token: Some(c.session_token.clone()),
     }
 }
 
@@ -162,11 +206,47 @@ fn duration_i32(secs: u64) -> i32 {
     i32::try_from(secs).unwrap_or(i32::MAX)
 }
 
+/// What STS was asked, for explaining its refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub role: HopRole,
+    pub role_arn: &'a str,
+    /// AssumeRoleWithWebIdentity (an ID token), rather than AssumeRole.
+    pub web_identity: bool,
+    pub tags: bool,
+    pub source_identity: Option<&'a str>,
+    pub external_id: bool,
+}
+
+impl<'a> Asked<'a> {
+    fn assume_role(hop: &'a Hop, role: HopRole) -> Self {
+        Asked {
+            role,
+            role_arn: &hop.role_arn,
+            web_identity: false,
+            tags: !hop.tags.is_empty(),
+            source_identity: hop.source_identity.as_deref(),
+            external_id: hop.external_id.is_some(),
+        }
+    }
+    fn web(hop: &'a WebIdentityHop) -> Self {
+        Asked {
+            role: HopRole::Service,
+            role_arn: &hop.role_arn,
+            web_identity: true,
+            tags: false,
+            source_identity: None,
+            external_id: false,
+        }
+    }
+}
+
 async fn assume_role(
     client: &aws_sdk_sts::Client,
     hop: &Hop,
-    index: usize,
+    role: HopRole,
 ) -> Result<(Credentials, HopOutcome), ChainError> {
+    let asked = Asked::assume_role(hop, role);
     let mut req = client
         .assume_role()
         .role_arn(&hop.role_arn)
@@ -183,15 +263,23 @@ async fn assume_role(
             .key(&t.key)
             .value(&t.value)
             .build()
-            .map_err(|e| unexpected(hop, &format!("bad session tag `{}`: {e}", t.key)))?;
+            .map_err(|e| {
+                ChainError::unexpected(
+                    role,
+                    &hop.role_arn,
+                    &format!("bad session tag `{}`: {e}", t.key),
+                )
+            })?;
         req = req.tags(tag);
     }
     for k in &hop.transitive_tag_keys {
         req = req.transitive_tag_keys(k);
     }
-    let out = req.send().await.map_err(|e| explain(hop, index, &e))?;
+    let out = req.send().await.map_err(|e| explain(&asked, &e))?;
     outcome(
-        hop,
+        &asked,
+        &hop.session_name,
+        hop.tags.len(),
         out.assumed_role_user(),
         out.credentials(),
         out.source_identity(),
@@ -200,9 +288,10 @@ async fn assume_role(
 
 async fn assume_web(
     client: &aws_sdk_sts::Client,
-    hop: &Hop,
+    hop: &WebIdentityHop,
     token: &Secret,
 ) -> Result<(Credentials, HopOutcome), ChainError> {
+    let asked = Asked::web(hop);
     let res = client
         .assume_role_with_web_identity()
         .role_arn(&hop.role_arn)
@@ -211,9 +300,11 @@ async fn assume_web(
         .duration_seconds(duration_i32(hop.duration_secs))
         .send()
         .await;
-    let out = res.map_err(|e| explain(hop, 0, &e))?;
+    let out = res.map_err(|e| explain(&asked, &e))?;
     outcome(
-        hop,
+        &asked,
+        &hop.session_name,
+        0,
         out.assumed_role_user(),
         out.credentials(),
         out.source_identity(),
@@ -223,21 +314,23 @@ async fn assume_web(
 /// What a successful hop gave. The SourceIdentity STS reports wins over the one planned:
 /// once set on an earlier hop it persists, and that is what CloudTrail will show.
 fn outcome(
-    hop: &Hop,
+    asked: &Asked<'_>,
+    session_name: &str,
+    tags: usize,
     user: Option<&aws_sdk_sts::types::AssumedRoleUser>,
     credentials: Option<&aws_sdk_sts::types::Credentials>,
     source_identity: Option<&str>,
 ) -> Result<(Credentials, HopOutcome), ChainError> {
-    let creds = convert(complete(hop, credentials, user)?);
+    let creds = convert(complete(asked, credentials, user)?);
     let outcome = HopOutcome {
-        label: hop.label,
-        role_arn: hop.role_arn.clone(),
+        label: asked.role.label(),
+        role_arn: asked.role_arn.to_owned(),
         assumed_role_arn: user.map(|u| u.arn().to_owned()).unwrap_or_default(),
-        session_name: hop.session_name.clone(),
+        session_name: session_name.to_owned(),
         source_identity: source_identity
             .map(str::to_owned)
-            .or_else(|| hop.source_identity.clone()),
-        tags: hop.tags.len(),
+            .or_else(|| asked.source_identity.map(str::to_owned)),
+        tags,
         expiration: creds.expiration,
     };
     Ok((creds, outcome))
@@ -246,10 +339,8 @@ fn outcome(
 /// The SDK fills required fields it did not find with defaults (empty strings, the epoch), so
 /// a truncated or mangled answer can parse "successfully". Such an answer must never become
 /// credentials: they would be cut short, or expire in 1970.
-// ChainError is the crate's error everywhere; it is built at most once per run.
-#[allow(clippy::result_large_err)]
 fn complete<'a>(
-    hop: &Hop,
+    asked: &Asked<'_>,
     creds: Option<&'a aws_sdk_sts::types::Credentials>,
     user: Option<&aws_sdk_sts::types::AssumedRoleUser>,
 ) -> Result<&'a aws_sdk_sts::types::Credentials, ChainError> {
@@ -283,7 +374,7 @@ fn complete<'a>(
                 missing.join(", ")
             )),
             hint: "the answer was truncated or mangled on the way (a proxy or load balancer in between?); retry the job, and check AWS_ENDPOINT_URL".into(),
-            ..unexpected(hop, "")
+            ..ChainError::unexpected(asked.role, asked.role_arn, "")
         }),
     }
 }
@@ -300,27 +391,18 @@ fn convert(c: &aws_sdk_sts::types::Credentials) -> Credentials {
     }
 }
 
-/// Maps an SDK error to a [`ChainError`] with a hint. `index` is the hop's position: a
-/// failure on hop 0 may be the base credentials' fault, later hops never are.
-fn explain<E>(hop: &Hop, index: usize, err: &SdkError<E, HttpResponse>) -> ChainError
+/// Maps an SDK error to a [`ChainError`] with a hint. A failure on the service-role hop may
+/// be the base credentials' fault, the deployment hop's never is.
+fn explain<E>(asked: &Asked<'_>, err: &SdkError<E, HttpResponse>) -> ChainError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let base = ChainError {
-        hop: hop.label,
-        role_arn: hop.role_arn.clone(),
-        kind: FailureKind::Unexpected,
-        code: None,
-        aws_message: None,
-        hint: String::new(),
-        completed: Vec::new(),
-    };
+    let base = ChainError::unexpected(asked.role, asked.role_arn, "");
     let failure = sdk_error::classify("STS", err);
     let kind = match &failure {
         SdkFailure::Service { code, message, .. } => {
             let (kind, hint) = hint_for(
-                hop,
-                index,
+                asked,
                 code.as_deref().unwrap_or(""),
                 message.as_deref().unwrap_or(""),
             );
@@ -346,11 +428,12 @@ where
 }
 
 /// The heart of "failures explained": AWS's error code and message -> cause and fix.
-pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureKind, String) {
+pub fn hint_for(hop: &Asked<'_>, code: &str, message: &str) -> (FailureKind, String) {
+    let index = usize::from(hop.role == HopRole::Deployment);
     let m = message.to_ascii_lowercase();
     let role = &hop.role_arn;
     let denied = FailureKind::Denied;
-    let web = hop.kind == HopKind::AssumeRoleWithWebIdentity;
+    let web = hop.web_identity;
     match (ServiceErrorKind::of(code, message), code) {
         (ServiceErrorKind::Throttled, _) => (
             FailureKind::Unavailable,
@@ -418,7 +501,7 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
         ),
         (ServiceErrorKind::AccessDenied, _) if m.contains("sts:setsourceidentity") => (
             denied,
-            format!("the trust policy of `{role}` does not allow sts:SetSourceIdentity for `{}`: rolehop's rendered trust admits only SourceIdentities of the environment's own projects (`<group>.<project>@<pipeline>`), so run from one of them; a trust policy without sts:SetSourceIdentity needs --no-source-identity", hop.source_identity.as_deref().unwrap_or("?")),
+            format!("the trust policy of `{role}` does not allow sts:SetSourceIdentity for `{}`: rolehop's rendered trust admits only SourceIdentities of the environment's own projects (`<group>.<project>@<pipeline>`), so run from one of them; a trust policy without sts:SetSourceIdentity needs --no-source-identity", hop.source_identity.unwrap_or("?")),
         ),
         (ServiceErrorKind::AccessDenied, _) => {
             let mut causes = Vec::new();
@@ -428,12 +511,12 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
                 causes.push("the service role may not assume this deployment role: it belongs to another environment, or its policy lacks sts:AssumeRole on it".to_owned());
             }
             causes.push(format!("the trust policy of `{role}` does not trust the caller (or the role does not exist)"));
-            if hop.external_id.is_some() {
+            if hop.external_id {
                 causes.push("the external id differs from the one the trust policy requires".into());
             } else {
                 causes.push("the trust policy requires an external id that was not given".into());
             }
-            if !hop.tags.is_empty() {
+            if hop.tags {
                 causes.push("the trust policy lacks sts:TagSession (try --no-tags)".into());
             }
             if hop.source_identity.is_some() {
@@ -457,28 +540,32 @@ pub fn hint_for(hop: &Hop, index: usize, code: &str, message: &str) -> (FailureK
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use rolehop_core::chain::Tag as PlanTag;
 
-    fn hop(kind: HopKind) -> Hop {
-        Hop {
-            label: "deployment role",
-            kind,
-            role_arn: "arn:aws:iam::222222222222:role/d".into(),
-            session_name: "s".into(),
-            duration_secs: 3600,
-            source_identity: Some("a@1".into()),
-            tags: vec![PlanTag {
-                key: "k".into(),
-                value: "v".into(),
-            }],
-            transitive_tag_keys: vec![],
-            external_id: None,
+    fn hop(web_identity: bool) -> Asked<'static> {
+        Asked {
+            role: HopRole::Deployment,
+            role_arn: "arn:aws:iam::222222222222:role/d",
+            web_identity,
+            tags: true,
+            source_identity: Some("a@1"),
+            external_id: false,
+        }
+    }
+
+    fn at(h: Asked<'static>, index: usize) -> Asked<'static> {
+        Asked {
+            role: if index == 0 {
+                HopRole::Service
+            } else {
+                HopRole::Deployment
+            },
+            ..h
         }
     }
 
     #[test]
     fn each_known_cause_is_named() {
-        let h = hop(HopKind::AssumeRole);
+        let h = hop(false);
         let cases = [
             (
                 "AccessDenied",
@@ -514,23 +601,26 @@ mod tests {
             ("PackedPolicyTooLarge", "", "--no-tags"),
         ];
         for (code, msg, want) in cases {
-            let (_, hint) = hint_for(&h, 1, code, msg);
+            let (_, hint) = hint_for(&at(h, 1), code, msg);
             assert!(hint.contains(want), "{code}/{msg}: `{hint}` lacks `{want}`");
         }
     }
 
     #[test]
     fn web_identity_causes_are_about_the_token() {
-        let h = hop(HopKind::AssumeRoleWithWebIdentity);
+        let h = hop(true);
         assert!(
-            hint_for(&h, 0, "InvalidIdentityToken", "Incorrect token audience")
-                .1
-                .contains("aud")
+            hint_for(
+                &at(h, 0),
+                "InvalidIdentityToken",
+                "Incorrect token audience"
+            )
+            .1
+            .contains("aud")
         );
         assert!(
             hint_for(
-                &h,
-                0,
+                &at(h, 0),
                 "InvalidIdentityToken",
                 "No OpenIDConnect provider found in your account for https://x"
             )
@@ -538,14 +628,13 @@ mod tests {
             .contains("OIDC provider")
         );
         assert!(
-            hint_for(&h, 0, "ExpiredTokenException", "Token expired")
+            hint_for(&at(h, 0), "ExpiredTokenException", "Token expired")
                 .1
                 .contains("ID token has expired")
         );
         assert!(
             hint_for(
-                &h,
-                0,
+                &at(h, 0),
                 "AccessDenied",
                 "Not authorized to perform sts:AssumeRoleWithWebIdentity"
             )
@@ -556,19 +645,22 @@ mod tests {
 
     #[test]
     fn kinds_decide_exit_codes() {
-        let h = hop(HopKind::AssumeRole);
+        let h = hop(false);
         assert_eq!(
-            hint_for(&h, 0, "Throttling", "").0,
+            hint_for(&at(h, 0), "Throttling", "").0,
             FailureKind::Unavailable
         );
         assert_eq!(
-            hint_for(&h, 0, "InvalidClientTokenId", "").0,
+            hint_for(&at(h, 0), "InvalidClientTokenId", "").0,
             FailureKind::BadBaseCredentials
         );
         assert_eq!(
-            hint_for(&h, 1, "InvalidClientTokenId", "").0,
+            hint_for(&at(h, 1), "InvalidClientTokenId", "").0,
             FailureKind::Unexpected
         );
-        assert_eq!(hint_for(&h, 1, "AccessDenied", "").0, FailureKind::Denied);
+        assert_eq!(
+            hint_for(&at(h, 1), "AccessDenied", "").0,
+            FailureKind::Denied
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! rolehop's AWS rim: executes what the pure core planned, through the official aws-sdk-rust
-//! crates. STS for the credential chain, IAM for key rotation, CloudFormation for rollout.
+//! crates (and ureq for the claim gate). STS and the gate for the credential chain, IAM for
+//! key rotation, CloudFormation for rollout.
 //! Every failed SDK call is read by [`sdk_error::classify`], and each error type names its
 //! exit code (`rolehop_core::exit::HasExit`). This crate is one of the few `deny.toml` lets
 //! depend on tokio and the SDK; the plans it executes stay in the pure core.
@@ -12,6 +13,7 @@
 // admits only valid chains); their items are documented with that change.
 #[allow(missing_docs)]
 pub mod chain;
+pub mod gate_client;
 pub mod iam;
 pub mod rollout;
 pub mod sdk_error;

@@ -10,9 +10,8 @@ use aws_credential_types::Credentials as SdkCredentials;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use secrecy::ExposeSecret;
-
-use rolehop_core::Secret;
 
 /// Where and how to talk to STS.
 #[derive(Debug, Clone)]
@@ -25,6 +24,9 @@ pub struct StsSettings {
     pub initial_backoff: Duration,
     pub connect_timeout: Duration,
     pub attempt_timeout: Duration,
+    /// The HTTP client under the SDK; `None` is the SDK's default (hyper with rustls). Tests
+    /// inject one that replays recorded exchanges.
+    pub http_client: Option<SharedHttpClient>,
 }
 
 impl StsSettings {
@@ -36,17 +38,14 @@ impl StsSettings {
             initial_backoff: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(3),
             attempt_timeout: Duration::from_secs(10),
+            http_client: None,
         }
     }
 }
 
-/// Static AWS credentials as the base identity (a broker user's keys, or any session).
-#[derive(Debug, Clone)]
-pub struct StaticKeys {
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    pub session_token: Option<Secret>,
-}
+/// Static AWS credentials as the base identity (a broker user's keys, or any session); the
+/// plan carries them, so they live in the core.
+pub use rolehop_core::chain::StaticKeys;
 
 /// A config with rolehop's retry, timeout and endpoint settings, without credentials.
 pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
@@ -67,6 +66,9 @@ pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
         .timeout_config(timeouts);
     if let Some(url) = &s.endpoint_url {
         b = b.endpoint_url(url.clone());
+    }
+    if let Some(client) = &s.http_client {
+        b = b.http_client(client.clone());
     }
     b
 }

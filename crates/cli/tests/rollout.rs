@@ -807,10 +807,15 @@ fn service_managed_rollout_reaches_the_accounts_of_the_organizational_unit() {
         ));
 
     // A changed deployment role updates the StackSet, whose instances are the listed accounts.
+    // (A shorter `max_session` alone would not: it is the DurationSeconds rolehop asks for and
+    // only a comment in the template, and comments are no change.)
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        text.replace("max_session = \"1h\"", "max_session = \"30m\""),
+        text.replace(
+            "boundary = \"arn:aws:iam::aws:policy/PowerUserAccess\"",
+            "boundary = \"arn:aws:iam::aws:policy/ReadOnlyAccess\"",
+        ),
     )
     .unwrap();
     rolehop(&moto, &keys, home.path())
@@ -820,6 +825,9 @@ fn service_managed_rollout_reaches_the_accounts_of_the_organizational_unit() {
         .success()
         .stdout(
             predicate::str::contains("stack set rolehop-prod (environment prod): update")
+                .and(predicate::str::contains(
+                    "    ~ DeploymentRole (AWS::IAM::Role)\n        PermissionsBoundary:",
+                ))
                 .and(predicate::str::contains(format!(
                     "  update    prod-b ({})",
                     members[1]

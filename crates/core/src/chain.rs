@@ -4,33 +4,99 @@
 //! session names, SourceIdentity, session tags, external id and durations, each within AWS's
 //! limits. The AWS rim only executes the plan.
 
-use std::fmt;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
+use crate::Secret;
 use crate::duration::format_secs;
+use crate::endpoint;
+use crate::exit::{Exit, HasExit};
 use crate::gitlab_ctx::JobContext;
 use crate::ids::RoleArn;
 use crate::topology::{CHAINED_SESSION_MAX_SECS, SESSION_MIN_SECS};
 use crate::validate;
 
-/// How the job enters AWS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BaseKind {
-    /// AWS credentials in the environment (a broker IAM user's keys).
-    AccessKeys,
-    /// A GitLab ID token exchanged with AssumeRoleWithWebIdentity.
-    WebIdentity,
+/// Static AWS credentials as the base identity (a broker user's keys, or any session).
+#[derive(Debug, Clone)]
+pub struct StaticKeys {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// How the job enters AWS, with the credential it enters with.
+#[derive(Debug, Clone)]
+pub enum Base {
+    /// AWS credentials in the environment (a broker IAM user's keys): AssumeRole on the
+    /// service role.
+    AccessKeys(StaticKeys),
+    /// A GitLab ID token exchanged with AssumeRoleWithWebIdentity for the service role.
+    WebIdentity(Secret),
+    /// A GitLab ID token posted to the claim gate, which answers with service-role
+    /// credentials once GitLab's signature and the environment's claim rules hold.
+    Gate { gate: GateTarget, token: Secret },
+}
+
+/// Where the claim gate is and which of its environments the job asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateTarget {
+    pub url: GateUrl,
+    /// The environment's name in the gate's config (the topology's environment).
+    pub environment: String,
+}
+
+/// The gate's URL: https, or plain http only to loopback (the token and the issued
+/// credentials cross it, as with the STS endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateUrl(String);
+
+impl GateUrl {
+    /// Checks the scheme and the loopback rule.
+    pub fn parse(raw: &str) -> Result<GateUrl, PlanError> {
+        let url = raw.trim();
+        let bad = |why: &str| PlanError::BadGateUrl {
+            url: url.to_owned(),
+            why: why.to_owned(),
+        };
+        if let Some(host) = endpoint::cleartext_off_machine(url) {
+            return Err(bad(&format!(
+                "plain http to `{host}` would send the ID token and the service-role credentials unencrypted; use https (plain http only to 127.0.0.1, [::1] or localhost)"
+            )));
+        }
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| bad("the URL must start with https://"))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(bad("the URL names no host"));
+        }
+        if url.contains(['?', '#']) {
+            return Err(bad("the URL must not carry a query or a fragment"));
+        }
+        Ok(GateUrl(url.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for GateUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// What the user asked for, already resolved to ARNs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ChainRequest {
-    pub base: BaseKind,
-    pub service_role_arn: String,
+    pub base: Base,
+    /// The service role; behind the gate only known from the topology (for messages).
+    pub service_role_arn: Option<String>,
     pub deploy_role_arn: String,
     /// Requested deployment session length; `None` means the default (1 h).
     pub duration_secs: Option<u64>,
@@ -41,10 +107,29 @@ pub struct ChainRequest {
     pub source_identity: bool,
 }
 
+/// Which role of the chain a hop reaches; it names the hop in messages and outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HopKind {
-    AssumeRole,
-    AssumeRoleWithWebIdentity,
+pub enum HopRole {
+    /// The broker account's service role (the first hop).
+    Service,
+    /// The target account's deployment role (the last hop).
+    Deployment,
+}
+
+impl HopRole {
+    /// `service role` / `deployment role`, as messages and `--format json` say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            HopRole::Service => "service role",
+            HopRole::Deployment => "deployment role",
+        }
+    }
+}
+
+impl std::fmt::Display for HopRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// A session tag; all of rolehop's tags are transitive so they survive the chain.
@@ -54,12 +139,9 @@ pub struct Tag {
     pub value: String,
 }
 
-/// One STS call.
+/// One `sts:AssumeRole` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hop {
-    /// `service role` or `deployment role`, for messages.
-    pub label: &'static str,
-    pub kind: HopKind,
     pub role_arn: String,
     pub session_name: String,
     pub duration_secs: u64,
@@ -69,41 +151,79 @@ pub struct Hop {
     pub external_id: Option<String>,
 }
 
+/// One `sts:AssumeRoleWithWebIdentity` call: STS takes neither tags nor a SourceIdentity
+/// there (they would have to be claims in the token, and GitLab's tokens have none).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentityHop {
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration_secs: u64,
+}
+
+/// How the chain reaches the service role, with the credential it spends.
+#[derive(Debug, Clone)]
+pub enum FirstHop {
+    /// Access keys -> service role with AssumeRole, carrying the job's SourceIdentity and
+    /// session tags (they persist through the chain).
+    AccessKeys { keys: StaticKeys, hop: Hop },
+    /// ID token -> service role with AssumeRoleWithWebIdentity.
+    WebIdentity { token: Secret, hop: WebIdentityHop },
+    /// ID token -> the claim gate, which assumes the service role itself (session name,
+    /// SourceIdentity and tags from the verified claims) and returns its credentials.
+    Gate {
+        token: Secret,
+        gate: GateTarget,
+        /// The service role the topology names, for messages; the gate decides.
+        service_role_arn: Option<String>,
+    },
+}
+
+impl FirstHop {
+    /// The service role's ARN when the plan knows it.
+    pub fn service_role_arn(&self) -> Option<&str> {
+        match self {
+            FirstHop::AccessKeys { hop, .. } => Some(&hop.role_arn),
+            FirstHop::WebIdentity { hop, .. } => Some(&hop.role_arn),
+            FirstHop::Gate {
+                service_role_arn, ..
+            } => service_role_arn.as_deref(),
+        }
+    }
+}
+
+/// A chain that can only be valid: a first hop of a known kind, then the deployment hop.
+#[derive(Debug, Clone)]
 pub struct ChainPlan {
-    pub hops: Vec<Hop>,
+    pub first: FirstHop,
+    pub deployment: Hop,
     /// Adjustments the user should know about (clamped durations, skipped tags).
     pub notes: Vec<String>,
 }
 
 /// Why a chain cannot be planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    #[error("{which}: {message}")]
     BadRoleArn {
         which: &'static str,
         message: String,
     },
-    DurationTooShort {
-        requested: u64,
-    },
+    #[error(
+        "a session of {} is too short: STS refuses less than 15m, and SDKs would refresh credentials before every call",
+        format_secs(*.requested)
+    )]
+    DurationTooShort { requested: u64 },
+    #[error("{0}")]
     BadExternalId(String),
+    #[error("gate URL `{url}`: {why}")]
+    BadGateUrl { url: String, why: String },
 }
 
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlanError::BadRoleArn { which, message } => write!(f, "{which}: {message}"),
-            PlanError::DurationTooShort { requested } => write!(
-                f,
-                "a session of {} is too short: STS refuses less than 15m, and SDKs would refresh credentials before every call",
-                format_secs(*requested)
-            ),
-            PlanError::BadExternalId(m) => write!(f, "{m}"),
-        }
+impl HasExit for PlanError {
+    fn exit(&self) -> Exit {
+        Exit::Input
     }
 }
-
-impl std::error::Error for PlanError {}
 
 /// The first hop only has to live long enough to make the second call, so it gets STS's
 /// minimum: a leaked service-role session is worth as little as possible.
@@ -112,10 +232,12 @@ pub const SERVICE_HOP_SECS: u64 = SESSION_MIN_SECS;
 /// Plans the two hops for `req` in the GitLab job `job`.
 pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError> {
     let role_arn = |s: &str| s.parse::<RoleArn>().map_err(|e| e.to_string());
-    role_arn(&req.service_role_arn).map_err(|message| PlanError::BadRoleArn {
-        which: "service role ARN",
-        message,
-    })?;
+    if let Some(arn) = &req.service_role_arn {
+        role_arn(arn).map_err(|message| PlanError::BadRoleArn {
+            which: "service role ARN",
+            message,
+        })?;
+    }
     role_arn(&req.deploy_role_arn).map_err(|message| PlanError::BadRoleArn {
         which: "deployment role ARN",
         message,
@@ -157,6 +279,15 @@ pub fn plan(req: &ChainRequest, job: &JobContext) -> Result<ChainPlan, PlanError
     finish(req, job, duration, notes)
 }
 
+fn service_arn(req: &ChainRequest) -> Result<String, PlanError> {
+    req.service_role_arn
+        .clone()
+        .ok_or_else(|| PlanError::BadRoleArn {
+            which: "service role ARN",
+            message: "none given: only the claim gate picks the service role itself".into(),
+        })
+}
+
 fn finish(
     req: &ChainRequest,
     job: &JobContext,
@@ -164,62 +295,77 @@ fn finish(
     mut notes: Vec<String>,
 ) -> Result<ChainPlan, PlanError> {
     let session_name = session_name(job);
+    let deployment = |source_identity: Option<String>, tags: Vec<Tag>| Hop {
+        role_arn: req.deploy_role_arn.clone(),
+        session_name: session_name.clone(),
+        duration_secs: duration,
+        source_identity,
+        transitive_tag_keys: tag_keys(&tags),
+        tags,
+        external_id: req.external_id.clone(),
+    };
     let source_identity = req.source_identity.then(|| source_identity(job));
     let tags = if req.tags {
         session_tags(job)
     } else {
         Vec::new()
     };
-    if req.tags && tags.is_empty() {
+    let (first, deployment) = match &req.base {
+        // The gate sets the session name, SourceIdentity and tags from the verified claims
+        // on the service-role session; they persist into the deployment hop, which may not
+        // set them again.
+        Base::Gate { gate, token } => (
+            FirstHop::Gate {
+                token: token.clone(),
+                gate: gate.clone(),
+                service_role_arn: req.service_role_arn.clone(),
+            },
+            deployment(None, Vec::new()),
+        ),
+        // With access keys the identity goes on the first hop and persists through the
+        // chain.
+        Base::AccessKeys(keys) => (
+            FirstHop::AccessKeys {
+                keys: keys.clone(),
+                hop: Hop {
+                    role_arn: service_arn(req)?,
+                    session_name: session_name.clone(),
+                    duration_secs: SERVICE_HOP_SECS,
+                    source_identity,
+                    transitive_tag_keys: tag_keys(&tags),
+                    tags: tags.clone(),
+                    external_id: None,
+                },
+            },
+            deployment(None, Vec::new()),
+        ),
+        // AssumeRoleWithWebIdentity cannot carry it, so in OIDC mode it goes on the second
+        // hop.
+        Base::WebIdentity(token) => (
+            FirstHop::WebIdentity {
+                token: token.clone(),
+                hop: WebIdentityHop {
+                    role_arn: service_arn(req)?,
+                    session_name: session_name.clone(),
+                    duration_secs: SERVICE_HOP_SECS,
+                },
+            },
+            deployment(source_identity, tags.clone()),
+        ),
+    };
+    let local_tags = !matches!(req.base, Base::Gate { .. });
+    if local_tags && req.tags && tags.is_empty() {
         notes.push("no session tags: not running in a GitLab job (no CI_* variables)".into());
     }
-    let keys: Vec<String> = tags.iter().map(|t| t.key.clone()).collect();
+    Ok(ChainPlan {
+        first,
+        deployment,
+        notes,
+    })
+}
 
-    // AssumeRoleWithWebIdentity takes neither tags nor a SourceIdentity (they would have to
-    // be claims in the token, and GitLab's tokens have none), so in OIDC mode they go on the
-    // second hop; with access keys they go on the first and persist through the chain.
-    let (first_si, first_tags, second_si, second_tags) = match req.base {
-        BaseKind::AccessKeys => (source_identity, tags, None, Vec::new()),
-        BaseKind::WebIdentity => (None, Vec::new(), source_identity, tags),
-    };
-    let first_keys = if first_tags.is_empty() {
-        Vec::new()
-    } else {
-        keys.clone()
-    };
-    let second_keys = if second_tags.is_empty() {
-        Vec::new()
-    } else {
-        keys
-    };
-    let hops = vec![
-        Hop {
-            label: "service role",
-            kind: match req.base {
-                BaseKind::AccessKeys => HopKind::AssumeRole,
-                BaseKind::WebIdentity => HopKind::AssumeRoleWithWebIdentity,
-            },
-            role_arn: req.service_role_arn.clone(),
-            session_name: session_name.clone(),
-            duration_secs: SERVICE_HOP_SECS,
-            source_identity: first_si,
-            tags: first_tags,
-            transitive_tag_keys: first_keys,
-            external_id: None,
-        },
-        Hop {
-            label: "deployment role",
-            kind: HopKind::AssumeRole,
-            role_arn: req.deploy_role_arn.clone(),
-            session_name,
-            duration_secs: duration,
-            source_identity: second_si,
-            tags: second_tags,
-            transitive_tag_keys: second_keys,
-            external_id: req.external_id.clone(),
-        },
-    ];
-    Ok(ChainPlan { hops, notes })
+fn tag_keys(tags: &[Tag]) -> Vec<String> {
+    tags.iter().map(|t| t.key.clone()).collect()
 }
 
 /// Keeps STS's `[\w+=,.@-]`, maps everything else to `-`, and fits 2..=64 characters.
@@ -416,8 +562,8 @@ impl Refusal {
     }
 }
 
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let r = self.ref_name.as_deref().unwrap_or("(unknown ref)");
         let env = &self.environment;
         let first_line = match self.oidc {
@@ -442,6 +588,12 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+impl HasExit for Refusal {
+    fn exit(&self) -> Exit {
+        Exit::Refused
+    }
+}
 
 /// Refuses protected environments outside protected refs unless `allow_override`.
 pub fn check_protected(
@@ -476,10 +628,18 @@ mod tests {
         }
     }
 
-    fn req(base: BaseKind) -> ChainRequest {
+    fn keys() -> StaticKeys {
+        StaticKeys {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: crate::secret::secret("s"),
+            session_token: None,
+        }
+    }
+
+    fn req(base: Base) -> ChainRequest {
         ChainRequest {
             base,
-            service_role_arn: "arn:aws:iam::111111111111:role/svc".into(),
+            service_role_arn: Some("arn:aws:iam::111111111111:role/svc".into()),
             deploy_role_arn: "arn:aws:iam::222222222222:role/deploy".into(),
             duration_secs: None,
             environment_max_secs: None,
@@ -489,46 +649,110 @@ mod tests {
         }
     }
 
+    fn first_assume(p: &ChainPlan) -> &Hop {
+        match &p.first {
+            FirstHop::AccessKeys { hop, .. } => hop,
+            other => panic!("not an access-key first hop: {other:?}"),
+        }
+    }
+
     #[test]
     fn access_keys_put_identity_on_the_first_hop() {
-        let p = plan(&req(BaseKind::AccessKeys), &job()).unwrap();
-        assert_eq!(p.hops[0].session_name, "gl-42-1001-5005");
-        assert_eq!(p.hops[0].source_identity.as_deref(), Some("acme.app@1001"));
-        assert_eq!(p.hops[0].tags.len(), 5);
-        assert_eq!(p.hops[0].transitive_tag_keys.len(), 5);
-        assert_eq!(p.hops[0].duration_secs, 900);
-        assert!(p.hops[1].tags.is_empty() && p.hops[1].source_identity.is_none());
-        assert_eq!(p.hops[1].duration_secs, 3600);
+        let p = plan(&req(Base::AccessKeys(keys())), &job()).unwrap();
+        let first = first_assume(&p);
+        assert_eq!(first.session_name, "gl-42-1001-5005");
+        assert_eq!(first.source_identity.as_deref(), Some("acme.app@1001"));
+        assert_eq!(first.tags.len(), 5);
+        assert_eq!(first.transitive_tag_keys.len(), 5);
+        assert_eq!(first.duration_secs, 900);
+        assert!(p.deployment.tags.is_empty() && p.deployment.source_identity.is_none());
+        assert_eq!(p.deployment.duration_secs, 3600);
     }
 
     #[test]
     fn web_identity_moves_identity_to_the_second_hop() {
-        let p = plan(&req(BaseKind::WebIdentity), &job()).unwrap();
-        assert_eq!(p.hops[0].kind, HopKind::AssumeRoleWithWebIdentity);
-        assert!(p.hops[0].tags.is_empty() && p.hops[0].source_identity.is_none());
-        assert_eq!(p.hops[1].source_identity.as_deref(), Some("acme.app@1001"));
-        assert_eq!(p.hops[1].tags.len(), 5);
+        let p = plan(&req(Base::WebIdentity(crate::secret::secret("t"))), &job()).unwrap();
+        assert!(matches!(&p.first, FirstHop::WebIdentity { hop, .. } if hop.duration_secs == 900));
+        assert_eq!(
+            p.deployment.source_identity.as_deref(),
+            Some("acme.app@1001")
+        );
+        assert_eq!(p.deployment.tags.len(), 5);
+    }
+
+    fn gate_base(url: &str) -> Base {
+        Base::Gate {
+            gate: GateTarget {
+                url: GateUrl::parse(url).unwrap(),
+                environment: "prod".into(),
+            },
+            token: crate::secret::secret("t"),
+        }
+    }
+
+    #[test]
+    fn behind_the_gate_the_deployment_hop_sets_no_identity_of_its_own() {
+        // The gate's session carries SourceIdentity and transitive tags from signed claims;
+        // STS refuses a chained hop that tries to set them again, and CI_* values must not
+        // replace them.
+        let mut r = req(gate_base("https://gate.example.com/"));
+        r.service_role_arn = None;
+        let p = plan(&r, &job()).unwrap();
+        assert!(matches!(&p.first, FirstHop::Gate { gate, .. } if gate.environment == "prod"));
+        assert!(p.deployment.tags.is_empty() && p.deployment.source_identity.is_none());
+        assert_eq!(p.deployment.session_name, "gl-42-1001-5005");
+        assert!(p.notes.is_empty());
+        // Only the gate may leave the service role to someone else.
+        let mut r = req(Base::AccessKeys(keys()));
+        r.service_role_arn = None;
+        assert!(matches!(
+            plan(&r, &job()),
+            Err(PlanError::BadRoleArn { .. })
+        ));
+    }
+
+    #[test]
+    fn the_gate_url_is_https_or_loopback() {
+        for ok in [
+            "https://gate.example.com",
+            "http://127.0.0.1:8080/",
+            "http://localhost:1/v1/credentials",
+            "http://[::1]:80",
+        ] {
+            assert!(GateUrl::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://gate.example.com", "plain http"),
+            ("http://127.0.0.1.evil.example/", "plain http"),
+            ("gate.example.com", "https://"),
+            ("ftp://gate", "https://"),
+            ("https://", "no host"),
+            ("https://gate.example.com/?env=prod", "query"),
+        ] {
+            let e = GateUrl::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(why) && e.starts_with("gate URL"), "{bad}: {e}");
+        }
     }
 
     #[test]
     fn durations_are_clamped_with_a_note_or_refused() {
-        let mut r = req(BaseKind::AccessKeys);
+        let mut r = req(Base::AccessKeys(keys()));
         r.duration_secs = Some(7200);
         let p = plan(&r, &job()).unwrap();
-        assert_eq!(p.hops[1].duration_secs, 3600);
+        assert_eq!(p.deployment.duration_secs, 3600);
         assert!(p.notes[0].contains("role chaining"));
         r.environment_max_secs = Some(1800);
         let p = plan(&r, &job()).unwrap();
-        assert_eq!(p.hops[1].duration_secs, 1800);
+        assert_eq!(p.deployment.duration_secs, 1800);
         // Without a request, the environment's maximum is simply the length, no note.
         r.duration_secs = None;
         let p = plan(&r, &job()).unwrap();
-        assert_eq!(p.hops[1].duration_secs, 1800);
+        assert_eq!(p.deployment.duration_secs, 1800);
         assert!(p.notes.is_empty());
         r.duration_secs = Some(600);
         assert_eq!(
-            plan(&r, &job()),
-            Err(PlanError::DurationTooShort { requested: 600 })
+            plan(&r, &job()).unwrap_err(),
+            PlanError::DurationTooShort { requested: 600 }
         );
     }
 
@@ -642,8 +866,8 @@ mod tests {
             j.ref_name = Some(raw.clone());
             j.project_path = Some(format!("grüppe/{raw}"));
             j.environment = Some(raw.clone());
-            let p = plan(&req(BaseKind::AccessKeys), &j).unwrap();
-            for t in &p.hops[0].tags {
+            let p = plan(&req(Base::AccessKeys(keys())), &j).unwrap();
+            for t in &first_assume(&p).tags {
                 assert!(
                     sts_accepts_tag_value(&t.value),
                     "STS would refuse {}=`{}` (from `{raw}`)",
@@ -671,12 +895,12 @@ mod tests {
 
     #[test]
     fn switches_turn_tags_and_identity_off() {
-        let mut r = req(BaseKind::AccessKeys);
+        let mut r = req(Base::AccessKeys(keys()));
         r.tags = false;
         r.source_identity = false;
         let p = plan(&r, &job()).unwrap();
         assert!(
-            p.hops
+            [first_assume(&p), &p.deployment]
                 .iter()
                 .all(|h| h.tags.is_empty() && h.source_identity.is_none())
         );
@@ -684,7 +908,7 @@ mod tests {
 
     #[test]
     fn bad_arns_name_the_hop() {
-        let mut r = req(BaseKind::AccessKeys);
+        let mut r = req(Base::AccessKeys(keys()));
         r.deploy_role_arn = "arn:aws:iam::2222:role/x".into();
         assert!(
             plan(&r, &job())

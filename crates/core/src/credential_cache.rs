@@ -25,9 +25,9 @@ pub struct CacheInputs<'a> {
     pub job: [&'a str; 3],
     /// The plan, written out completely (roles, session names, durations, tags, external id).
     pub plan: &'a str,
-    /// The STS region: sessions from another region's endpoint are not reused.
+    /// The STS region: sessions are the same, but an entry names where it was issued.
     pub region: &'a str,
-    /// The STS endpoint URL (empty for AWS's own): a test endpoint's credentials never serve a real run.
+    /// The STS endpoint (`AWS_ENDPOINT_URL_STS`): another endpoint is another issuer.
     pub endpoint: &'a str,
     /// The base identity's secret material (the broker key pair or the ID token).
     pub base_secret: &'a Secret,

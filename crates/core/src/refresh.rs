@@ -21,10 +21,15 @@ pub const DEFAULT_WINDOW_SECS: u64 = 20 * 60;
 /// differ by a little, and a token that expires in flight fails the whole chain.
 pub const TOKEN_MARGIN_SECS: i64 = 30;
 
+/// A session ending this close to the job's end covers it: a session cut to the job's
+/// remaining time ends a second or two early (the chain takes time), and renewing it for
+/// those seconds would only churn STS.
+pub const COVER_SLACK_SECS: i64 = 60;
+
 /// When GitLab ends the job: `CI_JOB_STARTED_AT` + `CI_JOB_TIMEOUT` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobDeadline {
-    /// When the job ends (GitLab's deadline, or rolehop's estimate).
+    /// The moment GitLab stops the job; no session is worth more than that.
     pub at: OffsetDateTime,
     /// False when GitLab did not say when the job started and rolehop's own start stood in:
     /// the job then ends somewhat earlier than `at`.
@@ -37,7 +42,7 @@ pub struct JobDeadline {
 pub struct DeadlineError {
     /// The variable's name.
     pub var: &'static str,
-    /// Its value as read (a time or a number, never a secret).
+    /// What it held (job timing, not a secret).
     pub value: String,
     /// Why it cannot be used.
     pub why: &'static str,
@@ -87,7 +92,7 @@ pub fn job_deadline(
 /// What bounds the served sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// When GitLab ends the job: no session is served past it.
+    /// When GitLab ends the job, if it said: sessions never outlive it.
     pub job_deadline: Option<JobDeadline>,
     /// The ID token's `exp` (OIDC): no chain can start after it.
     pub token_expiry: Option<OffsetDateTime>,
@@ -147,7 +152,7 @@ pub enum StopReason {
 /// When to renew a session that expires at `expiration`, seen at `now`.
 pub fn next(expiration: OffsetDateTime, now: OffsetDateTime, limits: &Limits) -> Next {
     if let Some(d) = limits.job_deadline
-        && expiration >= d.at
+        && expiration + Duration::seconds(COVER_SLACK_SECS) >= d.at
     {
         return Next::Covered;
     }
@@ -282,6 +287,11 @@ mod tests {
     fn a_session_that_outlives_the_job_is_never_renewed() {
         let l = limits(Some(T0 + Duration::minutes(50)), None);
         assert_eq!(next(T0 + Duration::hours(1), T0, &l), Next::Covered);
+        // Cut to the job's end, it ends a moment early: still covered, never renewed.
+        assert_eq!(
+            next(T0 + Duration::minutes(49) + Duration::seconds(58), T0, &l),
+            Next::Covered
+        );
     }
 
     #[test]

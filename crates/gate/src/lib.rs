@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod jwks;
 pub mod jwt;
+pub mod lambda;
 pub mod replay;
 pub mod request;
 pub mod rules;

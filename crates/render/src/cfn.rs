@@ -5,8 +5,8 @@
 use rolehop_core::topology::{Auth, Environment, Topology};
 use serde_json::{Map, Value, json};
 
-use crate::iam;
 use crate::yaml::{self, Entry};
+use crate::{gate_cfn, iam};
 
 /// Where a stack's resources came from, for people browsing the console.
 const TAG_MANAGED_BY: &str = "rolehop:managed-by";
@@ -45,7 +45,7 @@ pub fn camel(name: &str) -> String {
         .collect()
 }
 
-fn tags(env: Option<&Environment>) -> Value {
+pub(crate) fn tags(env: Option<&Environment>) -> Value {
     let mut t = vec![json!({"Key": TAG_MANAGED_BY, "Value": "rolehop"})];
     if let Some(e) = env {
         t.push(json!({"Key": TAG_ENVIRONMENT, "Value": e.name}));
@@ -199,6 +199,22 @@ pub fn broker(topo: &Topology) -> String {
                 accounts.join(", ")
             )]));
             resources.push(role_policy);
+        } else if matches!(topo.auth, Auth::OidcGate { .. }) {
+            let (gate, gate_outputs) = gate_cfn::resources(topo, env, id);
+            resources.extend(gate);
+            outputs.extend(gate_outputs);
+            // The trust policy names the gate role: IAM rejects a principal that does not
+            // exist yet.
+            let mut role = json!({"Type": "AWS::IAM::Role", "DependsOn": gate_cfn::role_id(id)});
+            role["Properties"] = Value::Object(role_props);
+            resources.push(Entry::new(&role_id, role).with_comment(&[
+                &format!(
+                    "Environment `{}`: assumed only by its claim gate.",
+                    env.name
+                ),
+                &format!("Reaches the deployment roles of: {}.", accounts.join(", ")),
+            ]));
+            resources.push(role_policy);
         } else {
             let mut role = json!({"Type": "AWS::IAM::Role", "DependsOn": "GitlabOidcProvider"});
             role["Properties"] = Value::Object(role_props);
@@ -242,6 +258,10 @@ pub fn broker(topo: &Topology) -> String {
             ),
         ],
     );
+    if matches!(topo.auth, Auth::OidcGate { .. }) {
+        out.push_str("Parameters:\n");
+        yaml::entries(&mut out, 2, &gate_cfn::parameters());
+    }
     out.push_str("Resources:\n");
     yaml::entries(&mut out, 2, &resources);
     out.push_str("Outputs:\n");

@@ -15,6 +15,10 @@ use crate::iam::{CHAIN_ACTIONS, POLICY_VERSION, chain_trust};
 /// The environment variable the gate function reads its config (gate.toml's text) from.
 pub const GATE_CONFIG_ENV: &str = "ROLEHOP_GATE_CONFIG";
 
+/// Lambda's limit on all of a function's environment variables together (the config is the
+/// only large one).
+pub const GATE_CONFIG_MAX_BYTES: usize = 4096 - 64;
+
 /// The gate's rules for `env`: `[environments.<name>.gate]` with its defaults, or the
 /// defaults of a protected/unprotected environment outside gate mode (for the audit).
 pub fn rules(env: &Environment) -> GateRules {
@@ -78,8 +82,18 @@ pub fn service_role_trust_statements(topo: &Topology, env: &Environment) -> Vec<
     {
         l.extend(like.clone());
     }
-    // The gate's 13 keys instead of the chain's five.
-    for s in &mut st {
+    admit_gate_tag_keys(&mut st);
+    if let Some(Value::Object(c)) = st[2].get_mut("Condition") {
+        c.insert("StringEquals".into(), Value::Object(equals));
+        c.insert("StringLike".into(), Value::Object(like));
+    }
+    st
+}
+
+/// Replaces the chain's five tag keys with the gate's 13 in `chain_trust`'s statements: the
+/// gate's tags are transitive, so the deployment hop carries them too.
+pub(crate) fn admit_gate_tag_keys(statements: &mut [Value]) {
+    for s in statements {
         if let Some(Value::Object(f)) = s
             .get_mut("Condition")
             .and_then(|c| c.get_mut("ForAllValues:StringEquals"))
@@ -87,11 +101,6 @@ pub fn service_role_trust_statements(topo: &Topology, env: &Environment) -> Vec<
             f.insert("aws:TagKeys".into(), json!(GATE_SESSION_TAG_KEYS));
         }
     }
-    if let Some(Value::Object(c)) = st[2].get_mut("Condition") {
-        c.insert("StringEquals".into(), Value::Object(equals));
-        c.insert("StringLike".into(), Value::Object(like));
-    }
-    st
 }
 
 /// The identity policy of an environment's gate role: it may assume only that environment's
@@ -108,19 +117,17 @@ pub fn gate_role_policy(topo: &Topology, env: &Environment) -> Value {
     })
 }
 
-/// The trust policy of a gate role: the Lambda service, for this account's function only.
-pub fn gate_role_trust(topo: &Topology, env: &Environment) -> Value {
+/// The trust policy of a gate role: the Lambda service. Only a function of this account can
+/// be given the role (creating one with it needs `iam:PassRole` here), and rolehop's template
+/// gives it to the environment's gate function alone.
+pub fn gate_role_trust() -> Value {
     json!({
         "Version": POLICY_VERSION,
         "Statement": [{
-            "Sid": "OwnGateFunctionOnly",
+            "Sid": "LambdaOnly",
             "Effect": "Allow",
             "Principal": { "Service": "lambda.amazonaws.com" },
             "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": { "aws:SourceAccount": topo.broker.account_id },
-                "ArnLike": { "aws:SourceArn": gate_function_arn(topo, env) },
-            },
         }]
     })
 }
@@ -130,7 +137,7 @@ pub fn gate_function_name(env: &Environment) -> String {
     rolehop_core::topology::gate_role_name(&env.name)
 }
 
-/// The ARN of `env`'s gate function, in the broker account and region.
+/// The ARN of the environment's gate function, for the rollout and the audit.
 pub fn gate_function_arn(topo: &Topology, env: &Environment) -> String {
     format!(
         "arn:{}:lambda:{}:{}:function:{}",

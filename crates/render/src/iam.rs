@@ -183,13 +183,16 @@ pub fn deployment_role_trust(topo: &Topology, env: &Environment) -> Value {
     if let Some(x) = &env.external_id {
         assume.insert("StringEquals".to_owned(), json!({ "sts:ExternalId": x }));
     }
-    let statements = chain_trust(
+    let mut statements = chain_trust(
         "OwnServiceRoleWithSourceIdentity",
         &json!({ "AWS": topo.service_role_arn(env) }),
         env,
         assume,
         true,
     );
+    if matches!(topo.auth, Auth::OidcGate { .. }) {
+        crate::gate::admit_gate_tag_keys(&mut statements);
+    }
     json!({ "Version": POLICY_VERSION, "Statement": statements })
 }
 
@@ -216,6 +219,18 @@ pub fn oversized_trust_policies(topo: &Topology) -> Vec<String> {
                     topo.origin, env.line, env.name
                 ));
             }
+        }
+        if let Some(config) = crate::gate::gate_config(topo, env)
+            && config.len() > crate::gate::GATE_CONFIG_MAX_BYTES
+        {
+            out.push(format!(
+                "{}:{}: the claim gate's config of environment `{}` would be {} bytes, over Lambda's limit of {} for environment variables: list fewer projects, refs or rules [gate-config-size]",
+                topo.origin,
+                env.line,
+                env.name,
+                config.len(),
+                crate::gate::GATE_CONFIG_MAX_BYTES
+            ));
         }
     }
     out

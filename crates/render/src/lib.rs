@@ -10,6 +10,7 @@
 
 pub mod cfn;
 pub mod gate;
+mod gate_cfn;
 pub mod gitlab;
 pub mod iam;
 mod yaml;
@@ -47,12 +48,18 @@ pub fn target_file(env: &str) -> String {
 pub use rolehop_core::job_file::job_file_name;
 
 /// Renders every file of a topology: `broker.yaml`, `target-<env>.yaml` per environment,
-/// `gitlab-ci.yml` and `jobs/<env>.toml` per environment (what a deploy job reads). The same
-/// topology always gives the same bytes.
+/// in gate mode `gate-<env>.toml` per environment (the config of `rolehop gate serve`; the
+/// Lambda function carries the same text), `gitlab-ci.yml` and `jobs/<env>.toml` per
+/// environment (what a deploy job reads). The same topology always gives the same bytes.
 pub fn render(topo: &Topology) -> Rendered {
     let mut files = vec![(BROKER_FILE.to_owned(), cfn::broker(topo))];
     for env in &topo.environments {
         files.push((target_file(&env.name), cfn::target(topo, env)));
+    }
+    for env in &topo.environments {
+        if let Some(config) = gate::gate_config(topo, env) {
+            files.push((gate::gate_config_file(&env.name), config));
+        }
     }
     files.push((PIPELINE_FILE.to_owned(), gitlab::pipeline(topo)));
     for env in &topo.environments {

@@ -5,7 +5,7 @@
 use rolehop_core::topology::{Auth, Topology};
 use rolehop_render::iam;
 
-use crate::model::{Env, Estate, Kind, NamedDoc, Origin, Part, Principal};
+use crate::model::{Env, Estate, GateAdmission, Kind, NamedDoc, Origin, Part, Principal};
 
 /// Service roles are entered directly (not by chaining), so they keep IAM's default maximum.
 const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
@@ -36,6 +36,27 @@ pub fn estate_of(topo: &Topology) -> Estate {
             u.exact = true;
             u.origin = Some(origin(env.line));
             e.principals.push(u);
+        }
+        if let (Some(gate_arn), Some(rules)) = (topo.gate_role_arn(env), &env.gate) {
+            // Its logs policy names the log group by a template reference and grants no role.
+            let mut g = Principal::new(Kind::Role, &gate_arn);
+            g.trust = Some(rolehop_render::gate::gate_role_trust());
+            g.inline.push(NamedDoc {
+                name: "rolehop-assume-service-role".to_owned(),
+                doc: rolehop_render::gate::gate_role_policy(topo, env),
+            });
+            g.env = Some(label.clone());
+            g.part = Part::GateRole;
+            g.origin = Some(origin(env.line));
+            e.principals.push(g);
+            e.gates.push(GateAdmission {
+                claims: crate::gate::claim_set(env, rules),
+                gate_role_arn: gate_arn,
+                env: label.clone(),
+                protected: env.protected,
+                access: env.gitlab.clone(),
+                rules: rules.clone(),
+            });
         }
         let mut s = Principal::new(Kind::Role, &topo.service_role_arn(env));
         s.trust = Some(iam::service_role_trust(topo, env));

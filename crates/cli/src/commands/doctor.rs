@@ -141,7 +141,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     let token = selection::read_token(sel, env)?;
     let oidc = selection::wants_oidc(
         sel.base,
-        topo.as_ref().map(|t| matches!(t.auth, Auth::Oidc { .. })),
+        topo.as_ref().map(|t| !matches!(t.auth, Auth::AccessKeys)),
         token.is_some(),
     );
     // doctor reports a missing region as a failed hop, so any region does to get there.
@@ -198,19 +198,20 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
             for h in &e.completed {
                 r.ok(hop_line(h));
             }
+            let who = match e.origin {
+                rolehop_aws::chain::Origin::Sts => "AWS",
+                rolehop_aws::chain::Origin::Gate { .. } => "gate",
+            };
             let said = match (&e.code, &e.aws_message) {
-                (Some(c), Some(m)) => format!(" (AWS: {c}: {m})"),
-                (Some(c), None) => format!(" (AWS: {c})"),
+                (Some(c), Some(m)) => format!(" ({who}: {c}: {m})"),
+                (Some(c), None) => format!(" ({who}: {c})"),
                 (None, Some(m)) => format!(" ({m})"),
                 (None, None) => String::new(),
             };
-            r.fail(
-                format!(
-                    "{} hop failed: could not assume `{}`{said}",
-                    e.hop, e.role_arn
-                ),
-                &e.hint,
-            );
+            // The error's own first line: which hop, and what could not be done.
+            let text = e.to_string();
+            let head = text.lines().next().unwrap_or_default();
+            r.fail(format!("{head}{said}"), &e.hint);
         }
     }
     Ok(r)

@@ -22,13 +22,15 @@ use crate::exit::{CliError, CliResult};
 pub struct Args {
     #[command(flatten)]
     pub selection: Selection,
+    #[command(flatten)]
+    pub refresh: super::exec_served::RefreshArgs,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 
 /// Variables removed from CMD's environment: a profile would shadow the credentials.
-const SCRUBBED: &[&str] = &[
+pub const SCRUBBED: &[&str] = &[
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_SESSION_TOKEN",
@@ -70,7 +72,7 @@ pub fn consumed_vars(
 
 /// The values rolehop read as secrets (broker key, ID token) or paths to them, and the
 /// topology's names for the key pair variables.
-fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<Secret>) {
+pub fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<Secret>) {
     let mut values = Vec::new();
     if let Ok(Some((k, _))) = broker_key::from_env(env) {
         values.push(secret(k.id.clone()));
@@ -98,9 +100,15 @@ fn used_by_rolehop(sel: &Selection, env: &dyn Env) -> (Vec<String>, Vec<Secret>)
 
 pub fn run(args: Args) -> CliResult {
     let env = ProcessEnv;
-    let resolved = selection::resolve(&args.selection, &env, OffsetDateTime::now_utc())?;
+    let now = OffsetDateTime::now_utc();
+    let resolved = selection::resolve(&args.selection, &env, now)?;
     // Read before the chain runs: the same values the chain read.
     let (names, values) = used_by_rolehop(&args.selection, &env);
+    if let Some(plan) =
+        super::exec_served::plan(&args.refresh, &args.selection, &resolved, &env, now)?
+    {
+        return super::exec_served::run(args, resolved, plan, &names, &values);
+    }
     let outcome = selection::execute(&resolved)?;
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         CliError::msg(crate::exit::Exit::Usage, "exec needs a command after `--`")
@@ -110,30 +118,12 @@ pub fn run(args: Args) -> CliResult {
     for k in SCRUBBED {
         cmd.env_remove(k);
     }
-    let all: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().unwrap_or_default())))
-        .collect();
-    for k in consumed_vars(&all, &names, &values) {
-        cmd.env_remove(k);
-    }
+    scrub(&mut cmd, &names, &values);
     // Set after the removals: the deployment role's credentials replace the broker key's.
     for (k, v) in credentials::environment(&outcome.credentials) {
         cmd.env(k, v);
     }
-    // SDKs and the aws CLI need a region: fill in whichever of the two variables the job left
-    // unset (the aws CLI v1 reads only AWS_DEFAULT_REGION, newer SDKs AWS_REGION first), with
-    // the job's own region if it has one, else the chain's.
-    let (region, default_region) = (env.var("AWS_REGION"), env.var("AWS_DEFAULT_REGION"));
-    let chosen = region
-        .clone()
-        .or_else(|| default_region.clone())
-        .unwrap_or_else(|| resolved.settings.region.clone());
-    if region.is_none() {
-        cmd.env("AWS_REGION", &chosen);
-    }
-    if default_region.is_none() {
-        cmd.env("AWS_DEFAULT_REGION", &chosen);
-    }
+    set_region(&mut cmd, &env, &resolved.settings.region);
     // Only returns on failure.
     let err = cmd.exec();
     let code = match err.kind() {
@@ -146,6 +136,33 @@ pub fn run(args: Args) -> CliResult {
         program.to_string_lossy()
     );
     std::process::exit(code)
+}
+
+/// Removes from CMD's environment every variable rolehop consumed (see [`consumed_vars`]).
+pub fn scrub(cmd: &mut std::process::Command, names: &[String], values: &[Secret]) {
+    let all: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().unwrap_or_default())))
+        .collect();
+    for k in consumed_vars(&all, names, values) {
+        cmd.env_remove(k);
+    }
+}
+
+/// SDKs and the aws CLI need a region: fills in whichever of the two variables the job left
+/// unset (the aws CLI v1 reads only AWS_DEFAULT_REGION, newer SDKs AWS_REGION first), with
+/// the job's own region if it has one, else the chain's.
+pub fn set_region(cmd: &mut std::process::Command, env: &dyn Env, chain_region: &str) {
+    let (region, default_region) = (env.var("AWS_REGION"), env.var("AWS_DEFAULT_REGION"));
+    let chosen = region
+        .clone()
+        .or_else(|| default_region.clone())
+        .unwrap_or_else(|| chain_region.to_owned());
+    if region.is_none() {
+        cmd.env("AWS_REGION", &chosen);
+    }
+    if default_region.is_none() {
+        cmd.env("AWS_DEFAULT_REGION", &chosen);
+    }
 }
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use rolehop_aws::chain::{Base, FailureKind};
+use rolehop_aws::chain::FailureKind;
 use rolehop_aws::sts::{StaticKeys, StsSettings};
-use rolehop_core::chain::{ChainPlan, Hop, HopKind, SERVICE_HOP_SECS};
-use rolehop_core::credentials::{Format, render};
+use rolehop_core::chain::{Hop, HopRole, SERVICE_HOP_SECS};
+use rolehop_core::credentials::{ChainOutcome, Format, render};
 use rolehop_core::gitlab_ctx::{Env, ProcessEnv};
 use rolehop_core::secret::secret;
 use rolehop_gate::request::{MAX_BODY_BYTES, error_body, parse_request, verify_status};
@@ -38,6 +38,9 @@ pub struct Args {
 pub enum GateCommand {
     /// Serve the gate over HTTP: POST {"environment", "token"} -> service-role credentials.
     Serve(ServeArgs),
+    /// Run as an AWS Lambda function behind a function URL (the `provided.al2023` custom
+    /// runtime; the zip's `bootstrap` is this binary, which runs this command).
+    Lambda(crate::commands::gate_lambda::LambdaArgs),
 }
 
 #[derive(clap::Args)]
@@ -60,8 +63,8 @@ pub struct ServeArgs {
     pub fetch_timeout: u64,
 }
 
-struct Gate {
-    config: GateConfig,
+pub(crate) struct Gate {
+    pub(crate) config: GateConfig,
     verifier: Verifier,
     sts: Option<(StsSettings, StaticKeys)>,
 }
@@ -69,6 +72,23 @@ struct Gate {
 pub fn run(args: Args) -> CliResult {
     match args.command {
         GateCommand::Serve(a) => serve(a),
+        GateCommand::Lambda(a) => crate::commands::gate_lambda::run(a),
+    }
+}
+
+/// The arguments to parse: Lambda's custom runtimes execute `bootstrap` without arguments,
+/// and the gate's zip holds this binary under that name, so it then runs `gate lambda`.
+pub fn bootstrap_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_bootstrap = args.len() == 1
+        && std::path::Path::new(&args[0])
+            .file_name()
+            .is_some_and(|n| n == "bootstrap");
+    if is_bootstrap {
+        let mut out = args;
+        out.extend(["gate".into(), "lambda".into()]);
+        out
+    } else {
+        args
     }
 }
 
@@ -83,47 +103,8 @@ fn env_keys(env: &dyn Env) -> Option<StaticKeys> {
 fn serve(args: ServeArgs) -> CliResult {
     let text = read_text(&args.config, "gate config")?;
     let config = GateConfig::from_toml(&text, &args.config.display().to_string())
-        .map_err(CliError::from_error)?;
-    let env = ProcessEnv;
-    let sts = if args.dry_run {
-        None
-    } else {
-        let region = config
-            .region
-            .as_ref()
-            .map(ToString::to_string)
-            .or_else(|| env.var("AWS_REGION"))
-            .or_else(|| env.var("AWS_DEFAULT_REGION"))
-            .ok_or_else(|| {
-                CliError::msg(
-                    Exit::Usage,
-                    "no region: set `region` in the gate config or AWS_REGION",
-                )
-            })?;
-        let keys = env_keys(&env).ok_or_else(|| {
-            CliError::msg(
-                Exit::NoCredentials,
-                "no AWS credentials for the gate itself: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) must hold the gate's execution role",
-            )
-        })?;
-        Some((StsSettings::new(region, sts_endpoint(&env)), keys))
-    };
-    let clock = Arc::new(SystemClock);
-    let cache = JwksCache::new(
-        config.verifier.issuer.clone(),
-        config.verifier.algorithms.clone(),
-        config.jwks,
-        Box::new(rolehop_gitlab::IssuerKeySource::new(Duration::from_secs(
-            args.fetch_timeout.max(1),
-        ))),
-        clock.clone(),
-    );
-    let verifier = Verifier::new(config.verifier.clone(), cache, clock);
-    let gate = Arc::new(Gate {
-        config,
-        verifier,
-        sts,
-    });
+        .map_err(|e| CliError::new(Exit::Input, e))?;
+    let gate = Arc::new(build(config, args.dry_run, args.fetch_timeout)?);
     let server = tiny_http::Server::http(&args.listen)
         .map_err(|e| CliError::msg(Exit::Io, format!("cannot listen on `{}`: {e}", args.listen)))?;
     let server = Arc::new(server);
@@ -153,6 +134,51 @@ fn serve(args: ServeArgs) -> CliResult {
     Ok(Exit::Ok)
 }
 
+/// The gate of `config`: its verifier with a JWKS cache fetching from the issuer, and (unless
+/// a dry run) the STS settings and its own keys from the environment.
+pub(crate) fn build(config: GateConfig, dry_run: bool, fetch_timeout: u64) -> CliResult<Gate> {
+    let env = ProcessEnv;
+    let sts = if dry_run {
+        None
+    } else {
+        let region = config
+            .region
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| env.var("AWS_REGION"))
+            .or_else(|| env.var("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| {
+                CliError::msg(
+                    Exit::Usage,
+                    "no region: set `region` in the gate config or AWS_REGION",
+                )
+            })?;
+        let keys = env_keys(&env).ok_or_else(|| {
+            CliError::msg(
+                Exit::NoCredentials,
+                "no AWS credentials for the gate itself: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) must hold the gate's execution role",
+            )
+        })?;
+        Some((StsSettings::new(region, sts_endpoint(&env)), keys))
+    };
+    let clock = Arc::new(SystemClock);
+    let cache = JwksCache::new(
+        config.verifier.issuer.clone(),
+        config.verifier.algorithms.clone(),
+        config.jwks,
+        Box::new(rolehop_gitlab::IssuerKeySource::new(Duration::from_secs(
+            fetch_timeout.max(1),
+        ))),
+        clock.clone(),
+    );
+    let verifier = Verifier::new(config.verifier.clone(), cache, clock);
+    Ok(Gate {
+        config,
+        verifier,
+        sts,
+    })
+}
+
 fn worker(server: &tiny_http::Server, gate: &Gate) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -177,23 +203,17 @@ fn worker(server: &tiny_http::Server, gate: &Gate) {
     }
 }
 
-type Answer = (Status, String, String);
+/// (status, JSON body, access-log line)
+pub(crate) type Answer = (Status, String, String);
 
-fn fail(status: Status, message: &str, log: String) -> Answer {
+pub(crate) fn fail(status: Status, message: &str, log: String) -> Answer {
     (status, error_body(status, message, None), log)
 }
 
 fn handle(gate: &Gate, rt: &tokio::runtime::Runtime, req: &mut tiny_http::Request) -> Answer {
     let path = req.url().split('?').next().unwrap_or("").to_owned();
-    if path == "/healthz" {
-        return (Status(200), "{\"status\":\"ok\"}\n".into(), "health".into());
-    }
-    if path != "/" && path != "/v1/credentials" {
-        return fail(
-            Status(404),
-            "no such path (POST / or /v1/credentials)",
-            format!("path {path:?}"),
-        );
+    if let Some(answer) = route(&path) {
+        return answer;
     }
     let method = req.method().as_str().to_owned();
     let authorization = req
@@ -215,7 +235,35 @@ fn handle(gate: &Gate, rt: &tokio::runtime::Runtime, req: &mut tiny_http::Reques
         );
     }
     let too_big = body.len() > MAX_BODY_BYTES;
-    let parsed = parse_request(&method, authorization.as_deref(), &body, too_big);
+    exchange(gate, rt, &method, authorization.as_deref(), body, too_big)
+}
+
+/// The answer for paths other than the gate's own (`/healthz`, 404); `None` for `/` and
+/// `/v1/credentials`.
+pub(crate) fn route(path: &str) -> Option<Answer> {
+    if path == "/healthz" {
+        return Some((Status(200), "{\"status\":\"ok\"}\n".into(), "health".into()));
+    }
+    if path != "/" && path != "/v1/credentials" {
+        return Some(fail(
+            Status(404),
+            "no such path (POST / or /v1/credentials)",
+            format!("path {path:?}"),
+        ));
+    }
+    None
+}
+
+/// One exchange, whatever carried the request (the HTTP server or a Lambda function URL).
+pub(crate) fn exchange(
+    gate: &Gate,
+    rt: &tokio::runtime::Runtime,
+    method: &str,
+    authorization: Option<&str>,
+    body: Vec<u8>,
+    too_big: bool,
+) -> Answer {
+    let parsed = parse_request(method, authorization, &body, too_big);
     drop(body);
     let request = match parsed {
         Ok(r) => r,
@@ -303,29 +351,31 @@ fn assume(
     keys: &StaticKeys,
     who: String,
 ) -> Answer {
-    let plan = ChainPlan {
-        hops: vec![Hop {
-            label: "service role",
-            kind: HopKind::AssumeRole,
-            role_arn: role_arn.to_owned(),
-            session_name: session.session_name.clone(),
-            // The job only needs it for its deployment hop: STS's minimum, 15 minutes.
-            duration_secs: SERVICE_HOP_SECS,
-            source_identity: Some(session.source_identity.clone()),
-            tags: session.tags.clone(),
-            transitive_tag_keys: session.transitive_keys(),
-            external_id: None,
-        }],
-        notes: Vec::new(),
+    let hop = Hop {
+        role_arn: role_arn.to_owned(),
+        session_name: session.session_name.clone(),
+        // The job only needs it for its deployment hop: STS's minimum, 15 minutes.
+        duration_secs: SERVICE_HOP_SECS,
+        source_identity: Some(session.source_identity.clone()),
+        tags: session.tags.clone(),
+        transitive_tag_keys: session.transitive_keys(),
+        external_id: None,
     };
-    match rt.block_on(rolehop_aws::chain::run(
-        &plan,
-        Base::Keys(keys.clone()),
+    match rt.block_on(rolehop_aws::chain::assume_one(
+        &hop,
+        HopRole::Service,
+        keys,
         settings,
     )) {
-        Ok(outcome) => (
+        Ok((credentials, outcome)) => (
             Status(200),
-            render(Format::Json, &outcome),
+            render(
+                Format::Json,
+                &ChainOutcome {
+                    credentials,
+                    hops: vec![outcome],
+                },
+            ),
             format!("{who} issued session {:?}", session.session_name),
         ),
         Err(e) => {

@@ -324,3 +324,64 @@ fn starting_topology(
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn targets() -> Vec<Target> {
+        ["prod:prod-eu=222222222222", "staging:stage=333333333333"]
+            .iter()
+            .map(|t| parse_target(t).unwrap())
+            .collect()
+    }
+
+    fn parses(text: &str) -> Topology {
+        Topology::parse("rolehop.toml", text, &mut |rel| {
+            assert_eq!(rel, POLICY_FILE);
+            Ok(POLICY.to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_starting_topologies_match_their_snapshots_and_parse() {
+        let projects = ["northwind/web".to_owned(), "northwind/api".to_owned()];
+        for (mode, name) in [(Mode::Oidc, "oidc"), (Mode::AccessKeys, "access-keys")] {
+            let text = starting_topology(
+                mode,
+                "111111111111",
+                "eu-west-1",
+                &targets(),
+                &projects,
+                "https://gitlab.example.com",
+            );
+            let topo = parses(&text);
+            assert_eq!(topo.environments.len(), 2);
+            assert!(topo.environments[0].protected && !topo.environments[1].protected);
+            insta::assert_snapshot!(format!("init-{name}"), text);
+        }
+    }
+
+    #[test]
+    fn an_answer_cannot_add_a_key_to_the_topology() {
+        let evil = ["a\"\nmode = \"access-keys".to_owned()];
+        let text = starting_topology(
+            Mode::Oidc,
+            "111111111111",
+            "eu-west-1",
+            &targets(),
+            &evil,
+            "https://gitlab.example.com",
+        );
+        // Refused by the topology's own rules (not a project path), never read as a key.
+        let e = Topology::parse("rolehop.toml", &text, &mut |_| Ok(POLICY.to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("syntax"), "{e}");
+        assert!(parse_target("prod]\n[x:a=1").is_err());
+        assert!(parse_target("prod:a").is_err());
+    }
+}

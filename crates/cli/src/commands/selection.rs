@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use time::OffsetDateTime;
 
-use rolehop_aws::chain::{Base, ChainError, FailureKind};
+use rolehop_aws::chain::{ChainError, Origin};
 use rolehop_aws::sts::{StaticKeys, StsSettings};
-use rolehop_core::chain::{self, BaseKind, ChainPlan, ChainRequest};
+use rolehop_core::chain::{
+    self, Base, ChainPlan, ChainRequest, FirstHop, GateTarget, GateUrl, HopRole,
+};
 use rolehop_core::credentials::ChainOutcome;
 use rolehop_core::gitlab_ctx::{Env, JobContext};
 use rolehop_core::id_token::{self, Claims};
@@ -18,7 +20,7 @@ use rolehop_core::topology::Auth;
 use rolehop_core::{Secret, Topology, duration};
 
 use crate::config::{CONFIG_VAR, DEFAULT_CONFIG, load_for_job};
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit, HasExit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BaseArg {
@@ -28,6 +30,18 @@ pub enum BaseArg {
     AccessKeys,
     /// A GitLab ID token exchanged with AssumeRoleWithWebIdentity.
     Oidc,
+    /// A GitLab ID token posted to the claim gate (`rolehop gate serve`), which checks
+    /// GitLab's signature and the environment's claim rules and returns service-role
+    /// credentials.
+    Gate,
+}
+
+/// How the chain enters AWS, once the flag, the topology and the token have been weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AccessKeys,
+    Oidc,
+    Gate,
 }
 
 /// Which deployment role to reach, and how.
@@ -82,6 +96,12 @@ pub struct Selection {
     /// File holding the GitLab ID token (OIDC), instead of a variable.
     #[arg(long, value_name = "FILE")]
     pub id_token_file: Option<PathBuf>,
+    /// The claim gate's URL (gate mode) [default: the topology's `auth.gate_url`].
+    #[arg(long, value_name = "URL", env = "ROLEHOP_GATE_URL")]
+    pub gate_url: Option<String>,
+    /// The environment to ask the claim gate for (gate mode, without --config; with it, --env).
+    #[arg(long, value_name = "ENV", env = "ROLEHOP_GATE_ENV")]
+    pub gate_env: Option<String>,
     /// AWS region for the regional STS endpoint [default: AWS_REGION, AWS_DEFAULT_REGION, the topology's].
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
@@ -104,8 +124,8 @@ pub struct Selection {
 
 /// Everything needed to run a chain.
 pub struct Resolved {
+    /// The chain, with the base credential its first hop spends.
     pub plan: ChainPlan,
-    pub base: Base,
     pub settings: StsSettings,
     /// The ID token's claims (OIDC), decoded without trust, for messages.
     pub claims: Option<Claims>,
@@ -148,58 +168,76 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     let job = JobContext::from_env(env);
     let topo = load_selected(sel, env)?;
 
-    let (service_role_arn, deploy_role_arn, external_id, protected, env_max, env_name, topo_mode) =
-        match &topo {
-            Some(t) => {
-                let name = sel.env.as_deref().ok_or_else(|| {
-                    usage(format!(
-                        "pick the environment of `{}` with --env ENV (or ROLEHOP_ENV): {}",
-                        t.origin,
-                        t.environments
-                            .iter()
-                            .map(|e| e.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })?;
-                let e = t.require_environment(name).map_err(usage)?;
-                if matches!(t.auth, Auth::OidcGate { .. }) {
+    let token = read_token(sel, env)?;
+    // The protected-ref refusal names what should already have kept the job out: that
+    // depends on the mode.
+    let refusal_oidc = topo
+        .as_ref()
+        .map(|t| matches!(t.auth, Auth::Oidc { .. } | Auth::OidcGate { .. }));
+    let topo_mode = topo.as_ref().map(|t| topology_mode(&t.auth));
+    let mode = pick_mode(sel.base, topo_mode, token.is_some());
+
+    let (service_role_arn, deploy_role_arn, external_id, protected, env_max, env_name) = match &topo
+    {
+        Some(t) => {
+            let name = sel.env.as_deref().ok_or_else(|| {
+                usage(format!(
+                    "pick the environment of `{}` with --env ENV (or ROLEHOP_ENV): {}",
+                    t.origin,
+                    t.environments
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let e = t.require_environment(name).map_err(usage)?;
+            let account = match (&sel.account, e.accounts.as_slice()) {
+                (Some(a), _) => e.require_account(a).map_err(usage)?,
+                (None, [only]) => only,
+                (None, _) => {
+                    let names: Vec<&str> = e.accounts.iter().map(|a| a.name.as_str()).collect();
                     return Err(usage(format!(
-                        "{}: `[auth] mode = \"oidc-gate\"` is not yet supported by assume, exec and credential-process: post the job's ID token to the gate (docs/gate.md)",
-                        t.origin
+                        "environment `{name}` has several accounts; pick one with --account ({})",
+                        names.join(", ")
                     )));
                 }
-                let account = match (&sel.account, e.accounts.as_slice()) {
-                    (Some(a), _) => e.require_account(a).map_err(usage)?,
-                    (None, [only]) => only,
-                    (None, _) => {
-                        let names: Vec<&str> = e.accounts.iter().map(|a| a.name.as_str()).collect();
-                        return Err(usage(format!(
-                            "environment `{name}` has several accounts; pick one with --account ({})",
-                            names.join(", ")
-                        )));
-                    }
-                };
-                (
-                    t.service_role_arn(e).to_string(),
-                    t.deployment_role_arn(e, account).to_string(),
-                    e.external_id.clone(),
-                    e.protected,
-                    Some(e.max_session_secs),
-                    Some(e.name.clone()),
-                    Some(matches!(t.auth, Auth::Oidc { .. })),
-                )
-            }
-            None => {
-                let s = sel.service_role_arn.clone().ok_or_else(|| {
-                usage("no chain selected: pass --config F --env E [--account A], or --service-role-arn and --deploy-role-arn (or ROLEHOP_SERVICE_ROLE_ARN / ROLEHOP_DEPLOY_ROLE_ARN)")
-            })?;
-                let d = sel.deploy_role_arn.clone().ok_or_else(|| {
-                    usage("--service-role-arn needs --deploy-role-arn (or ROLEHOP_DEPLOY_ROLE_ARN)")
-                })?;
-                (s, d, None, sel.protected, None, None, None)
-            }
-        };
+            };
+            (
+                Some(t.service_role_arn(e).to_string()),
+                t.deployment_role_arn(e, account).to_string(),
+                e.external_id.clone(),
+                e.protected,
+                Some(e.max_session_secs),
+                Some(e.name.clone()),
+            )
+        }
+        None => {
+            let d = sel.deploy_role_arn.clone();
+            let s = sel.service_role_arn.clone();
+            // Behind the gate, the gate picks the service role: only the deployment role is
+            // the job's to name.
+            let d = match (mode, s.is_some(), d) {
+                (Mode::Gate, _, Some(d)) | (_, true, Some(d)) => d,
+                (Mode::Gate, _, None) => {
+                    return Err(usage(
+                        "gate mode without --config needs --deploy-role-arn (or ROLEHOP_DEPLOY_ROLE_ARN)",
+                    ));
+                }
+                (_, false, _) => {
+                    return Err(usage(
+                        "no chain selected: pass --config F --env E [--account A], or --service-role-arn and --deploy-role-arn (or ROLEHOP_SERVICE_ROLE_ARN / ROLEHOP_DEPLOY_ROLE_ARN)",
+                    ));
+                }
+                (_, true, None) => {
+                    return Err(usage(
+                        "--service-role-arn needs --deploy-role-arn (or ROLEHOP_DEPLOY_ROLE_ARN)",
+                    ));
+                }
+            };
+            (s, d, None, sel.protected, None, None)
+        }
+    };
     let external_id = sel.external_id.clone().or(external_id);
 
     chain::check_protected(
@@ -208,7 +246,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         &job,
         sel.allow_unprotected_ref,
     )
-    .map_err(|r| CliError::new(Exit::Refused, r.in_mode(topo_mode)))?;
+    .map_err(|r| CliError::from_error(r.in_mode(refusal_oidc)))?;
     if !sel.skip_job_check
         && let Some(e) = topo
             .as_ref()
@@ -218,24 +256,31 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         job_check::check_job(e, &job).map_err(|r| CliError::new(Exit::Refused, r))?;
     }
 
-    let token = read_token(sel, env)?;
-    let oidc = wants_oidc(sel.base, topo_mode, token.is_some());
-    let (base, claims) = if oidc {
-        let token = token.ok_or_else(|| {
-            CliError::msg(
-                Exit::NoCredentials,
-                format!(
-                    "OIDC mode needs a GitLab ID token in `{}` (declare it under `id_tokens:` in .gitlab-ci.yml) or --id-token-file",
-                    sel.id_token_var
-                ),
-            )
-        })?;
-        let claims =
-            id_token::decode_unverified(&token).map_err(|e| CliError::new(Exit::Input, e))?;
-        id_token::check_not_expired(&claims, now).map_err(|e| CliError::new(Exit::Denied, e))?;
-        (Base::WebIdentity(token), Some(claims))
-    } else {
-        (Base::Keys(env_keys(env)?), None)
+    let (base, claims) = match mode {
+        Mode::AccessKeys => (Base::AccessKeys(env_keys(env)?), None),
+        Mode::Oidc | Mode::Gate => {
+            let token = token.ok_or_else(|| {
+                CliError::msg(
+                    Exit::NoCredentials,
+                    format!(
+                        "{} mode needs a GitLab ID token in `{}` (declare it under `id_tokens:` in .gitlab-ci.yml) or --id-token-file",
+                        if mode == Mode::Gate { "gate" } else { "OIDC" },
+                        sel.id_token_var
+                    ),
+                )
+            })?;
+            let claims =
+                id_token::decode_unverified(&token).map_err(|e| CliError::new(Exit::Input, e))?;
+            id_token::check_not_expired(&claims, now)
+                .map_err(|e| CliError::new(Exit::Denied, e))?;
+            let base = if mode == Mode::Gate {
+                let gate = gate_target(sel, topo.as_ref(), env_name.as_deref())?;
+                Base::Gate { gate, token }
+            } else {
+                Base::WebIdentity(token)
+            };
+            (base, Some(claims))
+        }
     };
 
     let duration_secs = sel
@@ -245,11 +290,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         .transpose()
         .map_err(|m| usage(format!("--duration: {m}")))?;
     let req = ChainRequest {
-        base: if oidc {
-            BaseKind::WebIdentity
-        } else {
-            BaseKind::AccessKeys
-        },
+        base,
         service_role_arn,
         deploy_role_arn,
         duration_secs,
@@ -258,7 +299,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         tags: !sel.no_tags,
         source_identity: !sel.no_source_identity,
     };
-    let plan = chain::plan(&req, &job).map_err(|e| CliError::new(Exit::Input, e))?;
+    let plan = chain::plan(&req, &job).map_err(CliError::from_error)?;
 
     let region = pick_region(sel, env, topo.as_ref()).ok_or_else(|| {
         usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)")
@@ -267,16 +308,56 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
     let endpoint = sts_endpoint(env);
     let warnings = endpoint
         .as_deref()
-        .and_then(|url| cleartext_warning(url, oidc))
+        .and_then(|url| cleartext_warning(url, mode == Mode::Oidc))
         .into_iter()
         .collect();
     Ok(Resolved {
         plan,
-        base,
         settings: StsSettings::new(region, endpoint),
         claims,
         warnings,
     })
+}
+
+/// The topology's auth mode.
+fn topology_mode(auth: &Auth) -> Mode {
+    match auth {
+        Auth::AccessKeys => Mode::AccessKeys,
+        Auth::Oidc { .. } => Mode::Oidc,
+        Auth::OidcGate { .. } => Mode::Gate,
+    }
+}
+
+/// The topology's gate URL, if it names one.
+fn topology_gate_url(auth: &Auth) -> Option<String> {
+    match auth {
+        Auth::OidcGate { gate_url, .. } => gate_url.clone(),
+        Auth::AccessKeys | Auth::Oidc { .. } => None,
+    }
+}
+
+/// The gate and the environment to ask it for: `--gate-url` / `ROLEHOP_GATE_URL`, else the
+/// topology's `auth.gate_url`; `--env` with a topology, else `--gate-env`.
+fn gate_target(
+    sel: &Selection,
+    topo: Option<&Topology>,
+    env_name: Option<&str>,
+) -> CliResult<GateTarget> {
+    let raw = sel
+        .gate_url
+        .clone()
+        .or_else(|| topo.and_then(|t| topology_gate_url(&t.auth)))
+        .ok_or_else(|| {
+            usage("gate mode needs the gate's URL: pass --gate-url or set ROLEHOP_GATE_URL (or `gate_url` under [auth] in the topology)")
+        })?;
+    let url = GateUrl::parse(&raw).map_err(|e| CliError::new(Exit::Usage, e))?;
+    let environment = env_name
+        .map(str::to_owned)
+        .or_else(|| sel.gate_env.clone())
+        .ok_or_else(|| {
+            usage("gate mode without --config needs --gate-env ENV (or ROLEHOP_GATE_ENV): the environment the gate's config names")
+        })?;
+    Ok(GateTarget { url, environment })
 }
 
 /// STS over plain http to another machine carries the issued credentials (and, with OIDC,
@@ -294,13 +375,24 @@ pub fn cleartext_warning(url: &str, oidc: bool) -> Option<String> {
     ))
 }
 
-/// OIDC or access keys: the flag, else the topology's mode, else whether a token is present.
-pub fn wants_oidc(base: BaseArg, topology_says_oidc: Option<bool>, token_present: bool) -> bool {
+/// The base: the flag, else the topology's mode, else OIDC when an ID token is present.
+pub fn pick_mode(base: BaseArg, topology: Option<Mode>, token_present: bool) -> Mode {
     match base {
-        BaseArg::AccessKeys => false,
-        BaseArg::Oidc => true,
-        BaseArg::Auto => topology_says_oidc.unwrap_or(token_present),
+        BaseArg::AccessKeys => Mode::AccessKeys,
+        BaseArg::Oidc => Mode::Oidc,
+        BaseArg::Gate => Mode::Gate,
+        BaseArg::Auto => topology.unwrap_or(if token_present {
+            Mode::Oidc
+        } else {
+            Mode::AccessKeys
+        }),
     }
+}
+
+/// Whether the base is an ID token (OIDC or the gate) rather than access keys.
+pub fn wants_oidc(base: BaseArg, topology_says_oidc: Option<bool>, token_present: bool) -> bool {
+    let topology = topology_says_oidc.map(|o| if o { Mode::Oidc } else { Mode::AccessKeys });
+    pick_mode(base, topology, token_present) != Mode::AccessKeys
 }
 
 /// `--region`, else `AWS_REGION`, `AWS_DEFAULT_REGION`, the topology's broker region.
@@ -351,7 +443,7 @@ fn env_keys(env: &dyn Env) -> CliResult<StaticKeys> {
 /// Runs the chain on a single-threaded runtime: two sequential calls need no more, and it
 /// starts faster than a multi-threaded one.
 pub fn execute(resolved: &Resolved) -> CliResult<ChainOutcome> {
-    execute_raw(resolved).map_err(|e| chain_error(e, resolved.claims.as_ref()))
+    execute_raw(resolved).map_err(|e| chain_error(e, &resolved.plan, resolved.claims.as_ref()))
 }
 
 /// Like [`execute`], keeping the chain's own error (for `doctor`, which reports partial progress).
@@ -367,29 +459,19 @@ pub fn execute_raw(resolved: &Resolved) -> Result<ChainOutcome, ChainError> {
         .enable_all()
         .build()
         .map_err(|e| ChainError {
-            hop: "chain",
-            role_arn: String::new(),
-            kind: FailureKind::Unexpected,
-            code: None,
             aws_message: Some(format!("cannot start the async runtime: {e}")),
-            hint: "this is a rolehop bug".into(),
-            completed: Vec::new(),
+            ..ChainError::unexpected(HopRole::Service, "", "this is a rolehop bug")
         })?;
-    rt.block_on(rolehop_aws::chain::run(
-        &resolved.plan,
-        resolved.base.clone(),
-        &resolved.settings,
-    ))
+    rt.block_on(rolehop_aws::chain::run(&resolved.plan, &resolved.settings))
 }
 
-fn chain_error(e: ChainError, claims: Option<&Claims>) -> CliError {
-    let exit = match e.kind {
-        FailureKind::Denied | FailureKind::BadBaseCredentials => Exit::Denied,
-        FailureKind::Unavailable => Exit::Unavailable,
-        FailureKind::Unexpected => Exit::Internal,
-    };
+/// The chain's error for the user: with an ID token refused by STS itself, what the token
+/// says (sub, aud), which is what trust policies compare.
+fn chain_error(e: ChainError, plan: &ChainPlan, claims: Option<&Claims>) -> CliError {
+    let exit = e.exit();
     let mut msg = e.to_string();
-    if let (Some(c), "service role") = (claims, e.hop) {
+    let web = matches!(plan.first, FirstHop::WebIdentity { .. });
+    if let (Some(c), true, HopRole::Service, Origin::Sts) = (claims, web, e.hop, &e.origin) {
         msg.push_str(&format!(
             "\n  the token says: sub `{}`, aud `{}`",
             c.sub.as_deref().unwrap_or("?"),

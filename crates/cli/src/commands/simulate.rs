@@ -23,7 +23,8 @@ pub struct Args {
     /// expected}`.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Output format.
+    /// How to print the decisions: one JSON object per case (for scripts, the default since
+    /// case runs mostly feed tools), or a table to read.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
     /// Exit with status 1 when a case is decided differently than it expects, or states no

@@ -18,6 +18,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod engines;
+mod gate;
 mod moto;
 mod suite;
 mod world;
@@ -674,6 +675,9 @@ pub fn catalogue() -> Vec<Threat> {
         )
         .with_cli("rolehop render", cli_yaml_injection),
     ]
+    .into_iter()
+    .chain(gate::threats())
+    .collect()
 }
 
 /// A principal outside the topology, allowed everything by its own account.
@@ -1381,4 +1385,25 @@ fn cli_yaml_injection() {
     eprintln!(
         "yaml injection: {refused} topologies refused, {escaped} rendered with the payload escaped"
     );
+}
+
+/// Threat: a compromised gate, or anything else in the broker account, reaches another
+/// environment. Refused by AWS: one gate identity per environment (examples/oidc-gate).
+#[test]
+fn only_the_environments_gate_role_can_assume_its_service_role() {
+    verify("only_the_environments_gate_role_can_assume_its_service_role");
+}
+
+/// Threat: a gate with loosened rules hands prod to a job the topology does not admit.
+/// Refused by AWS: the service role's trust requires the attested tags and a SourceIdentity.
+#[test]
+fn a_gate_request_without_the_attested_tags_is_refused() {
+    verify("a_gate_request_without_the_attested_tags_is_refused");
+}
+
+/// Threat: an unprotected branch, a merge request or a fork posts its token to the prod gate.
+/// Refused by rolehop's gate on signed claims, with the rendered config.
+#[test]
+fn an_unprotected_branch_is_refused_by_the_gate_whatever_its_sub() {
+    verify("an_unprotected_branch_is_refused_by_the_gate_whatever_its_sub");
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use rolehop_core::Topology;
-use rolehop_core::chain::{self, BaseKind, ChainRequest, Hop};
+use rolehop_core::chain::{self, Base, ChainRequest, FirstHop, Hop, StaticKeys};
 use rolehop_core::gitlab_ctx::JobContext;
 use rolehop_core::topology::{Auth, Environment, TargetAccount};
 use rolehop_render::iam;
@@ -262,15 +262,23 @@ impl World {
         let e = self.env(env);
         let a = self.account(env, account);
         let base = match self.topo.auth {
-            Auth::AccessKeys => BaseKind::AccessKeys,
-            Auth::Oidc { .. } => BaseKind::WebIdentity,
+            Auth::AccessKeys => Base::AccessKeys(StaticKeys {
+                access_key_id: "AKIAEXAMPLE".into(),
+                secret_access_key: rolehop_core::secret::secret("unused"),
+                session_token: None,
+            }),
+            Auth::Oidc { .. } => Base::WebIdentity(rolehop_core::secret::secret("unused")),
             // The gate's hop is an AssumeRole with tags and a SourceIdentity, as the broker
             // user's.
-            Auth::OidcGate { .. } => BaseKind::AccessKeys,
+            Auth::OidcGate { .. } => Base::AccessKeys(StaticKeys {
+                access_key_id: "AKIAEXAMPLE".into(),
+                secret_access_key: rolehop_core::secret::secret("unused"),
+                session_token: None,
+            }),
         };
         let req = ChainRequest {
             base,
-            service_role_arn: self.topo.service_role_arn(e).to_string(),
+            service_role_arn: Some(self.topo.service_role_arn(e).to_string()),
             deploy_role_arn: self.topo.deployment_role_arn(e, a).to_string(),
             duration_secs: None,
             environment_max_secs: Some(e.max_session_secs),
@@ -278,7 +286,23 @@ impl World {
             tags: true,
             source_identity: true,
         };
-        chain::plan(&req, job).unwrap().hops
+        let plan = chain::plan(&req, job).unwrap();
+        // The first hop as a bare AssumeRole shape: a web-identity hop carries no tags or
+        // SourceIdentity.
+        let first = match plan.first {
+            FirstHop::AccessKeys { hop, .. } => hop,
+            FirstHop::WebIdentity { hop, .. } => Hop {
+                role_arn: hop.role_arn,
+                session_name: hop.session_name,
+                duration_secs: hop.duration_secs,
+                source_identity: None,
+                tags: Vec::new(),
+                transitive_tag_keys: Vec::new(),
+                external_id: None,
+            },
+            FirstHop::Gate { .. } => panic!("the attack world plans no gate chains"),
+        };
+        vec![first, plan.deployment]
     }
 
     /// What the job's first hop asks (access-keys mode), as rolehop plans it.

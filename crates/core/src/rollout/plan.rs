@@ -49,7 +49,7 @@ pub struct Plan {
 /// prefix) for an environment the topology no longer declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orphan {
-    /// The StackSet's name.
+    /// The StackSet's name, `<prefix>-<environment>`: what is deleted.
     pub name: String,
     /// The environment it was made for (its `rolehop:environment` tag, else the name after
     /// the prefix).
@@ -61,7 +61,7 @@ pub struct Orphan {
 /// A StackSet found in the broker account, as listed by CloudFormation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundStackSet {
-    /// The StackSet's name.
+    /// The StackSet's name: with the tag, what decides whether it is rolehop's.
     pub name: String,
     /// Carries `rolehop:managed-by = rolehop`.
     pub managed_by_rolehop: bool,

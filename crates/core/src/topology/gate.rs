@@ -72,9 +72,9 @@ pub const GATE_SESSION_TAG_KEYS: [&str; 13] = [
 /// is always refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PipelineSourceRules {
-    /// Sources admitted; empty admits every source not denied.
+    /// When not empty, the only `pipeline_source` values admitted.
     pub allow: Vec<String>,
-    /// Sources always refused.
+    /// `pipeline_source` values always refused (e.g. `merge_request_event`).
     pub deny: Vec<String>,
 }
 
@@ -85,24 +85,24 @@ pub struct PipelineSourceRules {
 pub struct GateRules {
     /// `project_id`s: immutable, unlike paths (a renamed project's old path can be taken).
     pub project_ids: Vec<String>,
-    /// `namespace_id`s: immutable, unlike group paths.
+    /// `namespace_id`s: the group that owns the project, by its immutable id.
     pub namespace_ids: Vec<String>,
     /// `namespace_path` globs.
     pub namespace_paths: Vec<String>,
-    /// Which `pipeline_source`s may reach the environment.
+    /// Which pipeline sources may reach the environment.
     pub pipeline_sources: PipelineSourceRules,
     /// Require `ref_protected = "true"`; default: the environment's `protected`.
     pub ref_protected: bool,
     /// Whether `ref_protected` was written in the topology (an explicit `false` on a protected
     /// environment is the author's choice, which the audit reports).
     pub ref_protected_explicit: bool,
-    /// Require `environment_protected = "true"`.
+    /// Require `environment_protected = "true"`: GitLab then limits who may deploy to it.
     pub environment_protected: bool,
-    /// `deployment_tier`s admitted; empty admits any.
+    /// Admitted `deployment_tier` values (empty: any).
     pub deployment_tiers: Vec<String>,
-    /// `runner_environment`s admitted (`gitlab-hosted`, `self-hosted`); empty admits any.
+    /// Admitted `runner_environment` values (`gitlab-hosted`, `self-hosted`; empty: any).
     pub runner_environments: Vec<String>,
-    /// `user_access_level`s admitted; empty admits any.
+    /// Admitted `user_access_level` values of the user who ran the pipeline (empty: any).
     pub user_access_levels: Vec<String>,
 }
 

@@ -430,7 +430,8 @@ impl Topology {
         matches!(self.auth, Auth::OidcGate { .. }).then(|| gate_role_name(&env.name))
     }
 
-    /// The ARN of the gate's execution role for `env` (gate mode only).
+    /// The ARN of [`Topology::gate_role_name`] in the broker account: the only principal the
+    /// environment's service role trusts in gate mode.
     pub fn gate_role_arn(&self, env: &Environment) -> Option<String> {
         self.gate_role_name(env).map(|n| {
             format!(

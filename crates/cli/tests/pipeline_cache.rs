@@ -1,0 +1,140 @@
+//! The credential-process cache and the per-account profiles in a GitLab pipeline, run by
+//! gitlab-ci-local (shell executor): one deploy job calls the aws CLI five times through a
+//! `credential_process` profile, then deploys to two accounts with `rolehop exec --profile`.
+//! STS sits behind a counting proxy, so the test sees the chain ran once for the five calls.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+use rolehop_testkit::{FaultPlan, FaultProxy, Moto, node_bin_dir, seed_chain, venv_tool};
+
+mod common;
+
+use common::*;
+
+const PIPELINE: &str = r#"deploy:
+  environment: production
+  script:
+    - printf '[profile deploy]\nregion = eu-west-1\ncredential_process = %s credential-process --config %s/rolehop.toml --env prod --account prod-eu\n' "$ROLEHOP_BIN" "$PWD" > aws-config
+    - for i in 1 2 3 4 5; do AWS_CONFIG_FILE=$PWD/aws-config aws sts get-caller-identity --profile deploy --query Arn --output text; done
+    - '"$ROLEHOP_BIN" exec --config rolehop.toml --env prod --account prod-eu --profile shared-net -- sh -c "aws sts get-caller-identity --query Arn --output text && AWS_PROFILE=shared-net aws sts get-caller-identity --query Arn --output text"'
+"#;
+
+#[test]
+fn a_pipeline_job_caches_its_chain_and_deploys_to_two_accounts() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#,
+        seed.service_role_arn
+    );
+    moto.iam(
+        "333333333333",
+        "CreateRole",
+        &[
+            ("RoleName", "rolehop-test-deploy"),
+            ("AssumeRolePolicyDocument", &trust),
+        ],
+    );
+    let proxy = FaultProxy::start(
+        moto.port,
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            faults: Vec::new(),
+            max_consecutive: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("shop");
+    std::fs::create_dir(&repo).unwrap();
+    let topo = seeded_topology(&repo, false);
+    let text = std::fs::read_to_string(&topo).unwrap() + "shared-net = \"333333333333\"\n";
+    std::fs::write(&topo, text).unwrap();
+    std::fs::write(repo.join(".gitlab-ci.yml"), PIPELINE).unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::write(
+        repo.join(".gitlab-ci-local-variables.yml"),
+        format!(
+            "ROLEHOP_BROKER_KEY: \"{}:{}\"\n",
+            seed.access_key_id, seed.secret_access_key
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        node_bin_dir().display(),
+        venv_tool("aws").parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.email", "dev@acme.example"]);
+    git(&["config", "user.name", "dev"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://gitlab.example.com/acme/shop.git",
+    ]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "shop"]);
+    let bin = assert_cmd::cargo::cargo_bin("rolehop");
+    let out = Command::new("gitlab-ci-local")
+        .current_dir(&repo)
+        .env("PATH", &path)
+        .env("HOME", dir.path())
+        .args([
+            "--shell-isolation",
+            "--ignore-predefined-vars",
+            "CI_COMMIT_REF_PROTECTED",
+        ])
+        .args(["--variable", "CI_COMMIT_REF_PROTECTED=true"])
+        .args(["--variable", &format!("AWS_ENDPOINT_URL={}", proxy.url())])
+        .args(["--variable", "AWS_REGION=eu-west-1"])
+        .args(["--variable", "AWS_DEFAULT_REGION=eu-west-1"])
+        .args(["--variable", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"])
+        .args(["--variable", "AWS_EC2_METADATA_DISABLED=true"])
+        .args([
+            "--variable",
+            &format!("ROLEHOP_CACHE_DIR={}", cache.display()),
+        ])
+        .args(["--variable", &format!("ROLEHOP_BIN={}", bin.display())])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("PASS  deploy"), "{text}");
+    let prod = text
+        .matches("arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-")
+        .count();
+    assert_eq!(
+        prod, 6,
+        "five cached calls and the exec's default account: {text}"
+    );
+    assert_eq!(
+        text.matches("arn:aws:sts::333333333333:assumed-role/rolehop-test-deploy/gl-")
+            .count(),
+        1,
+        "AWS_PROFILE=shared-net reached the second account: {text}"
+    );
+    let assume_calls = proxy
+        .stats()
+        .seen
+        .iter()
+        .filter(|r| r.contains("Action=AssumeRole"))
+        .count();
+    // One chain for the five aws CLI calls (2), one per account for exec (4).
+    assert_eq!(assume_calls, 6, "{text}");
+    assert!(!text.contains(&seed.secret_access_key));
+}
