@@ -72,6 +72,7 @@ pub fn claim_set(env: &Environment, r: &GateRules) -> String {
     s
 }
 
+/// Appends each claim gate's findings (RH093, RH094...; see the module docs).
 pub fn findings(estate: &Estate, out: &mut Vec<Finding>) {
     for g in &estate.gates {
         let env = &g.env.name;

@@ -246,10 +246,15 @@ pub struct Estate {
 pub struct GateAdmission {
     /// The claim set in words; the graph node's id (`gate:<environment>: ...`).
     pub claims: String,
+    /// The gate's execution role, which the admitted jobs reach through it.
     pub gate_role_arn: String,
+    /// The environment it serves.
     pub env: Env,
+    /// The environment is protected: its gate should require protected refs.
     pub protected: bool,
+    /// The topology's GitLab access for the environment.
     pub access: rolehop_core::topology::GitlabAccess,
+    /// The claim rules the gate enforces beyond that access.
     pub rules: rolehop_core::topology::GateRules,
 }
 

@@ -36,7 +36,9 @@ pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// never printed.
 #[derive(Debug, Clone)]
 pub struct GateReply {
+    /// The HTTP status; the caller reads the body's error only when it is not 200.
     pub status: u16,
+    /// The answer; redacted, since a 200 carries credentials.
     pub body: Secret,
 }
 
@@ -44,6 +46,7 @@ pub struct GateReply {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
 pub struct TransportError {
+    /// What went wrong, without the token or the body.
     pub detail: String,
 }
 
@@ -63,6 +66,7 @@ pub struct UreqGate {
 }
 
 impl UreqGate {
+    /// A transport with STS's connect and attempt timeouts from `settings`.
     pub fn new(settings: &StsSettings) -> UreqGate {
         let agent = |proxy: Option<ureq::Proxy>| {
             let config = ureq::Agent::config_builder()

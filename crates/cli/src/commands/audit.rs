@@ -78,12 +78,12 @@ impl Labels {
         if let Some(p) = &self.env_map {
             let text = read(p)?;
             input::labels::add_env_map(estate, &p.display().to_string(), &text)
-                .map_err(|e| CliError::new(Exit::Input, e))?;
+                .map_err(CliError::from_error)?;
         }
         if let Some(p) = &self.org_accounts {
             let text = read(p)?;
             input::labels::add_org_accounts(estate, &p.display().to_string(), &text)
-                .map_err(|e| CliError::new(Exit::Input, e))?;
+                .map_err(CliError::from_error)?;
         }
         Ok(())
     }

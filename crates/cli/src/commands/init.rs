@@ -140,7 +140,7 @@ pub fn run(args: Args) -> CliResult {
             Err(format!("no file `{rel}`"))
         }
     })
-    .map_err(|e| CliError::new(Exit::Input, e))?;
+    .map_err(CliError::from_error)?;
 
     let dir = path.parent().unwrap_or_else(|| Path::new(""));
     let policy_path = dir.join(POLICY_FILE);
