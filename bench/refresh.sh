@@ -16,8 +16,9 @@ export ROLEHOP_TOOLS_DIR=${ROLEHOP_TOOLS_DIR:-$root/.tools}
 bash scripts/tools.sh
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --locked -p rolehop --bin rolehop
-bin=$target/release/rolehop
+# ROLEHOP_BENCH_BIN measures another build (say, a debug one when no release build is at hand).
+bin=${ROLEHOP_BENCH_BIN:-$target/release/rolehop}
+[[ -n "${ROLEHOP_BENCH_BIN:-}" ]] || cargo build --release --locked -p rolehop --bin rolehop
 venv=$ROLEHOP_TOOLS_DIR/venv/bin
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
