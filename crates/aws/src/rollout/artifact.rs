@@ -13,8 +13,11 @@ use super::error::{RolloutError, classify};
 use super::execute::Rollout;
 use super::report::Progress;
 
-/// The template parameters the code goes into (see `rolehop_render`'s gate template).
+/// The template parameter naming the bucket that holds the gate's code (see
+/// `rolehop_render`'s gate template).
 pub const CODE_BUCKET_PARAM: &str = "GateCodeBucket";
+/// The template parameter naming the code's key: its SHA-256, so new code is a new key and
+/// CloudFormation updates the functions.
 pub const CODE_KEY_PARAM: &str = "GateCodeKey";
 
 /// The bucket rollout uses when none is named: one per broker account and region.
