@@ -72,6 +72,8 @@ pub fn claim_set(env: &Environment, r: &GateRules) -> String {
     s
 }
 
+/// Adds RH093-RH095 for each claim gate of the estate whose rules admit more jobs than they should
+/// (see the module's list).
 pub fn findings(estate: &Estate, out: &mut Vec<Finding>) {
     for g in &estate.gates {
         let env = &g.env.name;

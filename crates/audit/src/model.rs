@@ -246,10 +246,16 @@ pub struct Estate {
 pub struct GateAdmission {
     /// The claim set in words; the graph node's id (`gate:<environment>: ...`).
     pub claims: String,
+    /// The role the gate's function runs as: the graph edge from the claim set ends here.
     pub gate_role_arn: String,
+    /// The environment the gate serves: labels the claim-set node, and its `prod` makes RH094 high.
     pub env: Env,
+    /// The environment is declared protected: its gate must then refuse unprotected refs (RH093).
     pub protected: bool,
+    /// The environment's GitLab access (projects, branches, tags) the gate admits jobs from.
     pub access: rolehop_core::topology::GitlabAccess,
+    /// The gate's own rules on the signed claims (`project_ids`, `ref_protected`, ...), judged by
+    /// RH093-RH095.
     pub rules: rolehop_core::topology::GateRules,
 }
 

@@ -36,7 +36,10 @@ pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// never printed.
 #[derive(Debug, Clone)]
 pub struct GateReply {
+    /// The HTTP status: 429 and 5xx are retried; any other status is the gate's final answer.
     pub status: u16,
+    /// The answer as read (at most `MAX_ANSWER_BYTES`), secret because a success carries the
+    /// service role's credentials.
     pub body: Secret,
 }
 
@@ -44,6 +47,8 @@ pub struct GateReply {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
 pub struct TransportError {
+    /// Why the request failed, for the user's error message; every such failure is retried like a
+    /// 5xx.
     pub detail: String,
 }
 
@@ -63,6 +68,8 @@ pub struct UreqGate {
 }
 
 impl UreqGate {
+    /// Builds the direct and the proxied agent once, with STS's connect and attempt timeouts, so
+    /// the gate hop fails as promptly as an STS hop.
     pub fn new(settings: &StsSettings) -> UreqGate {
         let agent = |proxy: Option<ureq::Proxy>| {
             let config = ureq::Agent::config_builder()
