@@ -17,15 +17,21 @@ use crate::{InputError, Report};
 /// A finding of the baseline report, as its JSON has it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct BaseFinding {
+    /// The rule id: with `resource` and `title`, the key a finding is matched on across reports.
     pub id: String,
+    /// The severity as the JSON spells it; kept for listing resolved findings, not for matching.
     pub severity: String,
+    /// The resource the finding is about, part of the matching key.
     pub resource: String,
+    /// The finding's title, part of the matching key: it tells apart findings of one rule on one
+    /// resource.
     pub title: String,
 }
 
 /// A previous report, read back.
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
+    /// The findings the previous report had; new findings are those not among them.
     pub findings: Vec<BaseFinding>,
     /// `(from, to)` node ids; `None` for a report written before reports listed edges.
     pub edges: Option<BTreeSet<(String, String)>>,
@@ -105,15 +111,20 @@ impl Baseline {
 /// An access edge the baseline did not have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewEdge {
+    /// The node id the new access starts from (a credential holder or a role).
     pub from: String,
+    /// The node id of the role the new edge reaches.
     pub to: String,
+    /// The STS action the edge takes (`sts:AssumeRole`, `...WithWebIdentity`, `...WithSAML`).
     pub action: &'static str,
+    /// The conditions the new access depends on, so a reviewer sees how narrow it is.
     pub conditions: Vec<String>,
 }
 
 /// What one credential holder reaches now and did not before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewReach {
+    /// The credential holder's node id (an IAM user, an OIDC subject pattern, a claim set).
     pub principal: String,
     /// The holder is not in the baseline at all (a new user, a new OIDC subject pattern).
     pub new_principal: bool,
@@ -126,11 +137,16 @@ pub struct NewReach {
 /// What the change adds (and what it fixes).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Delta {
+    /// Findings of the current report that the baseline did not have: what `--fail-on-new` judges.
     pub new_findings: Vec<Finding>,
+    /// Baseline findings the current report no longer has (what the change fixed), sorted, without
+    /// duplicates.
     pub resolved_findings: Vec<BaseFinding>,
+    /// Access edges the baseline did not list, sorted by `from` then `to`.
     pub new_edges: Vec<NewEdge>,
     /// False when the baseline predates edge lists: `new_edges` is then empty, not known.
     pub edges_compared: bool,
+    /// Credential holders that reach roles, or admin equivalence, they did not before.
     pub new_reach: Vec<NewReach>,
 }
 
@@ -140,6 +156,8 @@ impl Delta {
         self.new_findings.iter().map(|f| f.severity).max()
     }
 
+    /// Whether the change adds nothing: no new finding, edge or reach (resolved findings alone
+    /// leave it empty).
     pub fn is_empty(&self) -> bool {
         self.new_findings.is_empty() && self.new_edges.is_empty() && self.new_reach.is_empty()
     }

@@ -59,7 +59,10 @@ pub const DEVELOPER: u64 = 30;
 /// One entry of an access-level list: a role level, or a named user, group or deploy key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
+    /// The role level (30 Developer, 40 Maintainer, ...); `None` for a named user, group or deploy
+    /// key.
     pub level: Option<u64>,
+    /// GitLab's `access_level_description`, as named in findings.
     pub description: String,
     /// A named user, group or deploy key rather than a role level.
     pub named: bool,
@@ -68,9 +71,12 @@ pub struct Access {
 /// A protected branch or tag rule (the name may hold `*` wildcards).
 #[derive(Debug, Clone)]
 pub struct ProtectedRef {
+    /// The branch or tag name the rule protects, as GitLab shows it.
     pub name: String,
     /// Who may push (branches) or create (tags).
     pub writers: Vec<Access>,
+    /// Whoever may push may also force-push (rewrite history): protected, but not reviewed
+    /// (RH052). Always false for tags.
     pub allow_force_push: bool,
     pattern: Glob,
 }
@@ -108,19 +114,27 @@ fn gitlab_glob(name: &str) -> Glob {
     Glob::from_pieces(pieces, false)
 }
 
+/// A GitLab environment protected in a project: only its deployers may run jobs that deploy to it.
 #[derive(Debug, Clone)]
 pub struct ProtectedEnvironment {
+    /// The GitLab environment's name, compared with the names the topology declares (RH055).
     pub name: String,
+    /// Who may deploy to it (`deploy_access_levels`).
     pub deployers: Vec<Access>,
+    /// Approvals a deployment waits for (`required_approval_count`; 0 when GitLab does not say).
     pub required_approvals: u64,
 }
 
 /// What GitLab protects in one project.
 #[derive(Debug, Clone)]
 pub struct Project {
+    /// The project's full path (`acme/shop`), as trusts and gate rules name it.
     pub path: String,
+    /// The project's numeric id, to match gate rules that pin projects by `project_ids`.
     pub id: Option<u64>,
+    /// The project's protected-branch rules (`protected_branches`).
     pub branches: Vec<ProtectedRef>,
+    /// The project's protected-tag rules (`protected_tags`).
     pub tags: Vec<ProtectedRef>,
     /// `None`: GitLab did not list them (GitLab Free, an old version, or no rights).
     pub environments: Option<Vec<ProtectedEnvironment>>,
@@ -131,6 +145,7 @@ pub struct Project {
 pub struct GitlabData {
     /// The API URL or the export file, for messages.
     pub source: String,
+    /// What GitLab protects, per project it returned.
     pub projects: Vec<Project>,
     /// Projects GitLab answered `404 Project Not Found` for.
     pub missing: BTreeSet<String>,
@@ -145,14 +160,21 @@ pub struct GitlabData {
 pub struct GateRule {
     /// The environment's name, and where it is declared (for messages).
     pub environment: String,
+    /// Where the rule set is declared (file and section), for messages.
     pub origin: String,
     /// The service role the gate assumes for it: it is protected when that role reaches
     /// production in the audited estate (or when `protected` says so).
     pub service_role_arn: Option<String>,
+    /// Declared protected whatever its service role reaches (the topology's `protected`).
     pub protected: bool,
+    /// Project paths or globs the gate admits; their refs are checked against GitLab's protection.
     pub project_paths: Vec<String>,
+    /// Project ids the gate admits, looked up in the GitLab data by id.
     pub project_ids: Vec<String>,
+    /// Branch names or globs the gate admits, each checked against the projects' protected
+    /// branches.
     pub branches: Vec<String>,
+    /// Tag names or globs the gate admits, each checked against the projects' protected tags.
     pub tags: Vec<String>,
     /// The gate checks GitLab's own `ref_protected` claim: unprotected refs never pass.
     pub ref_protected: bool,
@@ -196,6 +218,8 @@ impl GitlabData {
         GitlabData::from_value(file, &v)
     }
 
+    /// Reads an already parsed export (the same shape as `parse`); `file` names the source in
+    /// errors.
     pub fn from_value(file: &str, v: &Value) -> Result<GitlabData, InputError> {
         let shape = |m: String| InputError::Shape {
             file: file.to_owned(),
@@ -326,6 +350,7 @@ fn subject_of(id: &str) -> &str {
 /// A GitLab `sub` pattern's parts (any order GitLab can emit them in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubPattern<'a> {
+    /// The `project_path` claim: a project path, or a glob that admits every matching project.
     pub project: &'a str,
     /// `None` when the pattern does not pin it (a customised `sub`, or `ref_type:*`).
     pub ref_type: Option<&'a str>,
@@ -334,6 +359,8 @@ pub struct SubPattern<'a> {
 }
 
 impl<'a> SubPattern<'a> {
+    /// Splits a `project_path:...` subject into its claims; `None` for a `sub` that does not start
+    /// with `project_path:` (a customised one).
     pub fn parse(sub: &'a str) -> Option<SubPattern<'a>> {
         let rest = sub.strip_prefix("project_path:")?;
         let (project, mut tail) = rest.split_once(':').unwrap_or((rest, ""));

@@ -31,26 +31,36 @@ pub const RULES: [(&str, &str); 2] = [
 #[derive(Debug, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
 pub struct WaiverError {
+    /// The waivers file, as named on the command line.
     pub file: String,
+    /// The 1-based line of the waiver (or of the TOML error) to fix.
     pub line: usize,
+    /// What is wrong there.
     pub message: String,
 }
 
 /// One accepted finding.
 #[derive(Debug, Clone)]
 pub struct Waiver {
+    /// The rule id the waiver accepts; checked against the known rules when parsed.
     pub id: String,
     resource: Glob,
+    /// When set, only the finding with exactly this title is waived (one of several on the
+    /// resource).
     pub title: Option<String>,
+    /// Why the finding is accepted; never empty, and carried into the report with the waived
+    /// finding.
     pub reason: String,
     /// As written, for messages.
     pub expires_text: String,
     /// Unix seconds; the waiver holds while the audit's clock is before it.
     pub expires: i64,
+    /// The 1-based line of its `[[waiver]]`, so RH040/RH041 point at the entry to renew or remove.
     pub line: usize,
 }
 
 impl Waiver {
+    /// The resource pattern as written (exact or a `*` glob), for findings about the waiver.
     pub fn resource(&self) -> &str {
         self.resource.as_str()
     }
@@ -65,16 +75,22 @@ impl Waiver {
 /// A waivers file.
 #[derive(Debug, Clone, Default)]
 pub struct Waivers {
+    /// The file's name, to locate waivers in RH040/RH041 findings.
     pub file: String,
+    /// The waivers in file order; the first active match waives a finding.
     pub waivers: Vec<Waiver>,
 }
 
 /// A finding a waiver accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Waived {
+    /// The finding as it would have been reported; flattened so a waived entry reads like a
+    /// finding.
     #[serde(flatten)]
     pub finding: Finding,
+    /// The waiver's reason, so the report shows why the finding is accepted.
     pub reason: String,
+    /// The waiver's expiry as written, so readers see when the acceptance lapses.
     pub expires: String,
 }
 
