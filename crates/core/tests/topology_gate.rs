@@ -184,9 +184,9 @@ const CASES: &[(&str, &str, &str, usize, &str)] = &[
     (
         "namespace_ids = [\"7\"]",
         "namespace_path = [\"acme\"]",
-        "syntax",
+        "unknown-key",
         21,
-        "unknown field",
+        "did you mean `namespace_paths`?",
     ),
 ];
 
