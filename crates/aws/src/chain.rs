@@ -52,10 +52,13 @@ impl FailureKind {
 /// Who answered (or failed to) for the hop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
+    /// STS itself, for a hop that calls AssumeRole or AssumeRoleWithWebIdentity directly.
     Sts,
     /// The claim gate at `url`, asked for `environment`.
     Gate {
+        /// The gate's URL, so the message says which gate refused.
         url: String,
+        /// The gate environment the job asked for, whose claim rules decided.
         environment: String,
     },
 }
@@ -68,9 +71,13 @@ pub enum Origin {
     said = service_said(.origin, .code.as_deref(), .aws_message.as_deref())
 )]
 pub struct ChainError {
+    /// Which hop of the chain failed, so the message names it.
     pub hop: HopRole,
+    /// Who was asked, so the explanation can say whether STS or the gate refused.
     pub origin: Origin,
+    /// The role the hop tried to assume.
     pub role_arn: String,
+    /// How the failure is classified, which decides the exit code.
     pub kind: FailureKind,
     /// The service's error code (`AccessDenied`, or `HTTP 403` from the gate).
     pub code: Option<String>,
@@ -209,12 +216,17 @@ fn duration_i32(secs: u64) -> i32 {
 /// What STS was asked, for explaining its refusal.
 #[derive(Debug, Clone, Copy)]
 pub struct Asked<'a> {
+    /// The hop's place in the chain, for the label in the error.
     pub role: HopRole,
+    /// The role STS was asked to assume.
     pub role_arn: &'a str,
     /// AssumeRoleWithWebIdentity (an ID token), rather than AssumeRole.
     pub web_identity: bool,
+    /// Whether session tags were sent, which needs `sts:TagSession` in the trust policy.
     pub tags: bool,
+    /// The SourceIdentity sent, if any; a role whose trust lacks `sts:SetSourceIdentity` refuses it.
     pub source_identity: Option<&'a str>,
+    /// Whether an ExternalId was sent, so a mismatch can be suggested as the cause.
     pub external_id: bool,
 }
 

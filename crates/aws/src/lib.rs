@@ -9,13 +9,9 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-// The chain and its STS client are being reshaped (an injectable STS client, a plan that
-// admits only valid chains); their items are documented with that change.
-#[allow(missing_docs)]
 pub mod chain;
 pub mod gate_client;
 pub mod iam;
 pub mod rollout;
 pub mod sdk_error;
-#[allow(missing_docs)]
 pub mod sts;

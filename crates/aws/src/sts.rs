@@ -16,13 +16,17 @@ use secrecy::ExposeSecret;
 /// Where and how to talk to STS.
 #[derive(Debug, Clone)]
 pub struct StsSettings {
+    /// The AWS region whose STS endpoint is called; also the region credentials are scoped to.
     pub region: String,
     /// `AWS_ENDPOINT_URL(_STS)` (moto in tests); `None` uses the regional STS endpoint.
     pub endpoint_url: Option<String>,
     /// Total attempts per call, including the first (throttling and 5xx are retried).
     pub max_attempts: u32,
+    /// The first retry's backoff; later retries back off exponentially, capped at 5 seconds.
     pub initial_backoff: Duration,
+    /// How long to wait for a TCP/TLS connection before giving the attempt up.
     pub connect_timeout: Duration,
+    /// The time one attempt may take; the whole call is bounded by this times the attempts.
     pub attempt_timeout: Duration,
     /// The HTTP client under the SDK; `None` is the SDK's default (hyper with rustls). Tests
     /// inject one that replays recorded exchanges.
@@ -30,6 +34,7 @@ pub struct StsSettings {
 }
 
 impl StsSettings {
+    /// Settings for `region` and `endpoint_url` with rolehop's defaults: 4 attempts, 200 ms first backoff, 3 s connect and 10 s attempt timeouts.
     pub fn new(region: impl Into<String>, endpoint_url: Option<String>) -> Self {
         Self {
             region: region.into(),

@@ -22,8 +22,11 @@ use crate::validate;
 /// Static AWS credentials as the base identity (a broker user's keys, or any session).
 #[derive(Debug, Clone)]
 pub struct StaticKeys {
+    /// The access key id (`AKIA…` for a user, `ASIA…` for a session); not secret, so kept plain.
     pub access_key_id: String,
+    /// The secret half of the key pair, redacted in any debug output.
     pub secret_access_key: Secret,
+    /// Present when the keys are themselves a session's temporary credentials.
     pub session_token: Option<Secret>,
 }
 
@@ -37,12 +40,18 @@ pub enum Base {
     WebIdentity(Secret),
     /// A GitLab ID token posted to the claim gate, which answers with service-role
     /// credentials once GitLab's signature and the environment's claim rules hold.
-    Gate { gate: GateTarget, token: Secret },
+    Gate {
+        /// Which gate to post to and which of its environments to ask for.
+        gate: GateTarget,
+        /// The GitLab ID token, sent to the gate and never to STS.
+        token: Secret,
+    },
 }
 
 /// Where the claim gate is and which of its environments the job asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateTarget {
+    /// Where the gate listens, checked to be https (or http to loopback).
     pub url: GateUrl,
     /// The environment's name in the gate's config (the topology's environment).
     pub environment: String,
@@ -80,6 +89,7 @@ impl GateUrl {
         Ok(GateUrl(url.to_owned()))
     }
 
+    /// The URL as validated, for the HTTP client.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -94,16 +104,21 @@ impl std::fmt::Display for GateUrl {
 /// What the user asked for, already resolved to ARNs.
 #[derive(Debug, Clone)]
 pub struct ChainRequest {
+    /// How the job enters AWS, with its credential.
     pub base: Base,
     /// The service role; behind the gate only known from the topology (for messages).
     pub service_role_arn: Option<String>,
+    /// The role the job finally works as in the target account.
     pub deploy_role_arn: String,
     /// Requested deployment session length; `None` means the default (1 h).
     pub duration_secs: Option<u64>,
     /// The environment's `max_session`, when a topology is used.
     pub environment_max_secs: Option<u64>,
+    /// The ExternalId the deployment role's trust requires, if it requires one.
     pub external_id: Option<String>,
+    /// Whether to pass the job's session tags; off (`--no-tags`) for trust policies without `sts:TagSession`.
     pub tags: bool,
+    /// Whether to set the job's SourceIdentity; off (`--no-source-identity`) for trust policies without `sts:SetSourceIdentity`.
     pub source_identity: bool,
 }
 
@@ -135,19 +150,28 @@ impl std::fmt::Display for HopRole {
 /// A session tag; all of rolehop's tags are transitive so they survive the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
+    /// The tag key, as IAM conditions name it (`aws:PrincipalTag/<key>`).
     pub key: String,
+    /// The tag value, sanitized to the characters STS accepts.
     pub value: String,
 }
 
 /// One `sts:AssumeRole` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hop {
+    /// The role to assume.
     pub role_arn: String,
+    /// The role session name, `gl-<project>-<pipeline>-<job>`, which CloudTrail records.
     pub session_name: String,
+    /// The requested session length, already clamped to what STS allows for this hop.
     pub duration_secs: u64,
+    /// The job's SourceIdentity, which persists through the chain and cannot be changed later.
     pub source_identity: Option<String>,
+    /// The session tags to pass; empty when tags are off or not set on this hop.
     pub tags: Vec<Tag>,
+    /// The tag keys marked transitive so they survive the next AssumeRole of the chain.
     pub transitive_tag_keys: Vec<String>,
+    /// The ExternalId the role's trust requires, if any.
     pub external_id: Option<String>,
 }
 
@@ -155,8 +179,11 @@ pub struct Hop {
 /// there (they would have to be claims in the token, and GitLab's tokens have none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebIdentityHop {
+    /// The service role to assume.
     pub role_arn: String,
+    /// The role session name, `gl-<project>-<pipeline>-<job>`, which CloudTrail records.
     pub session_name: String,
+    /// The requested session length, already clamped to what STS allows.
     pub duration_secs: u64,
 }
 
@@ -165,13 +192,25 @@ pub struct WebIdentityHop {
 pub enum FirstHop {
     /// Access keys -> service role with AssumeRole, carrying the job's SourceIdentity and
     /// session tags (they persist through the chain).
-    AccessKeys { keys: StaticKeys, hop: Hop },
+    AccessKeys {
+        /// The base identity's keys, which sign the AssumeRole call.
+        keys: StaticKeys,
+        /// The AssumeRole call on the service role.
+        hop: Hop,
+    },
     /// ID token -> service role with AssumeRoleWithWebIdentity.
-    WebIdentity { token: Secret, hop: WebIdentityHop },
+    WebIdentity {
+        /// The GitLab ID token STS verifies against the account's OIDC provider.
+        token: Secret,
+        /// The AssumeRoleWithWebIdentity call on the service role.
+        hop: WebIdentityHop,
+    },
     /// ID token -> the claim gate, which assumes the service role itself (session name,
     /// SourceIdentity and tags from the verified claims) and returns its credentials.
     Gate {
+        /// The GitLab ID token the gate verifies before it assumes the service role.
         token: Secret,
+        /// Which gate to post to and which of its environments to ask for.
         gate: GateTarget,
         /// The service role the topology names, for messages; the gate decides.
         service_role_arn: Option<String>,
@@ -194,7 +233,9 @@ impl FirstHop {
 /// A chain that can only be valid: a first hop of a known kind, then the deployment hop.
 #[derive(Debug, Clone)]
 pub struct ChainPlan {
+    /// How the chain reaches the service role.
     pub first: FirstHop,
+    /// The AssumeRole call from the service role to the deployment role.
     pub deployment: Hop,
     /// Adjustments the user should know about (clamped durations, skipped tags).
     pub notes: Vec<String>,
@@ -203,20 +244,34 @@ pub struct ChainPlan {
 /// Why a chain cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// A role ARN (or a missing one) that STS would refuse.
     #[error("{which}: {message}")]
     BadRoleArn {
+        /// Which role it is (`service role ARN` or `deployment role ARN`), so the user knows which to fix.
         which: &'static str,
+        /// What is wrong with it.
         message: String,
     },
+    /// A requested session shorter than STS's 15-minute minimum.
     #[error(
         "a session of {} is too short: STS refuses less than 15m, and SDKs would refresh credentials before every call",
         format_secs(*.requested)
     )]
-    DurationTooShort { requested: u64 },
+    DurationTooShort {
+        /// The requested session length, in seconds.
+        requested: u64,
+    },
+    /// An external id outside STS's length or character rules; the message says which.
     #[error("{0}")]
     BadExternalId(String),
+    /// A gate URL that is not https (or http to loopback), or names no host.
     #[error("gate URL `{url}`: {why}")]
-    BadGateUrl { url: String, why: String },
+    BadGateUrl {
+        /// The URL as given, trimmed.
+        url: String,
+        /// Which rule it breaks.
+        why: String,
+    },
 }
 
 impl HasExit for PlanError {
@@ -548,7 +603,9 @@ pub fn session_tags(job: &JobContext) -> Vec<Tag> {
 /// rolehop refuses a protected environment from an unprotected ref.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The protected environment the job asked for.
     pub environment: String,
+    /// The job's ref (`CI_COMMIT_REF_NAME`), when GitLab set it.
     pub ref_name: Option<String>,
     /// The topology's mode when known (`Some(true)` for OIDC): what should already have kept
     /// the job out differs, and the message names the right one.

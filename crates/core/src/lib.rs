@@ -15,9 +15,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod broker_key;
-// The chain plan is being reshaped (a plan that admits only valid chains); its items are
-// documented with that change rather than twice.
-#[allow(missing_docs)]
 pub mod chain;
 pub mod credential_cache;
 pub mod credentials;

@@ -10,40 +10,69 @@ use crate::jwt::TokenError;
 /// The verified claims of a GitLab ID token (see GitLab's "ID token authentication" docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitlabClaims {
+    /// The issuer, GitLab's URL; checked to be exactly the configured one.
     pub iss: String,
+    /// The subject, `project_path:<group/project>:ref_type:<type>:ref:<name>`, which cloud trust policies usually match.
     pub sub: String,
     /// `aud` as a list (GitLab sends a string; JWT allows an array).
     pub aud: Vec<String>,
+    /// Expiry, Unix seconds; the token is refused after it (plus leeway).
     pub exp: i64,
+    /// Issue time, Unix seconds; bounds the token's age and must not lie in the future.
     pub iat: i64,
+    /// Not-before, Unix seconds, when GitLab sets it.
     pub nbf: Option<i64>,
+    /// The token's unique id, which replay refusal records.
     pub jti: Option<String>,
+    /// The id of the group or user namespace owning the project; unlike its path, it survives renames.
     pub namespace_id: String,
+    /// The namespace's path (`group/subgroup`).
     pub namespace_path: String,
+    /// The project's numeric id; it survives renames and transfers, unlike its path.
     pub project_id: String,
+    /// The project's full path (`group/project`).
     pub project_path: String,
+    /// The id of the user the job runs as, if GitLab states it.
     pub user_id: Option<String>,
+    /// The login of the user the job runs as.
     pub user_login: Option<String>,
+    /// The email of the user the job runs as.
     pub user_email: Option<String>,
+    /// The user's access level on the project (`developer`, `maintainer`, ...).
     pub user_access_level: Option<String>,
+    /// The pipeline's id; part of the session name and the SourceIdentity.
     pub pipeline_id: String,
+    /// What started the pipeline (`push`, `schedule`, `merge_request_event`, ...), which rules can restrict.
     pub pipeline_source: String,
+    /// The job's id; part of the session name.
     pub job_id: String,
     /// `ref`: the branch or tag name.
     pub ref_name: String,
     /// `branch` or `tag`.
     pub ref_type: String,
+    /// The fully qualified ref (`refs/heads/main`, `refs/tags/v1`), when GitLab sends it.
     pub ref_path: Option<String>,
+    /// Whether the ref is protected; from a signed claim, unlike `CI_COMMIT_REF_PROTECTED`.
     pub ref_protected: bool,
+    /// The environment the job deploys to (`environment:` in `.gitlab-ci.yml`), if any.
     pub environment: Option<String>,
+    /// Whether that environment is protected in GitLab.
     pub environment_protected: Option<bool>,
+    /// The environment's tier (`production`, `staging`, ...).
     pub deployment_tier: Option<String>,
+    /// What the job does to the environment (`start`, `prepare`, `stop`, ...).
     pub environment_action: Option<String>,
+    /// The runner's id.
     pub runner_id: Option<String>,
+    /// `gitlab-hosted` or `self-hosted`: whether the job ran on a runner GitLab operates.
     pub runner_environment: Option<String>,
+    /// The commit the job runs at.
     pub sha: Option<String>,
+    /// The ref URI of the CI config that defined the job, so a rule can demand the project's own pipeline file.
     pub ci_config_ref_uri: Option<String>,
+    /// The commit of that CI config.
     pub ci_config_sha: Option<String>,
+    /// `public`, `internal` or `private`.
     pub project_visibility: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Unix time in seconds.
 pub trait Clock: Send + Sync {
+    /// The current Unix time in seconds; every expiry, age and TTL check reads it from here.
     fn now(&self) -> i64;
 }
 
@@ -26,12 +27,15 @@ impl Clock for SystemClock {
 pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
+    /// A clock stopped at `now`, which moves only when the test says so.
     pub fn at(now: i64) -> Self {
         Self(Arc::new(AtomicI64::new(now)))
     }
+    /// Jumps the clock to `now`, forwards or back (back to test tokens from the future).
     pub fn set(&self, now: i64) {
         self.0.store(now, Ordering::SeqCst);
     }
+    /// Moves the clock forward by `secs`, as time passing between two requests.
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }

@@ -61,17 +61,24 @@ struct RawEnvironment {
 /// One environment behind the gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentGate {
+    /// The environment's name, which jobs ask for and the config's table is keyed by.
     pub name: String,
+    /// The role the gate assumes for a job whose claims pass `rules`.
     pub service_role_arn: RoleArn,
+    /// The claim rules a job must satisfy to get this environment's credentials.
     pub rules: Rules,
 }
 
 /// The validated config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateConfig {
+    /// The issuer, audience, algorithms and time limits tokens are checked against.
     pub verifier: VerifierSettings,
+    /// How long fetched keys are kept and how often an unknown `kid` may trigger a refetch.
     pub jwks: JwksSettings,
+    /// The STS region to call; `None` falls back to `AWS_REGION`.
     pub region: Option<Region>,
+    /// The environments the gate serves, by name.
     pub environments: BTreeMap<String, EnvironmentGate>,
 }
 

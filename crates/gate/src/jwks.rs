@@ -39,6 +39,7 @@ pub enum FetchError {
 /// An HTTP GET, at the rim (ureq in the binary, a map in unit tests). It must not follow
 /// redirects to another origin, must time out, and must stop reading after `max_bytes`.
 pub trait KeySource: Send + Sync {
+    /// Fetches `url`, reading at most `max_bytes` so a hostile issuer cannot exhaust memory.
     fn get(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, FetchError>;
 }
 
@@ -74,6 +75,7 @@ impl Default for JwksSettings {
 /// One usable public key.
 #[derive(Clone)]
 pub struct VerifyKey {
+    /// The key id tokens name in their header to pick this key.
     pub kid: String,
     /// The JWK's own `alg`, if it states one: then only that algorithm may use it.
     pub alg: Option<Alg>,
@@ -95,7 +97,9 @@ impl fmt::Debug for VerifyKey {
 /// A parsed JWKS: usable keys by kid, and what was skipped and why (for logs).
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
+    /// The usable keys, by `kid`.
     pub keys: BTreeMap<String, Arc<VerifyKey>>,
+    /// Keys left out (wrong type, bad parameters, disallowed alg), with the reason, for logs.
     pub skipped: Vec<String>,
 }
 
@@ -332,12 +336,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What a lookup found.
 #[derive(Debug, Clone)]
 pub enum Lookup {
+    /// The key for the token's `kid`.
     Found(Arc<VerifyKey>),
     /// Not in a fresh key set, and a refetch was made (or was not allowed yet).
     Unknown,
 }
 
 impl JwksCache {
+    /// A cache for `issuer`'s keys that accepts only the `allowed` algorithms; nothing is fetched until the first lookup.
     pub fn new(
         issuer: impl Into<String>,
         allowed: Vec<Alg>,

@@ -20,13 +20,18 @@ const MAX_KID_LEN: usize = 256;
 /// not representable: an HMAC "verified" with a public key is the classic key-confusion forgery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, what GitLab signs ID tokens with.
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
     RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
     RS512,
+    /// ECDSA on P-256 with SHA-256.
     ES256,
 }
 
 impl Alg {
+    /// The algorithm a JOSE `alg` names, or `None` for anything not allowed here (`none`, `HS256`, ...).
     pub fn parse(s: &str) -> Option<Alg> {
         match s {
             "RS256" => Some(Alg::RS256),
@@ -36,6 +41,7 @@ impl Alg {
             _ => None,
         }
     }
+    /// The JOSE name, as it appears in a token header and the config file.
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::RS256 => "RS256",
@@ -44,6 +50,7 @@ impl Alg {
             Alg::ES256 => "ES256",
         }
     }
+    /// Whether the algorithm needs an RSA key (rather than an EC one).
     pub fn is_rsa(self) -> bool {
         !matches!(self, Alg::ES256)
     }
@@ -67,43 +74,109 @@ impl fmt::Display for Alg {
 /// none carries the token: only what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_LEN`] (HTTP 413): refused before any parsing work.
     #[error("the token has {len} bytes; at most {max} are accepted")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The token's length in bytes.
+        len: usize,
+        /// The largest length accepted.
+        max: usize,
+    },
+    /// Not three canonical base64url parts, or a header or payload that is not a JSON object.
     #[error("the token is not a compact JWT: {0}")]
     Malformed(String),
+    /// The header's `alg` (first) is not on the configured allow-list (second).
     #[error("the token's algorithm `{0}` is not allowed (allowed: {1})")]
     AlgorithmNotAllowed(String, String),
+    /// No `kid` in the header: the gate verifies only against the one key a token names.
     #[error(
         "the token's header has no `kid`: the gate only verifies against a named key of the issuer"
     )]
     MissingKid,
+    /// The issuer publishes no key with this `kid`, even after a refetch (or refetching is throttled).
     #[error(
         "no key `{0}` in the issuer's JWKS (after a refetch, or refetched too recently to try again)"
     )]
     UnknownKid(String),
+    /// The named key exists but cannot verify this algorithm (other key type, or its own `alg` differs).
     #[error("key `{kid}` cannot verify `{alg}` tokens: {why}")]
-    KeyMismatch { kid: String, alg: Alg, why: String },
+    KeyMismatch {
+        /// The key the token named.
+        kid: String,
+        /// The algorithm the token's header states.
+        alg: Alg,
+        /// Why the two do not fit.
+        why: String,
+    },
+    /// The signature does not verify with the named key: forged or altered.
     #[error("the token's signature does not verify with the issuer's key `{0}`")]
     BadSignature(String),
+    /// A claim the gate needs is absent (or an empty string).
     #[error("claim `{0}` is missing")]
     MissingClaim(&'static str),
+    /// A claim has another JSON type or shape than GitLab documents; refused, never coerced.
     #[error("claim `{claim}` must be {expected}")]
     WrongType {
+        /// The claim's name.
         claim: &'static str,
+        /// What it must be, in words.
         expected: &'static str,
     },
+    /// `iss` is not the configured issuer.
     #[error("the token was issued by `{actual}`, the gate accepts only `{expected}`")]
-    WrongIssuer { expected: String, actual: String },
+    WrongIssuer {
+        /// The configured issuer.
+        expected: String,
+        /// The token's `iss`.
+        actual: String,
+    },
+    /// `aud` does not name the gate's audience, so the token was minted for another service.
     #[error("the token's audience is `{actual}`, the gate accepts only `{expected}`")]
-    WrongAudience { expected: String, actual: String },
+    WrongAudience {
+        /// The configured audience.
+        expected: String,
+        /// The token's `aud`, joined.
+        actual: String,
+    },
+    /// `exp` plus the leeway lies in the past.
     #[error("the token expired at {exp} (now {now}, leeway {leeway}s)")]
-    Expired { exp: i64, now: i64, leeway: i64 },
+    Expired {
+        /// The token's `exp`, Unix seconds.
+        exp: i64,
+        /// The gate's clock, Unix seconds.
+        now: i64,
+        /// The clock skew allowed, in seconds.
+        leeway: i64,
+    },
+    /// `nbf` minus the leeway still lies in the future.
     #[error("the token is not valid before {nbf} (now {now}, leeway {leeway}s)")]
-    NotYetValid { nbf: i64, now: i64, leeway: i64 },
+    NotYetValid {
+        /// The token's `nbf`, Unix seconds.
+        nbf: i64,
+        /// The gate's clock, Unix seconds.
+        now: i64,
+        /// The clock skew allowed, in seconds.
+        leeway: i64,
+    },
+    /// `iat` minus the leeway lies in the future: a wrong clock or a forged time.
     #[error("the token claims to be issued at {iat}, in the future (now {now}, leeway {leeway}s)")]
-    IssuedInFuture { iat: i64, now: i64, leeway: i64 },
+    IssuedInFuture {
+        /// The token's `iat`, Unix seconds.
+        iat: i64,
+        /// The gate's clock, Unix seconds.
+        now: i64,
+        /// The clock skew allowed, in seconds.
+        leeway: i64,
+    },
+    /// Issued longer ago than the configured maximum age, however late its `exp`.
     #[error("the token was issued {age}s ago; the gate accepts tokens up to {max}s old")]
-    TooOld { age: i64, max: i64 },
+    TooOld {
+        /// Seconds since `iat`.
+        age: i64,
+        /// The oldest age accepted, in seconds.
+        max: i64,
+    },
+    /// The token's `jti` was already used for credentials.
     #[error("the token (jti `{0}`) was already used: each ID token gets credentials once")]
     Replayed(String),
 }
@@ -111,11 +184,15 @@ pub enum TokenError {
 /// A token split into its parts, its header checked; the signature not yet verified.
 #[derive(Debug, Clone)]
 pub struct Parsed<'a> {
+    /// The header's algorithm, already checked against the allow-list.
     pub alg: Alg,
+    /// The header's key id, which picks the issuer's key to verify with.
     pub kid: String,
     /// `base64(header) "." base64(payload)`: what the signature covers.
     pub signing_input: &'a str,
+    /// The third part, still base64url-encoded as the verifier expects it.
     pub signature: &'a str,
+    /// The decoded claims; not to be trusted until the signature verified.
     pub payload: Map<String, Value>,
 }
 

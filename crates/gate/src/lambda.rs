@@ -18,11 +18,15 @@ use crate::request::MAX_BODY_BYTES;
 /// An HTTP request as the function URL delivered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
+    /// The HTTP method, as the function URL reported it.
     pub method: String,
+    /// The raw request path, which picks the gate's endpoint.
     pub path: String,
+    /// The `Authorization` header, if sent; headers are matched case-insensitively.
     pub authorization: Option<String>,
     /// At most [`MAX_BODY_BYTES`] + 1 bytes: one more tells an oversized body.
     pub body: Vec<u8>,
+    /// Whether the body was longer than [`MAX_BODY_BYTES`] and was cut, so the gate answers 413.
     pub body_too_large: bool,
 }
 

@@ -6,6 +6,11 @@
 //! session tags from them. [`GateConfig`] reads the gate's config file; [`request`] parses a
 //! request body and maps every outcome to an HTTP status. Fetching keys and calling STS
 //! happen at the rim, through [`KeySource`] and the caller.
+//!
+//! Floors CI enforces here (warnings are denied): every public item is documented
+//! (`missing_docs`) and nothing is `pub` that the crate does not export (`unreachable_pub`).
+
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod claims;
 pub mod clock;

@@ -10,6 +10,7 @@ use crate::jwt::TokenError;
 /// Why a jti could not be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayError {
+    /// The jti was already used and has not expired yet (HTTP 401).
     Replayed(String),
     /// Every slot holds a live token (HTTP 503).
     Full(usize),
@@ -32,6 +33,7 @@ pub struct ReplayGuard {
 }
 
 impl ReplayGuard {
+    /// A guard holding at most `capacity` live jtis (at least one).
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -67,6 +69,7 @@ impl ReplayGuard {
             .remove(jti);
     }
 
+    /// How many jtis are held, expired ones included until they are swept.
     pub fn len(&self) -> usize {
         self.seen
             .lock()
@@ -74,6 +77,7 @@ impl ReplayGuard {
             .len()
     }
 
+    /// Whether no jti is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -27,27 +27,37 @@ pub struct Status(pub u16);
 /// A parsed request. The token stays in a redacting type until the verifier reads it.
 #[derive(Debug)]
 pub struct GateRequest {
+    /// The GitLab ID token, from the body or the `Authorization` header.
     pub token: Secret,
+    /// The gate environment the job asks credentials for.
     pub environment: String,
 }
 
+/// Why a request is refused before its token is even looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The body is over [`MAX_BODY_BYTES`] (HTTP 413).
     #[error("the request body has more than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    /// The method is not POST (HTTP 405).
     #[error("only POST is accepted")]
     Method,
+    /// The body is not JSON, not an object, or has fields other than `environment` and `token` (HTTP 400).
     #[error("the request body is not a JSON object with `environment` (and `token`): {0}")]
     Body(String),
+    /// Neither the body nor the header carries a token (HTTP 400).
     #[error("no token: send it as `token` in the body or as `Authorization: Bearer <token>`")]
     NoToken,
+    /// Both the body and the header carry a token; refused rather than guessing which one counts (HTTP 400).
     #[error("the token was sent twice (body and Authorization header); send it once")]
     TwoTokens,
+    /// The `Authorization` header is present but not a bearer token (HTTP 400).
     #[error("the Authorization header is not `Bearer <token>`")]
     BadAuthorization,
 }
 
 impl RequestError {
+    /// The HTTP status the gate answers this refusal with.
     pub fn status(&self) -> Status {
         match self {
             RequestError::TooLarge => Status(413),

@@ -19,7 +19,9 @@ use crate::shown;
 /// `deny` is always refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PipelineSources {
+    /// Sources a pipeline must have been started by; empty: any source not denied.
     pub allow: Vec<String>,
+    /// Sources always refused, even if `allow` lists them.
     pub deny: Vec<String>,
 }
 
@@ -30,7 +32,9 @@ pub struct Rules {
     pub project_ids: Vec<String>,
     /// `project_path` globs.
     pub project_paths: Vec<Glob>,
+    /// `namespace_id`s (immutable, like project ids) of the groups whose projects are admitted.
     pub namespace_ids: Vec<String>,
+    /// `namespace_path` globs of the groups whose projects are admitted.
     pub namespace_paths: Vec<Glob>,
     /// `ref` globs for `ref_type = "branch"`; empty: no branch is admitted.
     pub branches: Vec<Glob>,
@@ -44,6 +48,7 @@ pub struct Rules {
     pub environment_protected: bool,
     /// `deployment_tier` values (production, staging, testing, development, other).
     pub deployment_tiers: Vec<String>,
+    /// Which `pipeline_source`s are admitted or refused.
     pub pipeline_sources: PipelineSources,
     /// `runner_environment` values: `gitlab-hosted`, `self-hosted`.
     pub runner_environments: Vec<String>,
@@ -54,8 +59,11 @@ pub struct Rules {
 /// A rule that did not hold: which, what it wanted, what the token said. Never the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The rule's key in the environment's rule set (`branches`, `project_paths`, ...).
     pub rule: &'static str,
+    /// What the rule admits, in words.
     pub expected: String,
+    /// What the token's claim said, escaped and shortened.
     pub actual: String,
 }
 
@@ -71,9 +79,12 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// The gate's verdict on a job's verified claims for one environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Every rule that is set holds: the gate may assume the service role.
     Allowed,
+    /// The first rule that did not hold; the job gets HTTP 403.
     Refused(Refusal),
 }
 
@@ -81,7 +92,9 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct RulesError {
+    /// The config key that is wrong, e.g. `environments.prod.rules.branches`.
     pub key: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -340,39 +353,54 @@ impl Rules {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesSpec {
+    /// `project_id`s admitted, as strings of digits.
     #[serde(default)]
     pub project_ids: Vec<String>,
+    /// `project_path` globs admitted.
     #[serde(default)]
     pub project_paths: Vec<String>,
+    /// `namespace_id`s admitted.
     #[serde(default)]
     pub namespace_ids: Vec<String>,
+    /// `namespace_path` globs admitted.
     #[serde(default)]
     pub namespace_paths: Vec<String>,
+    /// Branch name globs admitted.
     #[serde(default)]
     pub branches: Vec<String>,
+    /// Tag name globs admitted.
     #[serde(default)]
     pub tags: Vec<String>,
     /// Protected refs only unless said otherwise: the safe default for a deploy gate.
     pub ref_protected: Option<bool>,
+    /// GitLab environment name globs admitted.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// Whether the job's GitLab environment must be protected.
     #[serde(default)]
     pub environment_protected: bool,
+    /// `deployment_tier`s admitted.
     #[serde(default)]
     pub deployment_tiers: Vec<String>,
+    /// The `pipeline_source` allow and deny lists.
     #[serde(default)]
     pub pipeline_sources: PipelineSourcesSpec,
+    /// `runner_environment`s admitted.
     #[serde(default)]
     pub runner_environments: Vec<String>,
+    /// `user_access_level`s admitted.
     #[serde(default)]
     pub user_access_levels: Vec<String>,
 }
 
+/// The `pipeline_sources` table of the config, before validation into [`PipelineSources`].
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSourcesSpec {
+    /// Pipeline sources admitted; empty: any not denied.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Pipeline sources always refused.
     #[serde(default)]
     pub deny: Vec<String>,
 }

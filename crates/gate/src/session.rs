@@ -9,9 +9,12 @@ use rolehop_core::gitlab_ctx::JobContext;
 
 use crate::claims::GitlabClaims;
 
+/// The service-role session the gate asks STS for on a verified job's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestedSession {
+    /// The role session name, `gl-<project>-<pipeline>-<job>`, as the access-key chain names it.
     pub session_name: String,
+    /// The SourceIdentity, `<group>.<project>@<pipeline>`, which no later hop can change.
     pub source_identity: String,
     /// Transitive: they persist into the deployment-role session.
     pub tags: Vec<Tag>,
@@ -22,6 +25,7 @@ fn bool_str(b: bool) -> &'static str {
 }
 
 impl AttestedSession {
+    /// Derives the session from verified claims only, so a job cannot choose its own identity.
     pub fn from_claims(c: &GitlabClaims) -> AttestedSession {
         let job = JobContext {
             project_path: Some(c.project_path.clone()),

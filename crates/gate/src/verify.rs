@@ -19,6 +19,7 @@ pub struct VerifierSettings {
     pub issuer: String,
     /// The audience the gate's tokens are minted for (`id_tokens: X: aud:`).
     pub audience: String,
+    /// The signature algorithms accepted; a token signed with any other is refused before key lookup.
     pub algorithms: Vec<Alg>,
     /// Clock skew allowed on `exp`, `nbf` and `iat`.
     pub leeway_secs: i64,
@@ -71,10 +72,13 @@ impl From<KeyError> for VerifyError {
 /// A token that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The token's claims, typed and checked.
     pub claims: GitlabClaims,
+    /// The `kid` of the issuer's key that verified the signature.
     pub kid: String,
 }
 
+/// Checks ID tokens against the issuer's keys, the configured claims and times, and the replay guard.
 pub struct Verifier {
     settings: VerifierSettings,
     keys: JwksCache,
@@ -83,6 +87,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier with `settings`, fetching keys through `keys` and reading time from `clock`; the replay guard is built from the settings.
     pub fn new(settings: VerifierSettings, keys: JwksCache, clock: Arc<dyn Clock>) -> Self {
         let replay = settings.replay_capacity.map(ReplayGuard::new);
         Self {
@@ -93,10 +98,12 @@ impl Verifier {
         }
     }
 
+    /// The issuer, audience, algorithms and limits this verifier enforces.
     pub fn settings(&self) -> &VerifierSettings {
         &self.settings
     }
 
+    /// The cache of the issuer's keys this verifier looks `kid`s up in.
     pub fn keys(&self) -> &JwksCache {
         &self.keys
     }
