@@ -629,13 +629,19 @@ fn oidc_rules(
 /// The parts of a GitLab `sub` pattern, in any order GitLab can be configured to emit
 /// (`project_path:P:ref_type:T:ref:R`, `project_path:P:ref:R:ref_type:T`, without either).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SubParts<'a> {
-    project: &'a str,
-    ref_type: Option<&'a str>,
-    reff: Option<&'a str>,
+pub(crate) struct SubParts<'a> {
+    /// The `project_path` claim, as written (a path or a glob).
+    pub(crate) project: &'a str,
+    /// The `ref_type` claim, as written; `None` when the pattern has none.
+    pub(crate) ref_type: Option<&'a str>,
+    /// The `ref` claim, as written; `None` when the pattern has none.
+    pub(crate) reff: Option<&'a str>,
 }
 
-fn sub_parts(sub: &str) -> Option<SubParts<'_>> {
+/// Splits a `project_path:...` subject into its claims; `None` for a `sub` that does not
+/// start with `project_path:` (a customised one). Shared by the trust findings and the GitLab
+/// cross-check, so both read a pattern the same way.
+pub(crate) fn sub_parts(sub: &str) -> Option<SubParts<'_>> {
     let rest = sub.strip_prefix("project_path:")?;
     let (project, mut tail) = rest.split_once(':').unwrap_or((rest, ""));
     let (mut ref_type, mut reff) = (None, None);

@@ -362,31 +362,13 @@ impl<'a> SubPattern<'a> {
     /// Splits a `project_path:...` subject into its claims; `None` for a `sub` that does not start
     /// with `project_path:` (a customised one).
     pub fn parse(sub: &'a str) -> Option<SubPattern<'a>> {
-        let rest = sub.strip_prefix("project_path:")?;
-        let (project, mut tail) = rest.split_once(':').unwrap_or((rest, ""));
-        let (mut ref_type, mut reff) = (None, None);
-        while !tail.is_empty() {
-            if let Some(t) = tail.strip_prefix("ref_type:") {
-                let (v, next) = t.split_once(':').unwrap_or((t, ""));
-                ref_type = Some(v);
-                tail = next;
-            } else if let Some(t) = tail.strip_prefix("ref:") {
-                // Git refuses `:` in ref names: a ref ends where the next claim starts.
-                let (v, next) = t
-                    .split_once(":ref_type:")
-                    .map_or((t, ""), |(v, _)| (v, &t[v.len() + 1..]));
-                reff = Some(v);
-                tail = next;
-            } else {
-                break;
-            }
-        }
+        let p = crate::findings::sub_parts(sub)?;
         // A project glob whose trailing `*` swallowed the rest (`project_path:acme/*`)
-        // admits any ref of any type.
+        // admits any ref of any type; so does a wildcard ref type.
         Some(SubPattern {
-            project,
-            ref_type: ref_type.filter(|t| !t.contains(['*', '?'])),
-            reff,
+            project: p.project,
+            ref_type: p.ref_type.filter(|t| !t.contains(['*', '?'])),
+            reff: p.reff,
         })
     }
 }
