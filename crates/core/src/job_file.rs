@@ -236,6 +236,11 @@ fn emit(raw: &RawJobFile) -> String {
     if let Some(a) = &raw.auth.audience {
         line(format!("audience = {}", q(a)));
     }
+    // Jobs read the job file, never the topology: without this line `auth.gate_url` would
+    // reach no job.
+    if let Some(u) = &raw.auth.gate_url {
+        line(format!("gate_url = {}", q(u)));
+    }
     let e = &raw.environment;
     line(String::new());
     line("[environment]".into());
@@ -313,7 +318,7 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             Auth::Oidc { issuer, audience }
         }
         ("oidc-gate", Some(issuer), Some(audience), gate_url) => {
-            check("auth.issuer", validate::issuer_url(&issuer));
+            check("auth.issuer", validate::gate_issuer_url(&issuer));
             Auth::OidcGate {
                 issuer,
                 audience,
@@ -525,6 +530,28 @@ prod-us = "333333333333"
         );
         assert_eq!(v.gitlab.sub_patterns(), env.gitlab.sub_patterns());
         assert_eq!(v.gitlab.environments, env.gitlab.environments);
+    }
+
+    /// Gate mode accepts a plain-http issuer on loopback (a local gate, the demo): the job file
+    /// rendered from such a topology must read back, or every job of it fails before its hop.
+    #[test]
+    fn a_gate_mode_job_file_with_a_loopback_issuer_reads_back() {
+        let mut topo = topology();
+        topo.auth = Auth::OidcGate {
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: "https://gate.example.com".into(),
+            gate_url: Some("http://127.0.0.1:9090/".into()),
+        };
+        let text = render(&topo, &topo.environments[0]);
+        assert_eq!(parse("j.toml", &text).unwrap().auth, topo.auth);
+        // Off loopback plain http stays refused, as in the topology.
+        let e = parse(
+            "j.toml",
+            &text.replace("http://127.0.0.1:8080", "http://gitlab.example.com"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`auth.issuer`"), "{e}");
     }
 
     #[test]
