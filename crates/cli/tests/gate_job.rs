@@ -7,112 +7,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
-
 use assert_cmd::Command;
+use common::gate::{AUD, serve};
 use common::{BROKER, TARGET, issued_in, json, stderr, stdout};
 use rolehop_testkit::oidc_issuer::OidcIssuer;
-use rolehop_testkit::{Moto, SeededChain, free_port, http_request, seed_chain};
+use rolehop_testkit::{Moto, SeededChain, free_port, seed_chain};
 
-const AUD: &str = "https://gate.rolehop.test";
 const DEPLOY_SESSION: &str =
     "arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-5005";
-
-struct Gate {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gate {
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-fn write_config(dir: &Path, issuer: &str, seed: &SeededChain) -> PathBuf {
-    let path = dir.join("gate.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"issuer = "{issuer}"
-audience = "{AUD}"
-region = "eu-west-1"
-replay = true
-
-[environments.prod]
-service_role_arn = "{}"
-
-[environments.prod.rules]
-project_ids = ["42"]
-branches = ["main", "release/*"]
-ref_protected = true
-environments = ["production"]
-environment_protected = true
-pipeline_sources = {{ deny = ["merge_request_event"] }}
-"#,
-            seed.service_role_arn
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// `rolehop gate serve` with the broker user's keys as the gate's own identity.
-fn serve(moto: &Moto, seed: &SeededChain, issuer: &OidcIssuer) -> Gate {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &issuer.url(), seed);
-    let port = free_port();
-    let log = dir.path().join("gate.log");
-    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("rolehop"))
-        .args([
-            "gate",
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&config)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_ACCESS_KEY_ID", &seed.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &seed.secret_access_key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let gate = Gate {
-        child,
-        port,
-        log,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(http_request(port, "GET", "/healthz", &[], ""), Ok((200, _))) {
-        assert!(
-            Instant::now() < deadline,
-            "gate did not start: {}",
-            gate.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    gate
-}
 
 /// A job's rolehop in gate mode: no AWS keys at all, only the ID token.
 fn job(moto: &Moto, seed: &SeededChain, gate_url: &str, token: &str) -> Command {
@@ -134,7 +36,7 @@ fn job(moto: &Moto, seed: &SeededChain, gate_url: &str, token: &str) -> Command 
 fn a_protected_main_job_deploys_through_the_gate_in_every_output_format() {
     let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let gate = serve(&moto, &seed, &issuer);
+    let gate = serve(&moto, &seed, &issuer, &[]);
     let token = || issuer.token(AUD).claim("job_id", "5005").sign();
 
     // json: both hops, the first attested by the gate from signed claims.
@@ -238,7 +140,7 @@ fn a_protected_main_job_deploys_through_the_gate_in_every_output_format() {
 fn an_unprotected_branch_is_refused_by_the_gate_with_its_rule_and_never_the_token() {
     let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let gate = serve(&moto, &seed, &issuer);
+    let gate = serve(&moto, &seed, &issuer, &[]);
 
     // `release/evil` matches the prod branch pattern and a `ref:release/*` trust on `sub`,
     // but GitLab signed `ref_protected: false`. The job's own CI_* variables claim otherwise.
@@ -400,7 +302,7 @@ fn an_https_gate_is_reached_through_https_proxy_unless_no_proxy_names_it() {
 fn an_oidc_gate_topology_makes_gate_mode_the_default() {
     let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let gate = serve(&moto, &seed, &issuer);
+    let gate = serve(&moto, &seed, &issuer, &[]);
 
     // examples/oidc-gate: `[auth] mode = "oidc-gate"`, no gate_url (ROLEHOP_GATE_URL gives it),
     // the environment's name is what the gate is asked for, the deployment role is the

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod gate;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -150,4 +152,17 @@ pub fn caller_identity(moto: &Moto, credentials: &serde_json::Value) -> serde_js
         .unwrap();
     assert!(who.status.success(), "{}", stderr(&who));
     serde_json::from_slice(&who.stdout).unwrap()
+}
+
+/// A maximal run of exactly 40 base64 characters mixing upper case, lower case and digits: an
+/// AWS secret access key's shape (hex hashes and signatures are lower case only).
+pub fn secret_key_like(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/'))
+        .find(|w| {
+            w.len() == 40
+                && w.chars().any(|c| c.is_ascii_uppercase())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+                && w.chars().any(|c| c.is_ascii_digit())
+        })
+        .map(str::to_owned)
 }
