@@ -229,12 +229,12 @@ pub fn pipeline(topo: &Topology) -> String {
             Some(url) => format!(
                 "The gate's URL is in the job files ({url}); ROLEHOP_GATE_URL in `variables:` overrides it."
             ),
-            None => "Set each environment's gate URL as ROLEHOP_GATE_URL in `variables:` (scoped to the"
+            None => "Set each environment's gate URL as a CI/CD variable ROLEHOP_GATE_URL scoped to its"
                 .to_owned(),
         });
         if gate_url.is_none() {
             head.push(
-                "environment; `aws lambda get-function-url-config --function-name rolehop-<env>-gate`)."
+                "GitLab environment (`aws lambda get-function-url-config --function-name rolehop-<env>-gate`)."
                     .to_owned(),
             );
         }
