@@ -31,6 +31,9 @@ pub struct StsSettings {
     /// The HTTP client under the SDK; `None` is the SDK's default (hyper with rustls). Tests
     /// inject one that replays recorded exchanges.
     pub http_client: Option<SharedHttpClient>,
+    /// The proxy and extra CAs (`HTTPS_PROXY`, `NO_PROXY`, `AWS_CA_BUNDLE`) for STS and the
+    /// claim gate; the default is neither.
+    pub network: crate::net::Network,
 }
 
 impl StsSettings {
@@ -44,6 +47,7 @@ impl StsSettings {
             connect_timeout: Duration::from_secs(3),
             attempt_timeout: Duration::from_secs(10),
             http_client: None,
+            network: crate::net::Network::default(),
         }
     }
 }
@@ -72,8 +76,16 @@ pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
     if let Some(url) = &s.endpoint_url {
         b = b.endpoint_url(url.clone());
     }
-    if let Some(client) = &s.http_client {
-        b = b.http_client(client.clone());
+    let url = s
+        .endpoint_url
+        .clone()
+        .unwrap_or_else(|| crate::net::regional_sts_url(&s.region));
+    if let Some(client) = s
+        .http_client
+        .clone()
+        .or_else(|| s.network.sdk_http_client(&url))
+    {
+        b = b.http_client(client);
     }
     b
 }
