@@ -76,10 +76,7 @@ pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
     if let Some(url) = &s.endpoint_url {
         b = b.endpoint_url(url.clone());
     }
-    let url = s
-        .endpoint_url
-        .clone()
-        .unwrap_or_else(|| crate::net::regional_sts_url(&s.region));
+    let url = sts_url(s);
     if let Some(client) = s
         .http_client
         .clone()
@@ -88,6 +85,25 @@ pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
         b = b.http_client(client);
     }
     b
+}
+
+/// The STS URL calls go to: the endpoint override, else the region's.
+pub fn sts_url(s: &StsSettings) -> String {
+    s.endpoint_url
+        .clone()
+        .unwrap_or_else(|| crate::net::regional_sts_url(&s.region))
+}
+
+/// For a failure to reach STS: which proxy was in the way, if any (credentials hidden).
+pub fn proxy_note(s: &StsSettings) -> Option<String> {
+    let url = sts_url(s);
+    s.network.proxy_for(&url).map(|p| {
+        format!(
+            "STS is reached through the proxy {p} ({}): check that it is up and allows CONNECT to `{}`, or name the host in NO_PROXY",
+            p.var,
+            rolehop_core::proxy::host_of(&url)
+        )
+    })
 }
 
 /// An STS client signing with `keys`.
