@@ -152,12 +152,16 @@ pub async fn run_with(
         FirstHop::AccessKeys { keys, hop } => {
             let client = client_with_keys(base_config(settings), keys);
             debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role");
-            assume_role(&client, hop, HopRole::Service).await?
+            assume_role(&client, hop, HopRole::Service)
+                .await
+                .map_err(|e| through_proxy(e, settings))?
         }
         FirstHop::WebIdentity { token, hop } => {
             let client = anonymous_client(base_config(settings));
             debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role with web identity");
-            assume_web(&client, hop, token).await?
+            assume_web(&client, hop, token)
+                .await
+                .map_err(|e| through_proxy(e, settings))?
         }
         FirstHop::Gate {
             token,
@@ -198,7 +202,20 @@ pub async fn assume_one(
 ) -> Result<(Credentials, HopOutcome), ChainError> {
     let client = client_with_keys(base_config(settings), keys);
     debug!(hop = role.label(), role = %hop.role_arn, session = %hop.session_name, "assuming role");
-    assume_role(&client, hop, role).await
+    assume_role(&client, hop, role)
+        .await
+        .map_err(|e| through_proxy(e, settings))
+}
+
+/// An unreachable STS behind a proxy is most often the proxy's doing: the hint says which
+/// proxy (never its password) so the user does not hunt the network or the region.
+fn through_proxy(mut e: ChainError, settings: &StsSettings) -> ChainError {
+    if e.kind == FailureKind::Unavailable
+        && let Some(note) = crate::sts::proxy_note(settings)
+    {
+        e.hint = format!("{note}; {}", e.hint);
+    }
+    e
 }
 
 fn as_keys(c: &Credentials) -> StaticKeys {

@@ -313,7 +313,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         .collect();
     Ok(Resolved {
         plan,
-        settings: StsSettings::new(region, endpoint),
+        settings: sts_settings(region, endpoint, env)?,
         claims,
         warnings,
     })
@@ -405,6 +405,18 @@ pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> O
 }
 
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.
+/// STS settings for `region` and `endpoint` with the network of `env` (`HTTPS_PROXY`,
+/// `NO_PROXY`, `AWS_CA_BUNDLE`), read once here for STS and the claim gate alike.
+pub fn sts_settings(
+    region: impl Into<String>,
+    endpoint: Option<String>,
+    env: &dyn Env,
+) -> CliResult<StsSettings> {
+    let mut settings = StsSettings::new(region, endpoint);
+    settings.network = rolehop_aws::net::Network::from_env(env).map_err(CliError::from_error)?;
+    Ok(settings)
+}
+
 pub fn sts_endpoint(env: &dyn Env) -> Option<String> {
     env.var("AWS_ENDPOINT_URL_STS")
         .or_else(|| env.var("AWS_ENDPOINT_URL"))

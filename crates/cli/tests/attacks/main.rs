@@ -19,6 +19,7 @@
 mod common;
 mod engines;
 mod gate;
+mod local;
 mod moto;
 mod suite;
 mod world;
@@ -677,6 +678,7 @@ pub fn catalogue() -> Vec<Threat> {
     ]
     .into_iter()
     .chain(gate::threats())
+    .chain(local::threats())
     .collect()
 }
 
@@ -1406,4 +1408,62 @@ fn a_gate_request_without_the_attested_tags_is_refused() {
 #[test]
 fn an_unprotected_branch_is_refused_by_the_gate_whatever_its_sub() {
     verify("an_unprotected_branch_is_refused_by_the_gate_whatever_its_sub");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials kept on the runner (attacks/local.rs): the refresh endpoint and the cache.
+
+#[test]
+fn the_refresh_endpoint_refuses_a_request_without_the_token() {
+    verify("the_refresh_endpoint_refuses_a_request_without_the_token");
+}
+
+#[test]
+fn the_refresh_endpoint_refuses_a_wrong_token() {
+    verify("the_refresh_endpoint_refuses_a_wrong_token");
+}
+
+#[test]
+fn the_refresh_endpoint_serves_only_get() {
+    verify("the_refresh_endpoint_serves_only_get");
+}
+
+#[test]
+fn the_refresh_endpoint_is_loopback_only() {
+    verify("the_refresh_endpoint_is_loopback_only");
+}
+
+#[test]
+fn the_refresh_endpoint_refuses_a_foreign_host_header() {
+    verify("the_refresh_endpoint_refuses_a_foreign_host_header");
+}
+
+#[test]
+fn the_refresh_endpoint_is_gone_after_exec_exits() {
+    verify("the_refresh_endpoint_is_gone_after_exec_exits");
+}
+
+#[test]
+fn another_user_cannot_read_the_credential_cache() {
+    verify("another_user_cannot_read_the_credential_cache");
+}
+
+#[test]
+fn another_job_never_gets_this_jobs_cached_credentials() {
+    verify("another_job_never_gets_this_jobs_cached_credentials");
+}
+
+#[test]
+fn a_planted_cache_entry_is_never_served() {
+    verify("a_planted_cache_entry_is_never_served");
+}
+
+#[test]
+fn a_symlink_in_the_credential_cache_is_not_followed() {
+    verify("a_symlink_in_the_credential_cache_is_not_followed");
+}
+
+#[test]
+fn a_cache_directory_made_by_another_user_is_not_used() {
+    verify("a_cache_directory_made_by_another_user_is_not_used");
 }
