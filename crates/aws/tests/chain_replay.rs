@@ -168,6 +168,7 @@ fn request(base: Base) -> ChainRequest {
         external_id: None,
         tags: true,
         source_identity: true,
+        deployment_session: Default::default(),
     }
 }
 

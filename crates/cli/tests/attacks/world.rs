@@ -285,6 +285,7 @@ impl World {
             external_id: e.external_id.clone(),
             tags: true,
             source_identity: true,
+            deployment_session: Default::default(),
         };
         let plan = chain::plan(&req, job).unwrap();
         // The first hop as a bare AssumeRole shape: a web-identity hop carries no tags or
