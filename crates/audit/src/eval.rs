@@ -251,7 +251,15 @@ fn decide(
 /// Identity policies, boundary and SCPs for `action` on `resource`.
 pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
-    decide(request, &id.policies, None, id.boundary, &id.scps, None, None)
+    decide(
+        request,
+        &id.policies,
+        None,
+        id.boundary,
+        &id.scps,
+        None,
+        None,
+    )
 }
 
 /// Like [`identity_allows`], with context keys the request carries (`iam:PassedToService`).
@@ -266,7 +274,15 @@ pub fn identity_allows_in(
         ctx = ctx.with(k, v);
     }
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource).with_context(ctx);
-    decide(request, &id.policies, None, id.boundary, &id.scps, None, None)
+    decide(
+        request,
+        &id.policies,
+        None,
+        id.boundary,
+        &id.scps,
+        None,
+        None,
+    )
 }
 
 /// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
@@ -313,11 +329,27 @@ pub fn may_assume(
     )
 }
 
-/// Like [`identity_allows`] for a role session created with the session policy `session`
-/// (inline and managed session policies merged into one document): AWS allows only what both
-/// the role's policies and the session policy allow.
-pub fn session_allows(id: &Identity<'_>, session: &Doc, action: &str, resource: &str) -> Verdict {
-    let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
+/// What a session of a role may do: its identity policies, boundary and SCPs, within the
+/// session policy `session` when one was passed (inline and managed session policies merged
+/// into one document: AWS allows only what both sides allow). A resource pattern whose account
+/// is a wildcard is taken as the role's own account (`account`), where a deployment role
+/// deploys: otherwise every such request would count as cross-account and need a resource
+/// policy the audit does not have.
+pub fn session_allows(
+    id: &Identity<'_>,
+    session: Option<&Doc>,
+    action: &str,
+    resource: &str,
+    account: &str,
+) -> Verdict {
+    let mut request = Request::new(Requester::arn(id.arn.clone()), action, resource);
+    if resource
+        .split(':')
+        .nth(4)
+        .is_some_and(|a| a.is_empty() || a.contains(['*', '?']))
+    {
+        request = request.with_resource_account(account);
+    }
     decide(
         request,
         &id.policies,
@@ -325,7 +357,7 @@ pub fn session_allows(id: &Identity<'_>, session: &Doc, action: &str, resource: 
         id.boundary,
         &id.scps,
         None,
-        Some(session),
+        session,
     )
 }
 

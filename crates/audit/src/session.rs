@@ -10,11 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rolehop_policy::ast::Block;
+use rolehop_policy::pattern::Glob;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::data::{ActionCheck, check_action, expand};
-use crate::eval::{Doc, Identity, identity_allows, session_allows};
+use crate::eval::{Doc, Identity, session_allows};
 use crate::findings::{Finding, Severity, f};
 use crate::graph::Prepared;
 use crate::model::{SessionDocs, SessionScope};
@@ -120,7 +121,8 @@ pub fn analyse(prep: &Prepared<'_>, out: &mut Vec<Finding>) -> Vec<ProjectReach>
         };
         let id = prep.identity(role);
         let role_arn = &prep.estate.principals[role].arn;
-        let full = grants(&id, None, &role_patterns(&id));
+        let account = prep.estate.principals[role].account.clone();
+        let full = grants(&id, &account, None, &role_patterns(&id));
         let Some(docs) = &scope.session else {
             out.push(f(
                 "RH063",
@@ -146,7 +148,7 @@ pub fn analyse(prep: &Prepared<'_>, out: &mut Vec<Finding>) -> Vec<ProjectReach>
         unknown_actions(scope, &session, role_arn, out);
         let mut patterns = role_patterns(&id);
         patterns.extend(doc_patterns(&session));
-        let narrowed = grants(&id, Some(&session), &patterns);
+        let narrowed = grants(&id, &account, Some(&session), &patterns);
         if narrowed.is_empty() {
             out.push(f(
                 "RH060",
@@ -275,7 +277,12 @@ fn doc_patterns(d: &Doc) -> BTreeSet<String> {
 }
 
 /// What `id` may do (within `session`, when given) among `patterns`, by action.
-fn grants(id: &Identity<'_>, session: Option<&Doc>, patterns: &BTreeSet<String>) -> Vec<Grant> {
+fn grants(
+    id: &Identity<'_>,
+    account: &str,
+    session: Option<&Doc>,
+    patterns: &BTreeSet<String>,
+) -> Vec<Grant> {
     let mut actions: BTreeSet<String> = BTreeSet::new();
     for p in patterns {
         let listed = expand(p);
@@ -287,20 +294,33 @@ fn grants(id: &Identity<'_>, session: Option<&Doc>, patterns: &BTreeSet<String>)
     }
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for a in &actions {
-        let mut resources: BTreeSet<String> = id
+        let role: BTreeSet<String> = id
             .policies
             .iter()
             .flat_map(|d| d.resources_for(a))
             .collect();
-        if let Some(s) = session {
-            resources.extend(s.resources_for(a));
-        }
-        for r in resources {
-            let verdict = match session {
-                Some(s) => session_allows(id, s, a, &r),
-                None => identity_allows(id, a, &r),
-            };
-            if verdict.is_allowed() {
+        // A pattern request is allowed when a policy pattern only overlaps it, so each pair
+        // of role and session patterns is asked as the narrower of the two: what both allow.
+        let candidates: BTreeSet<String> = match session {
+            None => role,
+            Some(s) => {
+                let mut c = BTreeSet::new();
+                for q in s.resources_for(a) {
+                    let gq = Glob::new(&q, false);
+                    for r in &role {
+                        let gr = Glob::new(r, false);
+                        if gq.covers(&gr) {
+                            c.insert(r.clone());
+                        } else if gr.intersects(&gq) {
+                            c.insert(q.clone());
+                        }
+                    }
+                }
+                c
+            }
+        };
+        for r in candidates {
+            if session_allows(id, session, a, &r, account).is_allowed() {
                 out.entry(a.clone()).or_default().insert(r);
             }
         }
