@@ -478,3 +478,206 @@ pub(super) fn build_tags(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::Topology;
+
+    const BASE: &str = r#"
+[broker]
+account_id = "111111111111"
+region = "eu-west-1"
+
+[auth]
+mode = "oidc"
+issuer = "https://gitlab.example.com"
+audience = "https://gitlab.example.com"
+
+[environments.prod]
+protected = true
+SETTINGS
+[environments.prod.gitlab]
+projects = ["acme/shop", "acme/shop-api", "acme/billing"]
+branches = ["main"]
+tags = ["v*"]
+protected_ref_globs = ["v*"]
+environments = ["production"]
+[environments.prod.accounts]
+prod-eu = "222222222222"
+"#;
+
+    const WEB: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-shop-web/*"}]}"#;
+
+    fn parse(settings: &str, rules: &str) -> Result<Topology, String> {
+        let src = format!("{}{rules}", BASE.replace("SETTINGS", settings));
+        Topology::parse("rolehop.toml", &src, &mut |p: &str| match p {
+            "web.json" => Ok(WEB.to_owned()),
+            "big.json" => Ok(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:PutObject","Resource":["{}"]}}]}}"#,
+                vec!["arn:aws:s3:::acme-shop-web-with-a-long-name/*"; 50].join("\",\"")
+            )),
+            "broken.json" => Ok("{\"Statement\": [".to_owned()),
+            other => Err(format!("no file {other}")),
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    fn job<'a>(project: &'a str, t: RefType, r: &'a str) -> JobIdentity<'a> {
+        JobIdentity {
+            project_path: Some(project),
+            project_id: None,
+            ref_type: Some(t),
+            ref_name: Some(r),
+        }
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins_and_unmatched_jobs_are_refused_by_default() {
+        let topo = parse(
+            "session_tags = { team = \"payments\" }",
+            r#"
+[[environments.prod.session_policies]]
+project = "acme/shop"
+ref_type = "tag"
+ref = "v*"
+policy_file = "web.json"
+[[environments.prod.session_policies]]
+project = "acme/shop*"
+managed = ["arn:aws:iam::${AWS::AccountId}:policy/shop-deploy"]
+"#,
+        )
+        .unwrap();
+        let env = &topo.environments[0];
+        assert_eq!(env.session_policy_default, Unmatched::Refuse);
+        assert_eq!(env.session_tags[0].key, "team");
+        let tagged = env.session_policy_for(&job("acme/shop", RefType::Tag, "v1.2"));
+        assert!(matches!(tagged, SessionChoice::Rule(r) if r.policy.is_some()));
+        let main = env.session_policy_for(&job("acme/shop", RefType::Branch, "main"));
+        assert!(matches!(main, SessionChoice::Rule(r) if r.policy.is_none()));
+        let api = job("acme/shop-api", RefType::Branch, "main");
+        let (s, note) = env
+            .deployment_session("222222222222", &api, "claims")
+            .unwrap();
+        assert_eq!(
+            s.policy_arns,
+            ["arn:aws:iam::222222222222:policy/shop-deploy"]
+        );
+        assert!(s.policy.is_none() && s.optional_tags.len() == 1);
+        assert!(note.unwrap().contains("line"), "the note names the rule");
+        let billing = job("acme/billing", RefType::Branch, "main");
+        let e = env
+            .deployment_session("222222222222", &billing, "the ID token's claims")
+            .unwrap_err();
+        assert_eq!(e.exit(), Exit::Refused);
+        assert!(e.to_string().contains("acme/billing"), "{e}");
+    }
+
+    #[test]
+    fn full_role_lets_unmatched_jobs_through_with_a_note() {
+        let topo = parse(
+            "session_policy_default = \"full-role\"",
+            "[[environments.prod.session_policies]]\nproject = \"acme/shop\"\npolicy_file = \"web.json\"\n",
+        )
+        .unwrap();
+        let env = &topo.environments[0];
+        let billing = job("acme/billing", RefType::Branch, "main");
+        let (s, note) = env
+            .deployment_session("222222222222", &billing, "CI_*")
+            .unwrap();
+        assert_eq!(s, DeploymentSession::default());
+        assert!(note.unwrap().contains("full rights"));
+    }
+
+    #[test]
+    fn every_broken_rule_and_tag_is_reported_where_it_is_written() {
+        let e = parse(
+            r#"session_tags = { "aws:team" = "x", "gitlab:project" = "y", Team = "a", team = "b", "bad!" = "c", long = "ok" }"#,
+            r#"
+[[environments.prod.session_policies]]
+project = "acme/shop"
+policy_file = "big.json"
+managed = ["arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/ReadOnlyAccess", "not-an-arn"]
+[[environments.prod.session_policies]]
+project = "acme/shop"
+ref = "main"
+policy_file = "broken.json"
+[[environments.prod.session_policies]]
+policy_file = "missing.json"
+[[environments.prod.session_policies]]
+project_id = "12a"
+ref_type = "merge_request"
+"#,
+        )
+        .unwrap_err();
+        for want in [
+            "starts with `aws:`",
+            "one of rolehop's own identity tags",
+            "given twice",
+            "has a character STS refuses",
+            "STS takes at most 2048",
+            "is listed twice",
+            "is not an IAM managed policy ARN",
+            "can never apply",
+            "is not JSON",
+            "cannot read session policy `missing.json`",
+            "needs `project`",
+            "is not a GitLab project id",
+            "unknown `ref_type` `merge_request`",
+            "needs `policy_file` and/or `managed`",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        assert!(e.contains("rolehop.toml:"), "{e}");
+    }
+
+    #[test]
+    fn more_than_ten_managed_session_policies_are_refused() {
+        let arns: Vec<String> = (0..11)
+            .map(|i| format!("\"arn:aws:iam::aws:policy/P{i}\""))
+            .collect();
+        let e = parse(
+            "",
+            &format!(
+                "[[environments.prod.session_policies]]\nproject = \"acme/shop\"\nmanaged = [{}]\n",
+                arns.join(", ")
+            ),
+        )
+        .unwrap_err();
+        assert!(e.contains("at most 10 managed session policies"), "{e}");
+    }
+
+    #[test]
+    fn the_job_file_carries_rules_and_tags_and_says_format_2() {
+        let topo = parse(
+            "session_policy_default = \"full-role\"\nsession_tags = { team = \"payments\" }",
+            "[[environments.prod.session_policies]]\nproject = \"acme/shop\"\nref_type = \"branch\"\nref = \"main\"\npolicy_file = \"web.json\"\nmanaged = [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n",
+        )
+        .unwrap();
+        let env = &topo.environments[0];
+        let text = crate::job_file::render(&topo, env);
+        assert!(text.contains("format = 2"), "{text}");
+        let back = crate::job_file::parse("jobs/prod.toml", &text).unwrap();
+        let b = &back.environments[0];
+        assert_eq!(b.session_policy_default, Unmatched::FullRole);
+        assert_eq!(b.session_tags, env.session_tags);
+        assert_eq!(b.session_policies.len(), 1);
+        let (r, o) = (&b.session_policies[0], &env.session_policies[0]);
+        assert_eq!(
+            (&r.project, r.ref_type, &r.ref_name, &r.managed),
+            (&o.project, o.ref_type, &o.ref_name, &o.managed)
+        );
+        assert_eq!(
+            r.policy.as_ref().unwrap().compact(),
+            o.policy.as_ref().unwrap().compact()
+        );
+        // An older rolehop reads format 1 only: it refuses this file instead of running
+        // without the session policy; and a format 1 file cannot smuggle rules in.
+        let e = crate::job_file::parse("j.toml", &text.replace("format = 2", "format = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("render it again"), "{e}");
+    }
+}
