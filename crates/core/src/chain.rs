@@ -1004,6 +1004,41 @@ mod tests {
     }
 
     #[test]
+    fn the_session_policy_and_optional_tags_go_on_the_deployment_hop_only() {
+        let session = DeploymentSession {
+            policy: Some("{\"Statement\":[]}".into()),
+            policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            optional_tags: vec![Tag {
+                key: "team".into(),
+                value: "payments".into(),
+            }],
+        };
+        for base in [
+            Base::AccessKeys(keys()),
+            Base::WebIdentity(crate::secret::secret("t")),
+        ] {
+            let mut r = req(base);
+            r.deployment_session = session.clone();
+            let p = plan(&r, &job()).unwrap();
+            let d = &p.deployment;
+            assert_eq!(d.policy, session.policy);
+            assert_eq!(d.policy_arns, session.policy_arns);
+            assert_eq!(d.optional_tags, session.optional_tags);
+            // Optional tags are not transitive: nothing after this hop needs them.
+            assert!(!d.transitive_tag_keys.contains(&"team".to_owned()));
+            assert!(d.all_tags().any(|t| t.key == "team"));
+            if let FirstHop::AccessKeys { hop, .. } = &p.first {
+                assert!(hop.policy.is_none() && hop.optional_tags.is_empty());
+            }
+            // --no-tags sends no tag at all, the optional ones included; the policy stays.
+            r.tags = false;
+            let p = plan(&r, &job()).unwrap();
+            assert!(p.deployment.all_tags().next().is_none());
+            assert_eq!(p.deployment.policy, session.policy);
+        }
+    }
+
+    #[test]
     fn bad_arns_name_the_hop() {
         let mut r = req(Base::AccessKeys(keys()));
         r.deploy_role_arn = "arn:aws:iam::2222:role/x".into();

@@ -226,7 +226,11 @@ pub fn render(topo: &Topology, env: &Environment) -> String {
             crate::span::printable(&env.name)
         ),
         "# `credential-process` and `doctor` read it with --config (or ROLEHOP_CONFIG). It holds no",
-        "# secret and no policy; the trust policies in AWS decide, the rules below only let rolehop",
+        if plain {
+            "# secret and no policy; the trust policies in AWS decide, the rules below only let rolehop"
+        } else {
+            "# secret; the trust policies in AWS decide, the rules below only let rolehop"
+        },
         "# refuse a job early and explain why.",
         "",
     ] {

@@ -33,7 +33,7 @@ fn the_job_file_and_the_deployment_trust_match_their_snapshots() {
     let job = file(&r, "jobs/prod.toml");
     assert!(job.contains("format = 2") && job.contains("session_policy_default = \"refuse\""));
     // The job's repository has no policy files: the document travels in the job file.
-    assert!(job.contains(r#"policy = "{\"Statement\":"#), "{job}");
+    assert!(job.contains(r#"policy = "{\"Version\":"#), "{job}");
 }
 
 #[test]
