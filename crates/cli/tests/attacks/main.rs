@@ -85,7 +85,9 @@ fn session_probe(label: &str, action: &str, resource: &str, narrowed: bool) -> P
         .collect();
     let mut case = serde_json::json!({
         "name": label,
-        "request": {"principal": session_of(&role, "gl-42-1001-5005"), "action": action, "resource": resource, "context": {}},
+        // S3 ARNs name no account: the bucket is the target account's own, said explicitly
+        // (otherwise both engines read the request as cross-account).
+        "request": {"principal": session_of(&role, "gl-42-1001-5005"), "action": action, "resource": {"resource": resource, "accountId": e.accounts[0].id.as_str()}, "context": {}},
         "identityPolicies": identity,
     });
     if narrowed {

@@ -300,6 +300,9 @@ impl World {
                 tags: Vec::new(),
                 transitive_tag_keys: Vec::new(),
                 external_id: None,
+                policy: None,
+                policy_arns: Vec::new(),
+                optional_tags: Vec::new(),
             },
             FirstHop::Gate { .. } => panic!("the attack world plans no gate chains"),
         };
