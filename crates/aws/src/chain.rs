@@ -259,7 +259,9 @@ async fn assume_role(
     role: HopRole,
 ) -> Result<(Credentials, HopOutcome), ChainError> {
     let asked = Asked::assume_role(hop, role);
-    let first = send_assume_role(client, hop, role, true).await;
+    let tags = sdk_tags(hop.all_tags(), role, &hop.role_arn)?;
+    let required = hop.tags.len();
+    let first = send_assume_role(client, hop, &tags).await;
     let out = match first {
         Ok(out) => out,
         // Session tags and session policies share one packed size: the optional tags (the
@@ -272,7 +274,7 @@ async fn assume_role(
                 role.label(),
                 dropped.join(", ")
             );
-            send_assume_role(client, hop, role, false)
+            send_assume_role(client, hop, &tags[..required])
                 .await
                 .map_err(|e| explain(&asked, &e))?
         }
@@ -299,12 +301,30 @@ fn is_packed_too_large<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -
         .is_some_and(|c| c == "PackedPolicyTooLarge")
 }
 
-/// One AssumeRole request for `hop`, with its optional tags or without them.
+/// The SDK's tags for `tags`; the builder refuses only a missing key or value, which a planned
+/// tag never has, so a refusal is rolehop's bug and says so.
+fn sdk_tags<'t>(
+    tags: impl Iterator<Item = &'t rolehop_core::chain::Tag>,
+    role: HopRole,
+    role_arn: &str,
+) -> Result<Vec<Tag>, ChainError> {
+    tags.map(|t| {
+        Tag::builder()
+            .key(&t.key)
+            .value(&t.value)
+            .build()
+            .map_err(|e| {
+                ChainError::unexpected(role, role_arn, &format!("bad session tag `{}`: {e}", t.key))
+            })
+    })
+    .collect()
+}
+
+/// One AssumeRole request for `hop` with `tags` (its required tags, then any optional ones).
 async fn send_assume_role(
     client: &aws_sdk_sts::Client,
     hop: &Hop,
-    role: HopRole,
-    optional_tags: bool,
+    tags: &[Tag],
 ) -> AssumeRoleResult {
     let mut req = client
         .assume_role()
@@ -317,18 +337,8 @@ async fn send_assume_role(
     if let Some(x) = &hop.external_id {
         req = req.external_id(x);
     }
-    let extra: &[rolehop_core::chain::Tag] = if optional_tags {
-        &hop.optional_tags
-    } else {
-        &[]
-    };
-    for t in hop.tags.iter().chain(extra) {
-        // The builder fails only on a missing key or value, which a core Tag always has.
-        if let Ok(tag) = Tag::builder().key(&t.key).value(&t.value).build() {
-            req = req.tags(tag);
-        } else {
-            debug!(hop = role.label(), key = %t.key, "unbuildable session tag skipped");
-        }
+    for t in tags {
+        req = req.tags(t.clone());
     }
     for k in &hop.transitive_tag_keys {
         req = req.transitive_tag_keys(k);

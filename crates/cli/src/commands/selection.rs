@@ -492,28 +492,6 @@ fn chain_error(e: ChainError, plan: &ChainPlan, claims: Option<&Claims>) -> CliE
     CliError::msg(exit, msg)
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::cleartext_warning;
-
-    #[test]
-    fn plain_http_sts_off_the_machine_is_warned_about_and_loopback_is_not() {
-        assert_eq!(cleartext_warning("http://127.0.0.1:5000", true), None);
-        assert_eq!(cleartext_warning("https://sts.example.com", true), None);
-        let w = cleartext_warning("http://10.0.0.5:4566", true).unwrap();
-        assert!(
-            w.contains("`10.0.0.5`") && w.contains("GitLab ID token"),
-            "{w}"
-        );
-        let w = cleartext_warning("http://10.0.0.5:4566", false).unwrap();
-        assert!(
-            !w.contains("ID token") && w.contains("issued credentials"),
-            "{w}"
-        );
-    }
-}
-
 /// The deployment hop's session policy and extra tags from the topology, chosen by the job's
 /// identity: the ID token's claims when the chain spends a token (STS or the gate verifies
 /// that token, so a job cannot claim another project's rule with it), else GitLab's CI_*
@@ -564,4 +542,26 @@ fn deployment_session(
     };
     e.deployment_session(&account_id, &identity, source)
         .map_err(CliError::from_error)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::cleartext_warning;
+
+    #[test]
+    fn plain_http_sts_off_the_machine_is_warned_about_and_loopback_is_not() {
+        assert_eq!(cleartext_warning("http://127.0.0.1:5000", true), None);
+        assert_eq!(cleartext_warning("https://sts.example.com", true), None);
+        let w = cleartext_warning("http://10.0.0.5:4566", true).unwrap();
+        assert!(
+            w.contains("`10.0.0.5`") && w.contains("GitLab ID token"),
+            "{w}"
+        );
+        let w = cleartext_warning("http://10.0.0.5:4566", false).unwrap();
+        assert!(
+            !w.contains("ID token") && w.contains("issued credentials"),
+            "{w}"
+        );
+    }
 }
