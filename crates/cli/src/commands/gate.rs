@@ -360,6 +360,9 @@ fn assume(
         tags: session.tags.clone(),
         transitive_tag_keys: session.transitive_keys(),
         external_id: None,
+        policy: None,
+        policy_arns: Vec::new(),
+        optional_tags: Vec::new(),
     };
     match rt.block_on(rolehop_aws::chain::assume_one(
         &hop,
