@@ -216,3 +216,25 @@ fn the_aws_cli_and_boto3_under_exec_go_through_the_proxy_too() {
     );
     no_secret_in(&out, &seed);
 }
+
+/// The TLS front's CA is trusted only through AWS_CA_BUNDLE: without it the certificate is
+/// refused (TLS verification stays on behind a proxy), and the message says so.
+#[test]
+fn without_the_ca_bundle_the_fronts_certificate_is_refused() {
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let front = TlsFront::start(moto.port);
+    let proxy = ConnectProxy::start(ProxyMode::Tunnel);
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = behind_proxy(&moto, &seed, &front, STS_TEST_HOST, &proxy, dir.path())
+        .env_remove("AWS_CA_BUNDLE")
+        .args(["assume", "--format", "json"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(stdout(&out).is_empty());
+    no_secret_in(&out, &seed);
+}
