@@ -36,6 +36,11 @@ pub fn json(r: &Report) -> Value {
             v["summary"] = json!(j.sentence());
             v
         }).collect::<Vec<_>>(),
+        "project_blast_radius": r.project_blast_radius.iter().map(|p| {
+            let mut v = json!(p);
+            v["summary"] = json!(p.sentence());
+            v
+        }).collect::<Vec<_>>(),
         "edges": edges,
         "waived": r.waived,
     })
@@ -229,6 +234,12 @@ pub fn table(r: &Report) -> String {
             let _ = writeln!(s, "{}", j.sentence());
         }
     }
+    if !r.project_blast_radius.is_empty() {
+        s.push_str("\nBLAST RADIUS PER PROJECT (deployment role within each session policy)\n");
+        for p in &r.project_blast_radius {
+            let _ = writeln!(s, "{}", p.sentence());
+        }
+    }
     s
 }
 
@@ -270,6 +281,12 @@ pub fn markdown(r: &Report) -> String {
         s.push_str("\n### Blast radius per job\n\n");
         for j in &r.job_blast_radius {
             let _ = writeln!(s, "- {}", md_escape(&j.sentence()));
+        }
+    }
+    if !r.project_blast_radius.is_empty() {
+        s.push_str("\n### Blast radius per project (session policies)\n\n");
+        for p in &r.project_blast_radius {
+            let _ = writeln!(s, "- {}", md_escape(&p.sentence()));
         }
     }
     s.push_str("\n### Access graph\n\n```mermaid\n");

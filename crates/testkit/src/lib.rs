@@ -11,8 +11,10 @@ pub mod fault;
 pub mod gitlab;
 pub mod iam_simulate;
 pub mod oidc_issuer;
+pub mod tunnel;
 
 pub use fault::{CannedServer, Fault, FaultPlan, FaultProxy, FaultStats};
+pub use tunnel::{ConnectProxy, ProxyMode, TlsFront};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

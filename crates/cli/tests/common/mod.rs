@@ -11,6 +11,10 @@ use std::process::Output;
 use assert_cmd::Command;
 use rolehop_testkit::{Moto, SeededChain};
 
+pub mod local;
+
+pub use local::*;
+
 pub const BROKER: &str = "111111111111";
 pub const TARGET: &str = "222222222222";
 
@@ -28,15 +32,7 @@ pub fn job_env(cmd: &mut Command) {
 
 pub fn rolehop(moto: &Moto, seed: &SeededChain) -> Command {
     let mut cmd = Command::cargo_bin("rolehop").unwrap();
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", "/nonexistent")
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", &seed.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &seed.secret_access_key)
-        .env("ROLEHOP_SERVICE_ROLE_ARN", &seed.service_role_arn)
-        .env("ROLEHOP_DEPLOY_ROLE_ARN", &seed.deploy_role_arn);
+    cmd.env_clear().envs(chain_env(&moto.url(), seed));
     job_env(&mut cmd);
     cmd
 }
