@@ -158,24 +158,7 @@ fn protected_main_deploys_through_the_gate_and_an_unprotected_main_is_refused_ev
         &[],
     );
 
-    let git = |args: &[&str]| {
-        run(Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("PATH", &path)
-            .env("HOME", dir.path()));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["config", "user.email", "dev@acme.example"]);
-    git(&["config", "user.name", "dev"]);
-    git(&[
-        "remote",
-        "add",
-        "origin",
-        "https://gitlab.example.com/acme/shop.git",
-    ]);
-    git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "shop with rolehop's claim gate"]);
+    common::commit_shop_repo(&repo, "shop with rolehop's claim gate");
 
     // One pipeline: `protected` as GitLab would say it, the job's ID token as GitLab would
     // mint it for that ref, in gitlab-ci-local's variables file (as a demo would not echo it).

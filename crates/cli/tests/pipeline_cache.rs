@@ -61,26 +61,7 @@ fn a_pipeline_job_caches_its_chain_and_deploys_to_two_accounts() {
         venv_tool("aws").parent().unwrap().display(),
         std::env::var("PATH").unwrap()
     );
-    let git = |args: &[&str]| {
-        let o = Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("PATH", &path)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["config", "user.email", "dev@acme.example"]);
-    git(&["config", "user.name", "dev"]);
-    git(&[
-        "remote",
-        "add",
-        "origin",
-        "https://gitlab.example.com/acme/shop.git",
-    ]);
-    git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "shop"]);
+    common::commit_shop_repo(&repo, "shop");
     let bin = assert_cmd::cargo::cargo_bin("rolehop");
     let out = Command::new("gitlab-ci-local")
         .current_dir(&repo)

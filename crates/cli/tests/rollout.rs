@@ -310,36 +310,7 @@ fn ci_project(
         "include:\n  - local: rolehop/gitlab-ci.yml\nvariables:\n  ROLEHOP_DEPLOY_SCRIPT: aws sts get-caller-identity --query Arn --output text\n",
     )
     .unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        // gitlab-ci-local takes CI_PROJECT_PATH from the remote; rolehop checks it against
-        // the topology's `projects`.
-        &[
-            "remote",
-            "add",
-            "origin",
-            "https://gitlab.example.com/acme/shop.git",
-        ],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    ] {
-        assert!(
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(p)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+    common::commit_shop_repo(p, "init");
     rolehop(moto, keys, home)
         .current_dir(p)
         .args(["rollout", "--config", "rolehop.toml"])
@@ -1258,34 +1229,7 @@ fn an_application_repository_deploys_with_its_job_file_and_no_topology() {
         a.join(".gitlab-ci.yml"),
     )
     .unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &[
-            "remote",
-            "add",
-            "origin",
-            "https://gitlab.example.com/acme/shop.git",
-        ],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    ] {
-        assert!(
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(a)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+    common::commit_shop_repo(a, "init");
     let files: Vec<String> = walk(a);
     assert!(
         !files

@@ -249,3 +249,67 @@ fn the_rendered_job_file_carries_the_session_to_the_job() {
         "{requests:#?}"
     );
 }
+
+/// STS's packed-size refusal through the real binary: the first refusal of the deployment
+/// hop drops the topology's optional tag (`team`), warns naming it, and the retry deploys;
+/// a refusal that persists without the optional tags fails with exit 5 and says what to
+/// shorten, after exactly one retry.
+#[test]
+fn a_packed_policy_too_large_drops_the_optional_tags_once_then_fails_clearly() {
+    use rolehop_testkit::fault::Fault;
+
+    let moto = Moto::start();
+    let seed = seed_chain(&moto, BROKER, TARGET);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = topology(dir.path(), false, "refuse");
+
+    // Only a request carrying the optional tag is refused: the retry without it goes through.
+    let proxy = FaultProxy::start_matching(
+        moto.port,
+        FaultPlan::always(Fault::PackedPolicyTooLarge),
+        "Key=team",
+    );
+    let out = assume(&moto, &seed, &cfg, &proxy).output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "too large (PackedPolicyTooLarge); retrying once without the optional session tags team"
+        ),
+        "{err}"
+    );
+    assert_eq!(proxy.stats().faults, vec![Fault::PackedPolicyTooLarge]);
+    let requests = assume_role_requests(&proxy);
+    assert_eq!(requests.len(), 3, "service hop, refused deploy hop, retry");
+    let retry = &requests[2];
+    assert!(
+        !retry.contains("Key=team"),
+        "the retry drops the optional tag: {retry}"
+    );
+
+    assert!(
+        retry.contains("Policy="),
+        "the session policy is never dropped: {retry}"
+    );
+    let session = json(&out);
+    assert!(
+        session["assumed_role_arn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/rolehop-test-deploy/")
+    );
+
+    // Every attempt at the deployment role is refused: one retry, then exit 5 with the fix.
+    let proxy = FaultProxy::start_matching(
+        moto.port,
+        FaultPlan::always(Fault::PackedPolicyTooLarge),
+        "rolehop-test-deploy",
+    );
+    let out = assume(&moto, &seed, &cfg, &proxy).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(proxy.stats().faults.len(), 2, "exactly one retry");
+    assert!(err.contains("shorten the session policy"), "{err}");
+    assert!(stdout(&out).is_empty(), "no credentials on a failure");
+    assert!(secret_key_like(&err).is_none(), "{err}");
+}

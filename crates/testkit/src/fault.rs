@@ -28,6 +28,9 @@ pub enum Fault {
     Garbage,
     /// Accept and read the request, then never answer (until the proxy is dropped).
     Hang,
+    /// HTTP 400 with STS's `PackedPolicyTooLarge` error document: the session's policies
+    /// and tags do not fit (moto never checks the packed size, so a test asks for it here).
+    PackedPolicyTooLarge,
 }
 
 /// What the proxy does to each request.
@@ -91,6 +94,9 @@ struct State {
     consecutive: u32,
     /// The first this many requests are forwarded untouched (see `FaultProxy::start_after`).
     pass_first: u32,
+    /// Only requests whose text contains this are eligible for a fault (see
+    /// `FaultProxy::start_matching`); the others are forwarded untouched.
+    only_matching: Option<String>,
     stats: FaultStats,
 }
 
@@ -110,12 +116,29 @@ impl FaultProxy {
     /// Like `start`, but the first `pass_first` requests go through untouched: a test walks a
     /// fault through every step of a multi-request operation by raising `pass_first`.
     pub fn start_after(upstream_port: u16, plan: FaultPlan, pass_first: u32) -> FaultProxy {
+        FaultProxy::launch(upstream_port, plan, pass_first, None)
+    }
+
+    /// Like `start`, but only requests whose text (head and form body, as sent) contains
+    /// `needle` can get a fault: a test breaks one hop of the chain, or one attempt of it,
+    /// and lets the rest through.
+    pub fn start_matching(upstream_port: u16, plan: FaultPlan, needle: &str) -> FaultProxy {
+        FaultProxy::launch(upstream_port, plan, 0, Some(needle.to_owned()))
+    }
+
+    fn launch(
+        upstream_port: u16,
+        plan: FaultPlan,
+        pass_first: u32,
+        only_matching: Option<String>,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             rng: plan.seed ^ 0x9E37_79B9_7F4A_7C15,
             consecutive: 0,
             pass_first,
+            only_matching,
             stats: FaultStats::default(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -165,13 +188,18 @@ fn next(rng: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn decide(plan: &FaultPlan, state: &Mutex<State>) -> Option<Fault> {
+fn decide(plan: &FaultPlan, state: &Mutex<State>, request: &str) -> Option<Fault> {
     let mut s = state.lock().unwrap();
     s.stats.requests += 1;
     let roll = (next(&mut s.rng) >> 11) as f64 / (1u64 << 53) as f64;
     let pick = next(&mut s.rng);
+    let unmatched = s
+        .only_matching
+        .as_deref()
+        .is_some_and(|needle| !request.contains(needle));
     let capped = plan.max_consecutive.is_some_and(|m| s.consecutive >= m)
-        || s.stats.requests <= s.pass_first;
+        || s.stats.requests <= s.pass_first
+        || unmatched;
     if roll < plan.rate && !capped && !plan.faults.is_empty() {
         let f = plan.faults[(pick % plan.faults.len() as u64) as usize];
         s.consecutive += 1;
@@ -196,13 +224,9 @@ fn serve(
     let Some(request) = read_request(&mut client)? else {
         return Ok(());
     };
-    state
-        .lock()
-        .unwrap()
-        .stats
-        .seen
-        .push(String::from_utf8_lossy(&request).into_owned());
-    let fault = decide(plan, state);
+    let text = String::from_utf8_lossy(&request).into_owned();
+    let fault = decide(plan, state, &text);
+    state.lock().unwrap().stats.seen.push(text);
     match fault {
         Some(Fault::Throttling) => {
             return respond(
@@ -232,6 +256,17 @@ fn serve(
         }
         Some(Fault::Garbage) => {
             return respond(&mut client, 200, "<html><body>502 Bad Gateway?</body>");
+        }
+        Some(Fault::PackedPolicyTooLarge) => {
+            return respond(
+                &mut client,
+                400,
+                &error_xml(
+                    "Sender",
+                    "PackedPolicyTooLarge",
+                    "Packed policy consumes 108% of allotted space, please use smaller policy for this session.",
+                ),
+            );
         }
         _ => {}
     }

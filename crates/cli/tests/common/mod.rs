@@ -162,3 +162,38 @@ pub fn secret_key_like(text: &str) -> Option<String> {
         })
         .map(str::to_owned)
 }
+
+/// Commits everything in `repo` as the `acme/shop` project as gitlab-ci-local sees it: it
+/// takes CI_PROJECT_PATH from the `origin` remote, and rolehop checks that path against the
+/// topology's `projects`. Git runs with its own identity and no user config (`HOME` is `repo`'s
+/// parent), so the test does not depend on the machine's git setup.
+pub fn commit_shop_repo(repo: &Path, message: &str) {
+    let home = repo.parent().unwrap_or(repo);
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/acme/shop.git",
+        ],
+        // In the repository's config, not `-c`: gitlab-ci-local reads the user from it.
+        &["config", "user.email", "dev@acme.example"],
+        &["config", "user.name", "dev"],
+        &["add", "-A"],
+        &["commit", "-qm", message],
+    ] {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("HOME", home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
