@@ -52,19 +52,20 @@ for n in $sizes; do
   walls=(); cpus=(); rss=0
   for _ in $(seq "$runs"); do
     read -r w c r < <(measure "$target/release/rolehop" audit --authz-details "$dir"/*.json --format json)
-    walls+=("$w"); cpus+=("$c"); (( r > rss )) && rss=$r
+    walls+=("$w"); cpus+=("$c"); if (( r > rss )); then rss=$r; fi
   done
   wall_med[$n]=$(printf '%s\n' "${walls[@]}" | median)
   cpu_med[$n]=$(printf '%s\n' "${cpus[@]}" | median)
   echo "| $n x 20 | rolehop audit (whole organisation, one process) | $runs | $(printf '%s\n' "${walls[@]}" | minmed) | $(printf '%s\n' "${cpus[@]}" | minmed) | $((rss / 1024)) | $(load) |"
   # cloudsplaining: one account per run, as a user runs it, over the first $sample target
   # accounts (20 roles each), the same files rolehop just read.
-  files=$(ls "$dir"/acct-2*.json | head -n "$sample")
+  # (sed, not head: head's early exit would kill ls with SIGPIPE, fatal under pipefail)
+  files=$(ls "$dir"/acct-2*.json | sed -n "1,${sample}p")
   mkdir -p "$work/cs"; cswall=0; cscpu=0; csrss=0; k=0
   for f in $files; do
     read -r w c r < <(measure "$venv/cloudsplaining" scan --input-file "$f" --output "$work/cs" --skip-open-report)
     cswall=$(echo "$cswall + $w" | bc -l); cscpu=$(echo "$cscpu + $c" | bc -l)
-    (( r > csrss )) && csrss=$r; k=$((k + 1))
+    if (( r > csrss )); then csrss=$r; fi; k=$((k + 1))
   done
   per_wall=$(echo "$cswall / $k" | bc -l); per_cpu=$(echo "$cscpu / $k" | bc -l)
   printf '| %s x 20 | cloudsplaining scan, per account (%d accounts measured) | %d | %.2f mean per account | %.2f mean per account | %d | %s |\n' \

@@ -461,6 +461,11 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
         .map(|p| p.account.as_str())
         .collect();
 
+    // A principal's identity side, built once: a broker service role is the candidate of
+    // every deployment role of its environment (thousands), and each build formats its
+    // session ARN and collects its policies.
+    let mut identities: Vec<Option<Identity<'_>>> =
+        std::iter::repeat_with(|| None).take(estate.principals.len()).collect();
     for (ri, role) in estate.principals.iter().enumerate() {
         let Some(trust) = prep.trust_doc(ri) else {
             continue;
@@ -577,9 +582,9 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                 continue;
             }
             let p = &estate.principals[c];
-            let identity = prep.identity(c);
-            let who = session.clone().unwrap_or_else(|| identity.arn.clone());
-            let v = eval::may_assume(trust, &who, &identity, ASSUME, &role.arn, &role.account);
+            let identity = identities[c].get_or_insert_with(|| prep.identity(c));
+            let who = session.as_deref().unwrap_or(&identity.arn);
+            let v = eval::may_assume(trust, who, identity, ASSUME, &role.arn, &role.account);
             if let Verdict::Allowed { mut conditions } = v {
                 if let Some(s) = session {
                     conditions.insert(0, format!("only as the session `{s}`"));
