@@ -1,7 +1,8 @@
 """The main job, end to end on one machine: topology -> rendered stacks -> rollout -> a real
 GitLab pipeline (gitlab-ci-local, shell executor) whose jobs get credentials through the
 broker chain -> the sample application deployed into the right target account, and refused
-where it must be.
+where it must be. Then the same for claim-gate mode (examples/oidc-gate): ID tokens from a
+local GitLab-like issuer (real RS256), verified by `rolehop gate serve` before any AWS call.
 
 Run it through scripts/demo.sh, which installs the tools and builds rolehop. Everything runs
 on loopback (moto as the local AWS) in a temporary folder, and everything started here is
@@ -25,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "access-keys"
+GATE_EXAMPLE = ROOT / "examples" / "oidc-gate"
+GATE_AUDIENCE = "https://gate.rolehop.example.com"
 BROKER, PROD, STAGING, DEV = "111111111111", "222222222222", "333333333333", "444444444444"
 TOOLS = Path(os.environ.get("ROLEHOP_TOOLS_DIR", ROOT / ".tools"))
 VENV = TOOLS / "venv" / "bin"
@@ -275,9 +278,179 @@ def demo(moto, work):
     step("9. the access graph (paste into a GitLab comment to see it drawn)")
     run([ROLEHOP, "graph", "--config", "rolehop.toml", "--format", "mermaid"], cwd=repo, env=base_env)
 
-    step("10. secret hygiene")
+    gate_demo(moto, work, base_env)
+
+    step("14. secret hygiene")
     shown = "".join(transcript)
-    check(len(secrets) >= 2 and all(s and s not in shown for s in secrets), f"none of the {len(secrets)} secret keys appeared in any output above")
+    check(len(secrets) >= 2 and all(s and s not in shown for s in secrets), f"none of the {len(secrets)} secret keys and ID tokens appeared in any output above")
+
+
+class Background:
+    """A process of ours that names its URL in its first output line (stdout or stderr), whose
+    remaining output is kept in `log`; stopped on exit."""
+
+    def __init__(self, cmd, env, pattern, stream="stderr"):
+        self.proc = subprocess.Popen([str(c) for c in cmd], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE if stream == "stdout" else subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL, text=True)
+        self.log = []
+        urls = queue.Queue()
+        out = self.proc.stdout if stream == "stdout" else self.proc.stderr
+
+        def read():  # drains the output for as long as the process runs
+            for line in out:
+                m = re.search(pattern, line)
+                if m and urls.empty():
+                    urls.put(m.group(1))
+                else:
+                    self.log.append(line.rstrip())
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            self.url = urls.get(timeout=30)
+        except queue.Empty:
+            self.stop()
+            raise SystemExit(f"`{' '.join(str(c) for c in cmd)}` did not start within 30 s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def local_issuer(env):
+    """The GitLab-like issuer: testkit's, in the process of the test that runs the demo
+    (ROLEHOP_TEST_ISSUER_URL), else the `rolehop-test-issuer` binary demo.sh built."""
+    if os.environ.get("ROLEHOP_TEST_ISSUER_URL"):
+        return None, os.environ["ROLEHOP_TEST_ISSUER_URL"]
+    proc = Background([os.environ["ROLEHOP_TEST_ISSUER_BIN"]], env, r'"issuer":"([^"]+)"', stream="stdout")
+    return proc, proc.url
+
+
+def mint(issuer, **claims):
+    """An ID token as GitLab would sign it for a job of acme/shop (project 42) with these claims
+    changed; the test issuer's stand-in for GitLab handing the job its token."""
+    body = json.dumps({"aud": GATE_AUDIENCE, "claims": claims}).encode()
+    req = urllib.request.Request(issuer + "/-/mint", data=body, method="POST")
+    token = json.loads(urllib.request.urlopen(req, timeout=10).read())["token"]
+    secrets.append(token)
+    return token
+
+
+# The application repository's own pipeline in the gate part: rolehop's rendered jobs, the
+# deploy command, and the two jobs a developer adds on an unprotected branch to reach prod
+# anyway (crates/cli/tests/gate_pipeline.rs runs the same).
+GATE_PIPELINE = r"""include:
+  - local: rolehop/gitlab-ci.yml
+variables:
+  ROLEHOP_DEPLOY_SCRIPT: ./app/deploy.sh
+# rolehop's own protected-ref check reads CI_* variables; the job author turns it off.
+attack:rolehop:
+  extends: rolehop:deploy:prod:prod-eu
+  script:
+    - rolehop exec --config rolehop/jobs/prod.toml --env prod --account prod-eu --allow-unprotected-ref -- sh -c ./app/deploy.sh
+# No rolehop at all: the job posts its ID token to the gate itself.
+attack:curl:
+  stage: deploy
+  environment: production
+  id_tokens:
+    ROLEHOP_ID_TOKEN:
+      aud: https://gate.rolehop.example.com
+  script:
+    - 'code=$(curl -sS -o answer.json -w "%{http_code}" -H "Content-Type: application/json" --data "{\"environment\":\"prod\",\"token\":\"$ROLEHOP_ID_TOKEN\"}" "$ROLEHOP_GATE_URL")'
+    - 'echo "the gate answered HTTP $code: $(cat answer.json)"'
+    - test "$code" = 200
+"""
+
+
+def gate_demo(moto, work, base_env):
+    step("10. claim-gate mode (examples/oidc-gate): render, cfn-lint, rollout to a fresh local AWS")
+    started = []
+    try:
+        issuer_proc, issuer = local_issuer(base_env)
+        started.append(issuer_proc)
+        print(f"     local GitLab-like issuer (discovery, JWKS, RS256 test key): {issuer}")
+        repo = work / "gate-shop"
+        shutil.copytree(GATE_EXAMPLE, repo)
+        shutil.copytree(ROOT / "examples" / "oidc" / "app", repo / "app")  # the same sample app
+        topo = (repo / "rolehop.toml").read_text().replace('issuer = "https://gitlab.example.com"', f'issuer = "{issuer}"')
+        (repo / "rolehop.toml").write_text(topo)
+        (repo / ".gitlab-ci.yml").write_text(GATE_PIPELINE)
+        urllib.request.urlopen(urllib.request.Request(moto.url + "/moto-api/reset", method="POST"))
+        run([ROLEHOP, "render", "--config", "rolehop.toml", "--out", "rolehop"], cwd=repo, env=base_env, check_rc=0)
+        rc, _ = run([VENV / "cfn-lint", *sorted((repo / "rolehop").glob("*.yaml"))], cwd=repo, env=base_env, show=False)
+        check(rc == 0, "cfn-lint passes every rendered gate-mode template with no error or warning")
+        ci = (repo / "rolehop" / "gitlab-ci.yml").read_text()
+        check(f"aud: {GATE_AUDIENCE}" in ci, "the rendered deploy jobs ask GitLab for an ID token for the gate's audience")
+        # moto stores a Lambda function's code but cannot run it: a tiny Linux ELF stands in for
+        # the release binary, and the gate runs below as `rolehop gate serve` with the same config.
+        elf = work / "rolehop-x86_64-linux-gnu"
+        elf.write_bytes(bytes([0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0]) + bytes(10) + bytes([62]) + bytes(45))
+        admin = platform_admin(moto, base_env)
+        run([ROLEHOP, "rollout", "--config", "rolehop.toml", "--gate-code", elf], cwd=repo, env=admin, check_rc=0)
+        role = moto.query(PROD, "iam", "GetRole", "2010-05-08", RoleName="rolehop-prod-deploy")
+        check(xml(role, "Arn") == f"arn:aws:iam::{PROD}:role/rolehop-prod-deploy", f"deployment role rolehop-prod-deploy exists in {PROD}")
+        gate_role = moto.query(BROKER, "iam", "GetRole", "2010-05-08", RoleName="rolehop-prod-gate")
+        check(xml(gate_role, "Arn") == f"arn:aws:iam::{BROKER}:role/rolehop-prod-gate", "prod's gate role exists in the broker account, the only one its service role trusts")
+
+        step("11. the prod gate: `rolehop gate serve` with the rendered gate-prod.toml, as its gate role")
+        session = moto.query(BROKER, "sts", "AssumeRole", "2011-06-15",
+                             RoleArn=f"arn:aws:iam::{BROKER}:role/rolehop-prod-gate", RoleSessionName="gate")
+        secrets.append(xml(session, "SecretAccessKey"))
+        gate_env = dict(base_env, AWS_ACCESS_KEY_ID=xml(session, "AccessKeyId"),
+                        AWS_SECRET_ACCESS_KEY=xml(session, "SecretAccessKey"), AWS_SESSION_TOKEN=xml(session, "SessionToken"))
+        gate = Background([ROLEHOP, "gate", "serve", "--listen", "127.0.0.1:0", "--config", repo / "rolehop" / "gate-prod.toml"],
+                          gate_env, r"listening on (http://[0-9.:]+)")
+        started.append(gate)
+        print(f"     gate listening on {gate.url}; its rules for prod:")
+        rules = (repo / "rolehop" / "gate-prod.toml").read_text().split("[environments.prod.rules]")[1].strip()
+        print("\n".join("       " + line for line in rules.splitlines()))
+        init_repo(repo, base_env)
+        run(["git", "add", "-A"], cwd=repo, env=base_env, show=False, check_rc=0)
+        run(["git", "commit", "-q", "-m", "shop with rolehop's claim gate"], cwd=repo, env=base_env, check_rc=0)
+
+        def pipeline(protected, token, jobs):
+            # GitLab would mint the token for the job; gitlab-ci-local mints none, so the token
+            # the local issuer signed for this ref is handed to the job as its variable, from
+            # the variables file (a command-line argument would be echoed above).
+            (repo / ".gitlab-ci-local-variables.yml").write_text(f'ROLEHOP_ID_TOKEN: "{token}"\n')
+            return run(["gitlab-ci-local", "--shell-isolation", "--ignore-predefined-vars", "CI_COMMIT_REF_PROTECTED",
+                        "--variable", f"CI_COMMIT_REF_PROTECTED={'true' if protected else 'false'}",
+                        "--variable", f"AWS_ENDPOINT_URL={moto.url}", "--variable", "AWS_DEFAULT_REGION=eu-west-1",
+                        "--variable", "AWS_REGION=eu-west-1", "--variable", f"ROLEHOP_GATE_URL={gate.url}/",
+                        *jobs], cwd=repo, env=base_env)
+
+        def stack_in_prod():
+            return xml(moto.query(PROD, "cloudformation", "DescribeStacks", "2010-05-15", StackName="acme-shop-app"), "StackStatus")
+
+        step("12. protected `main`: the job's ID token says ref_protected=true; the gate admits it, the job deploys to prod")
+        rc, out = pipeline(True, mint(issuer, job_id="7001"), ["rolehop:deploy:prod:prod-eu"])
+        check(rc == 0 and "PASS  rolehop:deploy:prod:prod-eu" in out, "the prod deploy job on protected main passed, through the gate")
+        check(f"deploying as arn:aws:sts::{PROD}:assumed-role/rolehop-prod-deploy/gl-" in out, "it deployed as the prod deployment role")
+        check(stack_in_prod() == "CREATE_COMPLETE", f"the sample stack is now in the prod account {PROD}")
+
+        step("13. unprotected `main` (its `sub` is exactly prod's pattern; only the signed ref_protected differs):"
+             " the gate refuses, with or without rolehop")
+        moto.query(PROD, "cloudformation", "DeleteStack", "2010-05-15", StackName="acme-shop-app")
+        evil = mint(issuer, job_id="7002", ref_protected="false")
+        rc, out = pipeline(False, evil, ["attack:rolehop", "attack:curl"])
+        check(rc != 0 and "the gate said: HTTP 403: rule `ref_protected` refused the job" in out,
+              "through rolehop (its own check switched off by the job author): the gate answered 403, rule `ref_protected`")
+        check("the gate answered HTTP 403: " in out and '"rule":"ref_protected"' in out,
+              "with curl and no rolehop: the same 403 naming rule `ref_protected`")
+        check(stack_in_prod() in (None, "DELETE_COMPLETE") and "deploying as" not in out, "nothing was deployed to prod from the unprotected ref")
+        print("     the gate's log (one line per request, never a token):")
+        print("\n".join("       " + line for line in gate.log))
+        transcript.append("\n".join(gate.log))
+        check(sum("403 env=" in line for line in gate.log) == 2 and sum("200 env=" in line for line in gate.log) == 1,
+              "the gate logged one admitted and two refused requests")
+    finally:
+        for p in started:
+            if p:
+                p.stop()
 
 
 if __name__ == "__main__":

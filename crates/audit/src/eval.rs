@@ -189,6 +189,7 @@ fn decide(
     boundary: Option<&Doc>,
     scps: &[Vec<&Doc>],
     extra_identity: Option<&Policy>,
+    session: Option<&Doc>,
 ) -> Verdict {
     let mut ids: Vec<&Policy> = identity.iter().map(|d| &d.policy).collect();
     ids.extend(extra_identity);
@@ -202,6 +203,7 @@ fn decide(
         resource: trust.map(|d| &d.policy),
         boundaries: &bounds,
         scps: &scp,
+        session: session.map(|d| &d.policy),
         ..EvalInput::default()
     };
     let e = evaluate_with(
@@ -249,7 +251,15 @@ fn decide(
 /// Identity policies, boundary and SCPs for `action` on `resource`.
 pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
-    decide(request, &id.policies, None, id.boundary, &id.scps, None)
+    decide(
+        request,
+        &id.policies,
+        None,
+        id.boundary,
+        &id.scps,
+        None,
+        None,
+    )
 }
 
 /// Like [`identity_allows`], with context keys the request carries (`iam:PassedToService`).
@@ -264,7 +274,15 @@ pub fn identity_allows_in(
         ctx = ctx.with(k, v);
     }
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource).with_context(ctx);
-    decide(request, &id.policies, None, id.boundary, &id.scps, None)
+    decide(
+        request,
+        &id.policies,
+        None,
+        id.boundary,
+        &id.scps,
+        None,
+        None,
+    )
 }
 
 /// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
@@ -283,7 +301,7 @@ pub fn trust_allows(trust: &Doc, who: Who<'_>, action: &str, role_arn: &str) -> 
     };
     let request = Request::new(principal, action, role_arn)
         .with_resource_account(crate::model::arn_account(role_arn));
-    decide(request, &[], Some(trust), None, &[], extra)
+    decide(request, &[], Some(trust), None, &[], extra, None)
 }
 
 /// AWS's rule for AssumeRole by an IAM principal (`who`: a user, or a role session): the
@@ -307,6 +325,39 @@ pub fn may_assume(
         identity.boundary,
         &identity.scps,
         None,
+        None,
+    )
+}
+
+/// What a session of a role may do: its identity policies, boundary and SCPs, within the
+/// session policy `session` when one was passed (inline and managed session policies merged
+/// into one document: AWS allows only what both sides allow). A resource pattern whose account
+/// is a wildcard is taken as the role's own account (`account`), where a deployment role
+/// deploys: otherwise every such request would count as cross-account and need a resource
+/// policy the audit does not have.
+pub fn session_allows(
+    id: &Identity<'_>,
+    session: Option<&Doc>,
+    action: &str,
+    resource: &str,
+    account: &str,
+) -> Verdict {
+    let mut request = Request::new(Requester::arn(id.arn.clone()), action, resource);
+    if resource
+        .split(':')
+        .nth(4)
+        .is_some_and(|a| a.is_empty() || a.contains(['*', '?']))
+    {
+        request = request.with_resource_account(account);
+    }
+    decide(
+        request,
+        &id.policies,
+        None,
+        id.boundary,
+        &id.scps,
+        None,
+        session,
     )
 }
 

@@ -60,6 +60,21 @@ pub fn fix(id: &str) -> &'static str {
         "RH030" => {
             "give each environment its own roles: remove the trust or permission that lets the other environment's principal reach this node (the detail lists the paths), or correct the inferred environment with `--env-map` if it is wrong"
         }
+        "RH060" => {
+            "make the session policy (`policy_file`/`managed` of the rule in `[[environments.<env>.session_policies]]`) allow actions and resources the deployment role's `permissions` also allow: AWS grants only what both allow"
+        }
+        "RH061" => {
+            "correct the action name in the session policy file (service prefix and action as in the Service Authorization Reference)"
+        }
+        "RH062" => {
+            "narrow the session policy to what these jobs need (actions and resources), or drop the rule: a session policy as wide as the role changes nothing"
+        }
+        "RH063" => {
+            "add a `[[environments.<env>.session_policies]]` rule for the project, or set `session_policy_default = \"refuse\"` so jobs matching no rule are refused"
+        }
+        "RH064" => {
+            "name an AWS managed policy the audit knows, or put the statements in the rule's `policy_file` so the audit can evaluate them"
+        }
         "RH031" => {
             "correct the action name (service prefix and action as in the Service Authorization Reference); a misspelt action grants or denies nothing"
         }

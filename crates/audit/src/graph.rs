@@ -464,8 +464,9 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
     // A principal's identity side, built once: a broker service role is the candidate of
     // every deployment role of its environment (thousands), and each build formats its
     // session ARN and collects its policies.
-    let mut identities: Vec<Option<Identity<'_>>> =
-        std::iter::repeat_with(|| None).take(estate.principals.len()).collect();
+    let mut identities: Vec<Option<Identity<'_>>> = std::iter::repeat_with(|| None)
+        .take(estate.principals.len())
+        .collect();
     for (ri, role) in estate.principals.iter().enumerate() {
         let Some(trust) = prep.trust_doc(ri) else {
             continue;

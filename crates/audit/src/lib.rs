@@ -32,6 +32,7 @@ pub mod managed;
 pub mod model;
 pub mod output;
 pub mod passrole;
+pub mod session;
 pub mod waivers;
 
 use std::collections::BTreeMap;
@@ -95,6 +96,9 @@ pub struct Report {
     /// What a token of each project and ref the OIDC trusts name reaches (one token can match
     /// the patterns of several environments).
     pub job_blast_radius: Vec<jobs::JobReach>,
+    /// What each project (group of jobs) of an environment with session policies can do
+    /// through its deployment roles (`--config` only).
+    pub project_blast_radius: Vec<session::ProjectReach>,
     /// The access graph (`rolehop graph` draws it).
     pub graph: Graph,
     /// Where the estate came from (for report locations).
@@ -112,6 +116,7 @@ pub fn all_rules() -> impl Iterator<Item = (&'static str, &'static str)> {
         .iter()
         .chain(gitlab_check::RULES.iter())
         .chain(waivers::RULES.iter())
+        .chain(session::RULES.iter())
         .copied()
 }
 
@@ -174,6 +179,7 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         &mut findings,
     );
     infer::explain(&inferred, &g, &mut findings);
+    let project_blast_radius = session::analyse(&prep, &mut findings);
     sort_findings(&mut findings);
 
     let mut blast_radius = Vec::new();
@@ -227,6 +233,7 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         findings,
         blast_radius,
         job_blast_radius,
+        project_blast_radius,
         graph: g,
         source: estate.source.clone(),
         origins,

@@ -237,6 +237,33 @@ pub struct Estate {
     pub labels: crate::infer::EnvLabels,
     /// Gate mode (`--config` only): which GitLab jobs each claim gate admits.
     pub gates: Vec<GateAdmission>,
+    /// `--config` only: the session policy each group of jobs gets on the deployment hop.
+    pub sessions: Vec<SessionScope>,
+}
+
+/// Which jobs of an environment get which session policy on the deployment hop (from a
+/// topology's `session_policies`), or the role's full rights (`session: None`).
+#[derive(Debug, Clone)]
+pub struct SessionScope {
+    /// The environment.
+    pub env: Env,
+    /// The jobs, in words (`project acme/shop on branch main`).
+    pub jobs: String,
+    /// The environment's deployment roles, one per target account.
+    pub deployment_roles: Vec<String>,
+    /// `None`: no rule matches these jobs and they get the role's full rights.
+    pub session: Option<SessionDocs>,
+    /// Where the rule (or the environment) is declared.
+    pub origin: Origin,
+}
+
+/// A rule's session policies: the inline document and the managed ARNs (`PolicyArns`).
+#[derive(Debug, Clone)]
+pub struct SessionDocs {
+    /// The inline session policy, if any.
+    pub inline: Option<Document>,
+    /// Managed session policy ARNs; `${AWS::AccountId}` resolved for the first account.
+    pub managed: Vec<String>,
 }
 
 /// What a claim gate admits, from the topology: its rules on signed claims and the role it

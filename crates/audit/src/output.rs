@@ -41,10 +41,11 @@ struct EdgeOut<'a> {
     conditions: &'a [String],
 }
 
+/// A per-job or per-project reach with its sentence, as the tree had it (`summary` last).
 #[derive(serde::Serialize)]
-struct JobOut<'a> {
+struct WithSummary<'a, T> {
     #[serde(flatten)]
-    job: &'a crate::jobs::JobReach,
+    item: &'a T,
     summary: String,
 }
 
@@ -64,18 +65,27 @@ impl serde::Serialize for JsonReport<'_> {
             })
             .collect();
         edges.sort_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
-        let jobs: Vec<JobOut<'_>> = r
+        let jobs: Vec<WithSummary<'_, _>> = r
             .job_blast_radius
             .iter()
-            .map(|j| JobOut {
-                job: j,
+            .map(|j| WithSummary {
+                item: j,
                 summary: j.sentence(),
+            })
+            .collect();
+        let projects: Vec<WithSummary<'_, _>> = r
+            .project_blast_radius
+            .iter()
+            .map(|p| WithSummary {
+                item: p,
+                summary: p.sentence(),
             })
             .collect();
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("findings", &r.findings)?;
         m.serialize_entry("blast_radius", &r.blast_radius)?;
         m.serialize_entry("job_blast_radius", &jobs)?;
+        m.serialize_entry("project_blast_radius", &projects)?;
         m.serialize_entry("edges", &edges)?;
         m.serialize_entry("waived", &r.waived)?;
         if let Some(d) = &self.delta {
@@ -273,6 +283,12 @@ pub fn table(r: &Report) -> String {
             let _ = writeln!(s, "{}", j.sentence());
         }
     }
+    if !r.project_blast_radius.is_empty() {
+        s.push_str("\nBLAST RADIUS PER PROJECT (deployment role within each session policy)\n");
+        for p in &r.project_blast_radius {
+            let _ = writeln!(s, "{}", p.sentence());
+        }
+    }
     s
 }
 
@@ -314,6 +330,12 @@ pub fn markdown(r: &Report) -> String {
         s.push_str("\n### Blast radius per job\n\n");
         for j in &r.job_blast_radius {
             let _ = writeln!(s, "- {}", md_escape(&j.sentence()));
+        }
+    }
+    if !r.project_blast_radius.is_empty() {
+        s.push_str("\n### Blast radius per project (session policies)\n\n");
+        for p in &r.project_blast_radius {
+            let _ = writeln!(s, "- {}", md_escape(&p.sentence()));
         }
     }
     s.push_str("\n### Access graph\n\n```mermaid\n");

@@ -35,6 +35,11 @@ fn as_tree(r: &rolehop_audit::Report) -> Value {
             v["summary"] = json!(j.sentence());
             v
         }).collect::<Vec<_>>(),
+        "project_blast_radius": r.project_blast_radius.iter().map(|p| {
+            let mut v = json!(p);
+            v["summary"] = json!(p.sentence());
+            v
+        }).collect::<Vec<_>>(),
         "edges": edges,
         "waived": r.waived,
     })
@@ -74,5 +79,23 @@ fn streamed_json_report_is_byte_equal_to_the_value_tree() {
     assert_eq!(
         serde_json::to_string_pretty(&output::json_report(&r, Some(delta))).unwrap(),
         serde_json::to_string_pretty(&with_delta).unwrap()
+    );
+}
+
+#[test]
+fn streamed_json_report_keeps_the_per_project_reach_with_its_summary() {
+    let root = root().join("examples/session-policies");
+    let src = std::fs::read_to_string(root.join("rolehop.toml")).unwrap();
+    let mut read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| e.to_string());
+    let topo =
+        rolehop_core::Topology::parse("examples/session-policies/rolehop.toml", &src, &mut read)
+            .unwrap();
+    let r = audit(&input::topology::estate_of(&topo), NOW);
+    assert!(!r.project_blast_radius.is_empty());
+    let tree = as_tree(&r);
+    assert!(tree["project_blast_radius"][0]["summary"].is_string());
+    assert_eq!(
+        serde_json::to_string_pretty(&output::json_report(&r, None)).unwrap(),
+        serde_json::to_string_pretty(&tree).unwrap()
     );
 }

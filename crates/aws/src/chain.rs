@@ -12,7 +12,7 @@ use aws_sdk_sts::types::Tag;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use rolehop_core::Secret;
 use rolehop_core::chain::{ChainPlan, FirstHop, Hop, HopRole, StaticKeys, WebIdentityHop};
@@ -152,12 +152,16 @@ pub async fn run_with(
         FirstHop::AccessKeys { keys, hop } => {
             let client = client_with_keys(base_config(settings), keys);
             debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role");
-            assume_role(&client, hop, HopRole::Service).await?
+            assume_role(&client, hop, HopRole::Service)
+                .await
+                .map_err(|e| through_proxy(e, settings))?
         }
         FirstHop::WebIdentity { token, hop } => {
             let client = anonymous_client(base_config(settings));
             debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role with web identity");
-            assume_web(&client, hop, token).await?
+            assume_web(&client, hop, token)
+                .await
+                .map_err(|e| through_proxy(e, settings))?
         }
         FirstHop::Gate {
             token,
@@ -198,7 +202,20 @@ pub async fn assume_one(
 ) -> Result<(Credentials, HopOutcome), ChainError> {
     let client = client_with_keys(base_config(settings), keys);
     debug!(hop = role.label(), role = %hop.role_arn, session = %hop.session_name, "assuming role");
-    assume_role(&client, hop, role).await
+    assume_role(&client, hop, role)
+        .await
+        .map_err(|e| through_proxy(e, settings))
+}
+
+/// An unreachable STS behind a proxy is most often the proxy's doing: the hint says which
+/// proxy (never its password) so the user does not hunt the network or the region.
+fn through_proxy(mut e: ChainError, settings: &StsSettings) -> ChainError {
+    if e.kind == FailureKind::Unavailable
+        && let Some(note) = crate::sts::proxy_note(settings)
+    {
+        e.hint = format!("{note}; {}", e.hint);
+    }
+    e
 }
 
 fn as_keys(c: &Credentials) -> StaticKeys {
@@ -259,6 +276,73 @@ async fn assume_role(
     role: HopRole,
 ) -> Result<(Credentials, HopOutcome), ChainError> {
     let asked = Asked::assume_role(hop, role);
+    let tags = sdk_tags(hop.all_tags(), role, &hop.role_arn)?;
+    let required = hop.tags.len();
+    let first = send_assume_role(client, hop, &tags).await;
+    let out = match first {
+        Ok(out) => out,
+        // Session tags and session policies share one packed size: the optional tags (the
+        // topology's extras) are what can go without weakening anything rolehop relies on,
+        // so drop them and try once more rather than fail the deploy.
+        Err(e) if !hop.optional_tags.is_empty() && is_packed_too_large(&e) => {
+            let dropped: Vec<&str> = hop.optional_tags.iter().map(|t| t.key.as_str()).collect();
+            warn!(
+                "STS found the {} session too large (PackedPolicyTooLarge); retrying once without the optional session tags {}",
+                role.label(),
+                dropped.join(", ")
+            );
+            send_assume_role(client, hop, &tags[..required])
+                .await
+                .map_err(|e| explain(&asked, &e))?
+        }
+        Err(e) => return Err(explain(&asked, &e)),
+    };
+    outcome(
+        &asked,
+        &hop.session_name,
+        hop.tags.len(),
+        out.assumed_role_user(),
+        out.credentials(),
+        out.source_identity(),
+    )
+}
+
+type AssumeRoleResult = Result<
+    aws_sdk_sts::operation::assume_role::AssumeRoleOutput,
+    SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, HttpResponse>,
+>;
+
+fn is_packed_too_large<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|c| c == "PackedPolicyTooLarge")
+}
+
+/// The SDK's tags for `tags`; the builder refuses only a missing key or value, which a planned
+/// tag never has, so a refusal is rolehop's bug and says so.
+fn sdk_tags<'t>(
+    tags: impl Iterator<Item = &'t rolehop_core::chain::Tag>,
+    role: HopRole,
+    role_arn: &str,
+) -> Result<Vec<Tag>, ChainError> {
+    tags.map(|t| {
+        Tag::builder()
+            .key(&t.key)
+            .value(&t.value)
+            .build()
+            .map_err(|e| {
+                ChainError::unexpected(role, role_arn, &format!("bad session tag `{}`: {e}", t.key))
+            })
+    })
+    .collect()
+}
+
+/// One AssumeRole request for `hop` with `tags` (its required tags, then any optional ones).
+async fn send_assume_role(
+    client: &aws_sdk_sts::Client,
+    hop: &Hop,
+    tags: &[Tag],
+) -> AssumeRoleResult {
     let mut req = client
         .assume_role()
         .role_arn(&hop.role_arn)
@@ -270,32 +354,23 @@ async fn assume_role(
     if let Some(x) = &hop.external_id {
         req = req.external_id(x);
     }
-    for t in &hop.tags {
-        let tag = Tag::builder()
-            .key(&t.key)
-            .value(&t.value)
-            .build()
-            .map_err(|e| {
-                ChainError::unexpected(
-                    role,
-                    &hop.role_arn,
-                    &format!("bad session tag `{}`: {e}", t.key),
-                )
-            })?;
-        req = req.tags(tag);
+    for t in tags {
+        req = req.tags(t.clone());
     }
     for k in &hop.transitive_tag_keys {
         req = req.transitive_tag_keys(k);
     }
-    let out = req.send().await.map_err(|e| explain(&asked, &e))?;
-    outcome(
-        &asked,
-        &hop.session_name,
-        hop.tags.len(),
-        out.assumed_role_user(),
-        out.credentials(),
-        out.source_identity(),
-    )
+    if let Some(p) = &hop.policy {
+        req = req.policy(p);
+    }
+    for arn in &hop.policy_arns {
+        req = req.policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn(arn)
+                .build(),
+        );
+    }
+    req.send().await
 }
 
 async fn assume_web(
@@ -489,7 +564,7 @@ pub fn hint_for(hop: &Asked<'_>, code: &str, message: &str) -> (FailureKind, Str
         ),
         (_, "PackedPolicyTooLarge") => (
             denied,
-            "the session tags are too large for STS's packed size limit; run with --no-tags or shorten the ref name".into(),
+            "the session tags and session policies together are too large for STS's packed size limit (rolehop already retried once without the topology's optional `session_tags`, if any); shorten the session policy, use fewer `session_tags`, run with --no-tags, or shorten the ref name".into(),
         ),
         (_, "ValidationError") if m.contains("role chaining") || m.contains("1 hour") => (
             denied,

@@ -57,43 +57,69 @@ pub trait GateTransport: Send + Sync {
 }
 
 /// The default transport: ureq with STS's timeouts, no redirects (the token must not follow
-/// a `Location` to another host), and for https gates the proxy from `HTTPS_PROXY` /
-/// `ALL_PROXY` minus `NO_PROXY`, as the SDK does for STS. A plain-http (loopback) gate is
-/// never proxied: the proxy would carry the token off the machine in clear text.
+/// a `Location` to another host), and the proxy the core's one rule picks
+/// (`rolehop_core::proxy`: `HTTPS_PROXY` minus `NO_PROXY`), the same as for STS. A
+/// plain-http gate is loopback only and a loopback URL is never proxied: the proxy would
+/// carry the token off the machine in clear text.
 pub struct UreqGate {
     direct: ureq::Agent,
-    proxied: ureq::Agent,
+    /// Built once per proxy URL the settings name (`https` and `http`), by that URL.
+    proxied: Vec<(String, ureq::Agent)>,
+    network: crate::net::Network,
 }
 
 impl UreqGate {
-    /// A transport with STS's connect and attempt timeouts from `settings`.
+    /// A transport with STS's connect and attempt timeouts and network from `settings`.
     pub fn new(settings: &StsSettings) -> UreqGate {
+        let network = settings.network.clone();
+        let tls = network.ca_bundle.as_ref().map(|ca| {
+            // AWS_CA_BUNDLE replaces the trusted roots, as for the SDK client and the aws CLI.
+            let certs = ca
+                .certificates()
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned());
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::from(certs))
+                .build()
+        });
         let agent = |proxy: Option<ureq::Proxy>| {
-            let config = ureq::Agent::config_builder()
+            let mut config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
                 .proxy(proxy)
                 .timeout_connect(Some(settings.connect_timeout))
-                .timeout_global(Some(settings.attempt_timeout))
-                .build();
-            ureq::Agent::new_with_config(config)
+                .timeout_global(Some(settings.attempt_timeout));
+            if let Some(tls) = &tls {
+                config = config.tls_config(tls.clone());
+            }
+            ureq::Agent::new_with_config(config.build())
         };
+        let proxied = network
+            .proxies
+            .https
+            .iter()
+            .chain(&network.proxies.http)
+            // Network::from_env checked each URL; ureq parses the same shape.
+            .filter_map(|p| {
+                let proxy = ureq::Proxy::new(p.expose()).ok()?;
+                Some((p.expose().to_owned(), agent(Some(proxy))))
+            })
+            .collect();
         UreqGate {
             direct: agent(None),
-            proxied: agent(ureq::Proxy::try_from_env()),
+            proxied,
+            network,
         }
     }
 }
 
 impl GateTransport for UreqGate {
     fn post(&self, url: &str, body: &Secret) -> Result<GateReply, TransportError> {
-        let no_proxy = std::env::var("NO_PROXY")
-            .or_else(|_| std::env::var("no_proxy"))
-            .unwrap_or_default();
-        let agent = match url.strip_prefix("https://") {
-            Some(rest) if !bypasses_proxy(host_of(rest), &no_proxy) => &self.proxied,
-            _ => &self.direct,
-        };
+        let agent = self
+            .network
+            .proxy_for(url)
+            .and_then(|p| self.proxied.iter().find(|(u, _)| u == p.expose()))
+            .map_or(&self.direct, |(_, a)| a);
         let mut resp = agent
             .post(url)
             .header("Content-Type", "application/json")
@@ -116,30 +142,6 @@ impl GateTransport for UreqGate {
             body: secret(text),
         })
     }
-}
-
-/// The host of `rest` (a URL after its scheme), without port or brackets.
-fn host_of(rest: &str) -> &str {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
-    }
-}
-
-/// Whether `NO_PROXY` names `host` as curl and the AWS SDKs read it: `*` is every host; an
-/// entry (with or without a leading `.` or `*.`) is that host and every host under it.
-pub fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    no_proxy
-        .split(',')
-        .map(|e| e.trim().to_ascii_lowercase())
-        .filter(|e| !e.is_empty())
-        .any(|e| {
-            let domain = e.trim_start_matches("*.").trim_start_matches('.');
-            e == "*" || host == domain || host.ends_with(&format!(".{domain}"))
-        })
 }
 
 fn transport_detail(e: &ureq::Error) -> String {
@@ -350,24 +352,6 @@ mod tests {
         // A refusal is final: asking again only spends the token again.
         for s in [200, 400, 401, 403, 404, 405, 413] {
             assert!(!transient(s), "{s}");
-        }
-    }
-
-    #[test]
-    fn no_proxy_names_a_host_and_everything_under_it() {
-        assert_eq!(host_of("gate.example.com:8443/v1"), "gate.example.com");
-        assert_eq!(host_of("[::1]:80/"), "::1");
-        for np in [
-            "example.com",
-            ".example.com",
-            "*.example.com",
-            "a, EXAMPLE.com",
-            "*",
-        ] {
-            assert!(bypasses_proxy("gate.example.com", np), "{np}");
-        }
-        for np in ["", "ample.com", "gate.example.co", "other.example.com"] {
-            assert!(!bypasses_proxy("gate.example.com", np), "{np}");
         }
     }
 

@@ -12,6 +12,7 @@
 pub mod chain;
 pub mod gate_client;
 pub mod iam;
+pub mod net;
 pub mod rollout;
 pub mod sdk_error;
 pub mod sts;

@@ -31,6 +31,9 @@ pub struct StsSettings {
     /// The HTTP client under the SDK; `None` is the SDK's default (hyper with rustls). Tests
     /// inject one that replays recorded exchanges.
     pub http_client: Option<SharedHttpClient>,
+    /// The proxy and extra CAs (`HTTPS_PROXY`, `NO_PROXY`, `AWS_CA_BUNDLE`) for STS and the
+    /// claim gate; the default is neither.
+    pub network: crate::net::Network,
 }
 
 impl StsSettings {
@@ -44,6 +47,7 @@ impl StsSettings {
             connect_timeout: Duration::from_secs(3),
             attempt_timeout: Duration::from_secs(10),
             http_client: None,
+            network: crate::net::Network::default(),
         }
     }
 }
@@ -72,10 +76,34 @@ pub fn base_config(s: &StsSettings) -> aws_sdk_sts::config::Builder {
     if let Some(url) = &s.endpoint_url {
         b = b.endpoint_url(url.clone());
     }
-    if let Some(client) = &s.http_client {
-        b = b.http_client(client.clone());
+    let url = sts_url(s);
+    if let Some(client) = s
+        .http_client
+        .clone()
+        .or_else(|| s.network.sdk_http_client(&url))
+    {
+        b = b.http_client(client);
     }
     b
+}
+
+/// The STS URL calls go to: the endpoint override, else the region's.
+pub fn sts_url(s: &StsSettings) -> String {
+    s.endpoint_url
+        .clone()
+        .unwrap_or_else(|| crate::net::regional_sts_url(&s.region))
+}
+
+/// For a failure to reach STS: which proxy was in the way, if any (credentials hidden).
+pub fn proxy_note(s: &StsSettings) -> Option<String> {
+    let url = sts_url(s);
+    s.network.proxy_for(&url).map(|p| {
+        format!(
+            "STS is reached through the proxy {p} ({}): check that it is up and allows CONNECT to `{}`, or name the host in NO_PROXY",
+            p.var,
+            rolehop_core::proxy::host_of(&url)
+        )
+    })
 }
 
 /// An STS client signing with `keys`.

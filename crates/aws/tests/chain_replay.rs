@@ -121,8 +121,14 @@ impl HttpConnector for Replay {
             "signed by the wrong key: {auth}"
         );
         self.seen.lock().unwrap().push(params);
+        // STS answers refusals with an `ErrorResponse` document and a 4xx status.
+        let status = if ex.answer.contains("<ErrorResponse") {
+            400u16
+        } else {
+            200
+        };
         let resp = HttpResponse::new(
-            StatusCode::try_from(200u16).unwrap(),
+            StatusCode::try_from(status).unwrap(),
             SdkBody::from(ex.answer),
         );
         HttpConnectorFuture::ready(Ok(resp))
@@ -168,6 +174,7 @@ fn request(base: Base) -> ChainRequest {
         external_id: None,
         tags: true,
         source_identity: true,
+        deployment_session: Default::default(),
     }
 }
 
@@ -417,4 +424,142 @@ fn a_gate_that_stays_down_is_unavailable_after_the_bounded_attempts() {
     let e = run(&gate_plan(), &settings(Arc::new(Replay::default())), gate).unwrap_err();
     assert_eq!(e.exit(), Exit::Unavailable);
     assert!(e.to_string().contains("could not be read"), "{e}");
+}
+
+/// The deployment hop of a plan with a session policy and one optional tag, from a web
+/// identity first hop (whose recording is the service-role answer).
+fn session_plan(optional_tags: bool) -> ChainPlan {
+    let mut req = request(Base::AccessKeys(broker_keys()));
+    req.deployment_session = rolehop_core::chain::DeploymentSession {
+        policy: Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}]}"#.into()),
+        policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+        optional_tags: if optional_tags {
+            vec![rolehop_core::chain::Tag {
+                key: "team".into(),
+                value: "payments".into(),
+            }]
+        } else {
+            Vec::new()
+        },
+    };
+    plan(&req, &job()).unwrap()
+}
+
+fn broker_keys() -> StaticKeys {
+    StaticKeys {
+        access_key_id: BROKER_KEY.into(),
+        secret_access_key: secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        session_token: None,
+    }
+}
+
+fn service_exchange() -> Exchange {
+    Exchange {
+        params: vec![("RoleArn", SERVICE.into())],
+        absent: vec!["Policy"],
+        signed_by: BROKER_KEY,
+        answer: fixture("service-assume-role.xml"),
+    }
+}
+
+/// The deployment hop's request with the session policy, with or without the extra tag.
+fn session_deploy(with_tag: bool, answer: String) -> Exchange {
+    let mut params = vec![
+        ("RoleArn", DEPLOY.into()),
+        ("Policy", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}]}"#.into()),
+        ("PolicyArns.member.1.arn", "arn:aws:iam::aws:policy/ReadOnlyAccess".into()),
+    ];
+    let mut absent = vec!["TransitiveTagKeys."];
+    if with_tag {
+        params.push(("Tags.member.1.Key", "team".into()));
+        params.push(("Tags.member.1.Value", "payments".into()));
+    } else {
+        absent.push("Tags.");
+    }
+    Exchange {
+        params,
+        absent,
+        signed_by: SERVICE_SESSION_KEY,
+        answer,
+    }
+}
+
+#[test]
+fn the_deployment_hop_carries_the_session_policy_and_drops_optional_tags_once_when_sts_finds_it_too_large()
+ {
+    let replay = Arc::new(Replay::default());
+    {
+        let mut script = replay.script.lock().unwrap();
+        script.push_back(ExchangeBox(service_exchange()));
+        script.push_back(ExchangeBox(session_deploy(
+            true,
+            fixture("packed-policy-too-large.xml"),
+        )));
+        script.push_back(ExchangeBox(session_deploy(
+            false,
+            fixture("deploy-assume-role.xml"),
+        )));
+    }
+    let out = run(
+        &session_plan(true),
+        &settings(replay.clone()),
+        Arc::new(NoGate),
+    )
+    .unwrap();
+    assert_eq!(out.credentials.access_key_id, DEPLOY_SESSION_KEY);
+    assert_eq!(replay.seen.lock().unwrap().len(), 3);
+    assert!(replay.script.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_second_packed_policy_refusal_fails_the_deploy_with_the_denied_exit_code() {
+    let replay = Arc::new(Replay::default());
+    {
+        let mut script = replay.script.lock().unwrap();
+        script.push_back(ExchangeBox(service_exchange()));
+        script.push_back(ExchangeBox(session_deploy(
+            true,
+            fixture("packed-policy-too-large.xml"),
+        )));
+        script.push_back(ExchangeBox(session_deploy(
+            false,
+            fixture("packed-policy-too-large.xml"),
+        )));
+    }
+    let e = run(
+        &session_plan(true),
+        &settings(replay.clone()),
+        Arc::new(NoGate),
+    )
+    .unwrap_err();
+    assert_eq!(e.exit(), Exit::Denied);
+    assert_eq!(e.code.as_deref(), Some("PackedPolicyTooLarge"));
+    let text = e.to_string();
+    assert!(
+        text.contains("deployment role hop failed") && text.contains("session policies"),
+        "{text}"
+    );
+    // Exactly one retry: a third request would not be in the recording.
+    assert_eq!(replay.seen.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn without_optional_tags_a_packed_policy_refusal_is_not_retried() {
+    let replay = Arc::new(Replay::default());
+    {
+        let mut script = replay.script.lock().unwrap();
+        script.push_back(ExchangeBox(service_exchange()));
+        script.push_back(ExchangeBox(session_deploy(
+            false,
+            fixture("packed-policy-too-large.xml"),
+        )));
+    }
+    let e = run(
+        &session_plan(false),
+        &settings(replay.clone()),
+        Arc::new(NoGate),
+    )
+    .unwrap_err();
+    assert_eq!(e.exit(), Exit::Denied);
+    assert_eq!(replay.seen.lock().unwrap().len(), 2);
 }

@@ -7,112 +7,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
-
 use assert_cmd::Command;
+use common::gate::{AUD, serve};
 use common::{BROKER, TARGET, issued_in, json, stderr, stdout};
 use rolehop_testkit::oidc_issuer::OidcIssuer;
-use rolehop_testkit::{Moto, SeededChain, free_port, http_request, seed_chain};
+use rolehop_testkit::tunnel::write_test_ca;
+use rolehop_testkit::{
+    ConnectProxy, Moto, ProxyMode, SeededChain, TlsFront, free_port, seed_chain,
+};
 
-const AUD: &str = "https://gate.rolehop.test";
 const DEPLOY_SESSION: &str =
     "arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-5005";
-
-struct Gate {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gate {
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-fn write_config(dir: &Path, issuer: &str, seed: &SeededChain) -> PathBuf {
-    let path = dir.join("gate.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"issuer = "{issuer}"
-audience = "{AUD}"
-region = "eu-west-1"
-replay = true
-
-[environments.prod]
-service_role_arn = "{}"
-
-[environments.prod.rules]
-project_ids = ["42"]
-branches = ["main", "release/*"]
-ref_protected = true
-environments = ["production"]
-environment_protected = true
-pipeline_sources = {{ deny = ["merge_request_event"] }}
-"#,
-            seed.service_role_arn
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// `rolehop gate serve` with the broker user's keys as the gate's own identity.
-fn serve(moto: &Moto, seed: &SeededChain, issuer: &OidcIssuer) -> Gate {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &issuer.url(), seed);
-    let port = free_port();
-    let log = dir.path().join("gate.log");
-    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("rolehop"))
-        .args([
-            "gate",
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&config)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_ACCESS_KEY_ID", &seed.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &seed.secret_access_key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let gate = Gate {
-        child,
-        port,
-        log,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(http_request(port, "GET", "/healthz", &[], ""), Ok((200, _))) {
-        assert!(
-            Instant::now() < deadline,
-            "gate did not start: {}",
-            gate.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    gate
-}
 
 /// A job's rolehop in gate mode: no AWS keys at all, only the ID token.
 fn job(moto: &Moto, seed: &SeededChain, gate_url: &str, token: &str) -> Command {
@@ -134,7 +39,7 @@ fn job(moto: &Moto, seed: &SeededChain, gate_url: &str, token: &str) -> Command 
 fn a_protected_main_job_deploys_through_the_gate_in_every_output_format() {
     let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let gate = serve(&moto, &seed, &issuer);
+    let gate = serve(&moto, &seed, &issuer, &[]);
     let token = || issuer.token(AUD).claim("job_id", "5005").sign();
 
     // json: both hops, the first attested by the gate from signed claims.
@@ -238,7 +143,7 @@ fn a_protected_main_job_deploys_through_the_gate_in_every_output_format() {
 fn an_unprotected_branch_is_refused_by_the_gate_with_its_rule_and_never_the_token() {
     let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let gate = serve(&moto, &seed, &issuer);
+    let gate = serve(&moto, &seed, &issuer, &[]);
 
     // `release/evil` matches the prod branch pattern and a `ref:release/*` trust on `sub`,
     // but GitLab signed `ref_protected: false`. The job's own CI_* variables claim otherwise.
@@ -326,72 +231,63 @@ fn a_gate_that_is_down_is_retried_then_unavailable_and_plain_http_off_loopback_i
     assert!(stderr(&out).contains("--gate-url"), "{}", stderr(&out));
 }
 
-/// A proxy that records the first line of each request and hangs up.
-fn recording_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut line = String::new();
-            let _ = BufReader::new(&conn).read_line(&mut line);
-            record.lock().unwrap().push(line.trim().to_owned());
-        }
-    });
-    (port, seen)
-}
-
+/// An https gate behind a corporate proxy: the job's POST tunnels through a `CONNECT` proxy
+/// (testkit's, recording) to a TLS front of `gate serve` whose CA is trusted through
+/// `AWS_CA_BUNDLE`, the same route and settings as STS (tests/proxy.rs). `gate.rolehop.test`
+/// resolves only through the proxy.
 #[test]
 fn an_https_gate_is_reached_through_https_proxy_unless_no_proxy_names_it() {
-    let moto = Moto::start();
+    let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let token = common::id_token("project_path:acme/shop:ref_type:branch:ref:main", AUD, 600);
-    let (port, seen) = recording_proxy();
-    let proxy = format!("http://127.0.0.1:{port}");
+    let gate = serve(&moto, &seed, &issuer, &[]);
+    let front = TlsFront::start(gate.port);
+    let proxy = ConnectProxy::start(ProxyMode::Tunnel);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_test_ca(dir.path());
+    let url = front.url("gate.rolehop.test") + "/";
+    let token = || issuer.token(AUD).claim("job_id", "5005").sign();
 
-    let out = job(&moto, &seed, "https://gate.rolehop.invalid/", &token)
-        .env("HTTPS_PROXY", &proxy)
-        .args(["assume", "--base", "gate"])
+    let out = job(&moto, &seed, &url, &token())
+        .env("HTTPS_PROXY", proxy.url())
+        .env("AWS_CA_BUNDLE", &ca)
+        .args(["assume", "--base", "gate", "--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
-    let asked = seen.lock().unwrap().clone();
-    assert!(!asked.is_empty(), "the proxy was not used");
-    assert!(
-        asked
-            .iter()
-            .all(|l| l.starts_with("CONNECT gate.rolehop.invalid:443")),
-        "{asked:?}"
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["assumed_role_arn"], DEPLOY_SESSION);
+    // Only the gate was tunnelled: STS (moto on loopback) is never proxied.
+    assert_eq!(
+        proxy.tunnels(),
+        vec![format!("gate.rolehop.test:{}", front.port)]
     );
 
-    seen.lock().unwrap().clear();
-    let out = job(&moto, &seed, "https://gate.rolehop.invalid/", &token)
-        .env("HTTPS_PROXY", &proxy)
-        .env("NO_PROXY", "localhost,rolehop.invalid")
+    let out = job(&moto, &seed, &url, &token())
+        .env("HTTPS_PROXY", proxy.url())
+        .env("AWS_CA_BUNDLE", &ca)
+        .env("NO_PROXY", "localhost,rolehop.test")
         .args(["assume", "--base", "gate"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
-    assert!(seen.lock().unwrap().is_empty(), "NO_PROXY was ignored");
+    assert_eq!(proxy.requests().len(), 1, "NO_PROXY was ignored");
 
     // A loopback gate is never proxied: the token would leave the machine in clear text.
     let out = job(
         &moto,
         &seed,
         &format!("http://127.0.0.1:{}/", free_port()),
-        &token,
+        &token(),
     )
-    .env("HTTPS_PROXY", &proxy)
-    .env("HTTP_PROXY", &proxy)
-    .env("ALL_PROXY", &proxy)
+    .env("HTTPS_PROXY", proxy.url())
+    .env("HTTP_PROXY", proxy.url())
+    .env("ALL_PROXY", proxy.url())
     .args(["assume", "--base", "gate"])
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
-    assert!(
-        seen.lock().unwrap().is_empty(),
+    assert_eq!(
+        proxy.requests().len(),
+        1,
         "a loopback gate went through the proxy"
     );
 }
@@ -400,7 +296,7 @@ fn an_https_gate_is_reached_through_https_proxy_unless_no_proxy_names_it() {
 fn an_oidc_gate_topology_makes_gate_mode_the_default() {
     let (moto, issuer) = (Moto::start(), OidcIssuer::start());
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let gate = serve(&moto, &seed, &issuer);
+    let gate = serve(&moto, &seed, &issuer, &[]);
 
     // examples/oidc-gate: `[auth] mode = "oidc-gate"`, no gate_url (ROLEHOP_GATE_URL gives it),
     // the environment's name is what the gate is asked for, the deployment role is the

@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use rolehop_testkit::{FaultPlan, FaultProxy, Moto, node_bin_dir, seed_chain, venv_tool};
+use rolehop_testkit::{Moto, node_bin_dir, seed_chain, venv_tool};
 
 mod common;
 
@@ -37,15 +37,7 @@ fn a_pipeline_job_caches_its_chain_and_deploys_to_two_accounts() {
             ("AssumeRolePolicyDocument", &trust),
         ],
     );
-    let proxy = FaultProxy::start(
-        moto.port,
-        FaultPlan {
-            seed: 0,
-            rate: 0.0,
-            faults: Vec::new(),
-            max_consecutive: None,
-        },
-    );
+    let proxy = counting_proxy(&moto);
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("shop");
     std::fs::create_dir(&repo).unwrap();
@@ -128,13 +120,7 @@ fn a_pipeline_job_caches_its_chain_and_deploys_to_two_accounts() {
         1,
         "AWS_PROFILE=shared-net reached the second account: {text}"
     );
-    let assume_calls = proxy
-        .stats()
-        .seen
-        .iter()
-        .filter(|r| r.contains("Action=AssumeRole"))
-        .count();
     // One chain for the five aws CLI calls (2), one per account for exec (4).
-    assert_eq!(assume_calls, 6, "{text}");
+    assert_eq!(assume_calls(&proxy), 6, "{text}");
     assert!(!text.contains(&seed.secret_access_key));
 }

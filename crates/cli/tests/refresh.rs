@@ -1,9 +1,9 @@
 //! `rolehop exec` serving renewing credentials on loopback, end to end against moto: the real
 //! aws CLI, boto3 and an aws-sdk-rust program take their credentials from rolehop's endpoint
-//! and keep working after rolehop has renewed them; the endpoint refuses every request that
-//! is not the command's own. Renewals are forced with a short refresh window: STS issues no
-//! session under 15 minutes, so a 15-minute session renewed 14m55s before it expires is
-//! renewed every 5 seconds.
+//! and keep working after rolehop has renewed them. Renewals are forced with a short refresh
+//! window: STS issues no session under 15 minutes, so a 15-minute session renewed 14m55s
+//! before it expires is renewed every 5 seconds. The attacks on the endpoint (every request
+//! that is not the command's own is refused) are in `attacks/local.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,9 +16,6 @@ use rolehop_testkit::{Moto, seed_chain, venv_tool};
 mod common;
 
 use common::*;
-
-const DEPLOY_SESSION: &str =
-    "arn:aws:sts::222222222222:assumed-role/rolehop-test-deploy/gl-42-1001-5005";
 
 /// Sessions of 15 minutes, renewed every 5 seconds.
 const FAST: [&str; 6] = [
@@ -136,120 +133,6 @@ SDK_CHILD_WAIT_SECS=7 SDK_CHILD_BUFFER_SECS=895 "{sdk}" > sdk.json
     // Nothing of the base identity or the served token reaches the job log.
     assert!(!err.contains(&seed.secret_access_key));
     assert!(!stdout(&out).contains(&seed.secret_access_key));
-}
-
-/// Runs `rolehop exec` with a command that writes the endpoint's URL and token to files and
-/// waits for `release` to exist; returns the running process, the URL, the token and the dir.
-fn serving(
-    moto: &Moto,
-    seed: &rolehop_testkit::SeededChain,
-) -> (std::process::Child, String, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let script = "echo \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" > url.tmp && mv url.tmp url && \
-                  echo \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" > token && \
-                  while ! test -e release; do sleep 0.1; done; exit 3";
-    let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("rolehop"));
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", "/nonexistent")
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", &seed.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &seed.secret_access_key)
-        .env("ROLEHOP_SERVICE_ROLE_ARN", &seed.service_role_arn)
-        .env("ROLEHOP_DEPLOY_ROLE_ARN", &seed.deploy_role_arn)
-        .env("CI_PROJECT_PATH", "acme/shop")
-        .env("CI_PROJECT_ID", "42")
-        .env("CI_PIPELINE_ID", "1001")
-        .env("CI_JOB_ID", "5005")
-        .env("CI_COMMIT_REF_PROTECTED", "true")
-        .current_dir(dir.path())
-        .args(["exec", "--refresh", "on", "--", "sh", "-c", script])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = c.spawn().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !dir.path().join("url").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "exec never started its command"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let read = |f: &str| {
-        std::fs::read_to_string(dir.path().join(f))
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
-    (child, read("url"), read("token"), dir)
-}
-
-fn port_and_path(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://127.0.0.1:").unwrap();
-    let (port, path) = rest.split_once('/').unwrap();
-    (port.parse().unwrap(), format!("/{path}"))
-}
-
-/// Attacks on the endpoint: another process on the runner asks for the credentials without
-/// the token, with a wrong one, through another loopback address, and after rolehop exited.
-/// All are refused (by rolehop: the token check and the loopback-only listener; by the
-/// kernel once rolehop has exited); the command's own request is served.
-#[test]
-fn the_endpoint_serves_only_its_command() {
-    let moto = Moto::start();
-    let seed = seed_chain(&moto, BROKER, TARGET);
-    let (child, url, token, dir) = serving(&moto, &seed);
-    let (port, path) = port_and_path(&url);
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    assert_eq!(token.len(), 64, "256 random bits");
-
-    let get = |headers: &[(&str, &str)]| {
-        rolehop_testkit::http_request(port, "GET", &path, headers, "").unwrap()
-    };
-    let (status, body) = get(&[("Authorization", &token)]);
-    assert_eq!(status, 200, "{body}");
-    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(doc["AccessKeyId"].as_str().unwrap().len() >= 16);
-    assert!(doc["Expiration"].as_str().unwrap().ends_with('Z'));
-
-    let (status, body) = get(&[]);
-    assert_eq!(status, 401, "no token: {body}");
-    assert!(!body.contains("SecretAccessKey"));
-    let mut wrong = token.clone();
-    wrong.replace_range(0..1, if token.starts_with('0') { "1" } else { "0" });
-    let (status, body) = get(&[("Authorization", &wrong)]);
-    assert_eq!(status, 401, "wrong token: {body}");
-    let (status, _) = get(&[("Authorization", "")]);
-    assert_eq!(status, 401, "empty token");
-    // Another loopback address: the listener is bound to 127.0.0.1 alone, so nothing
-    // answers there (a non-loopback peer is refused by the handler too: unit-tested).
-    assert!(std::net::TcpStream::connect(("127.0.0.2", port)).is_err());
-    // The same for other methods: only GET with the token.
-    let (status, _) =
-        rolehop_testkit::http_request(port, "POST", &path, &[("Authorization", &token)], "")
-            .unwrap();
-    assert_eq!(status, 405);
-
-    std::fs::write(dir.path().join("release"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "the command's exit code is the job's"
-    );
-    let err = stderr_of(&out);
-    assert!(
-        err.contains("refused a request to the credentials endpoint"),
-        "{err}"
-    );
-    assert!(!err.contains(&token), "the token reached the log");
-    // After rolehop exited nobody answers on that port any more.
-    let after = rolehop_testkit::http_request(port, "GET", &path, &[("Authorization", &token)], "");
-    assert!(
-        after.is_err() || after.as_ref().is_ok_and(|(s, _)| *s != 200),
-        "credentials served after exit: {after:?}"
-    );
 }
 
 /// A job longer than one session gets the endpoint without asking; a job that fits in one

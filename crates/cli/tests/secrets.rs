@@ -61,19 +61,6 @@ fn check(label: &str, out: &Output, leaks: &Leaks<'_>) {
     }
 }
 
-/// A maximal run of exactly 40 base64 characters mixing upper case, lower case and digits: an
-/// AWS secret access key's shape (hex hashes and signatures are lower case only).
-fn secret_key_like(text: &str) -> Option<String> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/'))
-        .find(|w| {
-            w.len() == 40
-                && w.chars().any(|c| c.is_ascii_uppercase())
-                && w.chars().any(|c| c.is_ascii_lowercase())
-                && w.chars().any(|c| c.is_ascii_digit())
-        })
-        .map(str::to_owned)
-}
-
 fn traced(moto: &Moto, seed: &SeededChain, token: &str) -> assert_cmd::Command {
     let mut c = rolehop(moto, seed);
     c.arg("-vvv")

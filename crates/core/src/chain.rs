@@ -120,6 +120,21 @@ pub struct ChainRequest {
     pub tags: bool,
     /// Whether to set the job's SourceIdentity; off (`--no-source-identity`) for trust policies without `sts:SetSourceIdentity`.
     pub source_identity: bool,
+    /// The session policy and extra tags of the deployment hop (from the topology).
+    pub deployment_session: DeploymentSession,
+}
+
+/// What the topology adds to the deployment hop: the job's session policy and the
+/// environment's extra session tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentSession {
+    /// The inline session policy (`Policy`), compact JSON.
+    pub policy: Option<String>,
+    /// Managed session policies (`PolicyArns`), resolved for the target account.
+    pub policy_arns: Vec<String>,
+    /// Extra session tags, optional: dropped when STS finds the session too large
+    /// (`PackedPolicyTooLarge`), sent only when tags are on.
+    pub optional_tags: Vec<Tag>,
 }
 
 /// Which role of the chain a hop reaches; it names the hop in messages and outputs.
@@ -173,6 +188,20 @@ pub struct Hop {
     pub transitive_tag_keys: Vec<String>,
     /// The ExternalId the role's trust requires, if any.
     pub external_id: Option<String>,
+    /// The inline session policy (`Policy`) narrowing this session, compact JSON.
+    pub policy: Option<String>,
+    /// Managed session policies (`PolicyArns`) narrowing this session.
+    pub policy_arns: Vec<String>,
+    /// Session tags that are not transitive and may be dropped when STS refuses the packed
+    /// session as too large; sent after `tags`.
+    pub optional_tags: Vec<Tag>,
+}
+
+impl Hop {
+    /// Every tag the hop sends: the required ones, then the optional ones.
+    pub fn all_tags(&self) -> impl Iterator<Item = &Tag> {
+        self.tags.iter().chain(&self.optional_tags)
+    }
 }
 
 /// One `sts:AssumeRoleWithWebIdentity` call: STS takes neither tags nor a SourceIdentity
@@ -358,6 +387,13 @@ fn finish(
         transitive_tag_keys: tag_keys(&tags),
         tags,
         external_id: req.external_id.clone(),
+        policy: req.deployment_session.policy.clone(),
+        policy_arns: req.deployment_session.policy_arns.clone(),
+        optional_tags: if req.tags {
+            req.deployment_session.optional_tags.clone()
+        } else {
+            Vec::new()
+        },
     };
     let source_identity = req.source_identity.then(|| source_identity(job));
     let tags = if req.tags {
@@ -390,6 +426,9 @@ fn finish(
                     transitive_tag_keys: tag_keys(&tags),
                     tags: tags.clone(),
                     external_id: None,
+                    policy: None,
+                    policy_arns: Vec::new(),
+                    optional_tags: Vec::new(),
                 },
             },
             deployment(None, Vec::new()),
@@ -531,7 +570,7 @@ pub const SESSION_TAG_KEYS: [&str; 5] = [
 static TAG_CHAR: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]$").ok());
 
-fn is_tag_char(c: char) -> bool {
+pub(crate) fn is_tag_char(c: char) -> bool {
     // ASCII first: the usual ref never pays for compiling the Unicode classes.
     if c.is_ascii() {
         return c.is_ascii_alphanumeric()
@@ -703,6 +742,7 @@ mod tests {
             external_id: None,
             tags: true,
             source_identity: true,
+            deployment_session: Default::default(),
         }
     }
 
@@ -961,6 +1001,41 @@ mod tests {
                 .iter()
                 .all(|h| h.tags.is_empty() && h.source_identity.is_none())
         );
+    }
+
+    #[test]
+    fn the_session_policy_and_optional_tags_go_on_the_deployment_hop_only() {
+        let session = DeploymentSession {
+            policy: Some("{\"Statement\":[]}".into()),
+            policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            optional_tags: vec![Tag {
+                key: "team".into(),
+                value: "payments".into(),
+            }],
+        };
+        for base in [
+            Base::AccessKeys(keys()),
+            Base::WebIdentity(crate::secret::secret("t")),
+        ] {
+            let mut r = req(base);
+            r.deployment_session = session.clone();
+            let p = plan(&r, &job()).unwrap();
+            let d = &p.deployment;
+            assert_eq!(d.policy, session.policy);
+            assert_eq!(d.policy_arns, session.policy_arns);
+            assert_eq!(d.optional_tags, session.optional_tags);
+            // Optional tags are not transitive: nothing after this hop needs them.
+            assert!(!d.transitive_tag_keys.contains(&"team".to_owned()));
+            assert!(d.all_tags().any(|t| t.key == "team"));
+            if let FirstHop::AccessKeys { hop, .. } = &p.first {
+                assert!(hop.policy.is_none() && hop.optional_tags.is_empty());
+            }
+            // --no-tags sends no tag at all, the optional ones included; the policy stays.
+            r.tags = false;
+            let p = plan(&r, &job()).unwrap();
+            assert!(p.deployment.all_tags().next().is_none());
+            assert_eq!(p.deployment.policy, session.policy);
+        }
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub struct Claims {
     pub iat: Option<i64>,
     pub nbf: Option<i64>,
     pub project_path: Option<String>,
+    pub project_id: Option<String>,
     pub namespace_path: Option<String>,
     #[serde(rename = "ref")]
     pub ref_name: Option<String>,

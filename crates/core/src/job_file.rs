@@ -8,20 +8,27 @@
 //! and rolling out one environment's view would tear the others down. The `[job]` table is what
 //! tells the two kinds of file apart.
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
+use crate::chain::Tag;
 use crate::ids::{AccountId, Partition, Region, RoleArn};
 use crate::span::Location;
 use crate::topology::{
-    Auth, Broker, Environment, GitlabAccess, PermissionModel, Permissions, Pipeline, Rollout,
-    TargetAccount, Tier, Topology,
+    Auth, Broker, Environment, GitlabAccess, PermissionModel, Permissions, Pipeline, RefType,
+    Rollout, SessionPolicyDoc, SessionPolicyRule, TargetAccount, Tier, Topology, Unmatched,
 };
 use crate::topology::{Diagnostic, TopologyError};
 use crate::validate;
 
 /// The job file format this build writes and reads. A newer rolehop that changes its meaning
 /// bumps it, so an old binary refuses a file it would misread instead of guessing.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// The format of job files without session policies or extra session tags: written for
+/// them still, so rolehop releases before format 2 keep reading the files they understand,
+/// and refuse (rather than run without its session policy) a file that has them.
+pub const FORMAT_PLAIN: u32 = 1;
 
 /// The folder of `render`'s output holding the job files.
 pub const JOBS_DIR: &str = "jobs";
@@ -80,6 +87,33 @@ struct RawEnvironment {
     service_role_arn: String,
     gitlab: RawGitlab,
     accounts: Vec<RawAccount>,
+    #[serde(default)]
+    session_policy_default: Option<String>,
+    #[serde(default)]
+    session_policies: Vec<RawSessionPolicy>,
+    #[serde(default)]
+    session_tags: IndexMap<String, String>,
+}
+
+/// A session policy rule with its inline document embedded (compact JSON), since the job's
+/// repository does not have the topology's policy files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSessionPolicy {
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    ref_type: Option<String>,
+    #[serde(default, rename = "ref")]
+    ref_name: Option<String>,
+    #[serde(default)]
+    policy_file: Option<String>,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    managed: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,9 +158,10 @@ pub fn render(topo: &Topology, env: &Environment) -> String {
             gate_url.clone(),
         ),
     };
+    let plain = env.session_policies.is_empty() && env.session_tags.is_empty();
     let raw = RawJobFile {
         job: RawJob {
-            format: FORMAT,
+            format: if plain { FORMAT_PLAIN } else { FORMAT },
             environment: env.name.clone(),
         },
         broker: RawBroker {
@@ -159,6 +194,26 @@ pub fn render(topo: &Topology, env: &Environment) -> String {
                     deploy_role_arn: topo.deployment_role_arn(env, a).to_string(),
                 })
                 .collect(),
+            session_policy_default: (!env.session_policies.is_empty())
+                .then(|| env.session_policy_default.as_str().to_owned()),
+            session_policies: env
+                .session_policies
+                .iter()
+                .map(|r| RawSessionPolicy {
+                    project: r.project.clone(),
+                    project_id: r.project_id.clone(),
+                    ref_type: r.ref_type.map(|t| t.as_str().to_owned()),
+                    ref_name: r.ref_name.clone(),
+                    policy_file: r.policy.as_ref().map(|p| p.path.clone()),
+                    policy: r.policy.as_ref().map(SessionPolicyDoc::compact),
+                    managed: r.managed.clone(),
+                })
+                .collect(),
+            session_tags: env
+                .session_tags
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect(),
         },
     };
     let body = emit(&raw);
@@ -171,7 +226,11 @@ pub fn render(topo: &Topology, env: &Environment) -> String {
             crate::span::printable(&env.name)
         ),
         "# `credential-process` and `doctor` read it with --config (or ROLEHOP_CONFIG). It holds no",
-        "# secret and no policy; the trust policies in AWS decide, the rules below only let rolehop",
+        if plain {
+            "# secret and no policy; the trust policies in AWS decide, the rules below only let rolehop"
+        } else {
+            "# secret; the trust policies in AWS decide, the rules below only let rolehop"
+        },
         "# refuse a job early and explain why.",
         "",
     ] {
@@ -236,6 +295,11 @@ fn emit(raw: &RawJobFile) -> String {
     if let Some(a) = &raw.auth.audience {
         line(format!("audience = {}", q(a)));
     }
+    // Jobs read the job file, never the topology: without this line `auth.gate_url` would
+    // reach no job.
+    if let Some(u) = &raw.auth.gate_url {
+        line(format!("gate_url = {}", q(u)));
+    }
     let e = &raw.environment;
     line(String::new());
     line("[environment]".into());
@@ -246,6 +310,10 @@ fn emit(raw: &RawJobFile) -> String {
         line(format!("external_id = {}", q(x)));
     }
     line(format!("service_role_arn = {}", q(&e.service_role_arn)));
+    if let Some(d) = &e.session_policy_default {
+        // The session policies below: the first rule matching the job wins.
+        line(format!("session_policy_default = {}", q(d)));
+    }
     line(String::new());
     line("[environment.gitlab]".into());
     line(format!("projects = {}", list(&e.gitlab.projects)));
@@ -257,6 +325,44 @@ fn emit(raw: &RawJobFile) -> String {
         line("[[environment.accounts]]".into());
         line(format!("name = {}", q(&a.name)));
         line(format!("deploy_role_arn = {}", q(&a.deploy_role_arn)));
+    }
+    if !e.session_policies.is_empty() {
+        line(String::new());
+        line(
+            "# Session policies: the deployment hop of a job that uses rolehop is narrowed to them"
+                .into(),
+        );
+        line(
+            "# (least privilege for honest jobs; a job's author could call STS without them)."
+                .into(),
+        );
+    }
+    for r in &e.session_policies {
+        line(String::new());
+        line("[[environment.session_policies]]".into());
+        let opt = [
+            ("project", &r.project),
+            ("project_id", &r.project_id),
+            ("ref_type", &r.ref_type),
+            ("ref", &r.ref_name),
+            ("policy_file", &r.policy_file),
+            ("policy", &r.policy),
+        ];
+        for (k, v) in opt {
+            if let Some(v) = v {
+                line(format!("{k} = {}", q(v)));
+            }
+        }
+        if !r.managed.is_empty() {
+            line(format!("managed = {}", list(&r.managed)));
+        }
+    }
+    if !e.session_tags.is_empty() {
+        line(String::new());
+        line("[environment.session_tags]".into());
+        for (k, v) in &e.session_tags {
+            line(format!("{} = {}", q(k), q(v)));
+        }
     }
     o
 }
@@ -280,7 +386,15 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             problems.push(format!("`{what}`: {m}"));
         }
     };
-    if raw.job.format != FORMAT {
+    let has_session = raw.environment.session_policy_default.is_some()
+        || !raw.environment.session_policies.is_empty()
+        || !raw.environment.session_tags.is_empty();
+    if raw.job.format == FORMAT_PLAIN && has_session {
+        check(
+            "job.format",
+            Err("format 1 has no session policies or session tags, yet this file lists some: render it again".into()),
+        );
+    } else if raw.job.format != FORMAT && raw.job.format != FORMAT_PLAIN {
         check(
             "job.format",
             Err(format!(
@@ -313,7 +427,7 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             Auth::Oidc { issuer, audience }
         }
         ("oidc-gate", Some(issuer), Some(audience), gate_url) => {
-            check("auth.issuer", validate::issuer_url(&issuer));
+            check("auth.issuer", validate::gate_issuer_url(&issuer));
             Auth::OidcGate {
                 issuer,
                 audience,
@@ -400,6 +514,66 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
             Err(m) => check(&key, Err(m.to_string())),
         }
     }
+    let session_policy_default = match raw.environment.session_policy_default.as_deref() {
+        None => Unmatched::default(),
+        Some(d) => Unmatched::parse(d).unwrap_or_else(|| {
+            check(
+                "environment.session_policy_default",
+                Err(format!("unknown `{d}`: `refuse` or `full-role`")),
+            );
+            Unmatched::default()
+        }),
+    };
+    let mut session_policies = Vec::new();
+    for (i, r) in raw.environment.session_policies.into_iter().enumerate() {
+        let key = format!("environment.session_policies[{i}]");
+        let ref_type = match r.ref_type.as_deref() {
+            None => None,
+            Some("branch") => Some(RefType::Branch),
+            Some("tag") => Some(RefType::Tag),
+            Some(t) => {
+                check(&key, Err(format!("unknown ref_type `{t}`")));
+                None
+            }
+        };
+        let policy = match (r.policy, r.policy_file) {
+            (Some(text), path) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(document) => Some(SessionPolicyDoc {
+                    path: path.unwrap_or_default(),
+                    document,
+                }),
+                Err(e) => {
+                    check(&key, Err(format!("`policy` is not JSON: {e}")));
+                    None
+                }
+            },
+            (None, _) => None,
+        };
+        if r.project.is_none() && r.project_id.is_none() {
+            check(&key, Err("names neither `project` nor `project_id`".into()));
+        }
+        if policy.is_none() && r.managed.is_empty() {
+            check(&key, Err("has neither `policy` nor `managed`".into()));
+        }
+        for a in &r.managed {
+            check(&key, validate::managed_policy_arn(a));
+        }
+        session_policies.push(SessionPolicyRule {
+            line: 0,
+            project: r.project,
+            project_id: r.project_id,
+            ref_type,
+            ref_name: r.ref_name,
+            policy,
+            managed: r.managed,
+        });
+    }
+    let session_tags = raw
+        .environment
+        .session_tags
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
     if accounts.is_empty() && problems.is_empty() {
         problems.push("`environment.accounts`: no target account".into());
     }
@@ -443,6 +617,9 @@ pub fn parse(file: &str, src: &str) -> Result<Topology, TopologyError> {
         organizational_units: Vec::new(),
         // The gate enforces its rules; the job needs only to know where the gate is.
         gate: None,
+        session_policies,
+        session_policy_default,
+        session_tags,
     };
     Ok(Topology {
         origin: file.to_owned(),
@@ -525,6 +702,28 @@ prod-us = "333333333333"
         );
         assert_eq!(v.gitlab.sub_patterns(), env.gitlab.sub_patterns());
         assert_eq!(v.gitlab.environments, env.gitlab.environments);
+    }
+
+    /// Gate mode accepts a plain-http issuer on loopback (a local gate, the demo): the job file
+    /// rendered from such a topology must read back, or every job of it fails before its hop.
+    #[test]
+    fn a_gate_mode_job_file_with_a_loopback_issuer_reads_back() {
+        let mut topo = topology();
+        topo.auth = Auth::OidcGate {
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: "https://gate.example.com".into(),
+            gate_url: Some("http://127.0.0.1:9090/".into()),
+        };
+        let text = render(&topo, &topo.environments[0]);
+        assert_eq!(parse("j.toml", &text).unwrap().auth, topo.auth);
+        // Off loopback plain http stays refused, as in the topology.
+        let e = parse(
+            "j.toml",
+            &text.replace("http://127.0.0.1:8080", "http://gitlab.example.com"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`auth.issuer`"), "{e}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod id_token;
 pub mod ids;
 pub mod job_check;
 pub mod job_file;
+pub mod proxy;
 pub mod refresh;
 pub mod rollout;
 pub mod rotation;

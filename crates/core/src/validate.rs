@@ -121,6 +121,30 @@ pub fn issuer_url(s: &str) -> Result<(), String> {
     no_dynamic_reference(s)
 }
 
+/// The issuer of gate mode: as [`issuer_url`], or plain http to loopback (tests, demos). No
+/// IAM OIDC provider exists in gate mode, so IAM's https-only rule does not apply; the gate
+/// itself fetches keys over plain http only from loopback. The topology and the job file
+/// rendered from it apply this same rule, so a topology that renders is a job file that reads.
+pub fn gate_issuer_url(s: &str) -> Result<(), String> {
+    let Some(rest) = s.strip_prefix("http://") else {
+        return issuer_url(s);
+    };
+    if crate::endpoint::cleartext_off_machine(s).is_some() {
+        return issuer_url(s);
+    }
+    if rest.is_empty()
+        || rest.ends_with('/')
+        || !rest.chars().all(|c| c.is_ascii_graphic())
+        || rest.contains('?')
+        || rest.contains('#')
+    {
+        return Err(format!(
+            "issuer `{s}` must be a bare URL without a trailing slash, query, fragment, space or control character, exactly as GitLab's `iss` claim"
+        ));
+    }
+    Ok(())
+}
+
 /// CloudFormation replaces `{{resolve:...}}` in any string of a template with a value from
 /// SSM or Secrets Manager at deploy time: what is deployed would no longer be what the
 /// topology says and `audit --config` evaluates, so such text is refused where it would

@@ -117,6 +117,17 @@ fn run_if(env: &Environment, access_keys: bool) -> String {
     parts.join(" && ")
 }
 
+/// The `aud` of the ID token a deploy job asks GitLab for: the trust policy's audience in OIDC
+/// mode, the gate's in gate mode. Both land in the same variable, which the job side reads in
+/// either mode; only the audience differs, so a token minted for AWS cannot be spent at the gate
+/// and the reverse.
+fn id_token_audience(auth: &Auth) -> Option<&str> {
+    match auth {
+        Auth::Oidc { audience, .. } | Auth::OidcGate { audience, .. } => Some(audience),
+        Auth::AccessKeys => None,
+    }
+}
+
 /// One `include: component:` per environment and account: the component writes the deploy
 /// job (same name, environment, resource group and rules as the inline template would) and
 /// installs the pinned rolehop in it.
@@ -137,7 +148,7 @@ fn component_includes(topo: &Topology, cs: &ComponentSettings, access_keys: bool
                 "package_registry": cs.package_registry,
                 "run_if": run_if(env, access_keys),
             });
-            if let Auth::Oidc { audience, .. } = &topo.auth {
+            if let Some(audience) = id_token_audience(&topo.auth) {
                 inputs["id_token_aud"] = json!(audience);
             }
             includes.push(json!({ "component": cs.component, "inputs": inputs }));
@@ -204,6 +215,29 @@ pub fn pipeline(topo: &Topology) -> String {
         head.push(format!(
             "as the rotation administrator, from {ROTATOR_KEY_VAR} and GITLAB_TOKEN (masked, protected)."
         ));
+    } else if let Auth::OidcGate { gate_url, .. } = &topo.auth {
+        head.push(String::new());
+        head.push(format!(
+            "Claim-gate mode: each deploy job asks GitLab for an ID token in {ID_TOKEN_VAR} for the gate's"
+        ));
+        head.push(
+            "audience and posts it to its environment's gate, which checks the signed claims before it"
+                .to_owned(),
+        );
+        head.push("assumes the service role; no secret is stored.".to_owned());
+        head.push(match gate_url {
+            Some(url) => format!(
+                "The gate's URL is in the job files ({url}); ROLEHOP_GATE_URL in `variables:` overrides it."
+            ),
+            None => "Set each environment's gate URL as a CI/CD variable ROLEHOP_GATE_URL scoped to its"
+                .to_owned(),
+        });
+        if gate_url.is_none() {
+            head.push(
+                "GitLab environment (`aws lambda get-function-url-config --function-name rolehop-<env>-gate`)."
+                    .to_owned(),
+            );
+        }
     } else {
         head.push(String::new());
         head.push(format!(
@@ -249,7 +283,7 @@ pub fn pipeline(topo: &Topology) -> String {
                         "ROLEHOP_ACCOUNT": account.name,
                     },
                 });
-                if let Auth::Oidc { audience, .. } = &topo.auth {
+                if let Some(audience) = id_token_audience(&topo.auth) {
                     job["id_tokens"] = json!({ ID_TOKEN_VAR: { "aud": audience } });
                 }
                 job["environment"] = json!({

@@ -193,7 +193,25 @@ pub fn deployment_role_trust(topo: &Topology, env: &Environment) -> Value {
     if matches!(topo.auth, Auth::OidcGate { .. }) {
         crate::gate::admit_gate_tag_keys(&mut statements);
     }
+    admit_extra_tag_keys(&mut statements, env);
     json!({ "Version": POLICY_VERSION, "Statement": statements })
+}
+
+/// The environment's extra `session_tags` are passed on the deployment hop only, so only the
+/// deployment role's trust admits their keys besides rolehop's own.
+fn admit_extra_tag_keys(statements: &mut [Value], env: &Environment) {
+    if env.session_tags.is_empty() {
+        return;
+    }
+    for s in statements {
+        if let Some(Value::Array(keys)) = s
+            .get_mut("Condition")
+            .and_then(|c| c.get_mut("ForAllValues:StringEquals"))
+            .and_then(|f| f.get_mut("aws:TagKeys"))
+        {
+            keys.extend(env.session_tags.iter().map(|t| json!(t.key)));
+        }
+    }
 }
 
 /// The size IAM counts for a policy document: its JSON without whitespace.

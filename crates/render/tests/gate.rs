@@ -25,7 +25,6 @@ fn load_yaml(content: &str) -> serde_json::Value {
     )
 }
 
-/// The pipeline (gitlab-ci.yml) is the job side's and is snapshotted with it.
 #[test]
 fn every_rendered_gate_mode_file_matches_its_snapshot() {
     let files = render(&example()).files;
@@ -45,12 +44,43 @@ fn every_rendered_gate_mode_file_matches_its_snapshot() {
         ]
     );
     for (name, content) in files {
-        if name != "gitlab-ci.yml" {
-            // Job files live in `jobs/`; a snapshot name holds no `/`.
-            let name = name.replace('/', "-");
-            insta::assert_snapshot!(format!("oidc-gate__{name}"), content);
-        }
+        // Job files live in `jobs/`; a snapshot name holds no `/`.
+        let name = name.replace('/', "-");
+        insta::assert_snapshot!(format!("oidc-gate__{name}"), content);
     }
+}
+
+/// A gate-mode deploy job asks GitLab for an ID token with the gate's audience, in the variable
+/// the job side reads in both OIDC modes; without it the job would have nothing to post to the
+/// gate. (crates/cli/tests/gate_pipeline.rs runs this pipeline with gitlab-ci-local.)
+#[test]
+fn gate_mode_deploy_jobs_request_an_id_token_for_the_gate() {
+    let ci = load_yaml(
+        &render(&example())
+            .files
+            .into_iter()
+            .find(|(n, _)| n == "gitlab-ci.yml")
+            .unwrap()
+            .1,
+    );
+    for job in [
+        "rolehop:deploy:prod:prod-eu",
+        "rolehop:deploy:nonprod:staging",
+        "rolehop:deploy:nonprod:dev",
+    ] {
+        assert_eq!(
+            ci[job]["id_tokens"],
+            json!({"ROLEHOP_ID_TOKEN": {"aud": "https://gate.rolehop.example.com"}}),
+            "{job}: {}",
+            ci[job]
+        );
+    }
+    assert_eq!(
+        ci["rolehop:deploy:prod:prod-eu"]["rules"][0]["if"],
+        "$CI_COMMIT_REF_PROTECTED == \"true\" && $CI_COMMIT_BRANCH =~ /^main$/"
+    );
+    // No rotation jobs: nothing is stored to rotate.
+    assert!(ci.get("rolehop:rotate-keys:prod").is_none(), "{ci}");
 }
 
 #[test]

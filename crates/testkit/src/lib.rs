@@ -11,8 +11,10 @@ pub mod fault;
 pub mod gitlab;
 pub mod iam_simulate;
 pub mod oidc_issuer;
+pub mod tunnel;
 
 pub use fault::{CannedServer, Fault, FaultPlan, FaultProxy, FaultStats};
+pub use tunnel::{ConnectProxy, ProxyMode, TlsFront};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -416,11 +418,17 @@ pub fn seed_chain(moto: &Moto, broker: &str, target: &str) -> SeededChain {
 /// exited 0 and everything it printed. gitlab-ci-local must be installed (checked first, with
 /// the install hint).
 pub fn run_e2e_script(name: &str, bin: &Path) -> (bool, String) {
+    run_e2e_script_with(name, bin, &[])
+}
+
+/// [`run_e2e_script`] with more environment variables (the demo's local issuer URL).
+pub fn run_e2e_script_with(name: &str, bin: &Path, envs: &[(&str, &str)]) -> (bool, String) {
     node_bin_dir();
     let out = Command::new(venv_tool("python"))
         .arg(workspace_root().join("scripts").join(name))
         .env("ROLEHOP_BIN", bin)
         .env("ROLEHOP_TOOLS_DIR", tools_dir())
+        .envs(envs.iter().copied())
         .output()
         .unwrap();
     (out.status.success(), printed(&out))

@@ -5,6 +5,10 @@
 //! tokens with GitLab's full claim set from a builder with overrides, and faults (down, slow,
 //! garbage JWKS). Also the forgeries an attacker would try: `alg: none`, HS256 keyed with the
 //! issuer's public key, a foreign key under the issuer's kid.
+//!
+//! For scripts (the demo, through the `rolehop-test-issuer` binary) it also mints tokens over
+//! HTTP: `POST /-/mint` with `{"aud": ..., "claims": {overrides}}` answers `{"token": ...}`.
+//! GitLab has no such endpoint; it stands in for GitLab handing a job its ID token.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +101,8 @@ pub struct OidcIssuer {
 }
 
 pub const JWKS_PATH: &str = "/oauth/discovery/keys";
+/// Where scripts ask for a signed token (test issuer only; see the module docs).
+pub const MINT_PATH: &str = "/-/mint";
 
 impl OidcIssuer {
     /// An issuer publishing and signing with `gitlab-1`.
@@ -110,11 +116,12 @@ impl OidcIssuer {
             fault: None,
             requests: Vec::new(),
         }));
-        let (srv, st) = (server.clone(), state.clone());
+        let jti = Arc::new(AtomicU64::new(1));
+        let (srv, st, n) = (server.clone(), state.clone(), jti.clone());
         let thread = std::thread::spawn(move || {
             while let Ok(req) = srv.recv() {
-                let st = st.clone();
-                std::thread::spawn(move || handle(&st, port, req));
+                let (st, n) = (st.clone(), n.clone());
+                std::thread::spawn(move || handle(&st, &n, port, req));
             }
         });
         OidcIssuer {
@@ -122,7 +129,7 @@ impl OidcIssuer {
             server,
             state,
             thread: Some(thread),
-            jti: Arc::new(AtomicU64::new(1)),
+            jti,
         }
     }
 
@@ -193,8 +200,54 @@ impl Drop for OidcIssuer {
     }
 }
 
-fn handle(state: &Mutex<State>, port: u16, req: tiny_http::Request) {
+/// A token for `POST /-/mint`'s body: `{"aud": ..., "claims": {overrides}}`.
+fn mint(state: &Mutex<State>, jti: &AtomicU64, port: u16, body: &str) -> (u16, String) {
+    let req: Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                400,
+                json!({ "error": format!("not JSON: {e}") }).to_string(),
+            );
+        }
+    };
+    let Some(aud) = req["aud"].as_str() else {
+        return (
+            400,
+            json!({ "error": "`aud` (a string) is required" }).to_string(),
+        );
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let key = state.lock().unwrap().signing.clone();
+    let n = jti.fetch_add(1, Ordering::SeqCst);
+    let mut token = TokenBuilder::gitlab(&format!("http://127.0.0.1:{port}"), aud, now, n, key);
+    match &req["claims"] {
+        Value::Null => {}
+        Value::Object(claims) => {
+            for (name, value) in claims {
+                token = token.claim(name, value.clone());
+            }
+        }
+        _ => {
+            return (
+                400,
+                json!({ "error": "`claims` must be an object" }).to_string(),
+            );
+        }
+    }
+    (200, json!({ "token": token.sign() }).to_string())
+}
+
+fn handle(state: &Mutex<State>, jti: &AtomicU64, port: u16, mut req: tiny_http::Request) {
     let path = req.url().split('?').next().unwrap_or("").to_owned();
+    let mut body = String::new();
+    if *req.method() == tiny_http::Method::Post {
+        use std::io::Read as _;
+        let _ = req.as_reader().take(64 * 1024).read_to_string(&mut body);
+    }
     let (fault, keys) = {
         let mut s = state.lock().unwrap();
         s.requests.push(path.clone());
@@ -232,6 +285,7 @@ fn handle(state: &Mutex<State>, port: u16, req: tiny_http::Request) {
             (200, json!({ "keys": many }).to_string())
         }
         (_, JWKS_PATH) => (200, json!({ "keys": keys }).to_string()),
+        (_, MINT_PATH) => mint(state, jti, port, &body),
         _ => (404, r#"{"error":"404 Not Found"}"#.to_owned()),
     };
     let header = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();

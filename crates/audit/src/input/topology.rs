@@ -2,10 +2,13 @@
 //! service roles and deployment roles, with exactly render's IAM documents, so auditing
 //! `--config` audits what `render` produces.
 
-use rolehop_core::topology::{Auth, Topology};
+use rolehop_core::topology::{Auth, Environment, Topology, Unmatched};
+use rolehop_policy::pattern::Glob;
 use rolehop_render::iam;
 
-use crate::model::{Env, Estate, GateAdmission, Kind, NamedDoc, Origin, Part, Principal};
+use crate::model::{
+    Env, Estate, GateAdmission, Kind, NamedDoc, Origin, Part, Principal, SessionDocs, SessionScope,
+};
 
 /// Service roles are entered directly (not by chaining), so they keep IAM's default maximum.
 const SERVICE_ROLE_MAX_SESSION_SECS: u64 = 3600;
@@ -95,6 +98,63 @@ pub fn estate_of(topo: &Topology) -> Estate {
             d.origin = Some(origin(account.line));
             e.principals.push(d);
         }
+        add_sessions(&mut e, topo, env, &label);
     }
     e
+}
+
+/// The environment's session policy rules, and each of its projects no rule can match when
+/// such jobs get the role's full rights, as scopes for the per-project blast radius.
+fn add_sessions(e: &mut Estate, topo: &Topology, env: &Environment, label: &Env) {
+    if env.session_policies.is_empty() {
+        return;
+    }
+    let roles: Vec<String> = env
+        .accounts
+        .iter()
+        .map(|a| topo.deployment_role_arn(env, a).to_string())
+        .collect();
+    let first_account = env.accounts.first().map_or("", |a| a.id.as_str());
+    for r in &env.session_policies {
+        e.sessions.push(SessionScope {
+            env: label.clone(),
+            jobs: r.describe(),
+            deployment_roles: roles.clone(),
+            session: Some(SessionDocs {
+                inline: r.policy.as_ref().map(|p| (&p.document).into()),
+                managed: r
+                    .managed
+                    .iter()
+                    .map(|a| a.replace(rolehop_core::validate::ACCOUNT_ID_VAR, first_account))
+                    .collect(),
+            }),
+            origin: Origin {
+                file: topo.origin.clone(),
+                line: r.line,
+            },
+        });
+    }
+    if env.session_policy_default != Unmatched::FullRole {
+        return;
+    }
+    for p in &env.gitlab.projects {
+        let glob = Glob::new(p, false);
+        let covered = env.session_policies.iter().any(|r| {
+            r.project
+                .as_ref()
+                .is_some_and(|rp| Glob::new(rp, false).intersects(&glob))
+        });
+        if !covered {
+            e.sessions.push(SessionScope {
+                env: label.clone(),
+                jobs: format!("project {p}"),
+                deployment_roles: roles.clone(),
+                session: None,
+                origin: Origin {
+                    file: topo.origin.clone(),
+                    line: env.line,
+                },
+            });
+        }
+    }
 }

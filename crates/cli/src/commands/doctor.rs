@@ -147,7 +147,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     // doctor reports a missing region as a failed hop, so any region does to get there.
     let region =
         selection::pick_region(sel, env, topo.as_ref()).unwrap_or_else(|| "us-east-1".to_owned());
-    let settings = StsSettings::new(region, selection::sts_endpoint(env));
+    let settings = selection::sts_settings(region, selection::sts_endpoint(env), env)?;
     let base_ok = if oidc {
         check_token(&mut r, token, selected, sel, now)
     } else {

@@ -24,7 +24,7 @@ use rolehop_gate::{
     AttestedSession, Decision, GateConfig, JwksCache, Status, SystemClock, Verified, Verifier,
 };
 
-use crate::commands::selection::sts_endpoint;
+use crate::commands::selection::{sts_endpoint, sts_settings};
 use crate::config::read_text;
 use crate::exit::{CliError, CliResult, Exit};
 
@@ -159,7 +159,7 @@ pub(crate) fn build(config: GateConfig, dry_run: bool, fetch_timeout: u64) -> Cl
                 "no AWS credentials for the gate itself: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) must hold the gate's execution role",
             )
         })?;
-        Some((StsSettings::new(region, sts_endpoint(&env)), keys))
+        Some((sts_settings(region, sts_endpoint(&env), &env)?, keys))
     };
     let clock = Arc::new(SystemClock);
     let cache = JwksCache::new(
@@ -360,6 +360,9 @@ fn assume(
         tags: session.tags.clone(),
         transitive_tag_keys: session.transitive_keys(),
         external_id: None,
+        policy: None,
+        policy_arns: Vec::new(),
+        optional_tags: Vec::new(),
     };
     match rt.block_on(rolehop_aws::chain::assume_one(
         &hop,

@@ -16,7 +16,7 @@ use rolehop_core::gitlab_ctx::{Env, JobContext};
 use rolehop_core::id_token::{self, Claims};
 use rolehop_core::job_check;
 use rolehop_core::secret::secret;
-use rolehop_core::topology::Auth;
+use rolehop_core::topology::{Auth, JobIdentity, RefType};
 use rolehop_core::{Secret, Topology, duration};
 
 use crate::config::{CONFIG_VAR, DEFAULT_CONFIG, load_for_job};
@@ -283,6 +283,13 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         }
     };
 
+    let (deployment_session, session_note) = deployment_session(
+        topo.as_ref(),
+        env_name.as_deref(),
+        &deploy_role_arn,
+        &job,
+        claims.as_ref(),
+    )?;
     let duration_secs = sel
         .duration
         .as_deref()
@@ -298,8 +305,10 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         external_id,
         tags: !sel.no_tags,
         source_identity: !sel.no_source_identity,
+        deployment_session,
     };
-    let plan = chain::plan(&req, &job).map_err(CliError::from_error)?;
+    let mut plan = chain::plan(&req, &job).map_err(CliError::from_error)?;
+    plan.notes.extend(session_note);
 
     let region = pick_region(sel, env, topo.as_ref()).ok_or_else(|| {
         usage("no AWS region: pass --region or set AWS_REGION (STS tokens from the regional endpoint work everywhere)")
@@ -313,7 +322,7 @@ pub fn resolve(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult
         .collect();
     Ok(Resolved {
         plan,
-        settings: StsSettings::new(region, endpoint),
+        settings: sts_settings(region, endpoint, env)?,
         claims,
         warnings,
     })
@@ -405,6 +414,18 @@ pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> O
 }
 
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.
+/// STS settings for `region` and `endpoint` with the network of `env` (`HTTPS_PROXY`,
+/// `NO_PROXY`, `AWS_CA_BUNDLE`), read once here for STS and the claim gate alike.
+pub fn sts_settings(
+    region: impl Into<String>,
+    endpoint: Option<String>,
+    env: &dyn Env,
+) -> CliResult<StsSettings> {
+    let mut settings = StsSettings::new(region, endpoint);
+    settings.network = rolehop_aws::net::Network::from_env(env).map_err(CliError::from_error)?;
+    Ok(settings)
+}
+
 pub fn sts_endpoint(env: &dyn Env) -> Option<String> {
     env.var("AWS_ENDPOINT_URL_STS")
         .or_else(|| env.var("AWS_ENDPOINT_URL"))
@@ -481,6 +502,58 @@ fn chain_error(e: ChainError, plan: &ChainPlan, claims: Option<&Claims>) -> CliE
         ));
     }
     CliError::msg(exit, msg)
+}
+
+/// The deployment hop's session policy and extra tags from the topology, chosen by the job's
+/// identity: the ID token's claims when the chain spends a token (STS or the gate verifies
+/// that token, so a job cannot claim another project's rule with it), else GitLab's CI_*
+/// variables, which the job's author controls (least privilege for honest jobs only).
+fn deployment_session(
+    topo: Option<&Topology>,
+    env_name: Option<&str>,
+    deploy_role_arn: &str,
+    job: &JobContext,
+    claims: Option<&Claims>,
+) -> CliResult<(chain::DeploymentSession, Option<String>)> {
+    let Some(e) = topo.zip(env_name).and_then(|(t, n)| t.environment(n)) else {
+        return Ok((chain::DeploymentSession::default(), None));
+    };
+    let account_id = deploy_role_arn
+        .parse::<rolehop_core::RoleArn>()
+        .map(|a| a.account_id().to_string())
+        .unwrap_or_default();
+    let (identity, source) = match claims {
+        Some(c) => (
+            JobIdentity {
+                project_path: c.project_path.as_deref(),
+                project_id: c.project_id.as_deref(),
+                ref_type: match c.ref_type.as_deref() {
+                    Some("branch") => Some(RefType::Branch),
+                    Some("tag") => Some(RefType::Tag),
+                    _ => None,
+                },
+                ref_name: c.ref_name.as_deref(),
+            },
+            "the ID token's claims",
+        ),
+        None => (
+            JobIdentity {
+                project_path: job.project_path.as_deref(),
+                project_id: job.project_id.as_deref(),
+                ref_type: if job.commit_tag.is_some() {
+                    Some(RefType::Tag)
+                } else if job.commit_branch.is_some() {
+                    Some(RefType::Branch)
+                } else {
+                    None
+                },
+                ref_name: job.ref_name.as_deref(),
+            },
+            "CI_PROJECT_PATH, CI_PROJECT_ID and CI_COMMIT_*",
+        ),
+    };
+    e.deployment_session(&account_id, &identity, source)
+        .map_err(CliError::from_error)
 }
 
 #[cfg(test)]

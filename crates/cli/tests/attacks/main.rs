@@ -19,6 +19,7 @@
 mod common;
 mod engines;
 mod gate;
+mod local;
 mod moto;
 mod suite;
 mod world;
@@ -70,6 +71,36 @@ prod-eu = "222222222222"
 
 // ---------------------------------------------------------------------------------------------
 // Small builders the threats share.
+
+/// A request of the session-policies example's prod deployment session (its role's own
+/// inline policy as identity), with acme/shop's session policy when `narrowed`.
+fn session_probe(label: &str, action: &str, resource: &str, narrowed: bool) -> Probe {
+    let w = World::example("session-policies");
+    let e = w.env("prod");
+    let role = w.topo.deployment_role_arn(e, &e.accounts[0]).to_string();
+    let identity: Vec<Value> = e
+        .permissions
+        .inline_policies
+        .iter()
+        .map(|p| p.document.clone())
+        .collect();
+    let mut case = serde_json::json!({
+        "name": label,
+        // S3 ARNs name no account: the bucket is the target account's own, said explicitly
+        // (otherwise both engines read the request as cross-account).
+        "request": {"principal": session_of(&role, "gl-42-1001-5005"), "action": action, "resource": {"resource": resource, "accountId": e.accounts[0].id.as_str()}, "context": {}},
+        "identityPolicies": identity,
+    });
+    if narrowed {
+        let rule = e
+            .session_policies
+            .iter()
+            .find(|r| r.project.as_deref() == Some("acme/shop"))
+            .unwrap();
+        case["sessionPolicy"] = rule.policy.as_ref().unwrap().document.clone();
+    }
+    Probe::hop(label, vec![case])
+}
 
 /// The legitimate first hop of an environment (access-keys mode).
 fn broker_hop(w: &World, from: &str, to: &str, ask: &Ask) -> Vec<Value> {
@@ -674,9 +705,28 @@ pub fn catalogue() -> Vec<Threat> {
             "rolehop's validation and renderer: such strings are refused or escaped",
         )
         .with_cli("rolehop render", cli_yaml_injection),
+        // --- least privilege per project inside an environment (session policies)
+        Threat::new(
+            "a_projects_deploy_step_stays_within_its_session_policy",
+            "a project's deploy step (or a tool inside it) uses the environment's shared deployment role beyond its own project's part",
+            "acme/shop's deployment session (session policy `session-shop-web.json`, as rolehop passes it) writes acme/shop-api's table and deletes web assets, both allowed by the role",
+            "AWS: the session policy rolehop passes on the deployment hop caps the session (rolehop chooses it job-side, from the ID token's claims in OIDC mode)",
+        )
+        .control(session_probe("acme/shop session -> s3:PutObject on its web bucket", "s3:PutObject", "arn:aws:s3:::acme-shop-web/index.html", true))
+        .refused(session_probe("acme/shop session -> dynamodb:PutItem on acme/shop-api's table", "dynamodb:PutItem", "arn:aws:dynamodb:eu-west-1:222222222222:table/shop-orders", true))
+        .refused(session_probe("acme/shop session -> s3:DeleteObject on its web bucket", "s3:DeleteObject", "arn:aws:s3:::acme-shop-web/index.html", true)),
+        Threat::new(
+            "a_job_author_who_skips_rolehop_gets_the_whole_deployment_role",
+            "a job's author assumes the deployment role without the session policy",
+            "acme/shop's job calls AssumeRole on the deployment role itself, with no `Policy`, then writes acme/shop-api's table",
+            "**nobody in AWS**: no condition key can require a session policy, so it is least privilege for honest jobs, not a defence against the author. Limits: the environment boundary (trust policies, the claim gate); separate environments, or ABAC on `aws:PrincipalTag/gitlab:project` in the role's own policies",
+        )
+        .admitted(session_probe("acme/shop session without a session policy -> dynamodb:PutItem on acme/shop-api's table", "dynamodb:PutItem", "arn:aws:dynamodb:eu-west-1:222222222222:table/shop-orders", false))
+        .control(session_probe("acme/shop session -> s3:PutObject on its web bucket", "s3:PutObject", "arn:aws:s3:::acme-shop-web/index.html", true)),
     ]
     .into_iter()
     .chain(gate::threats())
+    .chain(local::threats())
     .collect()
 }
 
@@ -758,6 +808,22 @@ fn a_leaked_broker_key_reaches_nothing_but_its_own_service_role() {
 #[test]
 fn a_leaked_prod_broker_key_used_outside_any_job_reaches_prod() {
     verify("a_leaked_prod_broker_key_used_outside_any_job_reaches_prod");
+}
+
+/// Threat: a project's deploy step uses the shared deployment role beyond its project's part.
+/// Attack: acme/shop's narrowed session writes acme/shop-api's table. Refused by AWS (the
+/// session policy rolehop passes caps the session), judged by both engines.
+#[test]
+fn a_projects_deploy_step_stays_within_its_session_policy() {
+    verify("a_projects_deploy_step_stays_within_its_session_policy");
+}
+
+/// Threat: a job's author skips rolehop and assumes the deployment role without the session
+/// policy. NOT refused by AWS (asserted admitted): a session policy is least privilege for
+/// honest jobs, not a defence against the author.
+#[test]
+fn a_job_author_who_skips_rolehop_gets_the_whole_deployment_role() {
+    verify("a_job_author_who_skips_rolehop_gets_the_whole_deployment_role");
 }
 
 /// Threat: a lookalike principal in another account, or a broker-account administrator, assumes
@@ -1406,4 +1472,62 @@ fn a_gate_request_without_the_attested_tags_is_refused() {
 #[test]
 fn an_unprotected_branch_is_refused_by_the_gate_whatever_its_sub() {
     verify("an_unprotected_branch_is_refused_by_the_gate_whatever_its_sub");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials kept on the runner (attacks/local.rs): the refresh endpoint and the cache.
+
+#[test]
+fn the_refresh_endpoint_refuses_a_request_without_the_token() {
+    verify("the_refresh_endpoint_refuses_a_request_without_the_token");
+}
+
+#[test]
+fn the_refresh_endpoint_refuses_a_wrong_token() {
+    verify("the_refresh_endpoint_refuses_a_wrong_token");
+}
+
+#[test]
+fn the_refresh_endpoint_serves_only_get() {
+    verify("the_refresh_endpoint_serves_only_get");
+}
+
+#[test]
+fn the_refresh_endpoint_is_loopback_only() {
+    verify("the_refresh_endpoint_is_loopback_only");
+}
+
+#[test]
+fn the_refresh_endpoint_refuses_a_foreign_host_header() {
+    verify("the_refresh_endpoint_refuses_a_foreign_host_header");
+}
+
+#[test]
+fn the_refresh_endpoint_is_gone_after_exec_exits() {
+    verify("the_refresh_endpoint_is_gone_after_exec_exits");
+}
+
+#[test]
+fn another_user_cannot_read_the_credential_cache() {
+    verify("another_user_cannot_read_the_credential_cache");
+}
+
+#[test]
+fn another_job_never_gets_this_jobs_cached_credentials() {
+    verify("another_job_never_gets_this_jobs_cached_credentials");
+}
+
+#[test]
+fn a_planted_cache_entry_is_never_served() {
+    verify("a_planted_cache_entry_is_never_served");
+}
+
+#[test]
+fn a_symlink_in_the_credential_cache_is_not_followed() {
+    verify("a_symlink_in_the_credential_cache_is_not_followed");
+}
+
+#[test]
+fn a_cache_directory_made_by_another_user_is_not_used() {
+    verify("a_cache_directory_made_by_another_user_is_not_used");
 }

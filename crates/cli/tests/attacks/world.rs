@@ -285,6 +285,7 @@ impl World {
             external_id: e.external_id.clone(),
             tags: true,
             source_identity: true,
+            deployment_session: Default::default(),
         };
         let plan = chain::plan(&req, job).unwrap();
         // The first hop as a bare AssumeRole shape: a web-identity hop carries no tags or
@@ -299,6 +300,9 @@ impl World {
                 tags: Vec::new(),
                 transitive_tag_keys: Vec::new(),
                 external_id: None,
+                policy: None,
+                policy_arns: Vec::new(),
+                optional_tags: Vec::new(),
             },
             FirstHop::Gate { .. } => panic!("the attack world plans no gate chains"),
         };

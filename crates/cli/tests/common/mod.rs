@@ -3,11 +3,17 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod gate;
+
 use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
 use rolehop_testkit::{Moto, SeededChain};
+
+pub mod local;
+
+pub use local::*;
 
 pub const BROKER: &str = "111111111111";
 pub const TARGET: &str = "222222222222";
@@ -26,15 +32,7 @@ pub fn job_env(cmd: &mut Command) {
 
 pub fn rolehop(moto: &Moto, seed: &SeededChain) -> Command {
     let mut cmd = Command::cargo_bin("rolehop").unwrap();
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", "/nonexistent")
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", &seed.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &seed.secret_access_key)
-        .env("ROLEHOP_SERVICE_ROLE_ARN", &seed.service_role_arn)
-        .env("ROLEHOP_DEPLOY_ROLE_ARN", &seed.deploy_role_arn);
+    cmd.env_clear().envs(chain_env(&moto.url(), seed));
     job_env(&mut cmd);
     cmd
 }
@@ -150,4 +148,17 @@ pub fn caller_identity(moto: &Moto, credentials: &serde_json::Value) -> serde_js
         .unwrap();
     assert!(who.status.success(), "{}", stderr(&who));
     serde_json::from_slice(&who.stdout).unwrap()
+}
+
+/// A maximal run of exactly 40 base64 characters mixing upper case, lower case and digits: an
+/// AWS secret access key's shape (hex hashes and signatures are lower case only).
+pub fn secret_key_like(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/'))
+        .find(|w| {
+            w.len() == 40
+                && w.chars().any(|c| c.is_ascii_uppercase())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+                && w.chars().any(|c| c.is_ascii_digit())
+        })
+        .map(str::to_owned)
 }

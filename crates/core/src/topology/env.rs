@@ -105,6 +105,20 @@ pub(super) fn build_env(
     }
 
     let gitlab = build_access(c, &n, e.protected, e.gitlab);
+    let session_policies = super::session::build_rules(c, &n, e.session_policies, read);
+    let session_policy_default = match &e.session_policy_default {
+        None => Unmatched::default(),
+        Some(d) => Unmatched::parse(d.get_ref()).unwrap_or_else(|| {
+            c.report(d.span(), "session-policy", format!("unknown `session_policy_default` `{}`: use `refuse` (jobs matching no rule are refused) or `full-role` (they get the deployment role's full rights)", d.get_ref()));
+            Unmatched::default()
+        }),
+    };
+    if let Some(d) = &e.session_policy_default
+        && session_policies.is_empty()
+    {
+        c.report(d.span(), "session-policy", "`session_policy_default` has no effect without `[[environments.<name>.session_policies]]`");
+    }
+    let session_tags = super::session::build_tags(c, &n, e.session_tags);
 
     if e.accounts.is_empty() {
         c.report(name.span(), "no-accounts", format!("environment `{n}` has no target account: add `[environments.{n}.accounts]` with `name = \"123456789012\"`"));
@@ -284,6 +298,9 @@ pub(super) fn build_env(
         organizational_units,
         // Filled in by the caller, which knows the auth mode.
         gate: None,
+        session_policies,
+        session_policy_default,
+        session_tags,
     }
 }
 

@@ -128,15 +128,7 @@ impl GateRules {
 pub(super) fn build_gate_auth(c: &mut Checker<'_>, auth_span: Range, ra: RawAuth) -> Auth {
     let issuer = match ra.issuer {
         Some(i) => {
-            // No IAM OIDC provider exists in gate mode, so IAM's https-only rule does not
-            // apply; the gate itself accepts plain http only on loopback (tests, demos).
-            c.check(&i, "oidc-issuer", |s| {
-                if crate::endpoint::cleartext_off_machine(s).is_none() && s.starts_with("http://") {
-                    issuer_shape(s)
-                } else {
-                    validate::issuer_url(s)
-                }
-            });
+            c.check(&i, "oidc-issuer", validate::gate_issuer_url);
             i.into_inner()
         }
         None => {
@@ -186,22 +178,6 @@ pub(super) fn build_gate_auth(c: &mut Checker<'_>, auth_span: Range, ra: RawAuth
 }
 
 type Range = std::ops::Range<usize>;
-
-/// A loopback http issuer: the shape rules of `validate::issuer_url` without its scheme.
-fn issuer_shape(s: &str) -> Result<(), String> {
-    let rest = s.trim_start_matches("http://");
-    if rest.is_empty()
-        || rest.ends_with('/')
-        || !rest.chars().all(|c| c.is_ascii_graphic())
-        || rest.contains('?')
-        || rest.contains('#')
-    {
-        return Err(format!(
-            "issuer `{s}` must be a bare URL without a trailing slash, query, fragment, space or control character, exactly as GitLab's `iss` claim"
-        ));
-    }
-    Ok(())
-}
 
 /// `[environments.<name>.gate]`: refused outside gate mode; in gate mode the rules with their
 /// defaults (also when the table is absent).

@@ -14,8 +14,13 @@ mod error;
 mod gate;
 mod raw;
 mod schema;
+mod session;
 
 pub use build::ReadFile;
+pub use session::{
+    JobIdentity, SESSION_POLICY_ARNS_MAX, SESSION_POLICY_MAX_CHARS, SESSION_TAGS_MAX,
+    SessionChoice, SessionPolicyDoc, SessionPolicyRule, TAG_KEY_MAX, Unmatched,
+};
 
 use crate::ids::{AccountId, Partition, Region, RoleArn};
 pub use error::{Diagnostic, TopologyError};
@@ -257,6 +262,14 @@ pub struct Environment {
     /// Gate mode (`auth.mode = "oidc-gate"`): the claim rules beyond `gitlab`
     /// (`[environments.<name>.gate]`, defaults filled in); `None` in the other modes.
     pub gate: Option<GateRules>,
+    /// Per-project session policies for the deployment hop, first match wins
+    /// (`[[environments.<name>.session_policies]]`).
+    pub session_policies: Vec<SessionPolicyRule>,
+    /// What a job matching no rule gets when there are rules (`session_policy_default`).
+    pub session_policy_default: Unmatched,
+    /// Extra session tags for the deployment hop (`[environments.<name>.session_tags]`):
+    /// optional, dropped (with a warning) when STS finds the packed session too large.
+    pub session_tags: Vec<crate::chain::Tag>,
 }
 
 /// The GitLab side allowed to use an environment.

@@ -86,6 +86,25 @@ pub(super) struct RawEnv {
     #[serde(default)]
     pub(super) organizational_units: Vec<S<String>>,
     pub(super) gate: Option<S<RawGateRules>>,
+    #[serde(default)]
+    pub(super) session_policies: Vec<S<RawSessionPolicy>>,
+    pub(super) session_policy_default: Option<S<String>>,
+    #[serde(default)]
+    pub(super) session_tags: IndexMap<S<String>, S<String>>,
+}
+
+/// `[[environments.<name>.session_policies]]`: which jobs, and the policy they get.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSessionPolicy {
+    pub(super) project: Option<S<String>>,
+    pub(super) project_id: Option<S<String>>,
+    #[serde(rename = "ref")]
+    pub(super) ref_name: Option<S<String>>,
+    pub(super) ref_type: Option<S<String>>,
+    pub(super) policy_file: Option<S<String>>,
+    #[serde(default)]
+    pub(super) managed: Vec<S<String>>,
 }
 
 /// `[environments.<name>.gate]`: claim rules beyond `[environments.<name>.gitlab]`.
