@@ -251,6 +251,12 @@ fn decide(
 /// Identity policies, boundary and SCPs for `action` on `resource`.
 pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdict {
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource);
+    identity_decides(id, request, None)
+}
+
+/// The identity side of a decision (policies, boundary, SCPs, and a session policy when the
+/// session carries one): the one place the three identity questions below are asked.
+fn identity_decides(id: &Identity<'_>, request: Request, session: Option<&Doc>) -> Verdict {
     decide(
         request,
         &id.policies,
@@ -258,7 +264,7 @@ pub fn identity_allows(id: &Identity<'_>, action: &str, resource: &str) -> Verdi
         id.boundary,
         &id.scps,
         None,
-        None,
+        session,
     )
 }
 
@@ -274,15 +280,7 @@ pub fn identity_allows_in(
         ctx = ctx.with(k, v);
     }
     let request = Request::new(Requester::arn(id.arn.clone()), action, resource).with_context(ctx);
-    decide(
-        request,
-        &id.policies,
-        None,
-        id.boundary,
-        &id.scps,
-        None,
-        None,
-    )
+    identity_decides(id, request, None)
 }
 
 /// Whether a non-IAM principal (an OIDC or SAML provider, a service, or anyone elsewhere)
@@ -350,15 +348,7 @@ pub fn session_allows(
     {
         request = request.with_resource_account(account);
     }
-    decide(
-        request,
-        &id.policies,
-        None,
-        id.boundary,
-        &id.scps,
-        None,
-        session,
-    )
+    identity_decides(id, request, session)
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ impl UreqGate {
     /// A transport with STS's connect and attempt timeouts and network from `settings`.
     pub fn new(settings: &StsSettings) -> UreqGate {
         let network = settings.network.clone();
-        let tls = network.ca_bundle.as_ref().map(|ca| {
+        let tls = network.load_ca().ok().flatten().map(|ca| {
             // AWS_CA_BUNDLE replaces the trusted roots, as for the SDK client and the aws CLI.
             let certs = ca
                 .certificates()

@@ -8,6 +8,7 @@
 //! variable the SDK's default client is used unchanged.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
@@ -16,14 +17,18 @@ use rolehop_core::exit::{Exit, HasExit};
 use rolehop_core::gitlab_ctx::Env;
 use rolehop_core::proxy::{ProxyError, ProxySettings, ProxyUrl};
 
-/// The network settings of one process: proxies and extra trusted CAs, read once.
+/// The network settings of one process: proxies and trusted CAs, read once.
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     /// The proxies and their exceptions.
     pub proxies: ProxySettings,
     /// `AWS_CA_BUNDLE`: the only CAs trusted when set, as for the aws CLI and boto3 (a
     /// corporate bundle holds the interception CA and whatever public roots it still needs).
-    pub ca_bundle: Option<CaBundle>,
+    ca_path: Option<PathBuf>,
+    /// The bundle, read on first use: runners often set `AWS_CA_BUNDLE` to the whole system
+    /// bundle (~150 certificates, about 1 ms to parse), which a credential-process cache hit,
+    /// making no call at all, must not pay for.
+    ca: Arc<OnceLock<Result<CaBundle, NetError>>>,
 }
 
 /// PEM certificates read from a file, checked to parse (the SDK would panic on a bad one).
@@ -121,11 +126,23 @@ impl Network {
         }
         Ok(Network {
             proxies,
-            ca_bundle: env
-                .var("AWS_CA_BUNDLE")
-                .map(|p| CaBundle::load(Path::new(&p)))
-                .transpose()?,
+            ca_path: env.var("AWS_CA_BUNDLE").map(PathBuf::from),
+            ca: Arc::default(),
         })
+    }
+
+    /// `AWS_CA_BUNDLE`'s certificates, read and checked on the first call. Callers check it
+    /// before their first request (the CLI does before running the chain), so a bad bundle is
+    /// its own error, never a TLS failure later.
+    pub fn load_ca(&self) -> Result<Option<&CaBundle>, NetError> {
+        let Some(path) = &self.ca_path else {
+            return Ok(None);
+        };
+        self.ca
+            .get_or_init(|| CaBundle::load(path))
+            .as_ref()
+            .map(Some)
+            .map_err(Clone::clone)
     }
 
     /// The proxy a request to `url` goes through, if any.
@@ -137,20 +154,22 @@ impl Network {
     /// default client does the same: no proxy for it and no extra CA.
     pub fn sdk_http_client(&self, url: &str) -> Option<SharedHttpClient> {
         let proxy = self.proxy_for(url);
-        if proxy.is_none() && self.ca_bundle.is_none() {
+        if proxy.is_none() && self.ca_path.is_none() {
             return None;
         }
         // `from_env` checked that the SDK takes every proxy URL.
         let proxy = proxy
             .and_then(|p| ProxyConfig::all(p.expose()).ok())
             .unwrap_or_else(ProxyConfig::disabled);
-        let trust = match &self.ca_bundle {
+        // An unusable bundle was reported by `load_ca` before any call (an empty trust store
+        // would make the SDK panic, so the system's roots stand in for an unchecked one).
+        let trust = match self.load_ca().ok().flatten() {
             Some(ca) => TrustStore::empty()
                 .with_native_roots(false)
                 .with_pem_certificate(ca.pem.clone()),
             None => TrustStore::default(),
         };
-        // Building fails only for an empty trust store; a bundle holds one certificate at least.
+        // Building never fails in this SDK version; the default context is the system's roots.
         let tls = TlsContext::builder()
             .with_trust_store(trust)
             .build()
@@ -233,5 +252,22 @@ mod tests {
             regional_sts_url("cn-north-1"),
             "https://sts.cn-north-1.amazonaws.com.cn"
         );
+    }
+
+    #[test]
+    fn the_ca_bundle_is_read_on_first_use_and_once() {
+        let dir = std::env::temp_dir().join(format!("rolehop-net-lazy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bundle.pem");
+        let env: BTreeMap<String, String> =
+            [("AWS_CA_BUNDLE".to_owned(), path.display().to_string())].into();
+        // Not there yet: reading the environment alone never touches the file.
+        let net = Network::from_env(&env).unwrap();
+        std::fs::write(&path, "not a bundle").unwrap();
+        assert_eq!(net.load_ca().unwrap_err().exit(), Exit::Input);
+        // The answer is kept: the file is read once per process.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(net.load_ca().unwrap_err().exit(), Exit::Input);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -121,10 +121,7 @@ fn protected_main_deploys_through_the_gate_and_an_unprotected_main_is_refused_ev
     // stands in, and the gate runs below as `rolehop gate serve` with the same config.
     rolehop(&["render", "--config", "rolehop.toml", "--out", "rolehop"]);
     let elf = dir.path().join("rolehop-x86_64-linux-gnu");
-    let mut code = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-    code.resize(64, 0);
-    code[18] = 62;
-    std::fs::write(&elf, &code).unwrap();
+    rolehop_testkit::stand_in_gate_code(&elf);
     rolehop(&[
         "rollout",
         "--config",

@@ -80,14 +80,9 @@ fn gate_rollout_uploads_the_code_and_deploys_one_gate_per_environment() {
     let moto = Moto::start();
     let keys = admin_keys(&moto);
     let home = tempfile::tempdir().unwrap();
-    // A small Linux x86_64 ELF stands in for the release binary: moto stores the code and
-    // never runs it, and the debug binary is hundreds of megabytes.
+    // A small Linux x86_64 ELF stands in for the release binary.
     let binary = home.path().join("rolehop-x86_64-linux-gnu");
-    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-    elf.resize(64, 0);
-    elf[18] = 62;
-    elf.extend_from_slice(b"rolehop gate stand-in");
-    std::fs::write(&binary, &elf).unwrap();
+    rolehop_testkit::stand_in_gate_code(&binary);
     let bucket = "rolehop-gate-code-111111111111-eu-west-1";
 
     // No binary on the first rollout: refused before anything exists.

@@ -413,6 +413,17 @@ pub fn seed_chain(moto: &Moto, broker: &str, target: &str) -> SeededChain {
     }
 }
 
+/// Writes a small Linux x86_64 ELF to `path`: what `rollout --gate-code` accepts as the gate's
+/// Lambda code. moto stores the code and never runs it, and the debug binary is hundreds of
+/// megabytes; the gate itself runs as `rolehop gate serve` in the tests.
+pub fn stand_in_gate_code(path: &Path) {
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    elf.resize(64, 0);
+    elf[18] = 62; // e_machine = x86-64
+    elf.extend_from_slice(b"rolehop gate stand-in");
+    std::fs::write(path, &elf).unwrap();
+}
+
 /// Runs one of the repository's Python end-to-end scripts (`scripts/<name>`) with the project's
 /// venv, the rolehop binary `bin` and the tools folder, as the demo runs; returns whether it
 /// exited 0 and everything it printed. gitlab-ci-local must be installed (checked first, with

@@ -148,6 +148,7 @@ fn diagnose(sel: &Selection, env: &dyn Env, now: OffsetDateTime) -> CliResult<Re
     let region =
         selection::pick_region(sel, env, topo.as_ref()).unwrap_or_else(|| "us-east-1".to_owned());
     let settings = selection::sts_settings(region, selection::sts_endpoint(env), env)?;
+    settings.network.load_ca().map_err(CliError::from_error)?;
     let base_ok = if oidc {
         check_token(&mut r, token, selected, sel, now)
     } else {

@@ -159,7 +159,10 @@ pub(crate) fn build(config: GateConfig, dry_run: bool, fetch_timeout: u64) -> Cl
                 "no AWS credentials for the gate itself: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) must hold the gate's execution role",
             )
         })?;
-        Some((sts_settings(region, sts_endpoint(&env), &env)?, keys))
+        let settings = sts_settings(region, sts_endpoint(&env), &env)?;
+        // The gate serves for a long time: a bad bundle fails at start, not at the first job.
+        settings.network.load_ca().map_err(CliError::from_error)?;
+        Some((settings, keys))
     };
     let clock = Arc::new(SystemClock);
     let cache = JwksCache::new(

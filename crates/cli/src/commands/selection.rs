@@ -415,7 +415,8 @@ pub fn pick_region(sel: &Selection, env: &dyn Env, topo: Option<&Topology>) -> O
 
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (moto in tests); `None` is AWS itself.
 /// STS settings for `region` and `endpoint` with the network of `env` (`HTTPS_PROXY`,
-/// `NO_PROXY`, `AWS_CA_BUNDLE`), read once here for STS and the claim gate alike.
+/// `NO_PROXY`, `AWS_CA_BUNDLE`), read once here for STS and the claim gate alike. The CA
+/// bundle is read when the first call is made (`execute`), not here.
 pub fn sts_settings(
     region: impl Into<String>,
     endpoint: Option<String>,
@@ -464,6 +465,12 @@ fn env_keys(env: &dyn Env) -> CliResult<StaticKeys> {
 /// Runs the chain on a single-threaded runtime: two sequential calls need no more, and it
 /// starts faster than a multi-threaded one.
 pub fn execute(resolved: &Resolved) -> CliResult<ChainOutcome> {
+    // Read only now, when a call is about to be made: a cache hit never parses the bundle.
+    resolved
+        .settings
+        .network
+        .load_ca()
+        .map_err(CliError::from_error)?;
     execute_raw(resolved).map_err(|e| chain_error(e, &resolved.plan, resolved.claims.as_ref()))
 }
 

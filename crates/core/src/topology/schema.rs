@@ -329,12 +329,25 @@ fn remove_key(
         return Some((path.to_vec(), ()));
     }
     for (k, v) in t.iter_mut() {
-        if let DeValue::Table(inner) = v.get_mut() {
-            let mut p = path.to_vec();
-            p.push(k.get_ref().to_string());
-            if let Some(found) = remove_key(inner, &p, span) {
-                return Some(found);
+        let mut p = path.to_vec();
+        p.push(k.get_ref().to_string());
+        match v.get_mut() {
+            DeValue::Table(inner) => {
+                if let Some(found) = remove_key(inner, &p, span) {
+                    return Some(found);
+                }
             }
+            // Arrays of tables (`[[environments.<name>.session_policies]]`).
+            DeValue::Array(items) => {
+                for item in items.iter_mut() {
+                    if let DeValue::Table(inner) = item.get_mut()
+                        && let Some(found) = remove_key(inner, &p, span)
+                    {
+                        return Some(found);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     None

@@ -634,6 +634,17 @@ ref_type = "merge_request"
     }
 
     #[test]
+    fn a_mistyped_key_in_a_rule_gets_its_did_you_mean_and_the_other_errors_still_show() {
+        let e = parse(
+            "session_policy_default = \"nope\"",
+            "[[environments.prod.session_policies]]\nproject = \"acme/shop\"\npolcy_file = \"web.json\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("did you mean `policy_file`?"), "{e}");
+        assert!(e.contains("unknown `session_policy_default` `nope`"), "{e}");
+    }
+
+    #[test]
     fn more_than_ten_managed_session_policies_are_refused() {
         let arns: Vec<String> = (0..11)
             .map(|i| format!("\"arn:aws:iam::aws:policy/P{i}\""))
