@@ -2,13 +2,14 @@
 # Benchmark: `rolehop audit` over synthetic organisations of N accounts x 20 roles, from
 # exports on disk (one `get-account-authorization-details` file per account), side by side in
 # one run with cloudsplaining (`cloudsplaining scan`, one account per run, as it works) over
-# the same files. Wall time and peak RSS from /usr/bin/time -v; the machine's load average is
-# printed with every figure, since a shared machine makes wall times noisy.
+# the same files. Release build. Wall time, CPU time (user + sys) and peak RSS from
+# /usr/bin/time -v; the load average is printed with every figure, since a shared machine
+# makes wall times noisy (CPU time much less so).
 #   bench/audit-scale.sh [SIZES] [RUNS] [CLOUDSPLAINING_SAMPLE]
-#   bench/audit-scale.sh "1000 10000" 3 20
+#   bench/audit-scale.sh "1000 3000 10000" 3 30
 # cloudsplaining takes about a second per account, so it runs over the first SAMPLE target
-# accounts of each size and its total is that mean times the number of accounts (stated as an
-# estimate in the output).
+# accounts of each size (measured), and its total for the organisation is that per-account
+# mean times the number of accounts (an estimate, printed as one).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -18,46 +19,72 @@ sample=${3:-20}
 export ROLEHOP_TOOLS_DIR=${ROLEHOP_TOOLS_DIR:-$root/.tools}
 bash scripts/tools.sh
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --locked -p rolehop --bin rolehop
-cargo build --release --locked -p rolehop-audit --example synth_org
+# One cargo invocation: two would unify features differently and rebuild shared crates.
+cargo build --release --locked -p rolehop --bin rolehop -p rolehop-audit --example synth_org
 venv=$ROLEHOP_TOOLS_DIR/venv/bin
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-# Runs "$@" under /usr/bin/time -v; prints "wall_s max_rss_kib".
+# Runs "$@" under /usr/bin/time -v; prints "wall_s cpu_s max_rss_kib".
 measure() {
   /usr/bin/time -v "$@" >/dev/null 2>"$work/time.txt" || { cat "$work/time.txt" >&2; return 1; }
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
-  echo "$wall $rss"
+  awk -F': ' '
+    /Elapsed \(wall clock\)/ { n = split($2, t, ":"); wall = (n == 3) ? t[1]*3600 + t[2]*60 + t[3] : t[1]*60 + t[2] }
+    /User time \(seconds\)/ { cpu += $2 }
+    /System time \(seconds\)/ { cpu += $2 }
+    /Maximum resident set size/ { rss = $2 }
+    END { printf "%.2f %.2f %d\n", wall, cpu, rss }' "$work/time.txt"
 }
+# min / median of the numbers on stdin.
+minmed() { sort -g | awk '{a[NR]=$1} END {printf "%.2f / %.2f", a[1], a[int((NR+1)/2)]}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| accounts x roles | tool | runs | wall min / median (s) | peak RSS (MiB) | load avg (1/5/15 min) |"
-echo "|---:|---|---:|---:|---:|---|"
+echo "release build; $(nproc) cores; $(uptime)"
+echo
+echo "| accounts x roles | tool | runs | wall min / median (s) | CPU user+sys min / median (s) | peak RSS (MiB) | load avg (1/5/15 min) |"
+echo "|---:|---|---:|---:|---:|---:|---|"
+declare -A cpu_med wall_med
+summary=()
 for n in $sizes; do
   dir=$work/org-$n
   "$target/release/examples/synth_org" "$n" 20 --write "$dir" >/dev/null
-  walls=(); rss=0
+  walls=(); cpus=(); rss=0
   for _ in $(seq "$runs"); do
-    read -r w r < <(measure "$target/release/rolehop" audit --authz-details "$dir"/*.json --format json)
-    walls+=("$w"); (( r > rss )) && rss=$r
+    read -r w c r < <(measure "$target/release/rolehop" audit --authz-details "$dir"/*.json --format json)
+    walls+=("$w"); cpus+=("$c"); if (( r > rss )); then rss=$r; fi
   done
-  sorted=$(printf '%s\n' "${walls[@]}" | sort -g)
-  min=$(echo "$sorted" | head -1); med=$(echo "$sorted" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  echo "| $n x 20 | rolehop audit (whole organisation, one process) | $runs | $min / $med | $((rss / 1024)) | $(load) |"
-  # cloudsplaining: one account per run, as a user runs it, over the first $sample accounts.
-  files=$(ls "$dir"/acct-2*.json | head -n "$sample")
-  mkdir -p "$work/cs"; t0=$(date +%s.%N); csrss=0; k=0
+  wall_med[$n]=$(printf '%s\n' "${walls[@]}" | median)
+  cpu_med[$n]=$(printf '%s\n' "${cpus[@]}" | median)
+  echo "| $n x 20 | rolehop audit (whole organisation, one process) | $runs | $(printf '%s\n' "${walls[@]}" | minmed) | $(printf '%s\n' "${cpus[@]}" | minmed) | $((rss / 1024)) | $(load) |"
+  # cloudsplaining: one account per run, as a user runs it, over the first $sample target
+  # accounts (20 roles each), the same files rolehop just read.
+  # (sed, not head: head's early exit would kill ls with SIGPIPE, fatal under pipefail)
+  files=$(ls "$dir"/acct-2*.json | sed -n "1,${sample}p")
+  mkdir -p "$work/cs"; cswall=0; cscpu=0; csrss=0; k=0
   for f in $files; do
-    read -r _ r < <(measure "$venv/cloudsplaining" scan --input-file "$f" --output "$work/cs" --skip-open-report)
-    (( r > csrss )) && csrss=$r; k=$((k + 1))
+    read -r w c r < <(measure "$venv/cloudsplaining" scan --input-file "$f" --output "$work/cs" --skip-open-report)
+    cswall=$(echo "$cswall + $w" | bc -l); cscpu=$(echo "$cscpu + $c" | bc -l)
+    if (( r > csrss )); then csrss=$r; fi; k=$((k + 1))
   done
-  t1=$(date +%s.%N)
-  per=$(echo "($t1 - $t0) / $k" | bc -l)
-  est=$(echo "$per * ($n + 2)" | bc -l)
-  printf '| %s x 20 | cloudsplaining scan, %d accounts measured | %d | %.2f per account; estimated %.0f for %d accounts (%.0fx rolehop median) | %d | %s |\n' \
-    "$n" "$k" "$k" "$per" "$est" "$((n + 2))" "$(echo "$est / $med" | bc -l)" "$((csrss / 1024))" "$(load)"
+  per_wall=$(echo "$cswall / $k" | bc -l); per_cpu=$(echo "$cscpu / $k" | bc -l)
+  printf '| %s x 20 | cloudsplaining scan, per account (%d accounts measured) | %d | %.2f mean per account | %.2f mean per account | %d | %s |\n' \
+    "$n" "$k" "$k" "$per_wall" "$per_cpu" "$((csrss / 1024))" "$(load)"
+  # rolehop per account: its whole-organisation median divided by the accounts it read.
+  # (at least the 0.01 s /usr/bin/time resolves, for tiny organisations)
+  rh_cpu=$(echo "c = ${cpu_med[$n]}; if (c < 0.01) c = 0.01; c / ($n + 2)" | bc -l)
+  summary+=("$(printf '%s accounts: cloudsplaining %.3f s CPU per account (measured, %d accounts) vs rolehop %.5f s CPU per account (measured, whole organisation / %d): %.0fx; cloudsplaining over all %d accounts would take about %.0f s CPU (%.0f s wall), extrapolated from the sample, vs rolehop %.2f s CPU (%.2f s wall) measured' \
+    "$n" "$per_cpu" "$k" "$rh_cpu" "$((n + 2))" "$(echo "$per_cpu / $rh_cpu" | bc -l)" "$((n + 2))" \
+    "$(echo "$per_cpu * ($n + 2)" | bc -l)" "$(echo "$per_wall * ($n + 2)" | bc -l)" "${cpu_med[$n]}" "${wall_med[$n]}")")
   rm -rf "$dir" "$work/cs"
 done
+echo
+for s in "${summary[@]}"; do echo "- $s"; done
+read -r -a ns <<<"$sizes"
+if (( ${#ns[@]} > 1 )); then
+  a=${ns[0]}; b=${ns[${#ns[@]}-1]}
+  printf -- '- growth %s -> %s accounts (x%.0f): CPU x%.2f, wall x%.2f (medians)\n' "$a" "$b" \
+    "$(echo "$b / $a" | bc -l)" "$(echo "${cpu_med[$b]} / (${cpu_med[$a]} + 0.0001)" | bc -l)" \
+    "$(echo "${wall_med[$b]} / (${wall_med[$a]} + 0.0001)" | bc -l)"
+fi
+echo "- end: $(uptime)"

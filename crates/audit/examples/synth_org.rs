@@ -236,7 +236,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             input::gaad::add_export(&mut estate, &f.path().display().to_string(), &text)?;
         }
         let report = audit(&estate, 0);
-        let out = serde_json::to_string(&rolehop_audit::output::json(&report))?;
+        // As `rolehop audit --format json` writes it.
+        let out = serde_json::to_string_pretty(&rolehop_audit::output::json_report(&report, None))?;
         println!(
             "read {dir}: principals={} edges={} findings={} report={:.1}MiB wall={:.0}ms peak_rss={:.1}MiB",
             estate.principals.len(),

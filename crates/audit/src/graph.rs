@@ -4,7 +4,7 @@
 //! account, `*`) and an index of who may assume anything at all, so the work grows with the
 //! trust relations, not with principals x roles.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rolehop_policy::ast::PrincipalType;
 use rolehop_policy::condition::BaseOp;
@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
+use crate::fasthash::FastMap;
 use crate::model::{
     Document, Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn,
 };
@@ -79,13 +80,13 @@ pub struct Graph {
     /// Every edge.
     pub edges: Vec<Edge>,
     /// Node id -> index.
-    pub index: HashMap<String, usize>,
+    pub index: FastMap<String, usize>,
     /// Per node: its outgoing edges.
     pub out: Vec<Vec<usize>>,
     /// Per node: its incoming edges.
     pub inbound: Vec<Vec<usize>>,
     /// (from, to) -> edge.
-    pairs: HashMap<(usize, usize), usize>,
+    pairs: FastMap<(usize, usize), usize>,
 }
 
 /// Parsed documents of the estate, shared by the graph and the findings.
@@ -108,11 +109,11 @@ pub struct Prepared<'e> {
     /// What did not parse: becomes RH090/RH092 findings.
     pub problems: Vec<Problem>,
     /// Principal index by ARN.
-    pub by_arn: HashMap<&'e str, usize>,
+    pub by_arn: FastMap<&'e str, usize>,
     /// Principal index by unique id (trust policies that name deleted principals).
-    pub by_id: HashMap<&'e str, usize>,
+    pub by_id: FastMap<&'e str, usize>,
     /// Roles by (account, name), for session principals, which omit the role's path.
-    pub by_role_name: HashMap<(&'e str, &'e str), usize>,
+    pub by_role_name: FastMap<(&'e str, &'e str), usize>,
 }
 
 impl<'e> Prepared<'e> {
@@ -123,8 +124,8 @@ impl<'e> Prepared<'e> {
             docs: Vec::new(),
             doc_origin: Vec::new(),
             problems: Vec::new(),
-            managed: HashMap::new(),
-            texts: HashMap::new(),
+            managed: FastMap::default(),
+            texts: FastMap::default(),
         };
         let mut scp_levels: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
         for l in &estate.scps {
@@ -143,7 +144,7 @@ impl<'e> Prepared<'e> {
         for p in &estate.principals {
             let mut ids = Vec::new();
             for d in &p.inline {
-                ids.extend(a.add_doc(&d.doc, &p.arn, &format!("inline policy `{}`", d.name)));
+                ids.extend(a.add_doc(&d.doc, &p.arn, || format!("inline policy `{}`", d.name)));
             }
             for m in &p.managed {
                 ids.extend(a.managed_id(m, &p.arn));
@@ -151,11 +152,9 @@ impl<'e> Prepared<'e> {
             for g in &p.groups {
                 if let Some(group) = estate.groups.get(g) {
                     for d in &group.inline {
-                        ids.extend(a.add_doc(
-                            &d.doc,
-                            &group.arn,
-                            &format!("group policy `{}`", d.name),
-                        ));
+                        ids.extend(
+                            a.add_doc(&d.doc, &group.arn, || format!("group policy `{}`", d.name)),
+                        );
                     }
                     for m in &group.managed {
                         ids.extend(a.managed_id(m, &group.arn));
@@ -167,7 +166,7 @@ impl<'e> Prepared<'e> {
             trust.push(
                 p.trust
                     .as_ref()
-                    .and_then(|t| a.add_doc(t, &p.arn, TRUST_POLICY)),
+                    .and_then(|t| a.add_doc(t, &p.arn, || TRUST_POLICY.to_owned())),
             );
             scps.push(
                 scp_levels
@@ -249,9 +248,9 @@ struct Arena<'e> {
     docs: Vec<Doc>,
     doc_origin: Vec<(String, String)>,
     problems: Vec<Problem>,
-    managed: HashMap<String, Option<usize>>,
+    managed: FastMap<String, Option<usize>>,
     /// Document text -> its doc id, or why it cannot be parsed.
-    texts: HashMap<&'e str, Result<usize, String>>,
+    texts: FastMap<&'e str, Result<usize, String>>,
 }
 
 impl<'e> Arena<'e> {
@@ -259,7 +258,14 @@ impl<'e> Arena<'e> {
         self.push(Doc::parse(v), owner, what)
     }
 
-    fn add_doc(&mut self, d: &'e Document, owner: &str, what: &str) -> Option<usize> {
+    /// `what` is only formatted when the text is new or unreadable: most documents of a large
+    /// organisation are repeats, and formatting a description for each was measurable.
+    fn add_doc(
+        &mut self,
+        d: &'e Document,
+        owner: &str,
+        what: impl FnOnce() -> String,
+    ) -> Option<usize> {
         let text = d.as_str();
         let parsed = match self.texts.get(text) {
             Some(Ok(id)) => return Some(*id),
@@ -272,7 +278,7 @@ impl<'e> Arena<'e> {
             .map(|_| self.docs.len())
             .map_err(Clone::clone);
         self.texts.insert(text, remembered);
-        self.push(parsed, owner, what)
+        self.push(parsed, owner, &what())
     }
 
     fn push(&mut self, parsed: Result<Doc, String>, owner: &str, what: &str) -> Option<usize> {
@@ -394,7 +400,7 @@ impl Graph {
 
     /// The path from `start` to `target` as node ids, given `reach(start)`'s result.
     pub fn path(&self, start: usize, target: usize, reached: &[(usize, usize)]) -> Vec<usize> {
-        let via: HashMap<usize, usize> = reached.iter().copied().collect();
+        let via: FastMap<usize, usize> = reached.iter().copied().collect();
         let mut path = vec![target];
         let mut cur = target;
         while cur != start {
@@ -433,7 +439,7 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
 
     // Who could assume a role at all, and under which resource patterns: the candidates when
     // a trust policy names a whole account or `*`.
-    let mut capable_by_account: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut capable_by_account: FastMap<&str, Vec<usize>> = FastMap::default();
     let mut capable: Vec<usize> = Vec::new();
     let mut patterns: Vec<Vec<Glob>> = vec![Vec::new(); estate.principals.len()];
     for (i, p) in estate.principals.iter().enumerate() {
@@ -455,6 +461,12 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
         .map(|p| p.account.as_str())
         .collect();
 
+    // A principal's identity side, built once: a broker service role is the candidate of
+    // every deployment role of its environment (thousands), and each build formats its
+    // session ARN and collects its policies.
+    let mut identities: Vec<Option<Identity<'_>>> = std::iter::repeat_with(|| None)
+        .take(estate.principals.len())
+        .collect();
     for (ri, role) in estate.principals.iter().enumerate() {
         let Some(trust) = prep.trust_doc(ri) else {
             continue;
@@ -571,9 +583,9 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                 continue;
             }
             let p = &estate.principals[c];
-            let identity = prep.identity(c);
-            let who = session.clone().unwrap_or_else(|| identity.arn.clone());
-            let v = eval::may_assume(trust, &who, &identity, ASSUME, &role.arn, &role.account);
+            let identity = identities[c].get_or_insert_with(|| prep.identity(c));
+            let who = session.as_deref().unwrap_or(&identity.arn);
+            let v = eval::may_assume(trust, who, identity, ASSUME, &role.arn, &role.account);
             if let Verdict::Allowed { mut conditions } = v {
                 if let Some(s) = session {
                     conditions.insert(0, format!("only as the session `{s}`"));

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod baseline;
 pub mod data;
 pub mod eval;
+pub mod fasthash;
 pub mod findings;
 pub mod fixes;
 pub mod gate;

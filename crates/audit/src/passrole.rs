@@ -10,11 +10,12 @@
 //! service principal. PassRole only works within an account, so only the principal's own
 //! account's roles are candidates.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use rolehop_policy::pattern::Glob;
 
 use crate::eval::{self, Verdict, Who};
+use crate::fasthash::FastMap;
 use crate::graph::{Graph, Prepared};
 use crate::model::Kind;
 
@@ -136,24 +137,24 @@ fn allowed_somewhere(prep: &Prepared<'_>, i: usize, action: &str) -> bool {
 /// Adds an edge principal -> role for every role each principal can run code as.
 pub fn add_edges(prep: &Prepared<'_>, g: &mut Graph) {
     let estate = prep.estate;
-    let mut roles_by_account: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut roles_by_account: FastMap<&str, Vec<usize>> = FastMap::default();
     for (i, p) in estate.principals.iter().enumerate() {
         if p.kind == Kind::Role {
             roles_by_account.entry(&p.account).or_default().push(i);
         }
     }
     // Whether role r's trust admits a service, computed once per (role, service).
-    let mut admits: HashMap<(usize, &'static str), Option<Vec<String>>> = HashMap::new();
+    let mut admits: FastMap<(usize, &'static str), Option<Vec<String>>> = FastMap::default();
     for (i, p) in estate.principals.iter().enumerate() {
-        let id = prep.identity(i);
-        // Most principals hold no PassRole at all: skip them before any evaluation.
-        if !id
-            .policies
+        // Most principals hold no PassRole at all: skip them before any evaluation (or even
+        // building their identity, a formatted session ARN each).
+        if !prep.policies[i]
             .iter()
-            .any(|d| d.may_allow_action("iam:PassRole"))
+            .any(|&d| prep.docs[d].may_allow_action("iam:PassRole"))
         {
             continue;
         }
+        let id = prep.identity(i);
         let launchers: Vec<&Launcher> = LAUNCHERS
             .iter()
             .filter(|l| l.actions.iter().all(|a| allowed_somewhere(prep, i, a)))

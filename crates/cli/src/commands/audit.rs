@@ -179,12 +179,12 @@ pub fn run(args: Args) -> CliResult {
         (Format::Table | Format::Markdown, Some(d)) => baseline::markdown(&report, d, &names),
         (Format::Markdown, None) => output::markdown(&report),
         (Format::Json, _) => {
-            let mut v = output::json(&report);
-            if let Some(d) = &delta {
-                v["delta"] =
-                    serde_json::to_value(d).map_err(|e| CliError::new(Exit::Internal, e))?;
-            }
-            pretty(&v)?
+            let delta = delta
+                .as_ref()
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| CliError::new(Exit::Internal, e))?;
+            pretty(&output::json_report(&report, delta))?
         }
         (Format::Sarif, _) => pretty(&output::sarif(&report))?,
         (Format::Codequality, _) => pretty(&output::codequality(&report))?,
@@ -213,7 +213,7 @@ pub fn emit(text: &str) -> CliResult<()> {
     }
 }
 
-fn pretty(v: &serde_json::Value) -> CliResult<String> {
+fn pretty(v: &impl serde::Serialize) -> CliResult<String> {
     serde_json::to_string_pretty(v)
         .map(|s| s + "\n")
         .map_err(|e| CliError::new(Exit::Internal, e))
