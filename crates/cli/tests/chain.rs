@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rolehop_testkit::{FaultPlan, FaultProxy, Moto, aws_cli, seed_chain, venv_tool};
+use rolehop_testkit::{FaultProxy, Moto, aws_cli, seed_chain, venv_tool};
 
 mod common;
 
@@ -635,19 +635,6 @@ fn exec_hands_the_deploy_command_nothing_rolehop_consumed() {
     }
 }
 
-/// A proxy in front of moto that forwards every request untouched and counts them.
-fn counting_proxy(moto: &Moto) -> FaultProxy {
-    FaultProxy::start(
-        moto.port,
-        FaultPlan {
-            seed: 0,
-            rate: 0.0,
-            faults: Vec::new(),
-            max_consecutive: None,
-        },
-    )
-}
-
 /// This test's job id: its requests name sessions `gl-42-1001-990001`, so requests of other
 /// tests that reach its proxy (a port another test took as a dead endpoint) are not counted.
 const OWN_JOB: &str = "990001";
@@ -673,7 +660,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seeded_topology(dir.path(), false);
     let assume = |vars: &[(&str, Option<&str>)]| {
-        let proxy = counting_proxy(&moto);
+        let proxy = common::counting_proxy(&moto);
         let mut cmd = rolehop(&moto, &seed);
         cmd.env_remove("ROLEHOP_SERVICE_ROLE_ARN")
             .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")
@@ -760,7 +747,7 @@ fn jobs_the_topology_does_not_name_are_refused_before_any_sts_call() {
     // error, made before the ID token is even read.
     std::fs::create_dir(dir.path().join("oidc")).unwrap();
     let oidc_cfg = seeded_topology(&dir.path().join("oidc"), true);
-    let proxy = counting_proxy(&moto);
+    let proxy = common::counting_proxy(&moto);
     let out = rolehop(&moto, &seed)
         .env_remove("ROLEHOP_SERVICE_ROLE_ARN")
         .env_remove("ROLEHOP_DEPLOY_ROLE_ARN")

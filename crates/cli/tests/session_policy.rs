@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use rolehop_testkit::fault::{FaultPlan, FaultProxy};
+use rolehop_testkit::fault::{FaultPlan, FaultProxy, form_decode};
 use rolehop_testkit::{Moto, seed_chain};
 
 const SESSION: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-shop-web/*"}]}"#;
@@ -40,18 +40,6 @@ fn topology(dir: &Path, oidc: bool, default: &str) -> PathBuf {
     path
 }
 
-fn recording_proxy(moto: &Moto) -> FaultProxy {
-    FaultProxy::start(
-        moto.port,
-        FaultPlan {
-            seed: 0,
-            rate: 0.0,
-            faults: Vec::new(),
-            max_consecutive: None,
-        },
-    )
-}
-
 /// The form body of each AssumeRole request the proxy saw, decoded.
 fn assume_role_requests(proxy: &FaultProxy) -> Vec<String> {
     proxy
@@ -59,25 +47,8 @@ fn assume_role_requests(proxy: &FaultProxy) -> Vec<String> {
         .seen
         .iter()
         .filter(|r| r.contains("Action=AssumeRole&") || r.ends_with("Action=AssumeRole"))
-        .map(|r| decode(r.split("\r\n\r\n").nth(1).unwrap_or("")))
+        .map(|r| form_decode(r.split("\r\n\r\n").nth(1).unwrap_or("")))
         .collect()
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 fn assume(
@@ -102,7 +73,7 @@ fn the_deployment_hop_carries_the_projects_session_policy_and_the_extra_tags() {
     let seed = seed_chain(&moto, BROKER, TARGET);
     let dir = tempfile::tempdir().unwrap();
     let cfg = topology(dir.path(), false, "refuse");
-    let proxy = recording_proxy(&moto);
+    let proxy = counting_proxy(&moto);
     let out = assume(&moto, &seed, &cfg, &proxy).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -151,7 +122,7 @@ fn a_job_no_rule_matches_is_refused_before_any_request_unless_the_topology_says_
     let seed = seed_chain(&moto, BROKER, TARGET);
     let dir = tempfile::tempdir().unwrap();
     let cfg = topology(dir.path(), false, "refuse");
-    let proxy = recording_proxy(&moto);
+    let proxy = counting_proxy(&moto);
     let out = assume(&moto, &seed, &cfg, &proxy)
         .env("CI_PROJECT_PATH", "acme/shop-api")
         .output()
@@ -193,7 +164,7 @@ fn in_oidc_mode_the_token_s_project_picks_the_rule() {
         "https://aws.example",
         600,
     );
-    let proxy = recording_proxy(&moto);
+    let proxy = counting_proxy(&moto);
     let out = assume(&moto, &seed, &cfg, &proxy)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -236,7 +207,7 @@ fn the_rendered_job_file_carries_the_session_to_the_job() {
     assert!(text.contains("format = 2"), "{text}");
     // The job's repository has no policy files: the job file is all it needs.
     std::fs::remove_file(dir.path().join("session-shop.json")).unwrap();
-    let proxy = recording_proxy(&moto);
+    let proxy = counting_proxy(&moto);
     let out = assume(&moto, &seed, &job_file, &proxy).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let requests = assume_role_requests(&proxy);

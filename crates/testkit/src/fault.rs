@@ -58,6 +58,17 @@ impl FaultPlan {
         }
     }
 
+    /// No request gets a fault: the proxy only forwards and records, so a test sees the
+    /// requests the client really sent.
+    pub fn none() -> FaultPlan {
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            faults: Vec::new(),
+            max_consecutive: None,
+        }
+    }
+
     /// A seeded mix of transient faults (throttling, 500, 503, resets) at `rate`, never more
     /// than `max_consecutive` in a row.
     pub fn transient(seed: u64, rate: f64, max_consecutive: u32) -> FaultPlan {
@@ -425,4 +436,29 @@ impl Drop for CannedServer {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` value (`+` is a space, `%XX` a byte), as
+/// STS's query protocol sends them: tests read what the proxy recorded as the client meant it.
+pub fn form_decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| u8::from_str_radix(&s[i + 1..i + 3], 16).ok())
+            .flatten();
+        match hex {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -17,15 +17,7 @@ pub const DEPLOY_SESSION: &str =
 /// A proxy in front of moto that forwards everything and records each request, so a test
 /// counts the STS calls the chain really made.
 pub fn counting_proxy(moto: &Moto) -> FaultProxy {
-    FaultProxy::start(
-        moto.port,
-        FaultPlan {
-            seed: 0,
-            rate: 0.0,
-            faults: Vec::new(),
-            max_consecutive: None,
-        },
-    )
+    FaultProxy::start(moto.port, FaultPlan::none())
 }
 
 /// AssumeRole calls `proxy` saw, all jobs together.
