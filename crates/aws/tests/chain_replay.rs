@@ -63,6 +63,19 @@ struct Replay {
     seen: Mutex<Vec<BTreeMap<String, String>>>,
 }
 
+impl Replay {
+    /// A replay that answers `exchanges` in order, then refuses anything more.
+    fn scripted(exchanges: impl IntoIterator<Item = Exchange>) -> Arc<Replay> {
+        let replay = Replay::default();
+        replay
+            .script
+            .lock()
+            .unwrap()
+            .extend(exchanges.into_iter().map(ExchangeBox));
+        Arc::new(replay)
+    }
+}
+
 struct ExchangeBox(Exchange);
 impl std::fmt::Debug for ExchangeBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -214,10 +227,8 @@ impl GateTransport for NoGate {
 
 #[test]
 fn access_keys_chain_replays_and_signs_the_second_hop_with_the_first_session() {
-    let replay = Arc::new(Replay::default());
-    {
-        let mut script = replay.script.lock().unwrap();
-        script.push_back(ExchangeBox(Exchange {
+    let replay = Replay::scripted([
+        Exchange {
             params: vec![
                 ("Action", "AssumeRole".into()),
                 ("RoleArn", SERVICE.into()),
@@ -231,13 +242,9 @@ fn access_keys_chain_replays_and_signs_the_second_hop_with_the_first_session() {
             absent: vec!["ExternalId"],
             signed_by: BROKER_KEY,
             answer: fixture("service-assume-role.xml"),
-        }));
-        script.push_back(ExchangeBox(deploy_exchange(vec![
-            "SourceIdentity",
-            "Tags.",
-            "TransitiveTagKeys.",
-        ])));
-    }
+        },
+        deploy_exchange(vec!["SourceIdentity", "Tags.", "TransitiveTagKeys."]),
+    ]);
     let keys = StaticKeys {
         access_key_id: BROKER_KEY.into(),
         secret_access_key: secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
@@ -487,19 +494,11 @@ fn session_deploy(with_tag: bool, answer: String) -> Exchange {
 #[test]
 fn the_deployment_hop_carries_the_session_policy_and_drops_optional_tags_once_when_sts_finds_it_too_large()
  {
-    let replay = Arc::new(Replay::default());
-    {
-        let mut script = replay.script.lock().unwrap();
-        script.push_back(ExchangeBox(service_exchange()));
-        script.push_back(ExchangeBox(session_deploy(
-            true,
-            fixture("packed-policy-too-large.xml"),
-        )));
-        script.push_back(ExchangeBox(session_deploy(
-            false,
-            fixture("deploy-assume-role.xml"),
-        )));
-    }
+    let replay = Replay::scripted([
+        service_exchange(),
+        session_deploy(true, fixture("packed-policy-too-large.xml")),
+        session_deploy(false, fixture("deploy-assume-role.xml")),
+    ]);
     let out = run(
         &session_plan(true),
         &settings(replay.clone()),
@@ -513,19 +512,11 @@ fn the_deployment_hop_carries_the_session_policy_and_drops_optional_tags_once_wh
 
 #[test]
 fn a_second_packed_policy_refusal_fails_the_deploy_with_the_denied_exit_code() {
-    let replay = Arc::new(Replay::default());
-    {
-        let mut script = replay.script.lock().unwrap();
-        script.push_back(ExchangeBox(service_exchange()));
-        script.push_back(ExchangeBox(session_deploy(
-            true,
-            fixture("packed-policy-too-large.xml"),
-        )));
-        script.push_back(ExchangeBox(session_deploy(
-            false,
-            fixture("packed-policy-too-large.xml"),
-        )));
-    }
+    let replay = Replay::scripted([
+        service_exchange(),
+        session_deploy(true, fixture("packed-policy-too-large.xml")),
+        session_deploy(false, fixture("packed-policy-too-large.xml")),
+    ]);
     let e = run(
         &session_plan(true),
         &settings(replay.clone()),
@@ -545,15 +536,10 @@ fn a_second_packed_policy_refusal_fails_the_deploy_with_the_denied_exit_code() {
 
 #[test]
 fn without_optional_tags_a_packed_policy_refusal_is_not_retried() {
-    let replay = Arc::new(Replay::default());
-    {
-        let mut script = replay.script.lock().unwrap();
-        script.push_back(ExchangeBox(service_exchange()));
-        script.push_back(ExchangeBox(session_deploy(
-            false,
-            fixture("packed-policy-too-large.xml"),
-        )));
-    }
+    let replay = Replay::scripted([
+        service_exchange(),
+        session_deploy(false, fixture("packed-policy-too-large.xml")),
+    ]);
     let e = run(
         &session_plan(false),
         &settings(replay.clone()),

@@ -25,18 +25,7 @@ const PIPELINE: &str = r#"deploy:
 fn a_pipeline_job_caches_its_chain_and_deploys_to_two_accounts() {
     let moto = Moto::start();
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let trust = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#,
-        seed.service_role_arn
-    );
-    moto.iam(
-        "333333333333",
-        "CreateRole",
-        &[
-            ("RoleName", "rolehop-test-deploy"),
-            ("AssumeRolePolicyDocument", &trust),
-        ],
-    );
+    second_account_deploy_role(&moto, &seed);
     let proxy = counting_proxy(&moto);
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("shop");

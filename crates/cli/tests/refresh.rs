@@ -268,18 +268,7 @@ fn a_served_command_gets_the_runners_signals_and_its_exit_status_is_the_jobs() {
 fn one_exec_serves_a_profile_per_target_account() {
     let moto = Moto::start();
     let seed = seed_chain(&moto, BROKER, TARGET);
-    let trust = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#,
-        seed.service_role_arn
-    );
-    moto.iam(
-        "333333333333",
-        "CreateRole",
-        &[
-            ("RoleName", "rolehop-test-deploy"),
-            ("AssumeRolePolicyDocument", &trust),
-        ],
-    );
+    second_account_deploy_role(&moto, &seed);
     let dir = tempfile::tempdir().unwrap();
     let topo = seeded_topology(dir.path(), false);
     let text = std::fs::read_to_string(&topo).unwrap() + "shared-net = \"333333333333\"\n";

@@ -360,24 +360,29 @@ fn gitlab_ci_local(
     (out.status.success(), text)
 }
 
+/// A new key of the nonprod broker user, as `rolehop rotate` stores it for the pipeline: one
+/// variable, `<id>:<secret>`.
+fn nonprod_broker_pair(moto: &Moto) -> String {
+    let xml = moto.iam(
+        BROKER,
+        "CreateAccessKey",
+        &[("UserName", "rolehop-nonprod")],
+    );
+    format!(
+        "{}:{}",
+        xml_field(&xml, "AccessKeyId"),
+        xml_field(&xml, "SecretAccessKey")
+    )
+}
+
 #[test]
 fn the_rendered_pipeline_deploys_through_rolehop_exec_in_gitlab_ci_local() {
     let moto = Moto::start();
     let keys = admin_keys(&moto);
     let home = tempfile::tempdir().unwrap();
     let project = ci_project(&moto, &keys, home.path(), |t| t);
-    let xml = moto.iam(
-        BROKER,
-        "CreateAccessKey",
-        &[("UserName", "rolehop-nonprod")],
-    );
+    let pair = nonprod_broker_pair(&moto);
     moto.enable_auth();
-    // The broker key as `rolehop rotate` stores it: one variable, `<id>:<secret>`.
-    let pair = format!(
-        "{}:{}",
-        xml_field(&xml, "AccessKeyId"),
-        xml_field(&xml, "SecretAccessKey")
-    );
     deploys_to_staging(&moto, project.path(), home.path(), &pair);
 }
 
@@ -1202,17 +1207,8 @@ fn an_application_repository_deploys_with_its_job_file_and_no_topology() {
     let keys = admin_keys(&moto);
     let home = tempfile::tempdir().unwrap();
     let platform = ci_project(&moto, &keys, home.path(), |t| t);
-    let xml = moto.iam(
-        BROKER,
-        "CreateAccessKey",
-        &[("UserName", "rolehop-nonprod")],
-    );
+    let pair = nonprod_broker_pair(&moto);
     moto.enable_auth();
-    let pair = format!(
-        "{}:{}",
-        xml_field(&xml, "AccessKeyId"),
-        xml_field(&xml, "SecretAccessKey")
-    );
 
     let app = tempfile::tempdir().unwrap();
     let a = app.path();

@@ -67,6 +67,16 @@ fn aws(moto: &Moto, keys: &(String, String), home: &std::path::Path, args: &[&st
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// Nothing was uploaded: a refused or dry-run rollout creates no bucket.
+fn assert_no_bucket(moto: &Moto, keys: &(String, String), home: &std::path::Path) {
+    let buckets = aws(moto, keys, home, &["s3api", "list-buckets"]);
+    assert_eq!(
+        buckets["Buckets"].as_array().map(Vec::len),
+        Some(0),
+        "{buckets}"
+    );
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -104,12 +114,7 @@ fn gate_rollout_uploads_the_code_and_deploys_one_gate_per_environment() {
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("is not a Linux x86_64 executable"));
-    let buckets = aws(&moto, &keys, home.path(), &["s3api", "list-buckets"]);
-    assert_eq!(
-        buckets["Buckets"].as_array().map(Vec::len),
-        Some(0),
-        "{buckets}"
-    );
+    assert_no_bucket(&moto, &keys, home.path());
 
     // A dry run plans with the code and uploads nothing.
     let o = rolehop(
@@ -120,12 +125,7 @@ fn gate_rollout_uploads_the_code_and_deploys_one_gate_per_environment() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("dry run: nothing was changed"));
-    let buckets = aws(&moto, &keys, home.path(), &["s3api", "list-buckets"]);
-    assert_eq!(
-        buckets["Buckets"].as_array().map(Vec::len),
-        Some(0),
-        "{buckets}"
-    );
+    assert_no_bucket(&moto, &keys, home.path());
 
     let o = rolehop(
         &moto,

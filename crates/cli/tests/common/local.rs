@@ -215,3 +215,20 @@ impl Serving {
         (out, self.port, self.path, self.token)
     }
 }
+
+/// A second target account, 333333333333, with a deployment role of the seeded chain's name
+/// that trusts its service role: a job deploying to two accounts (`--profile`).
+pub fn second_account_deploy_role(moto: &Moto, seed: &SeededChain) {
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#,
+        seed.service_role_arn
+    );
+    moto.iam(
+        "333333333333",
+        "CreateRole",
+        &[
+            ("RoleName", "rolehop-test-deploy"),
+            ("AssumeRolePolicyDocument", &trust),
+        ],
+    );
+}
