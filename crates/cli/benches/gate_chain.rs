@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use rolehop_testkit::oidc_issuer::OidcIssuer;
 use rolehop_testkit::{Moto, free_port, http_request, seed_chain};
 
-const AUD: &str = "https://gate.rolehop.test";
+mod common;
+
+use common::AUD;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -34,27 +36,7 @@ fn main() {
     let seed = seed_chain(&moto, "111111111111", "222222222222");
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"issuer = "{}"
-audience = "{AUD}"
-region = "eu-west-1"
-[environments.prod]
-service_role_arn = "{}"
-[environments.prod.rules]
-project_ids = ["42"]
-branches = ["main"]
-environments = ["production"]
-environment_protected = true
-pipeline_sources = {{ deny = ["merge_request_event"] }}
-"#,
-            issuer.url(),
-            seed.service_role_arn
-        ),
-    )
-    .unwrap();
+    let config = common::write_gate_config(dir.path(), &issuer.url(), &seed.service_role_arn);
     let port = free_port();
     let mut gate = Command::new(bin)
         .args(["gate", "serve", "--threads", "2"])

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use rolehop_testkit::free_port;
 use rolehop_testkit::oidc_issuer::OidcIssuer;
 
-const AUD: &str = "https://gate.rolehop.test";
+mod common;
+
+use common::AUD;
 
 /// One request on a kept-alive connection; returns the status.
 fn post(conn: &mut BufReader<TcpStream>, body: &str) -> u16 {
@@ -57,25 +59,11 @@ fn main() {
 
     let issuer = OidcIssuer::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"issuer = "{}"
-audience = "{AUD}"
-[environments.prod]
-service_role_arn = "arn:aws:iam::111111111111:role/rolehop-prod-service"
-[environments.prod.rules]
-project_ids = ["42"]
-branches = ["main"]
-environments = ["production"]
-environment_protected = true
-pipeline_sources = {{ deny = ["merge_request_event"] }}
-"#,
-            issuer.url()
-        ),
-    )
-    .unwrap();
+    let config = common::write_gate_config(
+        dir.path(),
+        &issuer.url(),
+        "arn:aws:iam::111111111111:role/rolehop-prod-service",
+    );
     let port = free_port();
     let mut gate = Command::new(env!("CARGO_BIN_EXE_rolehop"))
         .args([
