@@ -150,11 +150,7 @@ pub async fn run_with(
 ) -> Result<ChainOutcome, ChainError> {
     let (service, first) = match &plan.first {
         FirstHop::AccessKeys { keys, hop } => {
-            let client = client_with_keys(base_config(settings), keys);
-            debug!(hop = "service role", role = %hop.role_arn, session = %hop.session_name, "assuming role");
-            assume_role(&client, hop, HopRole::Service)
-                .await
-                .map_err(|e| through_proxy(e, settings))?
+            assume_one(hop, HopRole::Service, keys, settings).await?
         }
         FirstHop::WebIdentity { token, hop } => {
             let client = anonymous_client(base_config(settings));
@@ -192,8 +188,8 @@ pub async fn run_with(
     })
 }
 
-/// One AssumeRole with `keys` (the gate's own service-role call, and every chain's
-/// deployment hop).
+/// One AssumeRole with `keys`: the access-keys chain's service hop, the gate's own
+/// service-role call, and every chain's deployment hop.
 pub async fn assume_one(
     hop: &Hop,
     role: HopRole,
