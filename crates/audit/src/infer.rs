@@ -20,6 +20,7 @@
 //! finding RH030. Nodes still unlabelled take the environment of the labelled nodes they
 //! reach, when that is one environment.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rolehop_policy::pattern::Glob;
@@ -49,26 +50,100 @@ pub struct EnvLabels {
 }
 
 /// What the inference decided, per principal and per graph node, and why.
+///
+/// The reasons are kept as indices and written out only for the findings that cite them
+/// ([`explain`]): an organisation of 10,000 accounts has 200,000 principals and a handful of
+/// such findings, and writing every reason up front cost a tenth of its audit.
 #[derive(Debug, Clone, Default)]
 pub struct Inference {
     /// Per principal.
     pub part: Vec<Part>,
     /// Per principal: why it plays its part (`None` when declared by a topology or `Other`).
-    pub part_why: Vec<Option<String>>,
+    part_why: Vec<Option<PartWhy>>,
     /// Per principal: its graph node.
     pub node: Vec<usize>,
     /// Per graph node.
     pub env: Vec<Option<Env>>,
     /// Per graph node: why it is in its environment (`None` when declared by a topology).
-    pub env_why: Vec<Option<String>>,
+    env_why: Vec<Option<EnvWhy>>,
     /// Nodes reached from several environments: node, and per environment the path from
     /// the labelled node it came from.
     pub shared: Vec<Shared>,
+    /// The propagation, kept to retrace a node's path when a finding explains it.
+    trail: Trail,
 }
 
 /// A node reached from several environments: the node, and per environment the path (node
 /// indices) from the labelled node it came from.
 pub type Shared = (usize, Vec<(Env, Vec<usize>)>);
+
+/// Why a principal plays its part; graph node indices, written out by [`Inference::why`].
+#[derive(Debug, Clone, Copy)]
+enum PartWhy {
+    /// Its `rolehop:part` tag.
+    Tag,
+    /// A broker user: the role it assumes, or none when most of its grants are `sts:` ones.
+    Broker(Option<usize>),
+    /// A service role: entered from `from`, assumes `onward` in another account.
+    Service { from: usize, onward: usize },
+    /// A deployment role: assumed across accounts by `from`.
+    Deployment { from: usize },
+}
+
+/// Why a node is in its environment.
+#[derive(Debug, Clone)]
+enum EnvWhy {
+    /// Its own label (read again when explained).
+    Label,
+    /// One environment (an index into `Trail::names`) propagated forward into it.
+    Forward(usize),
+    /// Several propagated into it: the sentence, written at once (each is an RH030 finding).
+    Shared(String),
+    /// One environment from the labelled nodes it reaches, first through `via`.
+    Backward { env: usize, via: usize },
+}
+
+/// The environments' propagation: per node its own label and, per environment, the node it
+/// came from (forward) or leads to (backward).
+#[derive(Debug, Clone, Default)]
+struct Trail {
+    names: Vec<Env>,
+    own: Vec<Option<usize>>,
+    fwd: Vec<Vec<(usize, usize)>>,
+    bwd: Vec<Vec<(usize, usize)>>,
+}
+
+impl Trail {
+    /// The path by which environment `e` reached node `n`, from its labelled node.
+    fn path_fwd(&self, mut n: usize, e: usize) -> Vec<usize> {
+        let mut path = vec![n];
+        while self.own[n].is_none() {
+            match self.fwd[n].iter().find(|&&(x, _)| x == e) {
+                Some(&(_, p)) if !path.contains(&p) => {
+                    path.push(p);
+                    n = p;
+                }
+                _ => break,
+            }
+        }
+        path.reverse();
+        path
+    }
+
+    /// The labelled node environment `e` came to node `n` from, backward, first through `via`.
+    fn source_bwd(&self, via: usize, e: usize) -> usize {
+        let mut t = via;
+        let mut hops = 0;
+        while self.own[t].is_none() && hops < self.own.len() {
+            match self.bwd[t].iter().find(|&&(x, _)| x == e) {
+                Some(&(_, next)) => t = next,
+                None => break,
+            }
+            hops += 1;
+        }
+        t
+    }
+}
 
 impl Inference {
     /// The inferred part of principal `i` (`Other` when nothing placed it).
@@ -81,20 +156,113 @@ impl Inference {
         self.node.get(i).and_then(|&n| self.env[n].as_ref())
     }
 
-    /// What was inferred about principal node `n` and from what, or `None` if nothing was.
-    pub fn why_node(&self, n: usize, principal: Option<usize>) -> Option<String> {
+    /// What was inferred about node `n` (principal `principal`) and from what, or `None` if
+    /// nothing was.
+    fn why(
+        &self,
+        prep: &Prepared<'_>,
+        g: &Graph,
+        n: usize,
+        principal: Option<usize>,
+    ) -> Option<String> {
         let mut parts = Vec::new();
-        if let Some(w) = principal
-            .and_then(|i| self.part_why.get(i))
-            .and_then(Option::as_ref)
+        if let Some((i, w)) =
+            principal.and_then(|i| Some((i, self.part_why.get(i).copied().flatten()?)))
         {
-            parts.push(w.clone());
+            parts.push(self.part_text(prep, g, i, w));
         }
         if let Some(w) = self.env_why.get(n).and_then(Option::as_ref) {
-            parts.push(w.clone());
+            parts.extend(self.env_text(prep, g, n, w));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
+
+    fn part_text(&self, prep: &Prepared<'_>, g: &Graph, i: usize, w: PartWhy) -> String {
+        let account = |x: usize| account_of(g, x);
+        match w {
+            PartWhy::Tag => format!(
+                "{} by its tag `rolehop:part={}`",
+                part_name(self.part(i)),
+                prep.estate.principals[i]
+                    .tags
+                    .get("rolehop:part")
+                    .map_or("", String::as_str)
+            ),
+            PartWhy::Broker(target) => {
+                let evidence = match target {
+                    Some(to) => format!("which assumes `{}`", g.nodes[to].id),
+                    None => "at least half of whose granted actions are `sts:` ones".to_owned(),
+                };
+                format!(
+                    "broker user: an IAM user (long-lived keys) whose policies grant `sts:AssumeRole` by name and {evidence} (tag it `rolehop:part=none` if it is not)"
+                )
+            }
+            PartWhy::Service { from, onward } => format!(
+                "service role: entered from `{}` and assumes `{}` in account `{}`",
+                g.nodes[from].id,
+                g.nodes[onward].id,
+                account(onward)
+            ),
+            PartWhy::Deployment { from } => format!(
+                "deployment role: assumed from account `{}` by the {} `{}`",
+                account(from),
+                part_name(
+                    g.nodes[from]
+                        .principal
+                        .map_or(Part::Other, |p| self.part(p))
+                ),
+                g.nodes[from].id
+            ),
+        }
+    }
+
+    fn env_text(&self, prep: &Prepared<'_>, g: &Graph, n: usize, w: &EnvWhy) -> Option<String> {
+        let t = &self.trail;
+        let why_of = |x: usize| {
+            label(prep, g, x)
+                .and_then(|(_, w)| w.text())
+                .unwrap_or_else(|| "the topology".to_owned())
+        };
+        Some(match w {
+            EnvWhy::Label => {
+                let (e, w) = label(prep, g, n)?;
+                format!("environment `{}` from {}", e.name, w.text()?)
+            }
+            EnvWhy::Forward(e) => {
+                let path = t.path_fwd(n, *e);
+                let src = path[0];
+                format!(
+                    "environment `{}` propagated from `{}` ({}) along {}",
+                    t.names[*e].name,
+                    g.nodes[src].id,
+                    why_of(src),
+                    path_ids(g, &path)
+                )
+            }
+            EnvWhy::Shared(s) => s.clone(),
+            EnvWhy::Backward { env, via } => {
+                let src = t.source_bwd(*via, *env);
+                let name = &t.names[*env].name;
+                format!(
+                    "environment `{name}` because every labelled role it reaches is `{name}`, e.g. `{}` ({})",
+                    g.nodes[src].id,
+                    why_of(src)
+                )
+            }
+        })
+    }
+}
+
+/// Node `n`'s account (empty for nodes without one).
+fn account_of(g: &Graph, n: usize) -> &str {
+    g.nodes[n].account.as_deref().unwrap_or("")
+}
+
+fn path_ids(g: &Graph, path: &[usize]) -> String {
+    path.iter()
+        .map(|&n| format!("`{}`", g.nodes[n].id))
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }
 
 const STS_EDGES: [&str; 3] = [
@@ -164,7 +332,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         .map(|p| g.index.get(p.arn.as_str()).copied().unwrap_or(0))
         .collect();
     let mut part = vec![Part::Other; n];
-    let mut part_why: Vec<Option<String>> = vec![None; n];
+    let mut part_why: Vec<Option<PartWhy>> = vec![None; n];
     // Decided by a declaration or a tag: structure does not override.
     let mut fixed = vec![false; n];
     for (i, p) in estate.principals.iter().enumerate() {
@@ -174,14 +342,9 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         } else if let Some(t) = part_tag(p) {
             part[i] = t;
             fixed[i] = true;
-            part_why[i] = Some(format!(
-                "{} by its tag `rolehop:part={}`",
-                part_name(t),
-                p.tags.get("rolehop:part").map_or("", String::as_str)
-            ));
+            part_why[i] = Some(PartWhy::Tag);
         }
     }
-    let account = |node: usize, g: &Graph| g.nodes[node].account.clone().unwrap_or_default();
     // Broker users: a grant of `sts:AssumeRole` by name, and either a role reached with it
     // or rights that are mostly `sts:` (the roles may be in accounts not audited).
     for (i, p) in estate.principals.iter().enumerate() {
@@ -196,17 +359,11 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
             .iter()
             .map(|&e| &g.edges[e])
             .find(|e| e.action == "sts:AssumeRole" && g.nodes[e.to].kind == NodeKind::Role);
-        let evidence = match target {
-            Some(e) => format!("which assumes `{}`", g.nodes[e.to].id),
-            None if share >= 0.5 => {
-                "at least half of whose granted actions are `sts:` ones".to_owned()
-            }
-            None => continue,
-        };
+        if target.is_none() && share < 0.5 {
+            continue;
+        }
         part[i] = Part::BrokerUser;
-        part_why[i] = Some(format!(
-            "broker user: an IAM user (long-lived keys) whose policies grant `sts:AssumeRole` by name and {evidence} (tag it `rolehop:part=none` if it is not)"
-        ));
+        part_why[i] = Some(PartWhy::Broker(target.map(|e| e.to)));
     }
     let principal_part = |node_ix: usize, part: &[Part], g: &Graph| {
         g.nodes[node_ix].principal.map_or(Part::Other, |i| part[i])
@@ -225,16 +382,14 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         let onward = g.out[me].iter().map(|&e| &g.edges[e]).find(|e| {
             e.action == "sts:AssumeRole"
                 && g.nodes[e.to].kind == NodeKind::Role
-                && account(e.to, g) != p.account
+                && account_of(g, e.to) != p.account
         });
         if let (Some(f), Some(o)) = (from, onward) {
             part[i] = Part::ServiceRole;
-            part_why[i] = Some(format!(
-                "service role: entered from `{}` and assumes `{}` in account `{}`",
-                g.nodes[f.from].id,
-                g.nodes[o.to].id,
-                account(o.to, g)
-            ));
+            part_why[i] = Some(PartWhy::Service {
+                from: f.from,
+                onward: o.to,
+            });
         }
     }
     // Deployment roles.
@@ -248,19 +403,14 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
                     principal_part(e.from, &part, g),
                     Part::BrokerUser | Part::ServiceRole
                 )
-                && account(e.from, g) != p.account
+                && account_of(g, e.from) != p.account
         });
         if let Some(f) = from {
             part[i] = Part::DeploymentRole;
-            part_why[i] = Some(format!(
-                "deployment role: assumed from account `{}` by the {} `{}`",
-                account(f.from, g),
-                part_name(principal_part(f.from, &part, g)),
-                g.nodes[f.from].id
-            ));
+            part_why[i] = Some(PartWhy::Deployment { from: f.from });
         }
     }
-    let (env, env_why, shared) = environments(prep, g);
+    let (env, env_why, shared, trail) = environments(prep, g);
     for (i, &ni) in node.iter().enumerate() {
         g.nodes[ni].part = part[i];
     }
@@ -274,52 +424,86 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         env,
         env_why,
         shared,
+        trail,
     }
 }
 
-type Envs = (Vec<Option<Env>>, Vec<Option<String>>, Vec<Shared>);
+type Envs = (Vec<Option<Env>>, Vec<Option<EnvWhy>>, Vec<Shared>, Trail);
 
-/// The label of each node, if any: `(env, why)`; `why` is `None` for a topology's.
-fn labels(prep: &Prepared<'_>, g: &Graph) -> Vec<Option<(Env, Option<String>)>> {
+/// Where a node's own label came from; written out only when a finding explains it.
+enum LabelWhy<'a> {
+    /// Declared by a topology: nothing to explain.
+    Topology,
+    /// `--env-map` or an Organizations export, as its source says.
+    Given(&'a str),
+    /// An environment tag, key and value.
+    Tag(&'a str, &'a str),
+    /// A token of the principal's name.
+    Name(&'a str),
+}
+
+impl LabelWhy<'_> {
+    fn text(&self) -> Option<String> {
+        match self {
+            LabelWhy::Topology => None,
+            LabelWhy::Given(s) => Some((*s).to_owned()),
+            LabelWhy::Tag(k, v) => Some(format!("its tag `{k}={v}`")),
+            LabelWhy::Name(n) => Some(format!("a token of its name `{n}`")),
+        }
+    }
+}
+
+/// Node `n`'s own label, if any, and where it came from.
+fn label<'a>(
+    prep: &'a Prepared<'_>,
+    g: &'a Graph,
+    n: usize,
+) -> Option<(Cow<'a, Env>, LabelWhy<'a>)> {
     let l = &prep.estate.labels;
-    g.nodes
-        .iter()
-        .map(|n| {
-            let p = n.principal.map(|i| &prep.estate.principals[i]);
-            if let Some(p) = p.filter(|p| p.exact) {
-                return p.env.clone().map(|e| (e, None));
-            }
-            if let Some(x) = l.nodes.get(&n.id) {
-                return Some((x.env.clone(), Some(x.source.clone())));
-            }
-            if let Some((k, v)) = p.and_then(|p| env_tag(&p.tags)) {
-                return Some((env_from_word(v), Some(format!("its tag `{k}={v}`"))));
-            }
-            let acct = n.account.as_deref().unwrap_or("");
-            if let Some(x) = l.accounts.get(acct).or_else(|| l.org_accounts.get(acct)) {
-                return Some((x.env.clone(), Some(x.source.clone())));
-            }
-            let name = p.map(|p| p.name.as_str())?;
-            guess_env(name, &BTreeMap::new())
-                .map(|e| (e, Some(format!("a token of its name `{name}`"))))
-        })
-        .collect()
+    let n = &g.nodes[n];
+    let p = n.principal.map(|i| &prep.estate.principals[i]);
+    if let Some(p) = p.filter(|p| p.exact) {
+        return p
+            .env
+            .as_ref()
+            .map(|e| (Cow::Borrowed(e), LabelWhy::Topology));
+    }
+    if let Some(x) = l.nodes.get(&n.id) {
+        return Some((Cow::Borrowed(&x.env), LabelWhy::Given(&x.source)));
+    }
+    if let Some((k, v)) = p.and_then(|p| env_tag(&p.tags)) {
+        return Some((Cow::Owned(env_from_word(v)), LabelWhy::Tag(k, v)));
+    }
+    let acct = n.account.as_deref().unwrap_or("");
+    if let Some(x) = l.accounts.get(acct).or_else(|| l.org_accounts.get(acct)) {
+        return Some((Cow::Borrowed(&x.env), LabelWhy::Given(&x.source)));
+    }
+    let name = p.map(|p| p.name.as_str())?;
+    guess_env(name, &BTreeMap::new()).map(|e| (Cow::Owned(e), LabelWhy::Name(name)))
 }
 
 fn environments(prep: &Prepared<'_>, g: &Graph) -> Envs {
     let count = g.nodes.len();
-    let label = labels(prep, g);
     let mut names: Vec<Env> = Vec::new();
     let mut ix: HashMap<String, usize> = HashMap::new();
-    let mut intern = |e: &Env| {
-        *ix.entry(e.name.clone()).or_insert_with(|| {
-            names.push(e.clone());
-            names.len() - 1
+    // Per node: its own label's environment, and whether the label has a reason to give.
+    let mut env: Vec<Option<Env>> = vec![None; count];
+    let mut explained = vec![false; count];
+    let own: Vec<Option<usize>> = (0..count)
+        .map(|n| {
+            let (e, why) = label(prep, g, n)?;
+            explained[n] = !matches!(why, LabelWhy::Topology);
+            let i = match ix.get(&e.name) {
+                Some(&i) => i,
+                None => {
+                    names.push(e.clone().into_owned());
+                    ix.insert(e.name.clone(), names.len() - 1);
+                    names.len() - 1
+                }
+            };
+            env[n] = Some(e.into_owned());
+            Some(i)
         })
-    };
-    let own: Vec<Option<usize>> = label
-        .iter()
-        .map(|l| l.as_ref().map(|(e, _)| intern(e)))
         .collect();
     // Forward: (env, the node it came from) per unlabelled node.
     let mut fwd: Vec<Vec<(usize, usize)>> = vec![Vec::new(); count];
@@ -363,64 +547,37 @@ fn environments(prep: &Prepared<'_>, g: &Graph) -> Envs {
             q.push_back((f, e));
         }
     }
-
-    let path_fwd = |mut n: usize, e: usize| {
-        let mut path = vec![n];
-        while own[n].is_none() {
-            match fwd[n].iter().find(|&&(x, _)| x == e) {
-                Some(&(_, p)) if !path.contains(&p) => {
-                    path.push(p);
-                    n = p;
-                }
-                _ => break,
-            }
-        }
-        path.reverse();
-        path
+    let trail = Trail {
+        names,
+        own,
+        fwd,
+        bwd,
     };
-    let ids = |path: &[usize]| {
-        path.iter()
-            .map(|&n| format!("`{}`", g.nodes[n].id))
-            .collect::<Vec<_>>()
-            .join(" -> ")
-    };
-    let why_of = |n: usize| -> String {
-        label[n]
-            .as_ref()
-            .and_then(|(_, w)| w.clone())
+    let names = &trail.names;
+    let why_of = |n: usize| {
+        label(prep, g, n)
+            .and_then(|(_, w)| w.text())
             .unwrap_or_else(|| "the topology".to_owned())
     };
 
-    let mut env = vec![None; count];
     let mut why = vec![None; count];
     let mut shared = Vec::new();
     for n in 0..count {
-        if let Some((e, w)) = &label[n] {
-            env[n] = Some(e.clone());
-            why[n] = w
-                .as_ref()
-                .map(|w| format!("environment `{}` from {w}", e.name));
+        if trail.own[n].is_some() {
+            why[n] = explained[n].then_some(EnvWhy::Label);
             continue;
         }
-        match fwd[n].as_slice() {
+        match trail.fwd[n].as_slice() {
             [] => {}
             [(e, _)] => {
-                let path = path_fwd(n, *e);
-                let src = path[0];
                 env[n] = Some(names[*e].clone());
-                why[n] = Some(format!(
-                    "environment `{}` propagated from `{}` ({}) along {}",
-                    names[*e].name,
-                    g.nodes[src].id,
-                    why_of(src),
-                    ids(&path)
-                ));
+                why[n] = Some(EnvWhy::Forward(*e));
                 continue;
             }
             several => {
                 let mut per: Vec<(Env, Vec<usize>)> = several
                     .iter()
-                    .map(|&(e, _)| (names[e].clone(), path_fwd(n, e)))
+                    .map(|&(e, _)| (names[e].clone(), trail.path_fwd(n, e)))
                     .collect();
                 per.sort_by(|a, b| a.0.cmp(&b.0));
                 // Findings judge a shared node by its most sensitive environment.
@@ -430,7 +587,7 @@ fn environments(prep: &Prepared<'_>, g: &Graph) -> Envs {
                     .unwrap_or(&per[0])
                     .0
                     .clone();
-                why[n] = Some(format!(
+                why[n] = Some(EnvWhy::Shared(format!(
                     "environments {} propagated into it (judged as `{}`)",
                     per.iter()
                         .map(|(e, p)| format!(
@@ -442,34 +599,18 @@ fn environments(prep: &Prepared<'_>, g: &Graph) -> Envs {
                         .collect::<Vec<_>>()
                         .join(" and "),
                     pick.name
-                ));
+                )));
                 env[n] = Some(pick);
                 shared.push((n, per));
                 continue;
             }
         }
-        if let [(e, via)] = bwd[n].as_slice() {
-            // The labelled node the environment came from, through `via`.
-            let mut t = *via;
-            let mut hops = 0;
-            while own[t].is_none() && hops < count {
-                match bwd[t].iter().find(|&&(x, _)| x == *e) {
-                    Some(&(_, next)) => t = next,
-                    None => break,
-                }
-                hops += 1;
-            }
+        if let [(e, via)] = trail.bwd[n].as_slice() {
             env[n] = Some(names[*e].clone());
-            why[n] = Some(format!(
-                "environment `{}` because every labelled role it reaches is `{}`, e.g. `{}` ({})",
-                names[*e].name,
-                names[*e].name,
-                g.nodes[t].id,
-                why_of(t)
-            ));
+            why[n] = Some(EnvWhy::Backward { env: *e, via: *via });
         }
     }
-    (env, why, shared)
+    (env, why, shared, trail)
 }
 
 /// RH030: a node reached from two environments joins them.
@@ -515,7 +656,7 @@ pub fn shared_findings(inf: &Inference, g: &Graph, out: &mut Vec<Finding>) {
 
 /// Findings whose rule rests on a part or an environment say what was inferred and from
 /// what, so a reader can correct it (`--env-map`, tags).
-pub fn explain(inf: &Inference, g: &Graph, findings: &mut [Finding]) {
+pub fn explain(inf: &Inference, prep: &Prepared<'_>, g: &Graph, findings: &mut [Finding]) {
     const DEPENDS: [&str; 12] = [
         "RH001", "RH002", "RH003", "RH006", "RH007", "RH008", "RH009", "RH014", "RH015", "RH016",
         "RH017", "RH030",
@@ -524,7 +665,7 @@ pub fn explain(inf: &Inference, g: &Graph, findings: &mut [Finding]) {
         let Some(&n) = g.index.get(f.resource.as_str()) else {
             continue;
         };
-        if let Some(why) = inf.why_node(n, g.nodes[n].principal) {
+        if let Some(why) = inf.why(prep, g, n, g.nodes[n].principal) {
             f.detail.push_str(&format!(" [inferred: {why}]"));
         }
     }

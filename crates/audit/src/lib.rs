@@ -178,7 +178,7 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
         },
         &mut findings,
     );
-    infer::explain(&inferred, &g, &mut findings);
+    infer::explain(&inferred, &prep, &g, &mut findings);
     let project_blast_radius = session::analyse(&prep, &mut findings);
     sort_findings(&mut findings);
 

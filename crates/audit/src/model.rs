@@ -335,30 +335,27 @@ pub fn guess_env(name: &str, tags: &BTreeMap<String, String>) -> Option<Env> {
             return Some(env_from_word(env));
         }
     }
-    let lower = name.to_ascii_lowercase();
-    for tok in lower.split(['-', '_', '.', '/']) {
-        let known = matches!(
-            tok,
-            "prod"
-                | "production"
-                | "prd"
-                | "live"
-                | "staging"
-                | "stage"
-                | "stg"
-                | "nonprod"
-                | "dev"
-                | "development"
-                | "test"
-                | "testing"
-                | "qa"
-                | "sandbox"
-        );
-        if known {
-            return Some(env_from_word(tok));
-        }
-    }
-    None
+    // Compared without lowering a copy of the name: this runs once per role of an
+    // organisation (200,000 at 10,000 accounts).
+    const KNOWN: [&str; 14] = [
+        "prod",
+        "production",
+        "prd",
+        "live",
+        "staging",
+        "stage",
+        "stg",
+        "nonprod",
+        "dev",
+        "development",
+        "test",
+        "testing",
+        "qa",
+        "sandbox",
+    ];
+    name.split(['-', '_', '.', '/'])
+        .find_map(|tok| KNOWN.iter().find(|k| tok.eq_ignore_ascii_case(k)))
+        .map(|k| env_from_word(k))
 }
 
 /// The tag that names an environment (`environment`, `env`, `rolehop:environment`, `stage`,
@@ -366,10 +363,10 @@ pub fn guess_env(name: &str, tags: &BTreeMap<String, String>) -> Option<Env> {
 pub fn env_tag(tags: &BTreeMap<String, String>) -> Option<(&str, &str)> {
     tags.iter()
         .find(|(k, v)| {
-            matches!(
-                k.to_ascii_lowercase().as_str(),
-                "environment" | "env" | "rolehop:environment" | "stage" | "tier"
-            ) && !v.is_empty()
+            ["environment", "env", "rolehop:environment", "stage", "tier"]
+                .iter()
+                .any(|known| k.eq_ignore_ascii_case(known))
+                && !v.is_empty()
         })
         .map(|(k, v)| (k.as_str(), v.as_str()))
 }
