@@ -799,9 +799,7 @@ fn chaining(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
         if p.kind != Kind::Role {
             continue;
         }
-        let Some(&n) = g.index.get(p.arn.as_str()) else {
-            continue;
-        };
+        let n = g.principal_node[i];
         // Only AssumeRole from a role session is chaining; a role passed to a service is not.
         let chained = g.inbound[n].iter().any(|&e| {
             g.nodes[g.edges[e].from].kind == NodeKind::Role && g.edges[e].action == "sts:AssumeRole"

@@ -326,11 +326,7 @@ fn part_name(p: Part) -> &'static str {
 pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
     let estate = prep.estate;
     let n = estate.principals.len();
-    let node: Vec<usize> = estate
-        .principals
-        .iter()
-        .map(|p| g.index.get(p.arn.as_str()).copied().unwrap_or(0))
-        .collect();
+    let node: Vec<usize> = g.principal_node.clone();
     let mut part = vec![Part::Other; n];
     let mut part_why: Vec<Option<PartWhy>> = vec![None; n];
     // Decided by a declaration or a tag: structure does not override.

@@ -168,9 +168,7 @@ pub fn add_edges(prep: &Prepared<'_>, g: &mut Graph) {
             .flat_map(|d| d.resources_for("iam:PassRole"))
             .map(|r| Glob::new(&r, false))
             .collect();
-        let Some(&from) = g.index.get(p.arn.as_str()) else {
-            continue;
-        };
+        let from = g.principal_node[i];
         for &r in roles_by_account
             .get(p.account.as_str())
             .into_iter()
@@ -183,9 +181,7 @@ pub fn add_edges(prep: &Prepared<'_>, g: &mut Graph) {
             let Some(trust) = prep.trust_doc(r) else {
                 continue;
             };
-            let Some(&to) = g.index.get(role.arn.as_str()) else {
-                continue;
-            };
+            let to = g.principal_node[r];
             for l in &launchers {
                 let trusted = admits
                     .entry((r, l.service))
