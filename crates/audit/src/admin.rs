@@ -11,6 +11,8 @@
 //!   (Lambda, EC2, CloudFormation, ECS, Glue, CodeBuild, Data Pipeline).
 
 use crate::eval::{Identity, identity_allows};
+use crate::graph::Prepared;
+use crate::model::arn_partition;
 
 const ESCALATION: [(&str, &str); 10] = [
     ("iam:AttachUserPolicy", "user/rolehop-probe"),
@@ -34,6 +36,25 @@ const RUN_AS_ROLE: [&str; 7] = [
     "codebuild:CreateProject",
     "datapipeline:CreatePipeline",
 ];
+
+/// Why principal `i` of `prep` is admin-equivalent, or `None`. Its identity (a formatted
+/// session ARN and the lists of its documents) is only built when one of its policies names
+/// a probed action at all, which at 200,000 roles is a handful.
+pub fn principal_admin_reason(prep: &Prepared<'_>, i: usize) -> Option<String> {
+    let named = |action: &str| {
+        prep.policies[i]
+            .iter()
+            .any(|&d| prep.docs[d].may_allow_action(action))
+    };
+    let probed = ["rolehopprobe:AnyAction", "iam:PassRole"]
+        .into_iter()
+        .chain(ESCALATION.iter().map(|(action, _)| *action));
+    if !probed.into_iter().any(named) {
+        return None;
+    }
+    let p = &prep.estate.principals[i];
+    admin_reason(&prep.identity(i), arn_partition(&p.arn), &p.account)
+}
 
 /// Why `id` (of `account`) is admin-equivalent, or `None`.
 pub fn admin_reason(id: &Identity<'_>, partition: &str, account: &str) -> Option<String> {

@@ -154,13 +154,8 @@ impl Report {
 /// Audits `estate`; `now` (Unix seconds) dates access keys.
 pub fn audit(estate: &Estate, now: i64) -> Report {
     let prep = graph::Prepared::new(estate);
-    let admin: Vec<Option<String>> = estate
-        .principals
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            admin::admin_reason(&prep.identity(i), model::arn_partition(&p.arn), &p.account)
-        })
+    let admin: Vec<Option<String>> = (0..estate.principals.len())
+        .map(|i| admin::principal_admin_reason(&prep, i))
         .collect();
     let is_admin: Vec<bool> = admin.iter().map(Option::is_some).collect();
     let mut g = graph::build(&prep, &is_admin);
