@@ -54,9 +54,19 @@ impl serde::Serialize for JsonReport<'_> {
         use serde::ser::SerializeMap as _;
         let r = self.report;
         let g = &r.graph;
-        let mut edges: Vec<EdgeOut<'_>> = g
-            .edges
-            .iter()
+        // Edges by (from, to) id. Node ids are unique, so ranking the nodes by id once and
+        // sorting the edges by rank gives that order without comparing two ARNs per step
+        // (most edges share a `from`, so each comparison read two equal ARNs to the end).
+        let mut by_id: Vec<usize> = (0..g.nodes.len()).collect();
+        by_id.sort_unstable_by(|&a, &b| g.nodes[a].id.cmp(&g.nodes[b].id));
+        let mut rank = vec![0usize; g.nodes.len()];
+        for (r, &n) in by_id.iter().enumerate() {
+            rank[n] = r;
+        }
+        let mut sorted: Vec<&crate::graph::Edge> = g.edges.iter().collect();
+        sorted.sort_unstable_by_key(|e| (rank[e.from], rank[e.to]));
+        let edges: Vec<EdgeOut<'_>> = sorted
+            .into_iter()
             .map(|e| EdgeOut {
                 from: g.nodes[e.from].id.as_str(),
                 to: g.nodes[e.to].id.as_str(),
@@ -64,7 +74,6 @@ impl serde::Serialize for JsonReport<'_> {
                 conditions: &e.conditions,
             })
             .collect();
-        edges.sort_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
         let jobs: Vec<WithSummary<'_, _>> = r
             .job_blast_radius
             .iter()
