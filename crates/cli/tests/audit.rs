@@ -441,3 +441,24 @@ fn env_map_and_org_accounts_label_a_hand_built_estate() {
         .code(3)
         .stderr(predicates::str::contains("envs.json: `live` is neither"));
 }
+
+/// The JSON report is written as it is serialized, so a reader that goes away (`| head -c`)
+/// meets the writer mid-report. That is the reader's choice, not an error: no message, and
+/// the exit code the findings decide (here 10, from `--fail-on`), not an I/O failure.
+#[test]
+fn a_reader_that_closes_early_is_not_an_error() {
+    for format in ["json", "sarif", "table"] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rolehop"))
+            .args(defects(&["--format", format, "--fail-on", "high"]).get_args())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before rolehop has read its inputs: its first write finds no reader.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(10), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
+}

@@ -160,7 +160,8 @@ pub fn run(args: Args) -> CliResult {
         .as_deref()
         .map(audit_gate::baseline)
         .transpose()?;
-    let mut report = rolehop_audit::audit(&estate, now);
+    let prep = rolehop_audit::graph::Prepared::new(&estate);
+    let mut report = rolehop_audit::audit_prepared(&prep, now);
     if let Some(source) = &args.gitlab {
         let wanted = gitlab_check::wanted_projects(&report.graph, &gates);
         let data = audit_gate::gitlab_data(source, &wanted, &ProcessEnv)?;
@@ -174,29 +175,40 @@ pub fn run(args: Args) -> CliResult {
     }
     let delta = base.as_ref().map(|b| baseline::diff(&report, b));
     let names = audit_gate::account_names(topo.as_ref());
-    let text = match (args.format, &delta) {
-        (Format::Table, None) => output::table(&report),
-        (Format::Table | Format::Markdown, Some(d)) => baseline::markdown(&report, d, &names),
-        (Format::Markdown, None) => output::markdown(&report),
+    match (args.format, &delta) {
+        (Format::Table, None) => emit(&output::table(&report))?,
+        (Format::Table | Format::Markdown, Some(d)) => {
+            emit(&baseline::markdown(&report, d, &names))?;
+        }
+        (Format::Markdown, None) => emit(&output::markdown(&report))?,
         (Format::Json, _) => {
             let delta = delta
                 .as_ref()
                 .map(serde_json::to_value)
                 .transpose()
                 .map_err(|e| CliError::new(Exit::Internal, e))?;
-            pretty(&output::json_report(&report, delta))?
+            // Written as it is serialized: an organisation's report is tens of megabytes.
+            emit_json(&output::json_report(&report, delta))?;
         }
-        (Format::Sarif, _) => pretty(&output::sarif(&report))?,
-        (Format::Codequality, _) => pretty(&output::codequality(&report))?,
-    };
-    emit(&text)?;
+        (Format::Sarif, _) => emit_json(&output::sarif(&report))?,
+        (Format::Codequality, _) => emit_json(&output::codequality(&report))?,
+    }
     let over = |limit: Option<Severity>, worst: Option<Severity>| matches!((limit, worst), (Some(l), Some(w)) if w >= l);
     let new_worst = delta.as_ref().and_then(baseline::Delta::worst_new);
-    if over(args.fail_on, report.worst()) || over(args.fail_on_new, new_worst) {
-        Ok(Exit::Findings)
+    let exit = if over(args.fail_on, report.worst()) || over(args.fail_on_new, new_worst) {
+        Exit::Findings
     } else {
-        Ok(Exit::Ok)
-    }
+        Exit::Ok
+    };
+    // The process ends with this command. An organisation's estate, parsed documents and
+    // report are millions of small allocations; freeing them one by one took longer than the
+    // OS takes to reclaim the whole heap at exit (0.2 s of 2.8 s at 10,000 accounts), and
+    // glibc then spent as long again merging the freed chunks before the report's first large
+    // allocation.
+    std::mem::forget(report);
+    std::mem::forget(prep);
+    std::mem::forget(estate);
+    Ok(exit)
 }
 
 /// Writes the report to stdout; a reader that went away (`| head`) is not an error.
@@ -213,10 +225,26 @@ pub fn emit(text: &str) -> CliResult<()> {
     }
 }
 
-fn pretty(v: &impl serde::Serialize) -> CliResult<String> {
-    serde_json::to_string_pretty(v)
-        .map(|s| s + "\n")
-        .map_err(|e| CliError::new(Exit::Internal, e))
+/// Writes `v` as pretty JSON and a newline to stdout as it is serialized; a reader that went
+/// away (`| head`) is not an error.
+fn emit_json(v: &impl serde::Serialize) -> CliResult<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = match serde_json::to_writer_pretty(&mut out, v) {
+        Err(e) if !e.is_io() => return Err(CliError::new(Exit::Internal, e)),
+        r => r
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush()),
+    };
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::msg(
+            Exit::Io,
+            format!("cannot write the report: {e}"),
+        )),
+    }
 }
 
 fn read(p: &Path) -> CliResult<String> {
