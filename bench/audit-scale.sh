@@ -2,9 +2,9 @@
 # Benchmark: `rolehop audit` over synthetic organisations of N accounts x 20 roles, from
 # exports on disk (one `get-account-authorization-details` file per account), side by side in
 # one run with cloudsplaining (`cloudsplaining scan`, one account per run, as it works) over
-# the same files. Release build. Wall time, CPU time (user + sys) and peak RSS from
-# /usr/bin/time -v; the load average is printed with every figure, since a shared machine
-# makes wall times noisy (CPU time much less so).
+# the same files. Release build. Wall time, CPU time (user + sys) and peak RSS from the
+# child's rusage (bench/measure.py, to the microsecond); the load average is printed with
+# every figure, since a shared machine makes wall times noisy (CPU time much less so).
 #   bench/audit-scale.sh [SIZES] [RUNS] [CLOUDSPLAINING_SAMPLE]
 #   bench/audit-scale.sh "1000 3000 10000" 3 30
 # cloudsplaining takes about a second per account, so it runs over the first SAMPLE target
@@ -26,18 +26,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-# Runs "$@" under /usr/bin/time -v; prints "wall_s cpu_s max_rss_kib".
-measure() {
-  /usr/bin/time -v "$@" >/dev/null 2>"$work/time.txt" || { cat "$work/time.txt" >&2; return 1; }
-  awk -F': ' '
-    /Elapsed \(wall clock\)/ { n = split($2, t, ":"); wall = (n == 3) ? t[1]*3600 + t[2]*60 + t[3] : t[1]*60 + t[2] }
-    /User time \(seconds\)/ { cpu += $2 }
-    /System time \(seconds\)/ { cpu += $2 }
-    /Maximum resident set size/ { rss = $2 }
-    END { printf "%.2f %.2f %d\n", wall, cpu, rss }' "$work/time.txt"
-}
+# Runs "$@"; prints "wall_s cpu_s max_rss_kib" to the microsecond (bench/measure.py).
+measure() { python3 "$root/bench/measure.py" "$@"; }
 # min / median of the numbers on stdin.
-minmed() { sort -g | awk '{a[NR]=$1} END {printf "%.2f / %.2f", a[1], a[int((NR+1)/2)]}'; }
+minmed() { sort -g | awk '{a[NR]=$1} END {printf "%.3f / %.3f", a[1], a[int((NR+1)/2)]}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "release build; $(nproc) cores; $(uptime)"
@@ -71,8 +63,7 @@ for n in $sizes; do
   printf '| %s x 20 | cloudsplaining scan, per account (%d accounts measured) | %d | %.2f mean per account | %.2f mean per account | %d | %s |\n' \
     "$n" "$k" "$k" "$per_wall" "$per_cpu" "$((csrss / 1024))" "$(load)"
   # rolehop per account: its whole-organisation median divided by the accounts it read.
-  # (at least the 0.01 s /usr/bin/time resolves, for tiny organisations)
-  rh_cpu=$(echo "c = ${cpu_med[$n]}; if (c < 0.01) c = 0.01; c / ($n + 2)" | bc -l)
+  rh_cpu=$(echo "${cpu_med[$n]} / ($n + 2)" | bc -l)
   summary+=("$(printf '%s accounts: cloudsplaining %.3f s CPU per account (measured, %d accounts) vs rolehop %.5f s CPU per account (measured, whole organisation / %d): %.0fx; cloudsplaining over all %d accounts would take about %.0f s CPU (%.0f s wall), extrapolated from the sample, vs rolehop %.2f s CPU (%.2f s wall) measured' \
     "$n" "$per_cpu" "$k" "$rh_cpu" "$((n + 2))" "$(echo "$per_cpu / $rh_cpu" | bc -l)" "$((n + 2))" \
     "$(echo "$per_cpu * ($n + 2)" | bc -l)" "$(echo "$per_wall * ($n + 2)" | bc -l)" "${cpu_med[$n]}" "${wall_med[$n]}")")
@@ -84,7 +75,7 @@ read -r -a ns <<<"$sizes"
 if (( ${#ns[@]} > 1 )); then
   a=${ns[0]}; b=${ns[${#ns[@]}-1]}
   printf -- '- growth %s -> %s accounts (x%.0f): CPU x%.2f, wall x%.2f (medians)\n' "$a" "$b" \
-    "$(echo "$b / $a" | bc -l)" "$(echo "${cpu_med[$b]} / (${cpu_med[$a]} + 0.0001)" | bc -l)" \
-    "$(echo "${wall_med[$b]} / (${wall_med[$a]} + 0.0001)" | bc -l)"
+    "$(echo "$b / $a" | bc -l)" "$(echo "${cpu_med[$b]} / ${cpu_med[$a]}" | bc -l)" \
+    "$(echo "${wall_med[$b]} / ${wall_med[$a]}" | bc -l)"
 fi
 echo "- end: $(uptime)"
