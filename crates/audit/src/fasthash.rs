@@ -8,11 +8,14 @@
 //! names and documents, read by its own auditor, not requests from strangers; a crafted
 //! export could at worst slow its own audit down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// `HashMap` with [`FxHasher`].
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// `HashSet` with [`FxHasher`].
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 
 /// rustc's Fx hash: fold each word in with a rotate, xor and multiply.
 #[derive(Default, Clone, Copy)]

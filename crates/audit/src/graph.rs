@@ -131,6 +131,7 @@ impl<'e> Prepared<'e> {
             problems: Vec::new(),
             managed: FastMap::default(),
             texts: FastMap::default(),
+            by_address: FastMap::default(),
         };
         let mut scp_levels: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
         for l in &estate.scps {
@@ -256,6 +257,9 @@ struct Arena<'e> {
     managed: FastMap<String, Option<usize>>,
     /// Document text -> its doc id, or why it cannot be parsed.
     texts: FastMap<&'e str, Result<usize, String>>,
+    /// The same by the text's address ([`Document::address`]): a repeat read through one
+    /// `Texts` is found without hashing its text.
+    by_address: FastMap<usize, Result<usize, String>>,
 }
 
 impl<'e> Arena<'e> {
@@ -272,17 +276,29 @@ impl<'e> Arena<'e> {
         what: impl FnOnce() -> String,
     ) -> Option<usize> {
         let text = d.as_str();
-        let parsed = match self.texts.get(text) {
-            Some(Ok(id)) => return Some(*id),
+        let addr = d.address();
+        let known = match self.by_address.get(&addr) {
+            Some(r) => Some(r.clone()),
+            None => {
+                let r = self.texts.get(text).cloned();
+                if let Some(r) = &r {
+                    self.by_address.insert(addr, r.clone());
+                }
+                r
+            }
+        };
+        let parsed = match known {
+            Some(Ok(id)) => return Some(id),
             // Every owner of an unreadable document gets its own finding.
-            Some(Err(m)) => Err(m.clone()),
+            Some(Err(m)) => Err(m),
             None => Doc::parse_text(text),
         };
         let remembered = parsed
             .as_ref()
             .map(|_| self.docs.len())
             .map_err(Clone::clone);
-        self.texts.insert(text, remembered);
+        self.texts.insert(text, remembered.clone());
+        self.by_address.insert(addr, remembered);
         self.push(parsed, owner, &what())
     }
 

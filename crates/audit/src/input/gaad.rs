@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::InputError;
 use crate::model::{
-    Estate, Group, Kind, NamedDoc, Origin, Principal, Problem, ProblemKind, split_arn,
+    Estate, Group, Kind, NamedDoc, Origin, Principal, Problem, ProblemKind, Texts, split_arn,
 };
 
 /// Adds one export (`file` names it in messages) to `estate`.
@@ -121,7 +121,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             continue;
         }
         let arn = arn.as_str();
-        let inline = inline_docs(g, "GroupPolicyList", arn, &mut problem);
+        let inline = inline_docs(g, "GroupPolicyList", arn, &mut estate.texts, &mut problem);
         groups.push(Group {
             arn: arn.to_owned(),
             inline,
@@ -160,7 +160,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
         let arn = arn.as_str();
         let mut p = Principal::new(Kind::User, arn);
         p.unique_id = str_of(u, "UserId");
-        p.inline = inline_docs(u, "UserPolicyList", arn, &mut problem);
+        p.inline = inline_docs(u, "UserPolicyList", arn, &mut estate.texts, &mut problem);
         p.managed = attached(u);
         p.boundary = boundary(u);
         p.tags = tags(u);
@@ -204,7 +204,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
             .get_mut("AssumeRolePolicyDocument")
             .map(|d| document_value(d.take()))
         {
-            Some(Ok(d)) => p.trust = Some(d.into()),
+            Some(Ok(d)) => p.trust = Some(estate.texts.document(&d)),
             Some(Err(m)) => problem(
                 ProblemKind::UnreadableTrust,
                 arn,
@@ -216,7 +216,7 @@ pub fn add_export(estate: &mut Estate, file: &str, text: &str) -> Result<(), Inp
                 "role has no `AssumeRolePolicyDocument`".to_owned(),
             ),
         }
-        p.inline = inline_docs(r, "RolePolicyList", arn, &mut problem);
+        p.inline = inline_docs(r, "RolePolicyList", arn, &mut estate.texts, &mut problem);
         p.managed = attached(r);
         p.boundary = boundary(r);
         p.tags = tags(r);
@@ -284,6 +284,7 @@ fn inline_docs(
     v: &mut Value,
     key: &str,
     owner: &str,
+    texts: &mut Texts,
     problem: &mut impl FnMut(ProblemKind, &str, String),
 ) -> Vec<NamedDoc> {
     let mut out = Vec::new();
@@ -295,7 +296,7 @@ fn inline_docs(
         {
             Some(Ok(doc)) => out.push(NamedDoc {
                 name,
-                doc: doc.into(),
+                doc: texts.document(&doc),
             }),
             Some(Err(m)) => problem(
                 ProblemKind::Unreadable,

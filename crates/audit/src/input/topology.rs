@@ -72,7 +72,7 @@ pub fn estate_of(topo: &Topology) -> Estate {
         s.part = Part::ServiceRole;
         s.exact = true;
         s.origin = Some(origin(env.line));
-        s.declared = Some(env.gitlab.clone());
+        s.declared = Some(Box::new(env.gitlab.clone()));
         e.principals.push(s);
         for account in &env.accounts {
             let mut d = Principal::new(Kind::Role, &topo.deployment_role_arn(env, account));
