@@ -455,8 +455,21 @@ impl Graph {
 }
 
 /// Builds the graph of `prep`'s estate. `admin` says, per principal, whether it is
-/// admin-equivalent.
+/// admin-equivalent. The trust policies are evaluated on every core for a large estate.
 pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
+    // Below a few thousand principals the threads would cost more than they save.
+    let workers = if prep.estate.principals.len() < 2_000 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    };
+    build_with(prep, admin, workers.clamp(1, 4))
+}
+
+/// [`build`] with the roles' trust policies evaluated by `workers` threads, each a contiguous
+/// run of principals; their results are applied in principal order, so the graph (node and
+/// edge order included) is the one a single thread builds.
+pub fn build_with(prep: &Prepared<'_>, admin: &[bool], workers: usize) -> Graph {
     let estate = prep.estate;
     let mut g = Graph::default();
     // One node per principal and a few more: reserved once rather than rehashed and copied
@@ -507,20 +520,130 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
         .map(|p| p.account.as_str())
         .collect();
 
-    // A principal's identity side, built once: a broker service role is the candidate of
-    // every deployment role of its environment (thousands), and each build formats its
-    // session ARN and collects its policies.
+    let cx = TrustCx {
+        prep,
+        principal_node: &g.principal_node,
+        patterns: &patterns,
+        capable: &capable,
+        capable_by_account: &capable_by_account,
+        accounts: &accounts,
+    };
+    let chunk = n.div_ceil(workers.max(1)).max(1);
+    let ops: Vec<Vec<Op<'_>>> = if workers <= 1 || n <= chunk {
+        vec![trust_ops(&cx, 0..n)]
+    } else {
+        std::thread::scope(|scope| {
+            let cx = &cx;
+            let handles: Vec<_> = (0..n)
+                .step_by(chunk)
+                .map(|start| scope.spawn(move || trust_ops(cx, start..n.min(start + chunk))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+
     // A service's node by its name: a few services (Lambda, ECS tasks) are trusted by most
     // roles of an organisation, and each lookup by id would format `service:<name>` first.
     let mut service_nodes: FastMap<&str, usize> = FastMap::default();
-    let mut identities: Vec<Option<Identity<'_>>> = std::iter::repeat_with(|| None)
-        .take(estate.principals.len())
-        .collect();
-    for (ri, role) in estate.principals.iter().enumerate() {
+    let mut last = usize::MAX;
+    for op in ops.into_iter().flatten() {
+        match op {
+            Op::External { id, kind, account } => {
+                last = g.node(&id, || external(&id, kind, account));
+            }
+            Op::Service(name) => {
+                last = *service_nodes.entry(name).or_insert_with(|| {
+                    let id = format!("service:{name}");
+                    g.node(&id, || external(&id, NodeKind::Service, None))
+                });
+            }
+            Op::FromLast {
+                to,
+                action,
+                conditions,
+            } => g.edge(last, to, action, conditions),
+            Op::Edge {
+                from,
+                to,
+                action,
+                conditions,
+            } => g.edge(from, to, action, conditions),
+        }
+    }
+    for gate in &estate.gates {
+        let Some(&to) = g.index.get(gate.gate_role_arn.as_str()) else {
+            continue;
+        };
+        let n = g.node(&gate.claims, || Node {
+            env: Some(gate.env.clone()),
+            ..external(&gate.claims, NodeKind::ClaimSet, None)
+        });
+        g.edge(
+            n,
+            to,
+            GATE,
+            vec!["the claim gate's rules on GitLab-signed claims (rolehop)".to_owned()],
+        );
+    }
+    g
+}
+
+/// What the trust evaluation of a run of roles reads.
+struct TrustCx<'c, 'd, 'p> {
+    prep: &'d Prepared<'p>,
+    principal_node: &'c [usize],
+    patterns: &'c [Vec<Glob>],
+    capable: &'c [usize],
+    capable_by_account: &'c FastMap<&'p str, Vec<usize>>,
+    accounts: &'c BTreeSet<&'p str>,
+}
+
+/// A change to the graph that a role's trust policy asks for, in the order a single pass
+/// makes them.
+enum Op<'c> {
+    /// The node of a principal outside the estate (created if new; `*` even when its edge is
+    /// refused); the next `FromLast` starts there.
+    External {
+        id: String,
+        kind: NodeKind,
+        account: Option<String>,
+    },
+    /// A service's node (`service:<name>`); the next `FromLast` starts there.
+    Service(&'c str),
+    /// An edge from the last `External` or `Service` node.
+    FromLast {
+        to: usize,
+        action: &'static str,
+        conditions: Vec<String>,
+    },
+    /// An edge between two principals' nodes.
+    Edge {
+        from: usize,
+        to: usize,
+        action: &'static str,
+        conditions: Vec<String>,
+    },
+}
+
+/// The graph changes that the trust policies of principals `roles` ask for.
+#[allow(clippy::too_many_lines)] // one trust policy's principal kinds, read in order
+fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec<Op<'d>> {
+    let prep = cx.prep;
+    let estate = prep.estate;
+    let mut ops = Vec::new();
+    // A principal's identity side, built once: a broker service role is the candidate of
+    // every deployment role of its environment (thousands), and each build formats its
+    // session ARN and collects its policies.
+    let mut identities: FastMap<usize, Identity<'d>> = FastMap::default();
+    for ri in roles {
+        let role = &estate.principals[ri];
         let Some(trust) = prep.trust_doc(ri) else {
             continue;
         };
-        let to = g.principal_node[ri];
+        let to = cx.principal_node[ri];
         // Candidate principal -> the one session of it the trust policy names, if that is
         // how it is named (otherwise any session of it asks).
         let mut candidates: BTreeMap<usize, Option<String>> = BTreeMap::new();
@@ -540,30 +663,43 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
             for (kind, value) in principal.items().entries() {
                 match kind {
                     PrincipalType::Aws if value == "*" || not_principal => {
-                        let n = g.node("*", || external("*", NodeKind::Anyone, None));
+                        ops.push(Op::External {
+                            id: "*".to_owned(),
+                            kind: NodeKind::Anyone,
+                            account: None,
+                        });
                         if let Verdict::Allowed { conditions } =
                             eval::trust_allows(trust, Who::Anyone, ASSUME, &role.arn)
                         {
-                            g.edge(n, to, ASSUME, conditions);
+                            ops.push(Op::FromLast {
+                                to,
+                                action: ASSUME,
+                                conditions,
+                            });
                         }
-                        for &c in &capable {
-                            if patterns[c].iter().any(|p| p.matches(&role.arn)) {
+                        for &c in cx.capable {
+                            if cx.patterns[c].iter().any(|p| p.matches(&role.arn)) {
                                 any_session(&mut candidates, c);
                             }
                         }
                     }
                     PrincipalType::Aws => {
                         if let Some(account) = account_of_root(value) {
-                            if accounts.contains(account) {
-                                for &c in capable_by_account.get(account).into_iter().flatten() {
+                            if cx.accounts.contains(account) {
+                                for &c in cx.capable_by_account.get(account).into_iter().flatten() {
                                     any_session(&mut candidates, c);
                                 }
                             } else {
-                                let id = format!("arn:aws:iam::{account}:root");
-                                let n = g.node(&id, || {
-                                    external(&id, NodeKind::External, Some(account.to_owned()))
+                                ops.push(Op::External {
+                                    id: format!("arn:aws:iam::{account}:root"),
+                                    kind: NodeKind::External,
+                                    account: Some(account.to_owned()),
                                 });
-                                g.edge(n, to, ASSUME, cond().into_iter().collect());
+                                ops.push(Op::FromLast {
+                                    to,
+                                    action: ASSUME,
+                                    conditions: cond().into_iter().collect(),
+                                });
                             }
                         } else if let Some(&pi) =
                             prep.by_arn.get(value).or_else(|| prep.by_id.get(value))
@@ -583,14 +719,16 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                                 .or_insert_with(|| Some(value.to_owned()));
                         } else {
                             let account = arn_account(value).to_owned();
-                            let n = g.node(value, || {
-                                external(
-                                    value,
-                                    NodeKind::External,
-                                    Some(account).filter(|a| !a.is_empty()),
-                                )
+                            ops.push(Op::External {
+                                id: value.to_owned(),
+                                kind: NodeKind::External,
+                                account: Some(account).filter(|a| !a.is_empty()),
                             });
-                            g.edge(n, to, ASSUME, cond().into_iter().collect());
+                            ops.push(Op::FromLast {
+                                to,
+                                action: ASSUME,
+                                conditions: cond().into_iter().collect(),
+                            });
                         }
                     }
                     PrincipalType::Federated if value.contains(":oidc-provider/") => {
@@ -601,28 +739,44 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                         };
                         let host = value.split(":oidc-provider/").nth(1).unwrap_or("");
                         for sub in oidc_subjects(st, host) {
-                            let id = format!("oidc:{host}:{sub}");
-                            let n = g.node(&id, || external(&id, NodeKind::OidcSubject, None));
-                            g.edge(n, to, WEB, conditions.clone());
+                            ops.push(Op::External {
+                                id: format!("oidc:{host}:{sub}"),
+                                kind: NodeKind::OidcSubject,
+                                account: None,
+                            });
+                            ops.push(Op::FromLast {
+                                to,
+                                action: WEB,
+                                conditions: conditions.clone(),
+                            });
                         }
                     }
                     PrincipalType::Federated => {
                         if let Verdict::Allowed { conditions } =
                             eval::trust_allows(trust, Who::Federated(value), SAML, &role.arn)
                         {
-                            let n = g.node(value, || external(value, NodeKind::Saml, None));
-                            g.edge(n, to, SAML, conditions);
+                            ops.push(Op::External {
+                                id: value.to_owned(),
+                                kind: NodeKind::Saml,
+                                account: None,
+                            });
+                            ops.push(Op::FromLast {
+                                to,
+                                action: SAML,
+                                conditions,
+                            });
                         }
                     }
                     PrincipalType::Service => {
                         if let Verdict::Allowed { conditions } =
                             eval::trust_allows(trust, Who::Service(value), ASSUME, &role.arn)
                         {
-                            let n = *service_nodes.entry(value).or_insert_with(|| {
-                                let id = format!("service:{value}");
-                                g.node(&id, || external(&id, NodeKind::Service, None))
+                            ops.push(Op::Service(value));
+                            ops.push(Op::FromLast {
+                                to,
+                                action: ASSUME,
+                                conditions,
                             });
-                            g.edge(n, to, ASSUME, conditions);
                         }
                     }
                     PrincipalType::CanonicalUser => {}
@@ -634,34 +788,23 @@ pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
                 // A role assuming itself adds no reach.
                 continue;
             }
-            let identity = identities[c].get_or_insert_with(|| prep.identity(c));
+            let identity = identities.entry(c).or_insert_with(|| prep.identity(c));
             let who = session.as_deref().unwrap_or(&identity.arn);
             let v = eval::may_assume(trust, who, identity, ASSUME, &role.arn, &role.account);
             if let Verdict::Allowed { mut conditions } = v {
                 if let Some(s) = session {
                     conditions.insert(0, format!("only as the session `{s}`"));
                 }
-                let from = g.principal_node[c];
-                g.edge(from, to, ASSUME, conditions);
+                ops.push(Op::Edge {
+                    from: cx.principal_node[c],
+                    to,
+                    action: ASSUME,
+                    conditions,
+                });
             }
         }
     }
-    for gate in &estate.gates {
-        let Some(&to) = g.index.get(gate.gate_role_arn.as_str()) else {
-            continue;
-        };
-        let n = g.node(&gate.claims, || Node {
-            env: Some(gate.env.clone()),
-            ..external(&gate.claims, NodeKind::ClaimSet, None)
-        });
-        g.edge(
-            n,
-            to,
-            GATE,
-            vec!["the claim gate's rules on GitLab-signed claims (rolehop)".to_owned()],
-        );
-    }
-    g
+    ops
 }
 
 /// The edge from a claim set to its gate's role: the gate's exchange, not an IAM action.
