@@ -256,7 +256,9 @@ pub enum ProblemKind {
 pub struct Estate {
     /// Every user and role.
     pub principals: Vec<Principal>,
-    /// The document texts read into this estate, each once.
+    /// The export reader's texts: equal documents it reads share one allocation. Estates
+    /// read in parts (the CLI's readers, one per core) are merged without it: documents stay
+    /// shared within each part.
     pub texts: Texts,
     /// Groups by ARN.
     pub groups: HashMap<String, Group>,
