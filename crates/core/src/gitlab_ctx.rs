@@ -26,6 +26,15 @@ impl Env for BTreeMap<String, String> {
     }
 }
 
+/// The fixed environment of `pairs`, for this crate's tests.
+#[cfg(test)]
+pub(crate) fn fixed_env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// What rolehop knows about the GitLab job it runs in. Outside a job every field is `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobContext {

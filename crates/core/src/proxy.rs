@@ -199,16 +199,8 @@ pub fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::BTreeMap;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::gitlab_ctx::fixed_env as env;
 
     #[test]
     fn no_proxy_names_a_host_and_everything_under_it() {

@@ -205,17 +205,10 @@ pub fn check_window(window_secs: u64, session_secs: u64) -> Result<(), String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::gitlab_ctx::fixed_env as env;
     use time::macros::datetime;
 
     const T0: OffsetDateTime = datetime!(2026-12-05 10:00 UTC);
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect()
-    }
 
     fn limits(deadline: Option<OffsetDateTime>, token: Option<OffsetDateTime>) -> Limits {
         Limits {
