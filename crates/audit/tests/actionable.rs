@@ -4,7 +4,7 @@
 //! radius is also given per job identity, and graph edges say what they require.
 
 use rolehop_audit::{Estate, audit, input, output};
-use rolehop_testkit::{topology, topology_src, workspace_root as root};
+use rolehop_testkit::{oidc_shared_subject, topology, workspace_root as root};
 
 const NOW: i64 = 1_795_651_200;
 
@@ -20,19 +20,6 @@ fn fixtures() -> Estate {
         input::gaad::add_export(&mut e, f, &text).unwrap();
     }
     e
-}
-
-/// The OIDC example with `main` of `acme/shop` trusted by nonprod too: one token, two
-/// environments.
-fn shared_subject() -> (String, rolehop_core::Topology) {
-    let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
-        .unwrap()
-        .replace(
-            "projects = [\"acme/shop\", \"acme/shop-*\"]\nbranches = [\"*\"]",
-            "projects = [\"acme/shop\"]\nbranches = [\"main\"]",
-        );
-    let topo = topology_src("examples/oidc/rolehop.toml", &src);
-    (src, topo)
 }
 
 #[test]
@@ -132,7 +119,7 @@ fn one_token_matching_two_environments_is_shown_per_job() {
 
 #[test]
 fn a_finding_about_a_subject_points_at_the_topology_line_of_its_role() {
-    let (src, topo) = shared_subject();
+    let (src, topo) = oidc_shared_subject();
     let r = audit(&input::topology::estate_of(&topo), NOW);
     let f = r
         .findings

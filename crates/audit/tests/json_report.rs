@@ -7,7 +7,7 @@
 //! finding, a delta).
 
 use rolehop_audit::{audit, input, output, waivers::Waived};
-use rolehop_testkit::{topology_src, workspace_root as root};
+use rolehop_testkit::{oidc_shared_subject, workspace_root as root};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_795_651_200;
@@ -48,13 +48,7 @@ fn as_tree(r: &rolehop_audit::Report) -> Value {
 #[test]
 fn streamed_json_report_is_byte_equal_to_the_value_tree() {
     // One token reaching two environments: per-job reach has entries; edges carry conditions.
-    let src = std::fs::read_to_string(root().join("examples/oidc/rolehop.toml"))
-        .unwrap()
-        .replace(
-            "projects = [\"acme/shop\", \"acme/shop-*\"]\nbranches = [\"*\"]",
-            "projects = [\"acme/shop\"]\nbranches = [\"main\"]",
-        );
-    let topo = topology_src("examples/oidc/rolehop.toml", &src);
+    let (_, topo) = oidc_shared_subject();
     let mut r = audit(&input::topology::estate_of(&topo), NOW);
     assert!(!r.findings.is_empty() && !r.job_blast_radius.is_empty());
     assert!(r.graph.edges.iter().any(|e| !e.conditions.is_empty()));

@@ -53,6 +53,20 @@ pub fn topology_src(rel: &str, src: &str) -> rolehop_core::Topology {
     rolehop_core::Topology::parse(rel, src, &mut read).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// The OIDC example with `main` of `acme/shop` trusted by nonprod too: one token, two
+/// environments. The edited text, and its topology.
+pub fn oidc_shared_subject() -> (String, rolehop_core::Topology) {
+    let rel = "examples/oidc/rolehop.toml";
+    let src = std::fs::read_to_string(workspace_root().join(rel))
+        .unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
+        .replace(
+            "projects = [\"acme/shop\", \"acme/shop-*\"]\nbranches = [\"*\"]",
+            "projects = [\"acme/shop\"]\nbranches = [\"main\"]",
+        );
+    let topo = topology_src(rel, &src);
+    (src, topo)
+}
+
 /// Where `scripts/tools.sh` installed the tools: `$ROLEHOP_TOOLS_DIR` or `<root>/.tools`.
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("ROLEHOP_TOOLS_DIR")
