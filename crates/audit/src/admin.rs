@@ -46,10 +46,10 @@ pub fn principal_admin_reason(prep: &Prepared<'_>, i: usize) -> Option<String> {
             .iter()
             .any(|&d| prep.docs[d].may_allow_action(action))
     };
-    let probed = ["rolehopprobe:AnyAction", "iam:PassRole"]
+    let mut probed = ["rolehopprobe:AnyAction", "iam:PassRole"]
         .into_iter()
         .chain(ESCALATION.iter().map(|(action, _)| *action));
-    if !probed.into_iter().any(named) {
+    if !probed.any(named) {
         return None;
     }
     let p = &prep.estate.principals[i];
