@@ -168,25 +168,8 @@ fn protected_main_deploys_through_the_gate_and_an_unprotected_main_is_refused_ev
             format!("ROLEHOP_ID_TOKEN: \"{token}\"\n"),
         )
         .unwrap();
-        let out = Command::new("gitlab-ci-local")
-            .current_dir(&repo)
-            .env("PATH", &path)
-            .env("HOME", dir.path())
-            .args([
-                "--shell-isolation",
-                "--ignore-predefined-vars",
-                "CI_COMMIT_REF_PROTECTED",
-            ])
-            .args([
-                "--variable",
-                &format!("CI_COMMIT_REF_PROTECTED={protected}"),
-            ])
-            .args(["--variable", &format!("AWS_ENDPOINT_URL={}", moto.url())])
-            .args(["--variable", "AWS_REGION=eu-west-1"])
-            .args(["--variable", "AWS_DEFAULT_REGION=eu-west-1"])
-            .args(["--variable", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"])
+        let out = common::gitlab_ci_local(&repo, &path, protected, &moto.url())
             .args(["--variable", "AWS_CONFIG_FILE=/dev/null"])
-            .args(["--variable", "AWS_EC2_METADATA_DISABLED=true"])
             .args(["--variable", &format!("ROLEHOP_GATE_URL={}", gate.url())])
             .args(jobs)
             .output()

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
-
 use rolehop_testkit::{Moto, node_bin_dir, seed_chain, venv_tool};
 
 mod common;
@@ -52,21 +50,7 @@ fn a_pipeline_job_caches_its_chain_and_deploys_to_two_accounts() {
     );
     common::commit_shop_repo(&repo, "shop");
     let bin = assert_cmd::cargo::cargo_bin("rolehop");
-    let out = Command::new("gitlab-ci-local")
-        .current_dir(&repo)
-        .env("PATH", &path)
-        .env("HOME", dir.path())
-        .args([
-            "--shell-isolation",
-            "--ignore-predefined-vars",
-            "CI_COMMIT_REF_PROTECTED",
-        ])
-        .args(["--variable", "CI_COMMIT_REF_PROTECTED=true"])
-        .args(["--variable", &format!("AWS_ENDPOINT_URL={}", proxy.url())])
-        .args(["--variable", "AWS_REGION=eu-west-1"])
-        .args(["--variable", "AWS_DEFAULT_REGION=eu-west-1"])
-        .args(["--variable", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"])
-        .args(["--variable", "AWS_EC2_METADATA_DISABLED=true"])
+    let out = common::gitlab_ci_local(&repo, &path, true, &proxy.url())
         .args([
             "--variable",
             &format!("ROLEHOP_CACHE_DIR={}", cache.display()),

@@ -163,6 +163,39 @@ pub fn secret_key_like(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// gitlab-ci-local in `repo`, as the pipeline tests run it: `path` as the jobs' PATH, the
+/// repository's parent as HOME (no user config of this machine, as in [`commit_shop_repo`]),
+/// each job in its own shell, `CI_COMMIT_REF_PROTECTED` as GitLab would say it for the ref,
+/// and the jobs' AWS clients pointed at `aws_endpoint` with no shared credentials or instance
+/// metadata to fall back on. Callers add their own variables and jobs.
+pub fn gitlab_ci_local(
+    repo: &Path,
+    path: &str,
+    protected: bool,
+    aws_endpoint: &str,
+) -> std::process::Command {
+    let mut c = std::process::Command::new("gitlab-ci-local");
+    c.current_dir(repo)
+        .env("PATH", path)
+        .env("HOME", repo.parent().unwrap_or(repo))
+        .args([
+            "--shell-isolation",
+            "--ignore-predefined-vars",
+            "CI_COMMIT_REF_PROTECTED",
+        ]);
+    for variable in [
+        format!("CI_COMMIT_REF_PROTECTED={protected}"),
+        format!("AWS_ENDPOINT_URL={aws_endpoint}"),
+        "AWS_REGION=eu-west-1".to_owned(),
+        "AWS_DEFAULT_REGION=eu-west-1".to_owned(),
+        "AWS_SHARED_CREDENTIALS_FILE=/dev/null".to_owned(),
+        "AWS_EC2_METADATA_DISABLED=true".to_owned(),
+    ] {
+        c.arg("--variable").arg(variable);
+    }
+    c
+}
+
 /// Commits everything in `repo` as the `acme/shop` project as gitlab-ci-local sees it: it
 /// takes CI_PROJECT_PATH from the `origin` remote, and rolehop checks that path against the
 /// topology's `projects`. Git runs with its own identity and no user config (`HOME` is `repo`'s
