@@ -434,7 +434,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
             continue;
         };
         let deploy = cx.inferred.part(i) == Part::DeploymentRole;
-        let env_name = |i: usize| cx.inferred.env(i).map(|e| &e.name);
+        let env_name = |i: usize| cx.graph.principal_env(i).map(|e| &e.name);
         let mut requires_source_identity = true;
         let mut any_assume = false;
         for st in trust.statements() {
@@ -516,7 +516,7 @@ fn trust_rules(cx: &Ctx<'_, '_>, out: &mut Vec<Finding>) {
                     }
                 }
                 if kind == PrincipalType::Federated && value.contains(":oidc-provider/") {
-                    let prod = cx.inferred.env(i).is_some_and(|e| e.prod);
+                    let prod = cx.graph.principal_env(i).is_some_and(|e| e.prod);
                     oidc_rules(p, prod, st, value, out);
                 }
             }

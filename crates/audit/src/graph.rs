@@ -370,6 +370,13 @@ impl Graph {
         i
     }
 
+    /// The environment of principal `i` (of the estate the graph was built from), as
+    /// inference wrote it onto the principal's node.
+    pub fn principal_env(&self, i: usize) -> Option<&Env> {
+        let &n = self.principal_node.get(i)?;
+        self.nodes[n].env.as_ref()
+    }
+
     /// [`Graph::node`] for an id the caller already owns: one probe of the index rather than
     /// a lookup and an insert, for each of an organisation's 200,000 principals.
     fn node_entry(&mut self, id: String, make: impl FnOnce() -> Node) -> usize {

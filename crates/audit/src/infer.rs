@@ -60,10 +60,6 @@ pub struct Inference {
     pub part: Vec<Part>,
     /// Per principal: why it plays its part (`None` when declared by a topology or `Other`).
     part_why: Vec<Option<PartWhy>>,
-    /// Per principal: its graph node.
-    pub node: Vec<usize>,
-    /// Per graph node.
-    pub env: Vec<Option<Env>>,
     /// Per graph node: why it is in its environment (`None` when declared by a topology).
     env_why: Vec<Option<EnvWhy>>,
     /// Nodes reached from several environments: node, and per environment the path from
@@ -149,11 +145,6 @@ impl Inference {
     /// The inferred part of principal `i` (`Other` when nothing placed it).
     pub fn part(&self, i: usize) -> Part {
         self.part.get(i).copied().unwrap_or(Part::Other)
-    }
-
-    /// The environment of principal `i`.
-    pub fn env(&self, i: usize) -> Option<&Env> {
-        self.node.get(i).and_then(|&n| self.env[n].as_ref())
     }
 
     /// What was inferred about node `n` (principal `principal`) and from what, or `None` if
@@ -326,7 +317,6 @@ fn part_name(p: Part) -> &'static str {
 pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
     let estate = prep.estate;
     let n = estate.principals.len();
-    let node: Vec<usize> = g.principal_node.clone();
     let mut part = vec![Part::Other; n];
     let mut part_why: Vec<Option<PartWhy>> = vec![None; n];
     // Decided by a declaration or a tag: structure does not override.
@@ -351,7 +341,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         if !assume {
             continue;
         }
-        let target = g.out[node[i]]
+        let target = g.out[g.principal_node[i]]
             .iter()
             .map(|&e| &g.edges[e])
             .find(|e| e.action == "sts:AssumeRole" && g.nodes[e.to].kind == NodeKind::Role);
@@ -369,7 +359,7 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         if fixed[i] || p.kind != Kind::Role {
             continue;
         }
-        let me = node[i];
+        let me = g.principal_node[i];
         let from = g.inbound[me].iter().map(|&e| &g.edges[e]).find(|e| {
             is_sts(e.action)
                 && (matches!(g.nodes[e.from].kind, NodeKind::OidcSubject | NodeKind::Saml)
@@ -393,31 +383,33 @@ pub fn infer(prep: &Prepared<'_>, g: &mut Graph) -> Inference {
         if fixed[i] || p.kind != Kind::Role || part[i] != Part::Other {
             continue;
         }
-        let from = g.inbound[node[i]].iter().map(|&e| &g.edges[e]).find(|e| {
-            e.action == "sts:AssumeRole"
-                && matches!(
-                    principal_part(e.from, &part, g),
-                    Part::BrokerUser | Part::ServiceRole
-                )
-                && account_of(g, e.from) != p.account
-        });
+        let from = g.inbound[g.principal_node[i]]
+            .iter()
+            .map(|&e| &g.edges[e])
+            .find(|e| {
+                e.action == "sts:AssumeRole"
+                    && matches!(
+                        principal_part(e.from, &part, g),
+                        Part::BrokerUser | Part::ServiceRole
+                    )
+                    && account_of(g, e.from) != p.account
+            });
         if let Some(f) = from {
             part[i] = Part::DeploymentRole;
             part_why[i] = Some(PartWhy::Deployment { from: f.from });
         }
     }
     let (env, env_why, shared, trail) = environments(prep, g);
-    for (i, &ni) in node.iter().enumerate() {
+    for (i, &ni) in g.principal_node.iter().enumerate() {
         g.nodes[ni].part = part[i];
     }
-    for (ni, e) in env.iter().enumerate() {
-        g.nodes[ni].env = e.clone();
+    // The graph's nodes hold the environments; the inference keeps only why.
+    for (ni, e) in env.into_iter().enumerate() {
+        g.nodes[ni].env = e;
     }
     Inference {
         part,
         part_why,
-        node,
-        env,
         env_why,
         shared,
         trail,
