@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The access graph is the same whether the roles' trust policies are evaluated by one thread
-//! or several, down to the order of its nodes and edges: reports, baselines and the graph
-//! drawings all read that order.
+//! or several, and whether the principal indexes were built beside the documents or after
+//! them, down to the order of its nodes and edges: reports, baselines and the graph drawings
+//! all read that order.
 
 use rolehop_audit::graph::{self, Graph};
 use rolehop_audit::{Estate, input};
@@ -63,5 +64,15 @@ fn one_thread_or_several_build_the_same_graph() {
             let many = shape(&graph::build_with(&prep, &admin, workers));
             assert_eq!(many, one, "{dir} with {workers} workers");
         }
+        let beside = graph::Prepared::new_with(&e, true);
+        assert_eq!(beside.by_arn, prep.by_arn, "{dir}");
+        assert_eq!(beside.by_id, prep.by_id, "{dir}");
+        assert_eq!(beside.by_role_name, prep.by_role_name, "{dir}");
+        assert_eq!(beside.docs.len(), prep.docs.len(), "{dir}");
+        assert_eq!(
+            shape(&graph::build_with(&beside, &admin, 1)),
+            one,
+            "{dir}: indexes built on a second thread"
+        );
     }
 }
