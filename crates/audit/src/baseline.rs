@@ -242,7 +242,7 @@ pub fn diff(report: &Report, base: &Baseline) -> Delta {
 /// pattern (with `(tag)` or `(any ref type)` when it is not a branch), `user rolehop-dev
 /// (111111111111)` for an IAM user.
 pub fn holder_name(g: &Graph, id: &str) -> String {
-    let node = g.index.get(id).map(|&i| &g.nodes[i]);
+    let node = g.find(id).map(|i| &g.nodes[i]);
     match node.map(|n| n.kind) {
         Some(NodeKind::OidcSubject) => {
             let sub = id
@@ -287,17 +287,13 @@ pub fn gitlab_subject_name(sub: &str) -> String {
 /// role's name and account.
 fn role_place(g: &Graph, arn: &str, names: &BTreeMap<String, String>) -> (String, String) {
     let (account, name) = crate::model::split_arn(arn);
-    let env = g
-        .index
-        .get(arn)
-        .and_then(|&i| g.nodes[i].env.as_ref())
-        .map(|e| {
-            if e.prod {
-                format!("{}, production", e.name)
-            } else {
-                e.name.clone()
-            }
-        });
+    let env = g.find(arn).and_then(|i| g.nodes[i].env.as_ref()).map(|e| {
+        if e.prod {
+            format!("{}, production", e.name)
+        } else {
+            e.name.clone()
+        }
+    });
     let place = names.get(&account).cloned().unwrap_or(account);
     let what = match env {
         Some(e) => format!("{e}: role `{}`", code(&name)),

@@ -633,9 +633,8 @@ pub fn check(
         let protected = gate.protected
             || gate.service_role_arn.as_ref().is_some_and(|arn| {
                 graph
-                    .index
-                    .get(arn.as_str())
-                    .is_some_and(|&i| production_reached(graph, i).is_some())
+                    .find(arn)
+                    .is_some_and(|i| production_reached(graph, i).is_some())
             });
         if !protected || gate.ref_protected {
             // The gate checks `ref_protected` itself: an unprotected ref never passes.

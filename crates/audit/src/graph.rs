@@ -4,9 +4,10 @@
 //! account, `*`) and an index of who may assume anything at all, so the work grows with the
 //! trust relations, not with principals x roles.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::OnceLock;
 
+use hashbrown::HashTable;
 use rolehop_policy::ast::PrincipalType;
 use rolehop_policy::condition::BaseOp;
 use rolehop_policy::pattern::Glob;
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FxHasher};
 use crate::model::{
     Document, Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn,
 };
@@ -80,8 +81,9 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Every edge.
     pub edges: Vec<Edge>,
-    /// Node id -> index.
-    pub index: FastMap<String, usize>,
+    /// Node numbers, hashed by their nodes' ids ([`Graph::find`]): each id is stored once, in
+    /// its node, instead of again as a map key (200,000 ARNs at 10,000 accounts).
+    index: HashTable<usize>,
     /// Per principal of the estate: its node. The passes over principals use it rather than
     /// `index`: at 10,000 accounts that map no longer fits the cache, and each lookup hashes
     /// and compares an ARN.
@@ -115,10 +117,10 @@ pub struct Prepared<'e> {
     pub problems: Vec<Problem>,
     /// Principal index by ARN.
     pub by_arn: FastMap<&'e str, usize>,
-    /// Principal index by unique id (trust policies that name deleted principals).
-    pub by_id: FastMap<&'e str, usize>,
-    /// Roles by (account, name), for session principals, which omit the role's path.
-    pub by_role_name: FastMap<(&'e str, &'e str), usize>,
+    /// Principal index by unique id ([`Prepared::by_id`]), built on first use.
+    by_id: OnceLock<FastMap<&'e str, usize>>,
+    /// Roles by (account, name) ([`Prepared::by_role_name`]), built on first use.
+    by_role_name: OnceLock<FastMap<(&'e str, &'e str), usize>>,
 }
 
 impl<'e> Prepared<'e> {
@@ -128,33 +130,55 @@ impl<'e> Prepared<'e> {
         Prepared::new_with(estate, estate.principals.len() >= 2_000)
     }
 
-    /// [`Prepared::new`], with the principal indexes built on a second thread if `threaded`.
-    /// They need nothing from the documents, so a large estate builds them on a second core
-    /// while this one parses (at 200,000 principals, three maps whose inserts miss the cache
-    /// cost about half as much as the parsing). The result is the same either way.
+    /// [`Prepared::new`], with the ARN index built on a second thread if `threaded`. It needs
+    /// nothing from the documents, so a large estate builds it on a second core while this
+    /// one parses (at 200,000 principals, inserts that miss the cache). The result is the
+    /// same either way.
     pub fn new_with(estate: &'e Estate, threaded: bool) -> Prepared<'e> {
         if !threaded {
-            return Prepared::with_lookups(estate, Lookups::new(estate));
+            return Prepared::with_arns(estate, arn_index(estate));
         }
         std::thread::scope(|scope| {
-            let lookups = scope.spawn(|| Lookups::new(estate));
-            let mut prep = Prepared::with_lookups(estate, Lookups::default());
-            // A panic in the indexes is a bug; it surfaces here as it would on one thread.
-            let Lookups {
-                by_arn,
-                by_id,
-                by_role_name,
-            } = lookups
+            let by_arn = scope.spawn(|| arn_index(estate));
+            let mut prep = Prepared::with_arns(estate, FastMap::default());
+            // A panic in the index is a bug; it surfaces here as it would on one thread.
+            prep.by_arn = by_arn
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            prep.by_arn = by_arn;
-            prep.by_id = by_id;
-            prep.by_role_name = by_role_name;
             prep
         })
     }
 
-    fn with_lookups(estate: &'e Estate, lookups: Lookups<'e>) -> Prepared<'e> {
+    /// Principal index by unique id: trust policies show a deleted principal as its unique
+    /// id. Built on first use, as few trust policies need it.
+    pub fn by_id(&self) -> &FastMap<&'e str, usize> {
+        self.by_id.get_or_init(|| {
+            let estate = self.estate;
+            estate
+                .principals
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.unique_id.as_deref().map(|u| (u, i)))
+                .collect()
+        })
+    }
+
+    /// Roles by (account, name), for session principals, which omit the role's path. Built on
+    /// first use, as few trust policies name a session.
+    pub fn by_role_name(&self) -> &FastMap<(&'e str, &'e str), usize> {
+        self.by_role_name.get_or_init(|| {
+            let estate = self.estate;
+            estate
+                .principals
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.kind == Kind::Role)
+                .map(|(i, p)| ((p.account.as_str(), p.name.as_str()), i))
+                .collect()
+        })
+    }
+
+    fn with_arns(estate: &'e Estate, by_arn: FastMap<&'e str, usize>) -> Prepared<'e> {
         let mut a = Arena {
             estate,
             docs: Vec::new(),
@@ -221,13 +245,8 @@ impl<'e> Prepared<'e> {
         } = a;
         problems.sort_by(|a, b| (&a.resource, &a.message).cmp(&(&b.resource, &b.message)));
         problems.dedup_by(|a, b| a.resource == b.resource && a.message == b.message);
-        let Lookups {
-            by_arn,
-            by_id,
-            by_role_name,
-        } = lookups;
         Prepared {
-            by_role_name,
+            by_role_name: OnceLock::new(),
             estate,
             docs,
             doc_origin,
@@ -237,7 +256,7 @@ impl<'e> Prepared<'e> {
             scps,
             problems,
             by_arn,
-            by_id,
+            by_id: OnceLock::new(),
         }
     }
 
@@ -263,36 +282,14 @@ impl<'e> Prepared<'e> {
     }
 }
 
-/// The principal indexes of [`Prepared`].
-#[derive(Default)]
-struct Lookups<'e> {
-    by_arn: FastMap<&'e str, usize>,
-    by_id: FastMap<&'e str, usize>,
-    by_role_name: FastMap<(&'e str, &'e str), usize>,
-}
-
-impl<'e> Lookups<'e> {
-    fn new(estate: &'e Estate) -> Lookups<'e> {
-        let n = estate.principals.len();
-        // Reserved: a filtered iterator promises no length, and the maps would otherwise be
-        // rehashed a dozen times on the way to 200,000 entries.
-        let mut l = Lookups {
-            by_arn: FastMap::with_capacity_and_hasher(n, Default::default()),
-            by_id: FastMap::with_capacity_and_hasher(n, Default::default()),
-            by_role_name: FastMap::with_capacity_and_hasher(n, Default::default()),
-        };
-        for (i, p) in estate.principals.iter().enumerate() {
-            l.by_arn.insert(p.arn.as_str(), i);
-            if let Some(u) = p.unique_id.as_deref() {
-                l.by_id.insert(u, i);
-            }
-            if p.kind == Kind::Role {
-                l.by_role_name
-                    .insert((p.account.as_str(), p.name.as_str()), i);
-            }
-        }
-        l
+/// Principal index by ARN, reserved: the map would otherwise be rehashed a dozen times on the
+/// way to 200,000 entries.
+fn arn_index(estate: &Estate) -> FastMap<&str, usize> {
+    let mut by_arn = FastMap::with_capacity_and_hasher(estate.principals.len(), Default::default());
+    for (i, p) in estate.principals.iter().enumerate() {
+        by_arn.insert(p.arn.as_str(), i);
     }
+    by_arn
 }
 
 /// Parses each document once; managed policies are shared by everyone attaching them, and
@@ -400,23 +397,49 @@ impl<'e> Arena<'e> {
     }
 }
 
+/// The hash of a node id in [`Graph`]'s index (as `FastMap<String, _>` hashed it).
+fn id_hash(id: &str) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = FxHasher::default();
+    std::hash::Hash::hash(id, &mut h);
+    h.finish()
+}
+
 const TRUST_POLICY: &str = "trust policy";
 const ASSUME: &str = "sts:AssumeRole";
 const WEB: &str = "sts:AssumeRoleWithWebIdentity";
 const SAML: &str = "sts:AssumeRoleWithSAML";
 
 impl Graph {
+    /// The node whose id is `id`.
+    pub fn find(&self, id: &str) -> Option<usize> {
+        let nodes = &self.nodes;
+        self.index
+            .find(id_hash(id), |&i| nodes[i].id == id)
+            .copied()
+    }
+
+    /// The node of `id`, made by `make` (whose `id` must be `id`) if there is none yet; one
+    /// probe of the index either way.
     fn node(&mut self, id: &str, make: impl FnOnce() -> Node) -> usize {
-        if let Some(&i) = self.index.get(id) {
-            return i;
+        let hash = id_hash(id);
+        let nodes = &self.nodes;
+        match self
+            .index
+            .entry(hash, |&i| nodes[i].id == id, |&i| id_hash(&nodes[i].id))
+        {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let i = nodes.len();
+                v.insert(i);
+                let n = make();
+                debug_assert_eq!(n.id, id, "a node's id is its index key");
+                self.nodes.push(n);
+                self.out.push(Vec::new());
+                self.inbound.push(Vec::new());
+                i
+            }
         }
-        let n = make();
-        self.nodes.push(n);
-        self.out.push(Vec::new());
-        self.inbound.push(Vec::new());
-        let i = self.nodes.len() - 1;
-        self.index.insert(id.to_owned(), i);
-        i
     }
 
     /// The environment of principal `i` (of the estate the graph was built from), as
@@ -424,22 +447,6 @@ impl Graph {
     pub fn principal_env(&self, i: usize) -> Option<&Env> {
         let &n = self.principal_node.get(i)?;
         self.nodes[n].env.as_ref()
-    }
-
-    /// [`Graph::node`] for an id the caller already owns: one probe of the index rather than
-    /// a lookup and an insert, for each of an organisation's 200,000 principals.
-    fn node_entry(&mut self, id: String, make: impl FnOnce() -> Node) -> usize {
-        match self.index.entry(id) {
-            Entry::Occupied(o) => *o.get(),
-            Entry::Vacant(v) => {
-                let i = self.nodes.len();
-                v.insert(i);
-                self.nodes.push(make());
-                self.out.push(Vec::new());
-                self.inbound.push(Vec::new());
-                i
-            }
-        }
     }
 
     pub(crate) fn edge(
@@ -535,9 +542,10 @@ pub fn build_with(prep: &Prepared<'_>, admin: &[bool], workers: usize) -> Graph 
     g.nodes.reserve(n);
     g.out.reserve(n);
     g.inbound.reserve(n);
-    g.index.reserve(n);
+    let nodes = &g.nodes;
+    g.index.reserve(n, |&i| id_hash(&nodes[i].id));
     for (i, p) in estate.principals.iter().enumerate() {
-        let n = g.node_entry(p.arn.clone(), || Node {
+        let n = g.node(&p.arn, || Node {
             id: p.arn.clone(),
             kind: match p.kind {
                 Kind::User => NodeKind::User,
@@ -630,7 +638,7 @@ pub fn build_with(prep: &Prepared<'_>, admin: &[bool], workers: usize) -> Graph 
         }
     }
     for gate in &estate.gates {
-        let Some(&to) = g.index.get(gate.gate_role_arn.as_str()) else {
+        let Some(to) = g.find(&gate.gate_role_arn) else {
             continue;
         };
         let n = g.node(&gate.claims, || Node {
@@ -757,14 +765,18 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                                     conditions: cond().into_iter().collect(),
                                 });
                             }
-                        } else if let Some(&pi) =
-                            prep.by_arn.get(value).or_else(|| prep.by_id.get(value))
-                        {
+                        } else if let Some(&pi) = prep.by_arn.get(value).or_else(|| {
+                            // A unique id (`AROA...`) has no colon; an ARN that is not
+                            // the estate's need not build the index.
+                            (!value.contains(':'))
+                                .then(|| prep.by_id().get(value))
+                                .flatten()
+                        }) {
                             any_session(&mut candidates, pi);
                         } else if let Some(&pi) = session_role_arn_of(value)
                             .and_then(|a| {
                                 let (acct, name) = split_arn(&a);
-                                prep.by_role_name
+                                prep.by_role_name()
                                     .get(&(acct.as_str(), name.as_str()))
                                     .copied()
                             })

@@ -650,7 +650,7 @@ pub fn explain(inf: &Inference, prep: &Prepared<'_>, g: &Graph, findings: &mut [
         "RH017", "RH030",
     ];
     for f in findings.iter_mut().filter(|f| DEPENDS.contains(&f.id)) {
-        let Some(&n) = g.index.get(f.resource.as_str()) else {
+        let Some(n) = g.find(&f.resource) else {
             continue;
         };
         if let Some(why) = inf.why(prep, g, n, g.nodes[n].principal) {

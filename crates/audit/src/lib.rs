@@ -220,7 +220,7 @@ pub fn audit_prepared(prep: &graph::Prepared<'_>, now: i64) -> Report {
         .iter()
         .filter_map(|f| {
             let origin = origin_of_principal(&f.resource).or_else(|| {
-                let &n = g.index.get(&f.resource)?;
+                let n = g.find(&f.resource)?;
                 g.out[n]
                     .iter()
                     .filter_map(|&e| origin_of_principal(&g.nodes[g.edges[e].to].id))

@@ -272,8 +272,12 @@ fn key_ages_follow_the_injected_clock() {
 fn edges_keep_their_conditions() {
     let report = audit(&fixtures(), NOW);
     let g = &report.graph;
-    let to = g.index["arn:aws:iam::222222222222:role/rolehop-prod-deploy"];
-    let from = g.index["arn:aws:iam::111111111111:role/rolehop-prod-service"];
+    let to = g
+        .find("arn:aws:iam::222222222222:role/rolehop-prod-deploy")
+        .unwrap();
+    let from = g
+        .find("arn:aws:iam::111111111111:role/rolehop-prod-service")
+        .unwrap();
     let e = g
         .edges
         .iter()

@@ -296,7 +296,7 @@ fn findings_that_need_no_environment_fire_without_labels() {
 fn parts_and_environments_are_inferred_from_structure_and_say_from_what() {
     let nw = northwind();
     let g = &nw.graph;
-    let node = |id: &str| &g.nodes[g.index[id]];
+    let node = |id: &str| &g.nodes[g.find(id).unwrap()];
     assert_eq!(
         node(&format!("{NW}01:user/gl-runner-alpha")).part,
         Part::BrokerUser
@@ -331,7 +331,7 @@ fn parts_and_environments_are_inferred_from_structure_and_say_from_what() {
     // Tags on the entry roles only: the environment flows forward into the target accounts.
     let ct = audit(&load("contoso", &same), NOW);
     let g = &ct.graph;
-    let n = &g.nodes[g.index[&format!("{CT}02:role/stack-writer")]];
+    let n = &g.nodes[g.find(&format!("{CT}02:role/stack-writer")).unwrap()];
     assert_eq!(n.env.as_ref().map(|e| e.prod), Some(true));
 
     // Each finding that rests on an inference says what and from what.
@@ -383,7 +383,7 @@ fn env_map_names_principals_and_accounts_and_refuses_what_it_cannot_read() {
     .unwrap();
     let r = audit(&e, NOW);
     let g = &r.graph;
-    let env = |id: &str| g.nodes[g.index[id]].env.clone().unwrap();
+    let env = |id: &str| g.nodes[g.find(id).unwrap()].env.clone().unwrap();
     assert!(env(&format!("{NW}02:role/cfn-shipper")).prod);
     assert_eq!(env(&format!("{NW}02:role/app-runtime")).name, "sandbox");
     // The shipper (prod) may pass app-runtime (sandbox): a labelled hop between two
@@ -478,7 +478,7 @@ fn passrole_on_a_named_role_with_a_way_to_run_code_is_an_edge_to_that_role_only(
         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}});
     let r = passrole_estate(pass_ec2, &["lambda:CreateFunction", "ec2:RunInstances"]);
     let g = &r.graph;
-    let from = g.index[&format!("{a}:user/builder")];
+    let from = g.find(&format!("{a}:user/builder")).unwrap();
     let direct: Vec<&str> = g.out[from]
         .iter()
         .map(|&e| g.nodes[g.edges[e].to].id.as_str())
