@@ -37,23 +37,30 @@ const RUN_AS_ROLE: [&str; 7] = [
     "datapipeline:CreatePipeline",
 ];
 
-/// Why principal `i` of `prep` is admin-equivalent, or `None`. Its identity (a formatted
-/// session ARN and the lists of its documents) is only built when one of its policies names
-/// a probed action at all, which at 200,000 roles is a handful.
-pub fn principal_admin_reason(prep: &Prepared<'_>, i: usize) -> Option<String> {
-    let named = |action: &str| {
-        prep.policies[i]
-            .iter()
-            .any(|&d| prep.docs[d].may_allow_action(action))
-    };
-    let mut probed = ["rolehopprobe:AnyAction", "iam:PassRole"]
-        .into_iter()
-        .chain(ESCALATION.iter().map(|(action, _)| *action));
-    if !probed.any(named) {
-        return None;
-    }
-    let p = &prep.estate.principals[i];
-    admin_reason(&prep.identity(i), arn_partition(&p.arn), &p.account)
+/// Per principal of `prep`: why it is admin-equivalent, or `None`. A principal's identity (a
+/// formatted session ARN and the lists of its documents) is only built when one of its
+/// policies names a probed action at all, which at 200,000 roles is a handful; whether a
+/// document names one is asked once per document, not once per principal attaching it.
+pub fn reasons(prep: &Prepared<'_>) -> Vec<Option<String>> {
+    let names_probe: Vec<bool> = prep
+        .docs
+        .iter()
+        .map(|d| {
+            ["rolehopprobe:AnyAction", "iam:PassRole"]
+                .into_iter()
+                .chain(ESCALATION.iter().map(|(action, _)| *action))
+                .any(|action| d.may_allow_action(action))
+        })
+        .collect();
+    (0..prep.estate.principals.len())
+        .map(|i| {
+            if !prep.policies[i].iter().any(|&d| names_probe[d]) {
+                return None;
+            }
+            let p = &prep.estate.principals[i];
+            admin_reason(&prep.identity(i), arn_partition(&p.arn), &p.account)
+        })
+        .collect()
 }
 
 /// Why `id` (of `account`) is admin-equivalent, or `None`.

@@ -160,9 +160,7 @@ pub fn audit(estate: &Estate, now: i64) -> Report {
 /// 10,000 accounts, instead of freeing them one by one.
 pub fn audit_prepared(prep: &graph::Prepared<'_>, now: i64) -> Report {
     let estate = prep.estate;
-    let admin: Vec<Option<String>> = (0..estate.principals.len())
-        .map(|i| admin::principal_admin_reason(prep, i))
-        .collect();
+    let admin = admin::reasons(prep);
     let is_admin: Vec<bool> = admin.iter().map(Option::is_some).collect();
     let mut g = graph::build(prep, &is_admin);
     passrole::add_edges(prep, &mut g);
