@@ -10,6 +10,11 @@
 # cloudsplaining takes about a second per account, so it runs over the first SAMPLE target
 # accounts of each size (measured), and its total for the organisation is that per-account
 # mean times the number of accounts (an estimate, printed as one).
+# rolehop's runs go round the sizes (1,000, 3,000, 10,000, 1,000, ...) rather than size after
+# size: a growth ratio divides one size's median by another's, and on a shared machine the
+# load drifts over a minute, so sizes measured minutes apart saw different machines (one run
+# measured the 1,000-account audit at load 0.1 and the 10,000-account one at load 0.8, and
+# the ratio moved by about 15%).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -36,21 +41,28 @@ echo "release build; $(nproc) cores; $(uptime)"
 echo
 echo "| accounts x roles | tool | runs | wall min / median (s) | CPU user+sys min / median (s) | peak RSS (MiB) | load avg (1/5/15 min) |"
 echo "|---:|---|---:|---:|---:|---:|---|"
-declare -A cpu_med wall_med
+declare -A cpu_med wall_med walls_of cpus_of rss_of
 summary=()
 for n in $sizes; do
-  dir=$work/org-$n
-  "$target/release/examples/synth_org" "$n" 20 --write "$dir" >/dev/null
-  walls=(); cpus=(); rss=0
-  for _ in $(seq "$runs"); do
-    read -r w c r < <(measure "$target/release/rolehop" audit --authz-details "$dir"/*.json --format json)
-    walls+=("$w"); cpus+=("$c"); if (( r > rss )); then rss=$r; fi
+  "$target/release/examples/synth_org" "$n" 20 --write "$work/org-$n" >/dev/null
+  walls_of[$n]=""; cpus_of[$n]=""; rss_of[$n]=0
+done
+for _ in $(seq "$runs"); do
+  for n in $sizes; do
+    read -r w c r < <(measure "$target/release/rolehop" audit --authz-details "$work/org-$n"/*.json --format json)
+    walls_of[$n]+="$w "; cpus_of[$n]+="$c "
+    if (( r > rss_of[$n] )); then rss_of[$n]=$r; fi
   done
+done
+rh_load=$(load) # when rolehop's runs ended: its rows share it
+for n in $sizes; do
+  dir=$work/org-$n
+  read -r -a walls <<<"${walls_of[$n]}"; read -r -a cpus <<<"${cpus_of[$n]}"
   wall_med[$n]=$(printf '%s\n' "${walls[@]}" | median)
   cpu_med[$n]=$(printf '%s\n' "${cpus[@]}" | median)
-  echo "| $n x 20 | rolehop audit (whole organisation, one process) | $runs | $(printf '%s\n' "${walls[@]}" | minmed) | $(printf '%s\n' "${cpus[@]}" | minmed) | $((rss / 1024)) | $(load) |"
+  echo "| $n x 20 | rolehop audit (whole organisation, one process) | $runs | $(printf '%s\n' "${walls[@]}" | minmed) | $(printf '%s\n' "${cpus[@]}" | minmed) | $((rss_of[$n] / 1024)) | $rh_load |"
   # cloudsplaining: one account per run, as a user runs it, over the first $sample target
-  # accounts (20 roles each), the same files rolehop just read.
+  # accounts (20 roles each), the same files rolehop read.
   # (sed, not head: head's early exit would kill ls with SIGPIPE, fatal under pipefail)
   files=$(ls "$dir"/acct-2*.json | sed -n "1,${sample}p")
   mkdir -p "$work/cs"; cswall=0; cscpu=0; csrss=0; k=0
