@@ -18,7 +18,7 @@ use crate::eval::session_role_arn as session_role_arn_of;
 use crate::eval::{self, Doc, Identity, Verdict, Who};
 use crate::fasthash::{FastMap, FxHasher};
 use crate::model::{
-    Document, Env, Estate, Kind, Part, Problem, ProblemKind, arn_account, split_arn,
+    Document, Env, Estate, Kind, Part, Principal, Problem, ProblemKind, arn_account, split_arn,
 };
 
 /// What a node of the access graph stands for.
@@ -126,8 +126,7 @@ pub struct Prepared<'e> {
 impl<'e> Prepared<'e> {
     /// Parses every document of `estate` once.
     pub fn new(estate: &'e Estate) -> Prepared<'e> {
-        // Below a few thousand principals a thread would cost more than it saves.
-        Prepared::new_with(estate, estate.principals.len() >= 2_000)
+        Prepared::new_with(estate, workers_for(estate) > 1)
     }
 
     /// [`Prepared::new`], with the ARN index built on a second thread if `threaded`. It needs
@@ -135,11 +134,12 @@ impl<'e> Prepared<'e> {
     /// one parses (at 200,000 principals, inserts that miss the cache). The result is the
     /// same either way.
     pub fn new_with(estate: &'e Estate, threaded: bool) -> Prepared<'e> {
+        let arn_index = || principal_index(estate, |p| Some(p.arn.as_str()));
         if !threaded {
-            return Prepared::with_arns(estate, arn_index(estate));
+            return Prepared::with_arns(estate, arn_index());
         }
         std::thread::scope(|scope| {
-            let by_arn = scope.spawn(|| arn_index(estate));
+            let by_arn = scope.spawn(arn_index);
             let mut prep = Prepared::with_arns(estate, FastMap::default());
             // A panic in the index is a bug; it surfaces here as it would on one thread.
             prep.by_arn = by_arn
@@ -152,29 +152,17 @@ impl<'e> Prepared<'e> {
     /// Principal index by unique id: trust policies show a deleted principal as its unique
     /// id. Built on first use, as few trust policies need it.
     pub fn by_id(&self) -> &FastMap<&'e str, usize> {
-        self.by_id.get_or_init(|| {
-            let estate = self.estate;
-            estate
-                .principals
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| p.unique_id.as_deref().map(|u| (u, i)))
-                .collect()
-        })
+        self.by_id
+            .get_or_init(|| principal_index(self.estate, |p| p.unique_id.as_deref()))
     }
 
     /// Roles by (account, name), for session principals, which omit the role's path. Built on
     /// first use, as few trust policies name a session.
     pub fn by_role_name(&self) -> &FastMap<(&'e str, &'e str), usize> {
         self.by_role_name.get_or_init(|| {
-            let estate = self.estate;
-            estate
-                .principals
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.kind == Kind::Role)
-                .map(|(i, p)| ((p.account.as_str(), p.name.as_str()), i))
-                .collect()
+            principal_index(self.estate, |p| {
+                (p.kind == Kind::Role).then_some((p.account.as_str(), p.name.as_str()))
+            })
         })
     }
 
@@ -282,14 +270,32 @@ impl<'e> Prepared<'e> {
     }
 }
 
-/// Principal index by ARN, reserved: the map would otherwise be rehashed a dozen times on the
-/// way to 200,000 entries.
-fn arn_index(estate: &Estate) -> FastMap<&str, usize> {
-    let mut by_arn = FastMap::with_capacity_and_hasher(estate.principals.len(), Default::default());
+/// Principals by a key of theirs (those that have one; a later principal wins a key). Reserved
+/// for every principal: grown entry by entry, the map would be rehashed a dozen times on the
+/// way to 200,000.
+fn principal_index<'e, K: std::hash::Hash + Eq>(
+    estate: &'e Estate,
+    key: impl Fn(&'e Principal) -> Option<K>,
+) -> FastMap<K, usize> {
+    let mut index = FastMap::with_capacity_and_hasher(estate.principals.len(), Default::default());
     for (i, p) in estate.principals.iter().enumerate() {
-        by_arn.insert(p.arn.as_str(), i);
+        if let Some(k) = key(p) {
+            index.insert(k, i);
+        }
     }
-    by_arn
+    index
+}
+
+/// How many threads a pass over `estate`'s principals is worth: below a few thousand
+/// principals a thread costs more than it saves.
+fn workers_for(estate: &Estate) -> usize {
+    if estate.principals.len() < 2_000 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, 4)
+    }
 }
 
 /// Parses each document once; managed policies are shared by everyone attaching them, and
@@ -520,13 +526,7 @@ impl Graph {
 /// Builds the graph of `prep`'s estate. `admin` says, per principal, whether it is
 /// admin-equivalent. The trust policies are evaluated on every core for a large estate.
 pub fn build(prep: &Prepared<'_>, admin: &[bool]) -> Graph {
-    // Below a few thousand principals the threads would cost more than they save.
-    let workers = if prep.estate.principals.len() < 2_000 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    };
-    build_with(prep, admin, workers.clamp(1, 4))
+    build_with(prep, admin, workers_for(prep.estate))
 }
 
 /// [`build`] with the roles' trust policies evaluated by `workers` threads, each a contiguous
