@@ -612,29 +612,17 @@ pub fn build_with(prep: &Prepared<'_>, admin: &[bool], workers: usize) -> Graph 
     // A service's node by its name: a few services (Lambda, ECS tasks) are trusted by most
     // roles of an organisation, and each lookup by id would format `service:<name>` first.
     let mut service_nodes: FastMap<&str, usize> = FastMap::default();
-    let mut last = usize::MAX;
-    for op in ops.into_iter().flatten() {
-        match op {
-            Op::External { id, kind, account } => {
-                last = g.node(&id, || external(&id, kind, account));
-            }
-            Op::Service(name) => {
-                last = *service_nodes.entry(name).or_insert_with(|| {
-                    let id = format!("service:{name}");
-                    g.node(&id, || external(&id, NodeKind::Service, None))
-                });
-            }
-            Op::FromLast {
-                to,
-                action,
-                conditions,
-            } => g.edge(last, to, action, conditions),
-            Op::Edge {
-                from,
-                to,
-                action,
-                conditions,
-            } => g.edge(from, to, action, conditions),
+    for Op { from, edge } in ops.into_iter().flatten() {
+        let from = match from {
+            Source::Outside { id, kind, account } => g.node(&id, || external(&id, kind, account)),
+            Source::Service(name) => *service_nodes.entry(name).or_insert_with(|| {
+                let id = format!("service:{name}");
+                g.node(&id, || external(&id, NodeKind::Service, None))
+            }),
+            Source::Principal(n) => n,
+        };
+        if let Some((to, action, conditions)) = edge {
+            g.edge(from, to, action, conditions);
         }
     }
     for gate in &estate.gates {
@@ -666,30 +654,25 @@ struct TrustCx<'c, 'd, 'p> {
 }
 
 /// A change to the graph that a role's trust policy asks for, in the order a single pass
-/// makes them.
-enum Op<'c> {
-    /// The node of a principal outside the estate (created if new; `*` even when its edge is
-    /// refused); the next `FromLast` starts there.
-    External {
+/// makes them: the node an edge starts from, made if new, and the edge (to, action,
+/// conditions) unless the trust refused it (`*`'s node is made even then).
+struct Op<'c> {
+    from: Source<'c>,
+    edge: Option<(usize, &'static str, Vec<String>)>,
+}
+
+/// Where an edge of the trust evaluation starts.
+enum Source<'c> {
+    /// A principal outside the estate.
+    Outside {
         id: String,
         kind: NodeKind,
         account: Option<String>,
     },
-    /// A service's node (`service:<name>`); the next `FromLast` starts there.
+    /// A service (`service:<name>`).
     Service(&'c str),
-    /// An edge from the last `External` or `Service` node.
-    FromLast {
-        to: usize,
-        action: &'static str,
-        conditions: Vec<String>,
-    },
-    /// An edge between two principals' nodes.
-    Edge {
-        from: usize,
-        to: usize,
-        action: &'static str,
-        conditions: Vec<String>,
-    },
+    /// The node of a principal of the estate.
+    Principal(usize),
 }
 
 /// The graph changes that the trust policies of principals `roles` ask for.
@@ -727,20 +710,18 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
             for (kind, value) in principal.items().entries() {
                 match kind {
                     PrincipalType::Aws if value == "*" || not_principal => {
-                        ops.push(Op::External {
-                            id: "*".to_owned(),
-                            kind: NodeKind::Anyone,
-                            account: None,
+                        let allowed = eval::trust_allows(trust, Who::Anyone, ASSUME, &role.arn);
+                        ops.push(Op {
+                            from: Source::Outside {
+                                id: "*".to_owned(),
+                                kind: NodeKind::Anyone,
+                                account: None,
+                            },
+                            edge: match allowed {
+                                Verdict::Allowed { conditions } => Some((to, ASSUME, conditions)),
+                                Verdict::Denied => None,
+                            },
                         });
-                        if let Verdict::Allowed { conditions } =
-                            eval::trust_allows(trust, Who::Anyone, ASSUME, &role.arn)
-                        {
-                            ops.push(Op::FromLast {
-                                to,
-                                action: ASSUME,
-                                conditions,
-                            });
-                        }
                         for &c in cx.capable {
                             if cx.patterns[c].iter().any(|p| p.matches(&role.arn)) {
                                 any_session(&mut candidates, c);
@@ -754,15 +735,13 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                                     any_session(&mut candidates, c);
                                 }
                             } else {
-                                ops.push(Op::External {
-                                    id: format!("arn:aws:iam::{account}:root"),
-                                    kind: NodeKind::External,
-                                    account: Some(account.to_owned()),
-                                });
-                                ops.push(Op::FromLast {
-                                    to,
-                                    action: ASSUME,
-                                    conditions: cond().into_iter().collect(),
+                                ops.push(Op {
+                                    from: Source::Outside {
+                                        id: format!("arn:aws:iam::{account}:root"),
+                                        kind: NodeKind::External,
+                                        account: Some(account.to_owned()),
+                                    },
+                                    edge: Some((to, ASSUME, cond().into_iter().collect())),
                                 });
                             }
                         } else if let Some(&pi) = prep.by_arn.get(value).or_else(|| {
@@ -787,15 +766,13 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                                 .or_insert_with(|| Some(value.to_owned()));
                         } else {
                             let account = arn_account(value).to_owned();
-                            ops.push(Op::External {
-                                id: value.to_owned(),
-                                kind: NodeKind::External,
-                                account: Some(account).filter(|a| !a.is_empty()),
-                            });
-                            ops.push(Op::FromLast {
-                                to,
-                                action: ASSUME,
-                                conditions: cond().into_iter().collect(),
+                            ops.push(Op {
+                                from: Source::Outside {
+                                    id: value.to_owned(),
+                                    kind: NodeKind::External,
+                                    account: Some(account).filter(|a| !a.is_empty()),
+                                },
+                                edge: Some((to, ASSUME, cond().into_iter().collect())),
                             });
                         }
                     }
@@ -807,15 +784,13 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                         };
                         let host = value.split(":oidc-provider/").nth(1).unwrap_or("");
                         for sub in oidc_subjects(st, host) {
-                            ops.push(Op::External {
-                                id: format!("oidc:{host}:{sub}"),
-                                kind: NodeKind::OidcSubject,
-                                account: None,
-                            });
-                            ops.push(Op::FromLast {
-                                to,
-                                action: WEB,
-                                conditions: conditions.clone(),
+                            ops.push(Op {
+                                from: Source::Outside {
+                                    id: format!("oidc:{host}:{sub}"),
+                                    kind: NodeKind::OidcSubject,
+                                    account: None,
+                                },
+                                edge: Some((to, WEB, conditions.clone())),
                             });
                         }
                     }
@@ -823,15 +798,13 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                         if let Verdict::Allowed { conditions } =
                             eval::trust_allows(trust, Who::Federated(value), SAML, &role.arn)
                         {
-                            ops.push(Op::External {
-                                id: value.to_owned(),
-                                kind: NodeKind::Saml,
-                                account: None,
-                            });
-                            ops.push(Op::FromLast {
-                                to,
-                                action: SAML,
-                                conditions,
+                            ops.push(Op {
+                                from: Source::Outside {
+                                    id: value.to_owned(),
+                                    kind: NodeKind::Saml,
+                                    account: None,
+                                },
+                                edge: Some((to, SAML, conditions)),
                             });
                         }
                     }
@@ -839,11 +812,9 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                         if let Verdict::Allowed { conditions } =
                             eval::trust_allows(trust, Who::Service(value), ASSUME, &role.arn)
                         {
-                            ops.push(Op::Service(value));
-                            ops.push(Op::FromLast {
-                                to,
-                                action: ASSUME,
-                                conditions,
+                            ops.push(Op {
+                                from: Source::Service(value),
+                                edge: Some((to, ASSUME, conditions)),
                             });
                         }
                     }
@@ -863,11 +834,9 @@ fn trust_ops<'d>(cx: &TrustCx<'_, 'd, '_>, roles: std::ops::Range<usize>) -> Vec
                 if let Some(s) = session {
                     conditions.insert(0, format!("only as the session `{s}`"));
                 }
-                ops.push(Op::Edge {
-                    from: cx.principal_node[c],
-                    to,
-                    action: ASSUME,
-                    conditions,
+                ops.push(Op {
+                    from: Source::Principal(cx.principal_node[c]),
+                    edge: Some((to, ASSUME, conditions)),
                 });
             }
         }
