@@ -215,14 +215,7 @@ pub fn run(args: Args) -> CliResult {
 pub fn emit(text: &str) -> CliResult<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::msg(
-            Exit::Io,
-            format!("cannot write the report: {e}"),
-        )),
-    }
+    written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
 }
 
 /// Writes `v` as pretty JSON and a newline to stdout as it is serialized; a reader that went
@@ -230,14 +223,18 @@ pub fn emit(text: &str) -> CliResult<()> {
 fn emit_json(v: &impl serde::Serialize) -> CliResult<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = match serde_json::to_writer_pretty(&mut out, v) {
+    written(match serde_json::to_writer_pretty(&mut out, v) {
         Err(e) if !e.is_io() => return Err(CliError::new(Exit::Internal, e)),
         r => r
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush()),
-    };
-    match written {
+    })
+}
+
+/// The outcome of writing the report: a reader that went away is not an error.
+fn written(r: std::io::Result<()>) -> CliResult<()> {
+    match r {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CliError::msg(
