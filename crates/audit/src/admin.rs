@@ -14,6 +14,9 @@ use crate::eval::{Identity, identity_allows};
 use crate::graph::Prepared;
 use crate::model::arn_partition;
 
+/// An action no policy names explicitly: allowed only by a wildcard that allows everything.
+const ANY_ACTION: &str = "rolehopprobe:AnyAction";
+
 const ESCALATION: [(&str, &str); 10] = [
     ("iam:AttachUserPolicy", "user/rolehop-probe"),
     ("iam:PutUserPolicy", "user/rolehop-probe"),
@@ -42,11 +45,13 @@ const RUN_AS_ROLE: [&str; 7] = [
 /// policies names a probed action at all, which at 200,000 roles is a handful; whether a
 /// document names one is asked once per document, not once per principal attaching it.
 pub fn reasons(prep: &Prepared<'_>) -> Vec<Option<String>> {
+    // What `admin_reason` asks first; the actions it asks after `iam:PassRole` only matter
+    // once that is allowed.
     let names_probe: Vec<bool> = prep
         .docs
         .iter()
         .map(|d| {
-            ["rolehopprobe:AnyAction", "iam:PassRole"]
+            [ANY_ACTION, "iam:PassRole"]
                 .into_iter()
                 .chain(ESCALATION.iter().map(|(action, _)| *action))
                 .any(|action| d.may_allow_action(action))
@@ -74,9 +79,8 @@ pub fn admin_reason(id: &Identity<'_>, partition: &str, account: &str) -> Option
         id.policies.iter().any(|d| d.may_allow_action(action))
             && identity_allows(id, action, &resource()).is_allowed()
     };
-    if allows("rolehopprobe:AnyAction", &|| {
-        "arn:aws:rolehopprobe:::any".to_owned()
-    }) && allows("iam:PutRolePolicy", &|| iam("role/rolehop-probe"))
+    if allows(ANY_ACTION, &|| "arn:aws:rolehopprobe:::any".to_owned())
+        && allows("iam:PutRolePolicy", &|| iam("role/rolehop-probe"))
     {
         return Some("allows every action on every resource".to_owned());
     }
